@@ -1,0 +1,408 @@
+//! Site settings from `tripline.toml`: the thresholds that turn generic rules into
+//! policy for one fleet (which osquery and macOS versions are acceptable, which networks
+//! count as the office, when a history row is too old to alert on).
+//!
+//! Unknown keys are rejected rather than ignored: a typo such as `office_network` would
+//! otherwise silently disable a detection while looking configured.
+
+use std::fmt;
+use std::path::Path;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration could not be loaded; every variant names the file or key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config{}: {message}", location(.path))]
+    Parse {
+        path: Option<String>,
+        message: String,
+    },
+    #[error("invalid config{}: key `{key}`: {message}", location(.path))]
+    Invalid {
+        path: Option<String>,
+        key: String,
+        message: String,
+    },
+}
+
+fn location(path: &Option<String>) -> String {
+    path.as_deref().map(|p| format!(" {p}")).unwrap_or_default()
+}
+
+/// Default for `min_osquery_version`: the oldest release still receiving fixes when this
+/// pack was written; sites pin their own in `tripline.toml`.
+pub const DEFAULT_MIN_OSQUERY_VERSION: &str = "5.12.1";
+/// Default for `min_macos_version`: Apple ships security fixes for the latest three majors.
+pub const DEFAULT_MIN_MACOS_VERSION: &str = "14.0";
+/// Default for `stale_after_minutes`: one day, so a laptop that was asleep over a weekend
+/// does not flood alerts with shell history replayed at wake-up.
+pub const DEFAULT_STALE_AFTER_MINUTES: u64 = 1440;
+/// Default for `max_samples`: enough for a responder to see variety without bloating
+/// notifications.
+pub const DEFAULT_MAX_SAMPLES: usize = 5;
+/// Upper bound on `max_samples`: alerts travel through SNS/Slack with size limits.
+pub const MAX_MAX_SAMPLES: usize = 100;
+
+/// A dotted numeric version (`5.12.1`, `14.0`) compared component-wise, with missing
+/// components treated as zero so `14` == `14.0`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Version {
+    parts: Vec<u64>,
+    text: String,
+}
+
+impl Version {
+    /// Parses the leading dotted-number part and ignores any build suffix, because osquery
+    /// reports development builds as `5.10.2-26-gb9c4d8a` and macOS as `14.2.1 (23C71)`.
+    /// Returns `None` when there is no leading number at all.
+    pub fn parse(s: &str) -> Option<Version> {
+        let s = s.trim();
+        let s = s.strip_prefix(['v', 'V']).unwrap_or(s);
+        let mut parts = Vec::new();
+        for component in s.split('.') {
+            let digits: &str = {
+                let end = component
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(component.len());
+                &component[..end]
+            };
+            if digits.is_empty() {
+                break;
+            }
+            // Saturate instead of failing: a 30-digit component is still "very new".
+            parts.push(digits.parse::<u64>().unwrap_or(u64::MAX));
+            if digits.len() != component.len() {
+                break;
+            }
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        Some(Version {
+            parts,
+            text: s.to_string(),
+        })
+    }
+
+    /// Builds the defaults without a fallible parse (kept equal to the constants by a test).
+    fn known(parts: &[u64], text: &str) -> Version {
+        Version {
+            parts: parts.to_vec(),
+            text: text.to_string(),
+        }
+    }
+
+    pub fn parts(&self) -> &[u64] {
+        &self.parts
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Version {}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let n = self.parts.len().max(other.parts.len());
+        for i in 0..n {
+            let a = self.parts.get(i).copied().unwrap_or(0);
+            let b = other.parts.get(i).copied().unwrap_or(0);
+            match a.cmp(&b) {
+                std::cmp::Ordering::Equal => continue,
+                ord => return ord,
+            }
+        }
+        std::cmp::Ordering::Equal
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl TryFrom<String> for Version {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Version::parse(&s).ok_or_else(|| format!("{s:?} is not a dotted version like \"5.12.1\""))
+    }
+}
+
+impl From<Version> for String {
+    fn from(v: Version) -> String {
+        v.text
+    }
+}
+
+/// Validated settings. Construct with [`Config::default`], [`Config::from_toml_str`] or
+/// [`Config::load`]; fields are public so embedders (tests, the Lambda) can adjust them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `osquery_info` rows below this version get `derived.osquery_outdated = true`.
+    pub min_osquery_version: Version,
+    /// macOS `os_version` rows below this version get `derived.macos_unsupported = true`.
+    pub min_macos_version: Version,
+    /// Networks logins are expected from; empty means "unknown", which leaves
+    /// `derived.remote_outside_office` absent instead of flagging every login.
+    pub office_networks: Vec<IpNet>,
+    /// History rows whose own timestamp is older than this (relative to the event time)
+    /// are `derived.stale`.
+    pub stale_after_minutes: u64,
+    /// Events kept in each alert as evidence.
+    pub max_samples: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            min_osquery_version: Version::known(&[5, 12, 1], DEFAULT_MIN_OSQUERY_VERSION),
+            min_macos_version: Version::known(&[14, 0], DEFAULT_MIN_MACOS_VERSION),
+            office_networks: Vec::new(),
+            stale_after_minutes: DEFAULT_STALE_AFTER_MINUTES,
+            max_samples: DEFAULT_MAX_SAMPLES,
+        }
+    }
+}
+
+/// The file as written: strings, so that errors can name the offending key and value
+/// instead of surfacing a bare serde message.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    min_osquery_version: Option<String>,
+    min_macos_version: Option<String>,
+    office_networks: Option<Vec<String>>,
+    stale_after_minutes: Option<i64>,
+    max_samples: Option<i64>,
+}
+
+impl Config {
+    /// Parses `tripline.toml` text; missing keys take their defaults.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Self::parse(text, None)
+    }
+
+    /// Reads and parses a `tripline.toml` file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, Some(path.display().to_string()))
+    }
+
+    /// Builds a config from an already-parsed TOML/YAML/JSON-like table, so rule test files
+    /// can carry a `config:` block with the same keys and the same validation.
+    pub fn from_json_value(value: &serde_json::Value) -> Result<Config, ConfigError> {
+        let raw: RawConfig =
+            serde_json::from_value(value.clone()).map_err(|e| ConfigError::Parse {
+                path: None,
+                message: e.to_string(),
+            })?;
+        Self::from_raw(raw, None)
+    }
+
+    fn parse(text: &str, path: Option<String>) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.clone(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        Self::from_raw(raw, path)
+    }
+
+    fn from_raw(raw: RawConfig, path: Option<String>) -> Result<Config, ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.clone(),
+            key: key.to_string(),
+            message,
+        };
+        let mut cfg = Config::default();
+        if let Some(v) = raw.min_osquery_version {
+            cfg.min_osquery_version = Version::try_from(v.clone())
+                .map_err(|m| invalid("min_osquery_version", m))?;
+        }
+        if let Some(v) = raw.min_macos_version {
+            cfg.min_macos_version =
+                Version::try_from(v.clone()).map_err(|m| invalid("min_macos_version", m))?;
+        }
+        if let Some(nets) = raw.office_networks {
+            let mut parsed = Vec::with_capacity(nets.len());
+            for (i, net) in nets.iter().enumerate() {
+                parsed.push(parse_network(net).map_err(|m| {
+                    invalid(&format!("office_networks[{i}]"), format!("{net:?}: {m}"))
+                })?);
+            }
+            cfg.office_networks = parsed;
+        }
+        if let Some(m) = raw.stale_after_minutes {
+            if m <= 0 {
+                return Err(invalid(
+                    "stale_after_minutes",
+                    format!("must be a positive number of minutes, got {m}"),
+                ));
+            }
+            cfg.stale_after_minutes = m as u64;
+        }
+        if let Some(n) = raw.max_samples {
+            if !(0..=MAX_MAX_SAMPLES as i64).contains(&n) {
+                return Err(invalid(
+                    "max_samples",
+                    format!("must be between 0 and {MAX_MAX_SAMPLES}, got {n}"),
+                ));
+            }
+            cfg.max_samples = n as usize;
+        }
+        Ok(cfg)
+    }
+
+    /// Whether an address falls inside one of `office_networks`.
+    pub fn in_office(&self, ip: std::net::IpAddr) -> bool {
+        self.office_networks.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// Accepts CIDRs and bare addresses (a single office egress IP is common), the latter as
+/// a host route.
+fn parse_network(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(net.trunc());
+    }
+    match s.parse::<std::net::IpAddr>() {
+        Ok(ip) => Ok(IpNet::from(ip)),
+        Err(_) => Err("not a CIDR such as \"10.0.0.0/8\" or an IP address".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_when_empty() {
+        let c = Config::from_toml_str("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.stale_after_minutes, 1440);
+        assert_eq!(c.min_osquery_version.to_string(), "5.12.1");
+        assert!(c.office_networks.is_empty());
+        assert_eq!(
+            c.min_osquery_version,
+            Version::parse(DEFAULT_MIN_OSQUERY_VERSION).unwrap()
+        );
+        assert_eq!(
+            c.min_macos_version,
+            Version::parse(DEFAULT_MIN_MACOS_VERSION).unwrap()
+        );
+    }
+
+    #[test]
+    fn parses_all_keys() {
+        let c = Config::from_toml_str(
+            r#"
+            min_osquery_version = "5.13.0"
+            min_macos_version = "15.1"
+            office_networks = ["10.0.0.0/8", "2001:db8::/32", "203.0.113.7"]
+            stale_after_minutes = 60
+            max_samples = 3
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.min_osquery_version, Version::parse("5.13").unwrap());
+        assert_eq!(c.office_networks.len(), 3);
+        assert!(c.in_office("10.1.2.3".parse().unwrap()));
+        assert!(c.in_office("203.0.113.7".parse().unwrap()));
+        assert!(!c.in_office("203.0.113.8".parse().unwrap()));
+        assert!(c.in_office("2001:db8::1".parse().unwrap()));
+        assert_eq!(c.stale_after_minutes, 60);
+        assert_eq!(c.max_samples, 3);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::from_toml_str("office_network = []").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("office_network"), "{msg}");
+        assert!(msg.contains("unknown field"), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = Config::from_toml_str(r#"office_networks = ["10.0.0.0/8", "nope"]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("office_networks[1]") && e.contains("nope"), "{e}");
+        let e = Config::from_toml_str(r#"min_osquery_version = "latest""#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("min_osquery_version"), "{e}");
+        let e = Config::from_toml_str("stale_after_minutes = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stale_after_minutes"), "{e}");
+        let e = Config::from_toml_str("max_samples = 100000")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_samples"), "{e}");
+        let e = Config::from_toml_str("stale_after_minutes = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stale_after_minutes"), "{e}");
+    }
+
+    #[test]
+    fn load_reports_path() {
+        let e = Config::load("/nonexistent/tripline.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/tripline.toml"), "{e}");
+    }
+
+    #[test]
+    fn from_json_value_rejects_unknown() {
+        let v = serde_json::json!({"office_networks": ["192.168.0.0/16"], "max_samples": 2});
+        let c = Config::from_json_value(&v).unwrap();
+        assert_eq!(c.max_samples, 2);
+        let v = serde_json::json!({"stale_minutes": 5});
+        assert!(Config::from_json_value(&v)
+            .unwrap_err()
+            .to_string()
+            .contains("stale_minutes"));
+    }
+
+    #[test]
+    fn version_compare() {
+        let v = |s| Version::parse(s).unwrap();
+        assert!(v("5.10.2-26-gb9c4d8a") < v("5.12.1"));
+        assert!(v("5.12.1") >= v("5.12.1"));
+        assert!(v("5.12") < v("5.12.1"));
+        assert_eq!(v("14"), v("14.0.0"));
+        assert!(v("5.9.1") < v("5.10.0"), "numeric, not lexicographic");
+        assert!(v("14.2.1 (23C71)") > v("14.0"));
+        assert!(v("v5.13.1") > v("5.12.1"));
+        assert_eq!(v("5.10.2-26-gb9c4d8a").parts(), &[5, 10, 2]);
+        assert!(Version::parse("").is_none());
+        assert!(Version::parse("abc").is_none());
+        assert!(Version::parse("99999999999999999999999.1").is_some());
+    }
+}
