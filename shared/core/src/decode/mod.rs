@@ -1,0 +1,406 @@
+//! Decoding Firehose objects into normalized events, streaming.
+//!
+//! An [`ObjectDecoder`] wraps any `Read` (a file, stdin, an S3 body) and yields
+//! [`Decoded`] items one at a time: memory stays bounded by the largest record
+//! ([`Limits::max_record_bytes`]) however large the object is. Gzip is detected by its
+//! magic bytes, because Firehose keys don't always end in `.gz` and users rename files.
+//!
+//! Accounting is the contract: every record is either decoded (into zero or more events:
+//! an empty snapshot has none) or quarantined with a reason, so
+//! `records == decoded + quarantined` always holds, and damage to the object itself
+//! (corrupt gzip, the decompression cap) is reported in [`Summary::error`] after keeping
+//! every record decoded before it.
+
+mod framing;
+mod record;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, Quarantined, SourceRef};
+use framing::{Frame, Problem, Splitter};
+
+pub use framing::HEAD_BYTES as QUARANTINE_RAW_BYTES;
+
+/// Configurable limits that turn hostile or broken input into clear, counted errors.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest record accepted; osquery itself caps a log line at 1 MiB.
+    pub max_record_bytes: usize,
+    /// Most bytes one object may decompress to, so a gzip bomb costs bounded time.
+    pub max_decompressed_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_record_bytes: 1 << 20,
+            // Firehose objects are at most 128 MiB of gzip; osquery JSON compresses ~10-30x.
+            max_decompressed_bytes: 8 << 30,
+        }
+    }
+}
+
+/// Where an object came from; copied into every event's and quarantine entry's `source`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub path: Option<String>,
+}
+
+impl Origin {
+    pub fn path(path: impl Into<String>) -> Self {
+        Origin {
+            path: Some(path.into()),
+            ..Default::default()
+        }
+    }
+
+    pub fn s3(bucket: impl Into<String>, key: impl Into<String>) -> Self {
+        Origin {
+            bucket: Some(bucket.into()),
+            key: Some(key.into()),
+            path: None,
+        }
+    }
+
+    fn source(&self, record: u64) -> SourceRef {
+        SourceRef {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            path: self.path.clone(),
+            record,
+            row: None,
+        }
+    }
+}
+
+/// Extra decoding options beyond the limits.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub limits: Limits,
+    /// The user's own pack names, so `pack_<pack>_<query>` splits for them too.
+    pub extra_packs: Vec<String>,
+}
+
+/// One item out of the decoder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    Event(Box<Event>),
+    Quarantined(Box<Quarantined>),
+}
+
+/// Damage to the object as a whole (as opposed to one bad record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ObjectError {
+    /// The gzip stream was truncated or corrupt; records before the damage were kept.
+    Corrupt { message: String, after_bytes: u64 },
+    /// The object decompressed past [`Limits::max_decompressed_bytes`].
+    DecompressedTooLarge { limit: u64 },
+    /// Reading the object failed (I/O, network).
+    Read { message: String },
+}
+
+impl fmt::Display for ObjectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ObjectError::Corrupt {
+                message,
+                after_bytes,
+            } => write!(
+                f,
+                "corrupt or truncated gzip after {after_bytes} decompressed bytes: {message}"
+            ),
+            ObjectError::DecompressedTooLarge { limit } => write!(
+                f,
+                "object decompresses to more than {limit} bytes (gzip bomb?); stopped there"
+            ),
+            ObjectError::Read { message } => write!(f, "read failed: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ObjectError {}
+
+/// The accounting of one object (or, after [`Summary::add`], of many).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub objects: u64,
+    /// Records seen: always `decoded + quarantined`.
+    pub records: u64,
+    pub decoded: u64,
+    pub quarantined: u64,
+    pub events: u64,
+    /// Missing host, time or query name in records that still decoded.
+    pub warnings: u64,
+    /// Bytes read from the source (compressed size for gzip).
+    pub bytes_in: u64,
+    /// Bytes after decompression (equal to `bytes_in` for plain objects).
+    pub bytes_decoded: u64,
+    /// Objects with object-level damage.
+    pub objects_with_errors: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ObjectError>,
+}
+
+impl Summary {
+    /// Folds another object's summary into this one. The first error is kept.
+    pub fn add(&mut self, other: &Summary) {
+        self.objects += other.objects;
+        self.records += other.records;
+        self.decoded += other.decoded;
+        self.quarantined += other.quarantined;
+        self.events += other.events;
+        self.warnings += other.warnings;
+        self.bytes_in += other.bytes_in;
+        self.bytes_decoded += other.bytes_decoded;
+        self.objects_with_errors += other.objects_with_errors;
+        if self.error.is_none() {
+            self.error.clone_from(&other.error);
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "objects={} records={} events={} quarantined={} warnings={} bytes_in={} bytes_decoded={}",
+            self.objects,
+            self.records,
+            self.events,
+            self.quarantined,
+            self.warnings,
+            self.bytes_in,
+            self.bytes_decoded
+        )?;
+        if self.objects_with_errors > 0 {
+            write!(f, " object_errors={}", self.objects_with_errors)?;
+        }
+        if let Some(e) = &self.error {
+            write!(f, " error=\"{e}\"")?;
+        }
+        Ok(())
+    }
+}
+
+/// Streams one object's records as normalized events and quarantine entries.
+pub struct ObjectDecoder<'a> {
+    splitter: Splitter<Box<dyn BufRead + Send + 'a>>,
+    counters: Counters,
+    origin: Origin,
+    extra_packs: Vec<String>,
+    limit: u64,
+    pending: VecDeque<Event>,
+    summary: Summary,
+    done: bool,
+}
+
+/// Byte counts shared with the reader wrappers inside the splitter.
+#[derive(Clone, Default)]
+struct Counters {
+    raw: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    decoded: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<'a> ObjectDecoder<'a> {
+    pub fn new(reader: impl Read + Send + 'a, origin: Origin, options: Options) -> Self {
+        let counters = Counters::default();
+        let raw = BufReader::with_capacity(
+            64 << 10,
+            Counting {
+                inner: reader,
+                count: counters.raw.clone(),
+                limit: None,
+            },
+        );
+        let limit = options.limits.max_decompressed_bytes;
+        let mut raw = raw;
+        let gzip = matches!(raw.fill_buf(), Ok(b) if b.starts_with(&[0x1f, 0x8b]));
+        let decoded: Box<dyn BufRead + Send + 'a> = if gzip {
+            Box::new(BufReader::with_capacity(
+                256 << 10,
+                Counting {
+                    inner: flate2::bufread::MultiGzDecoder::new(raw),
+                    count: counters.decoded.clone(),
+                    limit: Some(limit),
+                },
+            ))
+        } else {
+            Box::new(BufReader::with_capacity(
+                256 << 10,
+                Counting {
+                    inner: raw,
+                    count: counters.decoded.clone(),
+                    limit: Some(limit),
+                },
+            ))
+        };
+        ObjectDecoder {
+            splitter: Splitter::new(decoded, options.limits.max_record_bytes),
+            counters,
+            origin,
+            extra_packs: options.extra_packs,
+            limit,
+            pending: VecDeque::new(),
+            summary: Summary {
+                objects: 1,
+                ..Default::default()
+            },
+            done: false,
+        }
+    }
+
+    /// The accounting so far; complete once the iterator has returned `None`.
+    pub fn summary(&self) -> Summary {
+        let mut s = self.summary.clone();
+        s.bytes_in = self.counters.raw.load(std::sync::atomic::Ordering::Relaxed);
+        s.bytes_decoded = self.counters.decoded.load(std::sync::atomic::Ordering::Relaxed);
+        s
+    }
+
+    fn record(&mut self, bytes: &[u8]) -> Option<Decoded> {
+        self.summary.records += 1;
+        let source = self.origin.source(self.summary.records);
+        match record::decode(bytes, &source, &self.extra_packs) {
+            Ok(decoded) => {
+                self.summary.decoded += 1;
+                self.summary.warnings += decoded.warnings;
+                self.summary.events += decoded.events.len() as u64;
+                self.pending.extend(decoded.events);
+                self.pending.pop_front().map(|e| Decoded::Event(Box::new(e)))
+            }
+            Err(reason) => Some(self.quarantine(source, reason, bytes, bytes.len() as u64)),
+        }
+    }
+
+    fn quarantine(&mut self, source: SourceRef, reason: String, head: &[u8], len: u64) -> Decoded {
+        self.summary.quarantined += 1;
+        let head = &head[..head.len().min(QUARANTINE_RAW_BYTES)];
+        Decoded::Quarantined(Box::new(Quarantined {
+            source,
+            reason,
+            raw: String::from_utf8_lossy(head).into_owned(),
+            bytes: len,
+        }))
+    }
+
+    fn object_error(&mut self, e: io::Error) {
+        let after = self.counters.decoded.load(std::sync::atomic::Ordering::Relaxed);
+        let error = if e.get_ref().is_some_and(|inner| inner.is::<LimitExceeded>()) {
+            ObjectError::DecompressedTooLarge { limit: self.limit }
+        } else if matches!(
+            e.kind(),
+            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+        ) {
+            ObjectError::Corrupt {
+                message: e.to_string(),
+                after_bytes: after,
+            }
+        } else {
+            ObjectError::Read {
+                message: e.to_string(),
+            }
+        };
+        self.summary.objects_with_errors = 1;
+        self.summary.error = Some(error);
+    }
+}
+
+impl Iterator for ObjectDecoder<'_> {
+    type Item = Decoded;
+
+    fn next(&mut self) -> Option<Decoded> {
+        if let Some(e) = self.pending.pop_front() {
+            return Some(Decoded::Event(Box::new(e)));
+        }
+        while !self.done {
+            match self.splitter.next_frame() {
+                None => self.done = true,
+                Some(Err(e)) => {
+                    self.object_error(e);
+                    self.done = true;
+                }
+                Some(Ok(Frame::Record(bytes))) => {
+                    if let Some(item) = self.record(&bytes) {
+                        return Some(item);
+                    }
+                }
+                Some(Ok(Frame::Bad { head, len, problem })) => {
+                    self.summary.records += 1;
+                    let source = self.origin.source(self.summary.records);
+                    let reason = match problem {
+                        Problem::Garbage => "not JSON: unexpected bytes between records".to_string(),
+                        Problem::Oversized => format!(
+                            "record of {len} bytes exceeds the {}-byte limit",
+                            self.splitter_limit()
+                        ),
+                        Problem::TruncatedAtLineEnd => {
+                            "truncated record: the line ended before the JSON object closed".to_string()
+                        }
+                        Problem::TruncatedAtEnd => {
+                            "truncated record: the object ended before the JSON object closed".to_string()
+                        }
+                    };
+                    return Some(self.quarantine(source, reason, &head, len));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl ObjectDecoder<'_> {
+    fn splitter_limit(&self) -> usize {
+        self.splitter.max_record()
+    }
+}
+
+/// Marker for the decompression cap, so it can be told apart from real I/O errors.
+#[derive(Debug)]
+struct LimitExceeded;
+
+impl fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("decompressed size limit exceeded")
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+/// Counts bytes through a reader and, optionally, refuses to go past a limit.
+struct Counting<R> {
+    inner: R,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    limit: Option<u64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let so_far = self.count.load(Relaxed);
+        if let Some(limit) = self.limit {
+            if so_far >= limit {
+                // One byte more proves the stream really goes past the limit.
+                let mut probe = [0u8; 1];
+                return match self.inner.read(&mut probe)? {
+                    0 => Ok(0),
+                    _ => Err(io::Error::other(LimitExceeded)),
+                };
+            }
+        }
+        let room = self.limit.map_or(buf.len() as u64, |l| l - so_far);
+        let take = buf.len().min(room.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..take])?;
+        self.count.fetch_add(n as u64, Relaxed);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests;

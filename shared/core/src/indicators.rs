@@ -1,0 +1,206 @@
+//! Observables (IPs, domains, hashes, users) pulled out of a row's columns.
+//!
+//! osquery has hundreds of tables and no common schema, so responders pivot on these
+//! lists instead of knowing that `socket_events` says `remote_address` while `last`
+//! says `host`. Extraction goes by column name first (cheap, and it avoids treating any
+//! 32-hex-digit string as an MD5) and then validates the value's shape.
+
+use std::net::IpAddr;
+
+use serde_json::{Map, Value};
+
+use crate::event::Indicators;
+
+/// Extracts indicators from a row's columns. Values that don't have the expected shape
+/// for their column are ignored, never guessed at.
+pub fn extract(columns: &Map<String, Value>) -> Indicators {
+    let mut out = Indicators::default();
+    for (key, value) in columns {
+        let Some(text) = value.as_str() else { continue };
+        let text = text.trim();
+        if text.is_empty() || text == "null" {
+            continue;
+        }
+        let key = key.to_ascii_lowercase();
+        match classify(&key) {
+            Some(Class::Address) => {
+                if let Some(ip) = parse_ip(text) {
+                    push_ip(&mut out.ip, ip);
+                }
+            }
+            Some(Class::Host) => match parse_ip(text) {
+                Some(ip) => push_ip(&mut out.ip, ip),
+                None if is_domain(text) => push(&mut out.domain, text.to_ascii_lowercase()),
+                None => {}
+            },
+            Some(Class::Url) => {
+                if let Some(host) = url_host(text) {
+                    match parse_ip(host) {
+                        Some(ip) => push_ip(&mut out.ip, ip),
+                        None if is_domain(host) => {
+                            push(&mut out.domain, host.to_ascii_lowercase())
+                        }
+                        None => {}
+                    }
+                }
+            }
+            Some(Class::Hash) => {
+                if text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    let list = match text.len() {
+                        32 => &mut out.md5,
+                        40 => &mut out.sha1,
+                        64 => &mut out.sha256,
+                        _ => continue,
+                    };
+                    push(list, text.to_ascii_lowercase());
+                }
+            }
+            Some(Class::User) => {
+                if !text.bytes().all(|b| b.is_ascii_digit()) {
+                    push(&mut out.user, text.to_string());
+                }
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+enum Class {
+    Address,
+    Host,
+    Url,
+    Hash,
+    User,
+}
+
+fn classify(key: &str) -> Option<Class> {
+    if key.contains("mac") || key.contains("ether") {
+        return None;
+    }
+    match key {
+        "host" | "remote_host" | "hostname_remote" | "domain" | "fqdn" | "server_name" => {
+            Some(Class::Host)
+        }
+        "user" | "username" | "user_name" | "login" | "account" => Some(Class::User),
+        "md5" | "sha1" | "sha256" | "hash" => Some(Class::Hash),
+        "url" => Some(Class::Url),
+        _ if key.ends_with("address") || key == "ip" || key.ends_with("_ip") => {
+            Some(Class::Address)
+        }
+        _ if key.ends_with("_url") => Some(Class::Url),
+        _ if key.ends_with("_md5") || key.ends_with("_sha1") || key.ends_with("_sha256") => {
+            Some(Class::Hash)
+        }
+        _ => None,
+    }
+}
+
+/// Parses an IP as osquery prints it: possibly with an IPv6 zone (`fe80::1%en0`) or
+/// brackets. The unspecified address (`0.0.0.0`, `::`) means "any", not an observable.
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    let text = text.trim_start_matches('[').trim_end_matches(']');
+    let text = text.split_once('%').map_or(text, |(ip, _zone)| ip);
+    let ip: IpAddr = text.parse().ok()?;
+    (!ip.is_unspecified()).then_some(ip)
+}
+
+fn push_ip(list: &mut Vec<String>, ip: IpAddr) {
+    push(list, ip.to_string());
+}
+
+fn push(list: &mut Vec<String>, value: String) {
+    if !list.contains(&value) {
+        list.push(value);
+    }
+}
+
+/// A hostname as it appears in logs: labels of letters, digits, `-` and `_`, at least one
+/// letter. Rejects tty-like `last` hosts such as `:0` or `tmux(1234).%0`.
+fn is_domain(text: &str) -> bool {
+    text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        && text.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+fn url_host(text: &str) -> Option<&str> {
+    let (scheme, rest) = text.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split_once(']').map(|(h, _)| h);
+    }
+    let host = authority.split_once(':').map_or(authority, |(h, _)| h);
+    (!host.is_empty()).then_some(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cols(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn addresses_hosts_and_urls() {
+        let i = extract(&cols(json!({
+            "remote_address": "203.0.113.7",
+            "local_address": "0.0.0.0",
+            "address": "fe80::1%en0",
+            "host": "vpn.example.com",
+            "mac_address": "00:11:22:33:44:55",
+            "url": "https://evil.example.net:8443/x?y",
+            "remote_port": "443"
+        })));
+        // Column order (sorted by name), not value order.
+        assert_eq!(i.ip, vec!["fe80::1", "203.0.113.7"]);
+        assert_eq!(i.domain, vec!["vpn.example.com", "evil.example.net"]);
+    }
+
+    #[test]
+    fn non_ip_host_goes_to_domain_and_tty_hosts_are_ignored() {
+        let i = extract(&cols(json!({"host": "Laptop-7"})));
+        assert_eq!(i.domain, vec!["laptop-7"]);
+        let i = extract(&cols(json!({"host": ":0"})));
+        assert!(i.is_empty());
+        let i = extract(&cols(json!({"host": "10.1.2.3"})));
+        assert_eq!(i.ip, vec!["10.1.2.3"]);
+    }
+
+    #[test]
+    fn hashes_by_name_and_shape() {
+        let i = extract(&cols(json!({
+            "md5": "D41D8CD98F00B204E9800998ECF8427E",
+            "sha1": "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+            "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "hash": "not-a-hash",
+            "uuid": "d41d8cd98f00b204e9800998ecf8427e"
+        })));
+        assert_eq!(i.md5, vec!["d41d8cd98f00b204e9800998ecf8427e"]);
+        assert_eq!(i.sha1.len(), 1);
+        assert_eq!(i.sha256.len(), 1);
+    }
+
+    #[test]
+    fn users_are_deduplicated_and_numeric_ids_skipped() {
+        let i = extract(&cols(json!({"username": "alice", "user": "alice", "login": "1001"})));
+        assert_eq!(i.user, vec!["alice"]);
+    }
+
+    #[test]
+    fn numbers_and_nulls_are_ignored() {
+        let i = extract(&cols(json!({"remote_address": 5, "host": null, "user": "null"})));
+        assert!(i.is_empty());
+    }
+}

@@ -1,0 +1,23 @@
+//! tripline-core: the pure heart of tripline (no AWS, no I/O beyond `std::io::Read`).
+//!
+//! Data flows through these modules in order:
+//!
+//! 1. [`decode`]: a Firehose object (gzip or plain bytes) becomes a stream of osquery records,
+//!    each record becomes one normalized [`event::Event`] per row, or a [`event::Quarantined`] entry.
+//! 2. [`attack`] and [`mapping`]: the embedded MITRE ATT&CK catalog, and the query-name to
+//!    technique mapping that annotates every event.
+//! 3. [`rules`]: Sigma rules, compiled once and evaluated against every event, with
+//!    [`derive`]d fields and [`config`] settings; matches become [`alert`]s.
+//! 4. [`layer`]: ATT&CK Navigator layers of what fired and of what the rules cover.
+
+pub mod alert;
+pub mod attack;
+pub mod config;
+pub mod decode;
+pub mod derive;
+pub mod event;
+pub mod indicators;
+pub mod layer;
+pub mod mapping;
+pub mod query_name;
+pub mod rules;
