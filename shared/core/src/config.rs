@@ -239,8 +239,8 @@ impl Config {
         };
         let mut cfg = Config::default();
         if let Some(v) = raw.min_osquery_version {
-            cfg.min_osquery_version = Version::try_from(v.clone())
-                .map_err(|m| invalid("min_osquery_version", m))?;
+            cfg.min_osquery_version =
+                Version::try_from(v.clone()).map_err(|m| invalid("min_osquery_version", m))?;
         }
         if let Some(v) = raw.min_macos_version {
             cfg.min_macos_version =
@@ -351,7 +351,10 @@ mod tests {
         let e = Config::from_toml_str(r#"office_networks = ["10.0.0.0/8", "nope"]"#)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("office_networks[1]") && e.contains("nope"), "{e}");
+        assert!(
+            e.contains("office_networks[1]") && e.contains("nope"),
+            "{e}"
+        );
         let e = Config::from_toml_str(r#"min_osquery_version = "latest""#)
             .unwrap_err()
             .to_string();

@@ -1,0 +1,876 @@
+//! Fields computed from an event before rules see it (`derived.*`).
+//!
+//! Rules would otherwise each re-implement "which program ran", "is this version old" or
+//! "is this row replayed history" with fragile regexes; computing them once per event
+//! keeps rules short and keeps the cost independent of the number of rules.
+//!
+//! Table detection goes by the parsed `query` (so any pack delimiter works) and, where
+//! query names are free-form, by the row's column shape.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::{Config, Version};
+use crate::event::Event;
+
+/// Operating system family of the host an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Darwin,
+    Linux,
+    Windows,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Darwin => "darwin",
+            Platform::Linux => "linux",
+            Platform::Windows => "windows",
+        }
+    }
+}
+
+/// The `derived` object. `None` means "does not apply to this row" and is left out of the
+/// eval view, so `derived.osquery_outdated: false` in a rule never matches a non-osquery_info
+/// row by accident.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Derived {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub osquery_outdated: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macos_unsupported: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_outside_office: Option<bool>,
+    /// Always present: rules are suppressed on stale rows unless they opt in.
+    #[serde(default)]
+    pub stale: bool,
+    /// Always present: `counter == 0`, the first run of a differential query, when every
+    /// existing row is reported as `added`.
+    #[serde(default)]
+    pub initial: bool,
+}
+
+/// Field names of [`Derived`], for validating `derived.*` references in rule templates.
+pub const DERIVED_FIELDS: &[&str] = &[
+    "program",
+    "platform",
+    "osquery_outdated",
+    "macos_unsupported",
+    "remote_outside_office",
+    "stale",
+    "initial",
+];
+
+impl Derived {
+    /// The object as it appears in the eval view and in alert samples.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        if let Some(p) = &self.program {
+            m.insert("program".into(), Value::String(p.clone()));
+        }
+        if let Some(p) = self.platform {
+            m.insert("platform".into(), Value::String(p.as_str().into()));
+        }
+        let mut flag = |k: &str, v: Option<bool>| {
+            if let Some(v) = v {
+                m.insert(k.into(), Value::Bool(v));
+            }
+        };
+        flag("osquery_outdated", self.osquery_outdated);
+        flag("macos_unsupported", self.macos_unsupported);
+        flag("remote_outside_office", self.remote_outside_office);
+        flag("stale", Some(self.stale));
+        flag("initial", Some(self.initial));
+        Value::Object(m)
+    }
+}
+
+/// Computes every derived field of one event.
+pub fn derive(event: &Event, config: &Config) -> Derived {
+    let query = event
+        .query
+        .as_deref()
+        .or(event.name.as_deref())
+        .map(normalize_query)
+        .unwrap_or_default();
+    let cols = &event.columns;
+    let platform = platform(event);
+    Derived {
+        program: program(cols),
+        platform,
+        osquery_outdated: osquery_outdated(&query, cols, config),
+        macos_unsupported: macos_unsupported(&query, cols, platform, config),
+        remote_outside_office: remote_outside_office(&query, cols, config),
+        stale: stale(&query, event, config),
+        initial: event.counter == Some(0),
+    }
+}
+
+/// Lower-case with every separator folded to `_`, so `Shell History`, `shell-history` and
+/// `shell_history` compare equal.
+fn normalize_query(q: &str) -> String {
+    q.trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Whether a normalized query name is about `table`: equal to it, or containing it as a
+/// whole `_`-separated word run (`last` matches `last_logins` but not `lastpass`).
+fn query_is(query: &str, table: &str) -> bool {
+    if query == table {
+        return true;
+    }
+    query.match_indices(table).any(|(i, _)| {
+        let before = i == 0 || query.as_bytes()[i - 1] == b'_';
+        let end = i + table.len();
+        let after = end == query.len() || query.as_bytes()[end] == b'_';
+        before && after
+    })
+}
+
+fn col_str<'a>(cols: &'a Map<String, Value>, key: &str) -> Option<std::borrow::Cow<'a, str>> {
+    match cols.get(key)? {
+        Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+        Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(std::borrow::Cow::Owned(b.to_string())),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// derived.program
+
+/// Wrappers whose first real argument is the program that matters.
+const WRAPPERS: &[&str] = &["sudo", "doas", "env", "nohup", "exec", "command", "nice"];
+/// Wrapper options that consume the following argument (`sudo -u root ...`).
+const OPTS_WITH_ARG: &[&str] = &["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-n"];
+
+fn program(cols: &Map<String, Value>) -> Option<String> {
+    for key in ["command", "cmdline"] {
+        if let Some(cmd) = col_str(cols, key) {
+            if let Some(p) = program_of(&cmd) {
+                return Some(p);
+            }
+        }
+    }
+    // Kernel threads and zombies log an empty cmdline; the executable path still names them.
+    if cols.contains_key("cmdline") {
+        if let Some(path) = col_str(cols, "path") {
+            let b = basename(path.trim());
+            if !b.is_empty() {
+                return Some(b.to_string());
+            }
+        }
+    }
+    None
+}
+
+/// The basename of the program a command line runs, skipping `sudo`/`env`-style wrappers,
+/// their options and `VAR=value` assignments: `sudo -u root env A=1 /usr/bin/aws s3 ls` is
+/// `aws`.
+pub fn program_of(cmdline: &str) -> Option<String> {
+    let mut tokens = ShellWords::new(cmdline);
+    let mut in_wrapper: Option<String> = None;
+    while let Some(tok) = tokens.next() {
+        if tok.is_empty() {
+            continue;
+        }
+        if let Some(w) = &in_wrapper {
+            if tok == "--" {
+                in_wrapper = None;
+                continue;
+            }
+            if tok.starts_with('-') && tok.len() > 1 {
+                // `nice -n 10`, `sudo -u root`: the option's value is not the program.
+                let takes_arg = match w.as_str() {
+                    "sudo" | "doas" => OPTS_WITH_ARG.contains(&tok.as_str()),
+                    "env" => tok == "-u" || tok == "-C" || tok == "-S",
+                    "nice" => tok == "-n",
+                    _ => false,
+                };
+                if takes_arg {
+                    tokens.next();
+                }
+                continue;
+            }
+        }
+        if is_assignment(&tok) {
+            continue;
+        }
+        let base = basename(&tok);
+        if base.is_empty() {
+            return None;
+        }
+        if WRAPPERS.contains(&base) {
+            in_wrapper = Some(base.to_string());
+            continue;
+        }
+        return Some(base.to_string());
+    }
+    None
+}
+
+fn is_assignment(tok: &str) -> bool {
+    match tok.find('=') {
+        Some(i) if i > 0 => {
+            let name = &tok[..i];
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
+fn basename(path: &str) -> &str {
+    let trimmed = path.trim_end_matches(['/', '\\']);
+    match trimmed.rfind(['/', '\\']) {
+        Some(i) => &trimmed[i + 1..],
+        None => trimmed,
+    }
+}
+
+/// Minimal shell-style word splitting (whitespace, single and double quotes; backslashes
+/// stay literal because Windows paths use them),
+/// enough to find the first word of a logged command line; not a shell parser.
+struct ShellWords<'a> {
+    rest: std::str::Chars<'a>,
+}
+
+impl<'a> ShellWords<'a> {
+    fn new(s: &'a str) -> Self {
+        ShellWords { rest: s.chars() }
+    }
+}
+
+impl Iterator for ShellWords<'_> {
+    type Item = String;
+    fn next(&mut self) -> Option<String> {
+        let mut word = String::new();
+        let mut started = false;
+        let mut quote: Option<char> = None;
+        for c in self.rest.by_ref() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => word.push(c),
+                None if c.is_whitespace() => {
+                    if started {
+                        return Some(word);
+                    }
+                }
+                None if c == '\'' || c == '"' => {
+                    quote = Some(c);
+                    started = true;
+                }
+                None => {
+                    word.push(c);
+                    started = true;
+                }
+            }
+        }
+        started.then_some(word)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// derived.platform
+
+/// Decoration and column names that carry the OS (osquery's `os_version.platform`,
+/// `osquery_info.build_platform`, common decorator names).
+const PLATFORM_KEYS: &[&str] = &[
+    "platform",
+    "os_platform",
+    "build_platform",
+    "os",
+    "platform_like",
+    "os_family",
+];
+
+fn platform(event: &Event) -> Option<Platform> {
+    for map in [&event.decorations, &event.columns] {
+        for key in PLATFORM_KEYS {
+            if let Some(p) = col_str(map, key).and_then(|v| platform_from_name(&v)) {
+                return Some(p);
+            }
+        }
+    }
+    for map in [&event.columns, &event.decorations] {
+        for v in map.values() {
+            if let Value::String(s) = v {
+                if let Some(p) = platform_from_path(s) {
+                    return Some(p);
+                }
+            }
+        }
+    }
+    event.pack.as_deref().and_then(platform_from_pack)
+}
+
+/// Maps an OS name as osquery and decorators report it (`darwin`, `ubuntu`, `rhel`,
+/// `Microsoft Windows 11 Pro`) to its family; unknown names give `None` rather than a guess.
+pub fn platform_from_name(name: &str) -> Option<Platform> {
+    let n = name.trim().to_ascii_lowercase();
+    if n.is_empty() {
+        return None;
+    }
+    if n.contains("darwin") || n.contains("macos") || n.contains("mac os") || n == "osx" {
+        return Some(Platform::Darwin);
+    }
+    if n.contains("windows") || n == "win32" || n == "win64" {
+        return Some(Platform::Windows);
+    }
+    const LINUX: &[&str] = &[
+        "linux",
+        "ubuntu",
+        "debian",
+        "rhel",
+        "centos",
+        "fedora",
+        "amzn",
+        "amazon",
+        "arch",
+        "suse",
+        "opensuse",
+        "gentoo",
+        "alpine",
+        "rocky",
+        "almalinux",
+        "manjaro",
+        "kali",
+        "oracle",
+        "ol",
+        "pop",
+        "mint",
+        "nixos",
+    ];
+    let first = n.split(|c: char| !c.is_ascii_alphanumeric()).next()?;
+    if LINUX.contains(&first) || n.contains("linux") {
+        return Some(Platform::Linux);
+    }
+    None
+}
+
+/// Path prefixes that exist on one OS family only.
+fn platform_from_path(s: &str) -> Option<Platform> {
+    let b = s.as_bytes();
+    if b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\' {
+        return Some(Platform::Windows);
+    }
+    if s.starts_with("\\\\") && s.len() > 2 {
+        return Some(Platform::Windows);
+    }
+    const DARWIN: &[&str] = &[
+        "/Users/",
+        "/Applications/",
+        "/Library/",
+        "/System/Library/",
+        "/private/var/",
+        "/private/etc/",
+    ];
+    if DARWIN.iter().any(|p| s.starts_with(p)) {
+        return Some(Platform::Darwin);
+    }
+    const LINUX: &[&str] = &[
+        "/home/",
+        "/proc/",
+        "/etc/systemd/",
+        "/lib/systemd/",
+        "/snap/",
+    ];
+    if LINUX.iter().any(|p| s.starts_with(p)) {
+        return Some(Platform::Linux);
+    }
+    None
+}
+
+fn platform_from_pack(pack: &str) -> Option<Platform> {
+    let p = pack.to_ascii_lowercase();
+    if p.contains("osx") || p.contains("macos") || p.contains("darwin") {
+        Some(Platform::Darwin)
+    } else if p.contains("windows") {
+        Some(Platform::Windows)
+    } else if p.contains("linux") {
+        Some(Platform::Linux)
+    } else {
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// derived.osquery_outdated / derived.macos_unsupported
+
+fn is_osquery_info(query: &str, cols: &Map<String, Value>) -> bool {
+    if query_is(query, "osquery_info") {
+        return true;
+    }
+    cols.contains_key("version")
+        && ["build_platform", "config_hash", "instance_id", "extensions"]
+            .iter()
+            .any(|k| cols.contains_key(*k))
+}
+
+fn osquery_outdated(query: &str, cols: &Map<String, Value>, config: &Config) -> Option<bool> {
+    if !is_osquery_info(query, cols) {
+        return None;
+    }
+    let version = Version::parse(&col_str(cols, "version")?)?;
+    Some(version < config.min_osquery_version)
+}
+
+fn macos_unsupported(
+    query: &str,
+    cols: &Map<String, Value>,
+    platform: Option<Platform>,
+    config: &Config,
+) -> Option<bool> {
+    let shaped = cols.contains_key("major") && cols.contains_key("minor");
+    if !(query_is(query, "os_version") || shaped) {
+        return None;
+    }
+    let is_mac = col_str(cols, "platform")
+        .map(|p| platform_from_name(&p) == Some(Platform::Darwin))
+        .or_else(|| {
+            col_str(cols, "name").map(|n| {
+                let n = n.to_ascii_lowercase();
+                n.contains("macos") || n.contains("mac os")
+            })
+        })
+        .unwrap_or(platform == Some(Platform::Darwin));
+    if !is_mac {
+        return None;
+    }
+    let version = col_str(cols, "version")
+        .and_then(|v| Version::parse(&v))
+        .or_else(|| {
+            let major = col_str(cols, "major")?;
+            let minor = col_str(cols, "minor").unwrap_or("0".into());
+            let patch = col_str(cols, "patch").unwrap_or("0".into());
+            Version::parse(&format!("{major}.{minor}.{patch}"))
+        })?;
+    Some(version < config.min_macos_version)
+}
+
+// ---------------------------------------------------------------------------------------
+// derived.remote_outside_office
+
+fn is_login_table(query: &str, cols: &Map<String, Value>) -> bool {
+    query_is(query, "logged_in_users")
+        || query_is(query, "last")
+        || (cols.contains_key("tty") && cols.contains_key("host"))
+}
+
+fn remote_outside_office(query: &str, cols: &Map<String, Value>, config: &Config) -> Option<bool> {
+    if config.office_networks.is_empty() || !is_login_table(query, cols) {
+        return None;
+    }
+    let ip = parse_remote_ip(&col_str(cols, "host")?)?;
+    if ip.is_loopback() || ip.is_unspecified() {
+        return Some(false);
+    }
+    Some(!config.in_office(ip))
+}
+
+/// The IP in a login row's `host` column, which may be `[fe80::1%en0]`, `10.0.0.5:22` style
+/// or a host name (which yields `None`: we do not resolve names).
+fn parse_remote_ip(host: &str) -> Option<IpAddr> {
+    let h = host.trim();
+    let h = h
+        .strip_prefix('[')
+        .and_then(|r| r.split(']').next())
+        .unwrap_or(h);
+    if let Ok(ip) = h.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    let no_zone = h.split('%').next().unwrap_or(h);
+    if let Ok(ip) = no_zone.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    if let Ok(sa) = h.parse::<std::net::SocketAddr>() {
+        return Some(canonical(sa.ip()));
+    }
+    None
+}
+
+/// `::ffff:10.0.0.1` is an IPv4 login seen through a dual-stack socket; compare it as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// derived.stale
+
+/// Columns holding a history row's own time, in order of preference.
+const TIME_COLUMNS: &[&str] = &["time", "timestamp", "unix_time", "event_time", "login_time"];
+
+fn is_history_table(query: &str, cols: &Map<String, Value>) -> bool {
+    query_is(query, "shell_history")
+        || query_is(query, "last")
+        || query.ends_with("_events")
+        || query.contains("_events_")
+        || query == "events"
+        || (cols.contains_key("command") && cols.contains_key("history_file"))
+}
+
+fn stale(query: &str, event: &Event, config: &Config) -> bool {
+    if !is_history_table(query, &event.columns) {
+        return false;
+    }
+    let Some(now) = event
+        .unix_time
+        .or_else(|| event.time.as_deref().and_then(parse_rfc3339))
+    else {
+        return false;
+    };
+    let Some(row_time) = TIME_COLUMNS
+        .iter()
+        .find_map(|k| event.columns.get(*k).and_then(column_time))
+    else {
+        return false;
+    };
+    let limit = config.stale_after_minutes.saturating_mul(60);
+    let age = now.saturating_sub(row_time);
+    age > 0 && age as u64 > limit
+}
+
+/// A row timestamp in seconds: unix seconds or milliseconds (number or numeric string), or
+/// RFC 3339. `0` means "unknown" in osquery (zsh history without timestamps), not 1970.
+fn column_time(v: &Value) -> Option<i64> {
+    let n = match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => {
+            let s = s.trim();
+            s.parse::<i64>()
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().map(|f| f as i64))
+                .or_else(|| parse_rfc3339(s))
+        }
+        _ => None,
+    }?;
+    if n <= 0 {
+        return None;
+    }
+    // Millisecond timestamps are 13 digits until the year 2286.
+    Some(if n > 100_000_000_000 { n / 1000 } else { n })
+}
+
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Indicators, Kind, SourceRef};
+    use serde_json::json;
+
+    fn event(query: &str, columns: Value) -> Event {
+        Event {
+            kind: Kind::Result,
+            name: Some(format!("pack/test/{query}")),
+            pack: Some("test".into()),
+            query: Some(query.into()),
+            host: Some("h1".into()),
+            action: None,
+            columns: columns.as_object().cloned().unwrap_or_default(),
+            decorations: Map::new(),
+            time: Some("2024-05-01T12:00:00Z".into()),
+            unix_time: Some(1_714_564_800),
+            epoch: Some(0),
+            counter: Some(3),
+            numerics: false,
+            severity: None,
+            filename: None,
+            line: None,
+            message: None,
+            version: None,
+            source: SourceRef::default(),
+            id: "x".into(),
+            indicators: Indicators::default(),
+            attack: vec![],
+        }
+    }
+
+    #[test]
+    fn program_basename_skips_wrappers() {
+        let p = |s: &str| program_of(s);
+        assert_eq!(p("sudo /usr/local/bin/aws s3 ls").as_deref(), Some("aws"));
+        assert_eq!(
+            p("/usr/bin/curl -fsSL http://x | sh").as_deref(),
+            Some("curl")
+        );
+        assert_eq!(p("env AWS_PROFILE=prod aws s3 ls").as_deref(), Some("aws"));
+        assert_eq!(p("FOO=1 BAR=2 python3 x.py").as_deref(), Some("python3"));
+        assert_eq!(
+            p("sudo -u root -E nohup /opt/x/bin/agent").as_deref(),
+            Some("agent")
+        );
+        assert_eq!(
+            p("  \"/Applications/My App.app/Contents/MacOS/My App\" --x").as_deref(),
+            Some("My App")
+        );
+        assert_eq!(
+            p(r"C:\Windows\System32\cmd.exe /c whoami").as_deref(),
+            Some("cmd.exe")
+        );
+        assert_eq!(p("sudo").as_deref(), None);
+        assert_eq!(p("").as_deref(), None);
+        assert_eq!(p("sudo -- rm -rf /").as_deref(), Some("rm"));
+        assert_eq!(p("nice -n 10 make").as_deref(), Some("make"));
+    }
+
+    #[test]
+    fn program_from_command_or_cmdline() {
+        let c = Config::default();
+        let d = derive(
+            &event(
+                "crontab",
+                json!({"command": "sudo /usr/local/bin/aws s3 ls"}),
+            ),
+            &c,
+        );
+        assert_eq!(d.program.as_deref(), Some("aws"));
+        let d = derive(
+            &event(
+                "processes",
+                json!({"cmdline": "/bin/bash -c id", "path": "/bin/bash"}),
+            ),
+            &c,
+        );
+        assert_eq!(d.program.as_deref(), Some("bash"));
+        let d = derive(
+            &event(
+                "processes",
+                json!({"cmdline": "", "path": "/usr/sbin/kthreadd"}),
+            ),
+            &c,
+        );
+        assert_eq!(d.program.as_deref(), Some("kthreadd"));
+        let d = derive(&event("users", json!({"username": "x"})), &c);
+        assert_eq!(d.program, None);
+    }
+
+    #[test]
+    fn platform_detection() {
+        let c = Config::default();
+        let mut e = event("x", json!({}));
+        e.decorations.insert("platform".into(), json!("darwin"));
+        assert_eq!(derive(&e, &c).platform, Some(Platform::Darwin));
+        let e = event(
+            "os_version",
+            json!({"platform": "ubuntu", "name": "Ubuntu"}),
+        );
+        assert_eq!(derive(&e, &c).platform, Some(Platform::Linux));
+        let e = event("osquery_info", json!({"build_platform": "windows"}));
+        assert_eq!(derive(&e, &c).platform, Some(Platform::Windows));
+        let e = event(
+            "shell_history",
+            json!({"history_file": "/Users/alice/.zsh_history"}),
+        );
+        assert_eq!(derive(&e, &c).platform, Some(Platform::Darwin));
+        let e = event(
+            "programs",
+            json!({"install_location": "C:\\Program Files\\X"}),
+        );
+        assert_eq!(derive(&e, &c).platform, Some(Platform::Windows));
+        let e = event("users", json!({"directory": "/home/bob"}));
+        assert_eq!(derive(&e, &c).platform, Some(Platform::Linux));
+        let e = event("users", json!({"directory": "/var/empty"}));
+        assert_eq!(derive(&e, &c).platform, None);
+        let mut e = event("Keylogger", json!({}));
+        e.pack = Some("osx-attacks".into());
+        assert_eq!(derive(&e, &c).platform, Some(Platform::Darwin));
+    }
+
+    #[test]
+    fn osquery_outdated_by_version() {
+        let c = Config::default(); // 5.12.1
+        let d =
+            |v: Value| derive(&event("osquery_info", json!({"version": v})), &c).osquery_outdated;
+        assert_eq!(d(json!("5.10.2-26-gb9c4d8a")), Some(true));
+        assert_eq!(d(json!("5.12.1")), Some(false));
+        assert_eq!(d(json!("5.13.0")), Some(false));
+        assert_eq!(d(json!("4.9.0")), Some(true));
+        assert_eq!(d(json!("garbage")), None);
+        // Shape fallback: a free-form query name over the osquery_info table.
+        let e = event(
+            "agent health",
+            json!({"version": "5.9.1", "config_hash": "abc"}),
+        );
+        assert_eq!(derive(&e, &c).osquery_outdated, Some(true));
+        // Not an osquery_info row: absent, even with a `version` column.
+        let e = event("programs", json!({"version": "1.0"}));
+        assert_eq!(derive(&e, &c).osquery_outdated, None);
+        // Works for any pack delimiter because it keys on the parsed query.
+        let mut e = event("osquery_info", json!({"version": "5.0.0"}));
+        e.name = Some("pack_it-compliance_osquery_info".into());
+        assert_eq!(derive(&e, &c).osquery_outdated, Some(true));
+    }
+
+    #[test]
+    fn macos_unsupported_by_version() {
+        let c = Config::default(); // 14.0
+        let mac = |v: &str| {
+            derive(
+                &event("os_version", json!({"platform": "darwin", "name": "macOS", "version": v, "major": "x", "minor": "y"})),
+                &c,
+            )
+            .macos_unsupported
+        };
+        assert_eq!(mac("13.6.1"), Some(true));
+        assert_eq!(mac("14.0"), Some(false));
+        assert_eq!(mac("15.1"), Some(false));
+        let e = event(
+            "os_version",
+            json!({"platform": "ubuntu", "version": "22.04", "major": "22", "minor": "4"}),
+        );
+        assert_eq!(derive(&e, &c).macos_unsupported, None);
+        let e = event(
+            "os_version",
+            json!({"platform": "darwin", "major": "12", "minor": "7", "patch": "1"}),
+        );
+        assert_eq!(derive(&e, &c).macos_unsupported, Some(true));
+    }
+
+    #[test]
+    fn remote_outside_office_needs_networks() {
+        let e = event(
+            "logged_in_users",
+            json!({"user": "a", "tty": "ttys001", "host": "198.51.100.9"}),
+        );
+        assert_eq!(derive(&e, &Config::default()).remote_outside_office, None);
+        let c =
+            Config::from_toml_str(r#"office_networks = ["10.0.0.0/8", "2001:db8::/32"]"#).unwrap();
+        assert_eq!(derive(&e, &c).remote_outside_office, Some(true));
+        let inside = event(
+            "last",
+            json!({"username": "a", "tty": "pts/0", "host": "10.2.3.4"}),
+        );
+        assert_eq!(derive(&inside, &c).remote_outside_office, Some(false));
+        let v6 = event(
+            "logged_in_users",
+            json!({"tty": "pts/1", "host": "[2001:db8::5]"}),
+        );
+        assert_eq!(derive(&v6, &c).remote_outside_office, Some(false));
+        let mapped = event(
+            "logged_in_users",
+            json!({"tty": "pts/1", "host": "::ffff:10.0.0.1"}),
+        );
+        assert_eq!(derive(&mapped, &c).remote_outside_office, Some(false));
+        let local = event("logged_in_users", json!({"tty": "ttys000", "host": ""}));
+        assert_eq!(derive(&local, &c).remote_outside_office, None);
+        let lo = event(
+            "logged_in_users",
+            json!({"tty": "pts/2", "host": "127.0.0.1"}),
+        );
+        assert_eq!(derive(&lo, &c).remote_outside_office, Some(false));
+        let name = event(
+            "logged_in_users",
+            json!({"tty": "pts/2", "host": "vpn.example.com"}),
+        );
+        assert_eq!(derive(&name, &c).remote_outside_office, None);
+        let other = event("listening_ports", json!({"address": "198.51.100.9"}));
+        assert_eq!(derive(&other, &c).remote_outside_office, None);
+    }
+
+    #[test]
+    fn stale_history_rows() {
+        let c = Config::default(); // 1440 minutes
+        let now = 1_714_564_800i64;
+        let sh = |t: Value| {
+            derive(
+                &event("shell_history", json!({"command": "id", "time": t})),
+                &c,
+            )
+            .stale
+        };
+        assert!(sh(json!(now - 2 * 86_400)));
+        assert!(sh(json!((now - 2 * 86_400).to_string())));
+        assert!(!sh(json!(now - 600)));
+        assert!(!sh(json!(0)), "0 is osquery's unknown time");
+        assert!(sh(json!((now - 3 * 86_400) * 1000)), "milliseconds");
+        let pe = derive(&event("process_events", json!({"time": now - 90_000})), &c);
+        assert!(pe.stale);
+        let es = derive(
+            &event("es_process_events", json!({"time": now - 90_000})),
+            &c,
+        );
+        assert!(es.stale);
+        // Not a history table: never stale.
+        let p = derive(
+            &event(
+                "processes",
+                json!({"start_time": now - 90_000, "time": now - 90_000}),
+            ),
+            &c,
+        );
+        assert!(!p.stale);
+        let c60 = Config::from_toml_str("stale_after_minutes = 60").unwrap();
+        let l = derive(
+            &event(
+                "last",
+                json!({"time": now - 7200, "tty": "pts/0", "host": "x"}),
+            ),
+            &c60,
+        );
+        assert!(l.stale);
+        let mut missing_time = event("shell_history", json!({"command": "id", "time": 1}));
+        missing_time.unix_time = None;
+        missing_time.time = None;
+        assert!(!derive(&missing_time, &c).stale);
+    }
+
+    #[test]
+    fn initial_from_counter() {
+        let c = Config::default();
+        let mut e = event("crontab", json!({}));
+        assert!(!derive(&e, &c).initial);
+        e.counter = Some(0);
+        assert!(derive(&e, &c).initial);
+        e.counter = None;
+        assert!(!derive(&e, &c).initial);
+    }
+
+    #[test]
+    fn query_matching() {
+        assert!(query_is("last", "last"));
+        assert!(query_is("last_logins", "last"));
+        assert!(query_is("ssh_last", "last"));
+        assert!(!query_is("lastpass", "last"));
+        assert!(query_is(&normalize_query("Shell History"), "shell_history"));
+    }
+
+    #[test]
+    fn to_json_omits_absent() {
+        let d = Derived {
+            program: Some("aws".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            d.to_json(),
+            json!({"program": "aws", "stale": false, "initial": false})
+        );
+    }
+}
