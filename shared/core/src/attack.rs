@@ -295,12 +295,11 @@ impl Catalog {
         let mut techniques = raw.techniques;
         let mut by_id = HashMap::with_capacity(techniques.len());
         for (i, technique) in techniques.iter_mut().enumerate() {
-            let id = normalize_technique_id(&technique.id).ok_or_else(|| {
-                CatalogError::InvalidId {
+            let id =
+                normalize_technique_id(&technique.id).ok_or_else(|| CatalogError::InvalidId {
                     kind: "technique",
                     id: technique.id.clone(),
-                }
-            })?;
+                })?;
             technique.id = id.clone();
             for tactic in &technique.tactics {
                 if !tactic_index.contains_key(&tactic_key(tactic)) {
@@ -581,7 +580,10 @@ fn build_replacements(
         if !t.revoked {
             return None;
         }
-        current_by_name.get(&t.name.to_lowercase()).copied().flatten()
+        current_by_name
+            .get(&t.name.to_lowercase())
+            .copied()
+            .flatten()
     };
 
     let mut replaced_by = HashMap::new();
@@ -693,8 +695,17 @@ mod tests {
     fn technique_lookup_rejects_garbage() {
         let c = cat();
         for bad in [
-            "", "T", "T105", "T10599", "T1059.", "T1059.04", "X1059", "T1059.0041", "TA0004",
-            "T99999", "T9999",
+            "",
+            "T",
+            "T105",
+            "T10599",
+            "T1059.",
+            "T1059.04",
+            "X1059",
+            "T1059.0041",
+            "TA0004",
+            "T99999",
+            "T9999",
         ] {
             assert!(c.technique(bad).is_none(), "{bad:?}");
             assert_eq!(c.resolution(bad), Resolution::Unknown, "{bad:?}");
@@ -750,7 +761,10 @@ mod tests {
         let c = cat();
         for id in ["T1034", "T1043", "T1064", "T1108", "T1153"] {
             assert!(c.resolve(id).is_none(), "{id}");
-            assert!(matches!(c.resolution(id), Resolution::Deprecated(_)), "{id}");
+            assert!(
+                matches!(c.resolution(id), Resolution::Deprecated(_)),
+                "{id}"
+            );
             assert!(c.resolution(id).to_string().contains("deprecated"));
         }
     }
@@ -758,7 +772,11 @@ mod tests {
     #[test]
     fn every_remap_row_resolves_consistently() {
         let c = cat();
-        for line in EMBEDDED_REMAP_TSV.lines().skip_while(|l| l.starts_with('#')).skip(1) {
+        for line in EMBEDDED_REMAP_TSV
+            .lines()
+            .skip_while(|l| l.starts_with('#'))
+            .skip(1)
+        {
             let cols: Vec<&str> = line.split('\t').collect();
             let (legacy, status, current) = (cols[0], cols[2], cols[3]);
             match status {
@@ -824,7 +842,9 @@ mod tests {
         let persistence: Vec<&Technique> = c.techniques_in_tactic("persistence").collect();
         assert!(persistence.iter().any(|t| t.id == "T1547.001"));
         assert!(persistence.iter().all(|t| t.is_current()));
-        assert!(persistence.iter().all(|t| t.tactics.iter().any(|x| x == "persistence")));
+        assert!(persistence
+            .iter()
+            .all(|t| t.tactics.iter().any(|x| x == "persistence")));
         assert_eq!(c.techniques_in_tactic("nope").count(), 0);
     }
 
@@ -874,8 +894,11 @@ mod tests {
         ));
         assert!(Catalog::from_sources(&ok, "").is_ok());
 
-        let c = Catalog::from_sources(&ok, "legacy_id\tn\tstatus\tcurrent_id\nT0001\tx\trevoked\tT0002\n")
-            .unwrap();
+        let c = Catalog::from_sources(
+            &ok,
+            "legacy_id\tn\tstatus\tcurrent_id\nT0001\tx\trevoked\tT0002\n",
+        )
+        .unwrap();
         assert_eq!(c.resolve("T0001").unwrap().id, "T0002");
 
         assert!(matches!(
@@ -920,6 +943,9 @@ mod tests {
         let tsv = "T0001\ta\trevoked\tT0002\nT0002\tb\trevoked\tT0001\n";
         let c = Catalog::from_sources(json, tsv).unwrap();
         assert!(c.resolve("T0001").is_none());
-        assert!(matches!(c.resolution("T0002"), Resolution::RevokedUnmapped(_)));
+        assert!(matches!(
+            c.resolution("T0002"),
+            Resolution::RevokedUnmapped(_)
+        ));
     }
 }

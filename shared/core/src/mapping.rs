@@ -1,0 +1,998 @@
+//! Query name -> ATT&CK technique mapping.
+//!
+//! osquery results say *which query* produced a row, not what adversary behaviour the row is
+//! evidence of. Mapping files bridge the two: every event is annotated with the techniques its
+//! query was written to observe, so that analysts (and Sigma rules) see `T1548.003` next to a
+//! `linux_sudoers` diff, and so that coverage reports can count queries as well as rules.
+//!
+//! # File format (`rules/mappings/*.yml`)
+//!
+//! ```yaml
+//! # where the mapping comes from, and its license
+//! mappings:
+//!   - query: linux_sudoers            # exact query name (or full logged name)
+//!     techniques: [T1548.003]
+//!   - query: Snapshot_services
+//!     pack: windows_service-persistence   # optional: only for events of this pack
+//!     techniques: [T1543.003]
+//!   - glob: "*_process_events"        # globset syntax, case-sensitive, `*` crosses `/`
+//!     techniques: [T1059]
+//!   - regex: "^win_.*_persistence$"   # regex crate syntax, unanchored unless you anchor it
+//!     techniques: [T1547.001, t1060]  # any case; revoked IDs resolve to the current one
+//! ```
+//!
+//! Each entry has exactly one of `query`, `glob` or `regex`, an optional `pack`, and a non-empty
+//! `techniques` list; unknown keys are rejected so that a typo (`technique:`) cannot silently
+//! disable an entry. Patterns are tried against the event's parsed query name *and* its full
+//! logged name (`pack_<pack>_<query>`), so a mapping can be written either way. Every entry
+//! that matches contributes; the result is the union in file order, deduplicated.
+//!
+//! Every technique ID is checked against the ATT&CK catalog at load time: an unknown or
+//! deprecated ID is an error naming the file and entry, because a mapping that silently drops
+//! a technique is worse than one that refuses to load.
+
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use regex::{Regex, RegexSet};
+use serde::Deserialize;
+
+use crate::attack::{Catalog, Resolution, TechniqueRef};
+
+/// The mapping files shipped in the repository's `rules/mappings/`, embedded so that a
+/// deployment gets useful annotations with no configuration. `(file name, YAML)`.
+pub const BUILTIN_SOURCES: &[(&str, &str)] = &[(
+    "osquery-attck.yml",
+    include_str!("../../../rules/mappings/osquery-attck.yml"),
+)];
+
+/// Bound on cached `(pack, query, name)` lookups. A fleet logs a few hundred distinct query
+/// names; the bound only matters when names are unbounded (attacker-controlled or buggy
+/// input), where it keeps memory flat at the cost of recomputing.
+const MAX_CACHE_ENTRIES: usize = 4096;
+
+/// Why mapping files could not be loaded. Every variant names the file; entry-level variants
+/// also give the entry's 1-based position and its pattern.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    /// A mapping file or directory could not be read.
+    #[error("cannot read mappings from {}: {source}", path.display())]
+    Io {
+        /// File or directory.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML or does not have the expected shape (unknown keys included).
+    #[error("{file}: invalid mapping file: {source}")]
+    Yaml {
+        /// File name.
+        file: String,
+        /// Parser error, with line and column.
+        source: yaml_serde::Error,
+    },
+    /// An entry is structurally wrong or names a technique that does not resolve.
+    #[error("{file}: mapping #{entry} ({pattern}): {reason}")]
+    Entry {
+        /// File name.
+        file: String,
+        /// 1-based position in the file's `mappings` list.
+        entry: usize,
+        /// The entry's pattern, e.g. `query: linux_sudoers`.
+        pattern: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An entry's glob does not compile.
+    #[error("{file}: mapping #{entry} ({pattern}): invalid glob: {source}")]
+    Glob {
+        /// File name.
+        file: String,
+        /// 1-based position in the file's `mappings` list.
+        entry: usize,
+        /// The entry's pattern.
+        pattern: String,
+        /// globset's error.
+        source: globset::Error,
+    },
+    /// An entry's regex does not compile.
+    #[error("{file}: mapping #{entry} ({pattern}): invalid regex: {source}")]
+    Regex {
+        /// File name.
+        file: String,
+        /// 1-based position in the file's `mappings` list.
+        entry: usize,
+        /// The entry's pattern.
+        pattern: String,
+        /// regex's error.
+        source: regex::Error,
+    },
+    /// The combined glob set could not be built (individually valid globs).
+    #[error("cannot combine mapping globs: {0}")]
+    GlobSet(#[source] globset::Error),
+    /// The combined regex set could not be built (e.g. over the size limit).
+    #[error("cannot combine mapping regexes: {0}")]
+    RegexSet(#[source] regex::Error),
+}
+
+/// How an entry selects queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pattern {
+    /// Exact query name or full logged name.
+    Query(String),
+    /// globset pattern.
+    Glob(String),
+    /// regex pattern (unanchored unless anchored explicitly).
+    Regex(String),
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pattern::Query(s) => write!(f, "query: {s}"),
+            Pattern::Glob(s) => write!(f, "glob: {s}"),
+            Pattern::Regex(s) => write!(f, "regex: {s}"),
+        }
+    }
+}
+
+/// One loaded mapping entry, kept after compilation for coverage reports and linting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappingEntry {
+    /// File the entry came from (file name for directories and built-ins).
+    pub source: String,
+    /// 1-based position in the file's `mappings` list.
+    pub position: usize,
+    /// What the entry matches.
+    pub pattern: Pattern,
+    /// Pack restriction, if any.
+    pub pack: Option<String>,
+    /// Technique IDs as written (upper-cased), so a linter can flag legacy IDs.
+    pub declared: Vec<String>,
+    /// Current techniques, legacy IDs resolved, deduplicated, in declared order.
+    pub techniques: Vec<TechniqueRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    mappings: Option<Vec<RawEntry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    query: Option<String>,
+    glob: Option<String>,
+    regex: Option<String>,
+    pack: Option<String>,
+    #[serde(default)]
+    techniques: Vec<String>,
+}
+
+/// Compiled mappings with a lookup cache.
+///
+/// Lookups go through an internal, bounded cache keyed by `(pack, query, name)` and return
+/// `Arc<[TechniqueRef]>`. The cache lives inside the mapper (rather than in a caller-owned
+/// `MapperCache`) because the mapper is built once and shared by everything that annotates
+/// events (the parse Lambda, the CLI, tests): one shared cache means every call site gets O(1)
+/// repeated lookups without plumbing extra state. It sits behind an `RwLock`, so concurrent
+/// readers do not serialize and the lock is uncontended in a single-threaded Lambda; a hit is
+/// one hash lookup with no allocation plus an `Arc` clone, instead of running a glob set and a
+/// regex set and cloning every technique's strings per event.
+#[derive(Debug)]
+pub struct Mapper {
+    entries: Vec<MappingEntry>,
+    exact: HashMap<String, Vec<usize>>,
+    globs: GlobSet,
+    glob_entries: Vec<usize>,
+    regexes: RegexSet,
+    regex_entries: Vec<usize>,
+    cache: RwLock<HashMap<CacheKey, Arc<[TechniqueRef]>>>,
+}
+
+impl Mapper {
+    /// The mappings shipped with tripline ([`BUILTIN_SOURCES`]), against the embedded catalog.
+    /// An error here means the repository's `rules/mappings/` is broken (the unit tests check it).
+    pub fn builtin() -> Result<Mapper, MappingError> {
+        Mapper::from_yaml_strs(BUILTIN_SOURCES.iter().copied())
+    }
+
+    /// Compiles `(file name, YAML text)` pairs against the embedded ATT&CK catalog.
+    pub fn from_yaml_strs<'a, I>(sources: I) -> Result<Mapper, MappingError>
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        Mapper::from_yaml_strs_with_catalog(Catalog::embedded(), sources)
+    }
+
+    /// Like [`Mapper::from_yaml_strs`] with an explicit catalog.
+    pub fn from_yaml_strs_with_catalog<'a, I>(
+        catalog: &Catalog,
+        sources: I,
+    ) -> Result<Mapper, MappingError>
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let mut entries = Vec::new();
+        for (file, yaml) in sources {
+            parse_file(catalog, file, yaml, &mut entries)?;
+        }
+        Mapper::compile(entries)
+    }
+
+    /// Loads every `*.yml` / `*.yaml` file directly inside `dir` (not recursive), in file-name
+    /// order so that results and error messages are deterministic.
+    pub fn load_dir(dir: impl AsRef<Path>) -> Result<Mapper, MappingError> {
+        let sources = read_dir_sources(dir.as_ref())?;
+        Mapper::from_yaml_strs(sources.iter().map(|(n, y)| (n.as_str(), y.as_str())))
+    }
+
+    fn compile(entries: Vec<MappingEntry>) -> Result<Mapper, MappingError> {
+        let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut globs = GlobSetBuilder::new();
+        let mut glob_entries = Vec::new();
+        let mut regex_sources = Vec::new();
+        let mut regex_entries = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let err_ctx = || {
+                (
+                    entry.source.clone(),
+                    entry.position,
+                    entry.pattern.to_string(),
+                )
+            };
+            match &entry.pattern {
+                Pattern::Query(q) => exact.entry(q.clone()).or_default().push(i),
+                Pattern::Glob(g) => {
+                    let glob = GlobBuilder::new(g)
+                        .backslash_escape(true) // same meaning on every OS
+                        .build()
+                        .map_err(|source| {
+                            let (file, entry, pattern) = err_ctx();
+                            MappingError::Glob {
+                                file,
+                                entry,
+                                pattern,
+                                source,
+                            }
+                        })?;
+                    globs.add(glob);
+                    glob_entries.push(i);
+                }
+                Pattern::Regex(r) => {
+                    // Compiled alone first so that an error can name its entry; the set
+                    // below would only say which pattern index failed.
+                    Regex::new(r).map_err(|source| {
+                        let (file, entry, pattern) = err_ctx();
+                        MappingError::Regex {
+                            file,
+                            entry,
+                            pattern,
+                            source,
+                        }
+                    })?;
+                    regex_sources.push(r.as_str());
+                    regex_entries.push(i);
+                }
+            }
+        }
+        let globs = globs.build().map_err(MappingError::GlobSet)?;
+        let regexes = RegexSet::new(&regex_sources).map_err(MappingError::RegexSet)?;
+        Ok(Mapper {
+            entries,
+            exact,
+            globs,
+            glob_entries,
+            regexes,
+            regex_entries,
+            cache: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Techniques for an event, given its pack (if any), parsed query name and full logged
+    /// name. Cached: repeated lookups of the same triple cost one hash lookup.
+    ///
+    /// Surrounding whitespace is ignored and an empty pack counts as no pack, because osquery
+    /// configs in the wild contain both (osquery-attck has a query named
+    /// `" Sophos_Anti-Virus_Services_1"`).
+    pub fn techniques(&self, pack: Option<&str>, query: &str, name: &str) -> Arc<[TechniqueRef]> {
+        let (pack, query, name) = normalize_inputs(pack, query, name);
+        let probe = KeyRef { pack, query, name };
+        if let Some(hit) = self.read_cache().get(&probe as &dyn KeyView) {
+            return Arc::clone(hit);
+        }
+        let result: Arc<[TechniqueRef]> = self.lookup(pack, query, name).into();
+        let mut cache = self
+            .cache
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if cache.len() >= MAX_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(
+            CacheKey {
+                pack: pack.map(Box::from),
+                query: query.into(),
+                name: name.into(),
+            },
+            Arc::clone(&result),
+        );
+        result
+    }
+
+    /// The same answer as [`Mapper::techniques`] without touching the cache (for one-off
+    /// lookups such as `tripline explain`, where caching would only cost memory).
+    pub fn techniques_uncached(
+        &self,
+        pack: Option<&str>,
+        query: &str,
+        name: &str,
+    ) -> Vec<TechniqueRef> {
+        let (pack, query, name) = normalize_inputs(pack, query, name);
+        self.lookup(pack, query, name)
+    }
+
+    /// Entries that apply to an event, in load order (for explaining an annotation).
+    pub fn matching_entries(
+        &self,
+        pack: Option<&str>,
+        query: &str,
+        name: &str,
+    ) -> Vec<&MappingEntry> {
+        let (pack, query, name) = normalize_inputs(pack, query, name);
+        self.matching_indices(pack, query, name)
+            .into_iter()
+            .map(|i| &self.entries[i])
+            .collect()
+    }
+
+    /// Every loaded entry with its techniques and source file, in load order.
+    pub fn entries(&self) -> &[MappingEntry] {
+        &self.entries
+    }
+
+    /// Current technique ID -> the entries that map to it, for coverage reports.
+    pub fn coverage(&self) -> BTreeMap<&str, Vec<&MappingEntry>> {
+        let mut out: BTreeMap<&str, Vec<&MappingEntry>> = BTreeMap::new();
+        for entry in &self.entries {
+            for t in &entry.techniques {
+                out.entry(t.id.as_str()).or_default().push(entry);
+            }
+        }
+        out
+    }
+
+    /// Number of cached lookups (for metrics and tests).
+    pub fn cache_len(&self) -> usize {
+        self.read_cache().len()
+    }
+
+    fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, HashMap<CacheKey, Arc<[TechniqueRef]>>> {
+        // A panic while holding the lock cannot leave a half-written Arc behind, so the cached
+        // data is still valid after poisoning.
+        self.cache
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn matching_indices(&self, pack: Option<&str>, query: &str, name: &str) -> Vec<usize> {
+        let mut hits = Vec::new();
+        let candidates = [Some(query), (name != query).then_some(name)];
+        for candidate in candidates.into_iter().flatten().filter(|c| !c.is_empty()) {
+            if let Some(ids) = self.exact.get(candidate) {
+                hits.extend_from_slice(ids);
+            }
+            if !self.glob_entries.is_empty() {
+                hits.extend(
+                    self.globs
+                        .matches(candidate)
+                        .into_iter()
+                        .map(|i| self.glob_entries[i]),
+                );
+            }
+            if !self.regex_entries.is_empty() {
+                hits.extend(
+                    self.regexes
+                        .matches(candidate)
+                        .into_iter()
+                        .map(|i| self.regex_entries[i]),
+                );
+            }
+        }
+        hits.sort_unstable();
+        hits.dedup();
+        hits.retain(|&i| match &self.entries[i].pack {
+            None => true,
+            Some(p) => pack == Some(p.as_str()),
+        });
+        hits
+    }
+
+    fn lookup(&self, pack: Option<&str>, query: &str, name: &str) -> Vec<TechniqueRef> {
+        let mut out: Vec<TechniqueRef> = Vec::new();
+        for i in self.matching_indices(pack, query, name) {
+            for t in &self.entries[i].techniques {
+                if !out.iter().any(|o| o.id == t.id) {
+                    out.push(t.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Reads every `*.yml` / `*.yaml` file directly inside `dir`, sorted by file name, as
+/// `(file name, contents)`; for combining a directory with [`BUILTIN_SOURCES`] in
+/// [`Mapper::from_yaml_strs`].
+pub fn read_dir_sources(dir: &Path) -> Result<Vec<(String, String)>, MappingError> {
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| MappingError::Io { path, source }
+    };
+    let mut files = Vec::new();
+    for dirent in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let path = dirent.map_err(io_err(dir))?.path();
+        let is_yaml = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml"));
+        if is_yaml && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let yaml = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string());
+            Ok((name, yaml))
+        })
+        .collect()
+}
+
+fn normalize_inputs<'a>(
+    pack: Option<&'a str>,
+    query: &'a str,
+    name: &'a str,
+) -> (Option<&'a str>, &'a str, &'a str) {
+    (
+        pack.map(str::trim).filter(|p| !p.is_empty()),
+        query.trim(),
+        name.trim(),
+    )
+}
+
+fn parse_file(
+    catalog: &Catalog,
+    file: &str,
+    yaml: &str,
+    out: &mut Vec<MappingEntry>,
+) -> Result<(), MappingError> {
+    let raw: RawFile = yaml_serde::from_str(yaml).map_err(|source| MappingError::Yaml {
+        file: file.to_string(),
+        source,
+    })?;
+    for (i, raw) in raw.mappings.unwrap_or_default().into_iter().enumerate() {
+        out.push(parse_entry(catalog, file, i + 1, raw)?);
+    }
+    Ok(())
+}
+
+fn parse_entry(
+    catalog: &Catalog,
+    file: &str,
+    position: usize,
+    raw: RawEntry,
+) -> Result<MappingEntry, MappingError> {
+    let patterns: Vec<Pattern> = [
+        raw.query.map(|s| Pattern::Query(s.trim().to_string())),
+        raw.glob.map(Pattern::Glob),
+        raw.regex.map(Pattern::Regex),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let err = |pattern: String, reason: String| MappingError::Entry {
+        file: file.to_string(),
+        entry: position,
+        pattern,
+        reason,
+    };
+    let pattern = match <[Pattern; 1]>::try_from(patterns) {
+        Ok([p]) => p,
+        Err(ps) if ps.is_empty() => {
+            return Err(err(
+                "no pattern".into(),
+                "needs one of `query`, `glob` or `regex`".into(),
+            ))
+        }
+        Err(ps) => {
+            let all: Vec<String> = ps.iter().map(Pattern::to_string).collect();
+            return Err(err(
+                all.join(", "),
+                "has more than one of `query`, `glob` and `regex`; split it into separate entries"
+                    .into(),
+            ));
+        }
+    };
+    let shown = pattern.to_string();
+    if matches!(&pattern, Pattern::Query(s) | Pattern::Glob(s) | Pattern::Regex(s) if s.is_empty())
+    {
+        return Err(err(shown, "pattern is empty".into()));
+    }
+    let pack = match raw.pack.map(|p| p.trim().to_string()) {
+        Some(p) if p.is_empty() => return Err(err(shown, "`pack` is empty".into())),
+        other => other,
+    };
+    if raw.techniques.is_empty() {
+        return Err(err(shown, "`techniques` is missing or empty".into()));
+    }
+
+    let mut declared = Vec::with_capacity(raw.techniques.len());
+    let mut techniques: Vec<TechniqueRef> = Vec::with_capacity(raw.techniques.len());
+    for id in &raw.techniques {
+        let current = match catalog.resolution(id) {
+            Resolution::Current(t) | Resolution::Replaced { current: t, .. } => t,
+            Resolution::Unknown => {
+                return Err(err(
+                    shown,
+                    format!(
+                        "technique {id:?} is not an ATT&CK v{} technique ID",
+                        catalog.version()
+                    ),
+                ))
+            }
+            other => return Err(err(shown, format!("technique {other}"))),
+        };
+        declared.push(id.trim().to_ascii_uppercase());
+        if !techniques.iter().any(|t| t.id == current.id) {
+            techniques.push(current.to_ref());
+        }
+    }
+    Ok(MappingEntry {
+        source: file.to_string(),
+        position,
+        pattern,
+        pack,
+        declared,
+        techniques,
+    })
+}
+
+/// Owned cache key. Hashes and compares through [`KeyView`] so that lookups can use a
+/// borrowed [`KeyRef`] and a cache hit allocates nothing.
+#[derive(Debug)]
+struct CacheKey {
+    pack: Option<Box<str>>,
+    query: Box<str>,
+    name: Box<str>,
+}
+
+struct KeyRef<'a> {
+    pack: Option<&'a str>,
+    query: &'a str,
+    name: &'a str,
+}
+
+trait KeyView {
+    fn parts(&self) -> (Option<&str>, &str, &str);
+}
+
+impl KeyView for CacheKey {
+    fn parts(&self) -> (Option<&str>, &str, &str) {
+        (self.pack.as_deref(), &self.query, &self.name)
+    }
+}
+
+impl KeyView for KeyRef<'_> {
+    fn parts(&self) -> (Option<&str>, &str, &str) {
+        (self.pack, self.query, self.name)
+    }
+}
+
+impl<'a> Borrow<dyn KeyView + 'a> for CacheKey {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn KeyView + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
+impl Hash for CacheKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+impl PartialEq for CacheKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for CacheKey {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapper(yaml: &str) -> Mapper {
+        Mapper::from_yaml_strs([("test.yml", yaml)]).unwrap()
+    }
+
+    fn ids(refs: &[TechniqueRef]) -> Vec<&str> {
+        refs.iter().map(|t| t.id.as_str()).collect()
+    }
+
+    fn load_err(yaml: &str) -> MappingError {
+        Mapper::from_yaml_strs([("bad.yml", yaml)]).unwrap_err()
+    }
+
+    const SAMPLE: &str = r#"
+mappings:
+  - query: linux_sudoers
+    techniques: [T1169, t1206]          # both legacy -> T1548.003 once
+  - query: Snapshot_services
+    pack: windows_critical_service_status
+    techniques: [T1562.001]
+  - query: Snapshot_services
+    pack: windows_service-persistence
+    techniques: [T1543.003]
+  - glob: "*_process_events"
+    techniques: [T1059]
+  - regex: "^win_.*_persistence$"
+    techniques: [T1547.001]
+  - query: pack_it_shell_history        # a full logged name
+    techniques: [T1552.003]
+"#;
+
+    #[test]
+    fn exact_match_resolves_legacy_ids_and_dedups() {
+        let m = mapper(SAMPLE);
+        let t = m.techniques(None, "linux_sudoers", "pack_generic_linux_linux_sudoers");
+        assert_eq!(ids(&t), ["T1548.003"]);
+        assert_eq!(t[0].name, "Sudo and Sudo Caching");
+        assert!(t[0].tactics.iter().any(|x| x == "privilege-escalation"));
+        assert_eq!(m.entries()[0].declared, ["T1169", "T1206"]);
+        assert!(m.techniques(None, "linux_sudoers2", "x").is_empty());
+        assert!(
+            m.techniques(None, "LINUX_SUDOERS", "x").is_empty(),
+            "query names are case-sensitive, like osquery"
+        );
+    }
+
+    #[test]
+    fn pack_restriction_disambiguates_shared_query_names() {
+        let m = mapper(SAMPLE);
+        let crit = m.techniques(
+            Some("windows_critical_service_status"),
+            "Snapshot_services",
+            "pack_windows_critical_service_status_Snapshot_services",
+        );
+        assert_eq!(ids(&crit), ["T1562.001"]);
+        let persist = m.techniques(Some("windows_service-persistence"), "Snapshot_services", "");
+        assert_eq!(ids(&persist), ["T1543.003"]);
+        assert!(m
+            .techniques(None, "Snapshot_services", "Snapshot_services")
+            .is_empty());
+        assert!(m
+            .techniques(Some("other"), "Snapshot_services", "")
+            .is_empty());
+    }
+
+    #[test]
+    fn glob_and_regex_match_query_or_full_name() {
+        let m = mapper(SAMPLE);
+        assert_eq!(
+            ids(&m.techniques(None, "bpf_process_events", "pack_x_bpf_process_events")),
+            ["T1059"]
+        );
+        // The glob needs an underscore before `process_events`; the full name supplies one.
+        assert_eq!(
+            ids(&m.techniques(Some("x"), "process_events", "pack_x_process_events")),
+            ["T1059"]
+        );
+        assert!(m
+            .techniques(None, "process_events", "process_events")
+            .is_empty());
+        // `*` crosses `/` so `pack/<team>/<query>` names match too.
+        assert_eq!(
+            ids(&m.techniques(None, "", "pack/team/bpf_process_events")),
+            ["T1059"]
+        );
+        assert_eq!(
+            ids(&m.techniques(None, "win_registry_persistence", "")),
+            ["T1547.001"]
+        );
+        assert!(m
+            .techniques(None, "xwin_registry_persistence", "")
+            .is_empty());
+        assert_eq!(
+            ids(&m.techniques(Some("it"), "shell_history", "pack_it_shell_history")),
+            ["T1552.003"],
+            "an exact entry may name the full logged name"
+        );
+    }
+
+    #[test]
+    fn all_matching_entries_contribute_in_file_order() {
+        let m = mapper(
+            r#"
+mappings:
+  - regex: "persistence"
+    techniques: [T1547.001]
+  - query: win_run_persistence
+    techniques: [T1112, T1547.001]
+  - glob: "win_*"
+    techniques: [T1012]
+"#,
+        );
+        let t = m.techniques(None, "win_run_persistence", "pack_p_win_run_persistence");
+        assert_eq!(ids(&t), ["T1547.001", "T1112", "T1012"]);
+        let entries = m.matching_entries(None, "win_run_persistence", "");
+        assert_eq!(entries.len(), 3);
+        assert_eq!(
+            entries[1].pattern,
+            Pattern::Query("win_run_persistence".into())
+        );
+    }
+
+    #[test]
+    fn whitespace_and_empty_pack_are_normalized() {
+        let m = mapper(SAMPLE);
+        assert_eq!(
+            ids(&m.techniques(Some(""), " linux_sudoers ", "")),
+            ["T1548.003"]
+        );
+        assert_eq!(
+            ids(&m.techniques(
+                Some(" windows_service-persistence "),
+                "Snapshot_services",
+                ""
+            )),
+            ["T1543.003"]
+        );
+    }
+
+    #[test]
+    fn lookups_are_cached_and_shared() {
+        let m = mapper(SAMPLE);
+        assert_eq!(m.cache_len(), 0);
+        let a = m.techniques(Some("p"), "linux_sudoers", "pack_p_linux_sudoers");
+        let b = m.techniques(Some("p"), "linux_sudoers", "pack_p_linux_sudoers");
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "second lookup is served from the cache"
+        );
+        assert_eq!(m.cache_len(), 1);
+        let c = m.techniques(Some("q"), "linux_sudoers", "pack_p_linux_sudoers");
+        assert!(!Arc::ptr_eq(&a, &c), "pack is part of the key");
+        assert_eq!(m.cache_len(), 2);
+        assert_eq!(*a, *c);
+        assert_eq!(
+            m.techniques_uncached(Some("p"), "linux_sudoers", "pack_p_linux_sudoers"),
+            a.to_vec()
+        );
+        assert_eq!(m.cache_len(), 2);
+    }
+
+    #[test]
+    fn cache_stays_bounded() {
+        let m = mapper(SAMPLE);
+        for i in 0..(MAX_CACHE_ENTRIES + 10) {
+            m.techniques(None, &format!("q{i}"), "");
+        }
+        assert!(m.cache_len() <= MAX_CACHE_ENTRIES);
+        assert_eq!(ids(&m.techniques(None, "linux_sudoers", "")), ["T1548.003"]);
+    }
+
+    #[test]
+    fn mapper_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Mapper>();
+        let m = Arc::new(mapper(SAMPLE));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let m = Arc::clone(&m);
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        assert_eq!(m.techniques(None, "linux_sudoers", "").len(), 1);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn unknown_and_deprecated_ids_are_load_errors_naming_file_and_entry() {
+        let e = load_err("mappings:\n  - query: a\n    techniques: [T1059]\n  - query: b\n    techniques: [T9999]\n");
+        let msg = e.to_string();
+        assert!(matches!(e, MappingError::Entry { entry: 2, .. }), "{msg}");
+        assert!(msg.contains("bad.yml"), "{msg}");
+        assert!(msg.contains("#2"), "{msg}");
+        assert!(msg.contains("query: b"), "{msg}");
+        assert!(msg.contains("T9999"), "{msg}");
+
+        let msg = load_err("mappings:\n  - query: a\n    techniques: [T1034]\n").to_string();
+        assert!(msg.contains("deprecated"), "{msg}");
+
+        let msg = load_err("mappings:\n  - query: a\n    techniques: [attack.t1059]\n").to_string();
+        assert!(msg.contains("not an ATT&CK"), "{msg}");
+    }
+
+    #[test]
+    fn bad_patterns_are_load_errors() {
+        let e = load_err("mappings:\n  - regex: \"(unclosed\"\n    techniques: [T1059]\n");
+        assert!(matches!(e, MappingError::Regex { entry: 1, .. }), "{e}");
+        assert!(e.to_string().contains("bad.yml"));
+
+        let e = load_err("mappings:\n  - glob: \"a[\"\n    techniques: [T1059]\n");
+        assert!(matches!(e, MappingError::Glob { entry: 1, .. }), "{e}");
+
+        for (yaml, needle) in [
+            ("mappings:\n  - techniques: [T1059]\n", "needs one of"),
+            (
+                "mappings:\n  - query: a\n    glob: b\n    techniques: [T1059]\n",
+                "more than one",
+            ),
+            (
+                "mappings:\n  - query: \"\"\n    techniques: [T1059]\n",
+                "empty",
+            ),
+            ("mappings:\n  - query: a\n", "techniques"),
+            (
+                "mappings:\n  - query: a\n    techniques: []\n",
+                "techniques",
+            ),
+            (
+                "mappings:\n  - query: a\n    pack: \" \"\n    techniques: [T1059]\n",
+                "pack",
+            ),
+        ] {
+            let e = load_err(yaml);
+            assert!(matches!(e, MappingError::Entry { .. }), "{yaml}: {e}");
+            assert!(e.to_string().contains(needle), "{yaml}: {e}");
+        }
+    }
+
+    #[test]
+    fn malformed_yaml_and_unknown_keys_are_errors() {
+        for yaml in [
+            "mappings:\n  - query: a\n    technique: [T1059]\n",
+            "mapping:\n  - query: a\n    techniques: [T1059]\n",
+            "mappings: {query: a}\n",
+            "mappings:\n  - query: [a\n",
+            "---\nmappings: []\n---\nmappings: []\n",
+        ] {
+            let e = load_err(yaml);
+            assert!(matches!(e, MappingError::Yaml { .. }), "{yaml}: {e}");
+            assert!(e.to_string().starts_with("bad.yml"), "{e}");
+        }
+    }
+
+    #[test]
+    fn empty_files_load_as_no_mappings() {
+        for yaml in ["", "# only a comment\n", "mappings:\n", "mappings: []\n"] {
+            let m = mapper(yaml);
+            assert!(m.entries().is_empty());
+            assert!(m.techniques(None, "anything", "").is_empty());
+        }
+    }
+
+    #[test]
+    fn coverage_lists_entries_per_technique() {
+        let m = mapper(SAMPLE);
+        let cov = m.coverage();
+        assert_eq!(cov["T1548.003"].len(), 1);
+        assert_eq!(cov["T1548.003"][0].source, "test.yml");
+        assert_eq!(cov["T1548.003"][0].position, 1);
+        assert!(cov.contains_key("T1543.003"));
+        assert!(!cov.contains_key("T1169"), "coverage is in current IDs");
+    }
+
+    #[test]
+    fn load_dir_reads_yaml_files_in_name_order() {
+        let dir = std::env::temp_dir().join(format!(
+            "tripline-mapping-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("b.yaml"),
+            "mappings:\n  - query: q\n    techniques: [T1012]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("a.yml"),
+            "mappings:\n  - query: q\n    techniques: [T1059]\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("notes.txt"), "not yaml: [").unwrap();
+        let m = Mapper::load_dir(&dir).unwrap();
+        assert_eq!(ids(&m.techniques(None, "q", "")), ["T1059", "T1012"]);
+        assert_eq!(m.entries()[0].source, "a.yml");
+
+        std::fs::write(
+            dir.join("c.yml"),
+            "mappings:\n  - query: q\n    techniques: [T0000]\n",
+        )
+        .unwrap();
+        let e = Mapper::load_dir(&dir).unwrap_err();
+        assert!(e.to_string().starts_with("c.yml"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        assert!(matches!(
+            Mapper::load_dir(dir.join("missing")),
+            Err(MappingError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn builtin_osquery_attck_mapping_loads_and_every_entry_resolves() {
+        let m = Mapper::builtin().unwrap();
+        let catalog = Catalog::embedded();
+        assert!(m.entries().len() > 100);
+        for entry in m.entries() {
+            assert_eq!(entry.source, "osquery-attck.yml");
+            assert!(!entry.techniques.is_empty(), "{}", entry.pattern);
+            for t in &entry.techniques {
+                let current = catalog.technique(&t.id).unwrap();
+                assert!(current.is_current(), "{} in {}", t.id, entry.pattern);
+                assert_eq!(t.name, current.name);
+            }
+            for id in &entry.declared {
+                assert!(catalog.resolve(id).is_some(), "{id} in {}", entry.pattern);
+            }
+        }
+        // Spot checks against the upstream table.
+        assert_eq!(
+            ids(&m.techniques(Some("generic_linux"), "linux_sudoers", "")),
+            ["T1548.003"]
+        );
+        assert_eq!(
+            ids(&m.techniques(None, "powershell_events_script_blocks", "")),
+            ["T1059.001"]
+        );
+        assert_eq!(
+            ids(&m.techniques(None, " Sophos_Anti-Virus_Services_1", "")),
+            ["T1562.001"]
+        );
+        assert_eq!(
+            ids(&m.techniques(
+                Some("windows_system_running_processes"),
+                "system_running_processes",
+                ""
+            )),
+            ["T1218.009", "T1218.010", "T1218.011"]
+        );
+        assert!(m.techniques(None, "linux_setuid", "").is_empty());
+        assert!(m.techniques(None, "whoami.exe", "").is_empty());
+    }
+}
