@@ -37,9 +37,7 @@ pub fn extract(columns: &Map<String, Value>) -> Indicators {
                 if let Some(host) = url_host(text) {
                     match parse_ip(host) {
                         Some(ip) => push_ip(&mut out.ip, ip),
-                        None if is_domain(host) => {
-                            push(&mut out.domain, host.to_ascii_lowercase())
-                        }
+                        None if is_domain(host) => push(&mut out.domain, host.to_ascii_lowercase()),
                         None => {}
                     }
                 }
@@ -194,13 +192,17 @@ mod tests {
 
     #[test]
     fn users_are_deduplicated_and_numeric_ids_skipped() {
-        let i = extract(&cols(json!({"username": "alice", "user": "alice", "login": "1001"})));
+        let i = extract(&cols(
+            json!({"username": "alice", "user": "alice", "login": "1001"}),
+        ));
         assert_eq!(i.user, vec!["alice"]);
     }
 
     #[test]
     fn numbers_and_nulls_are_ignored() {
-        let i = extract(&cols(json!({"remote_address": 5, "host": null, "user": "null"})));
+        let i = extract(&cols(
+            json!({"remote_address": 5, "host": null, "user": "null"}),
+        ));
         assert!(i.is_empty());
     }
 }

@@ -39,7 +39,11 @@ pub(crate) enum Problem {
 #[derive(Clone, Copy)]
 enum State {
     Between,
-    Record { depth: u32, in_string: bool, escaped: bool },
+    Record {
+        depth: u32,
+        in_string: bool,
+        escaped: bool,
+    },
     Garbage,
 }
 
@@ -125,7 +129,12 @@ impl<R: BufRead> Splitter<R> {
             State::Garbage => Problem::Garbage,
         };
         self.state = State::Between;
-        Some(take_bad(&mut self.buf, &mut self.len, &mut self.oversized, problem))
+        Some(take_bad(
+            &mut self.buf,
+            &mut self.len,
+            &mut self.oversized,
+            problem,
+        ))
     }
 }
 
@@ -343,9 +352,23 @@ mod tests {
     fn garbage_and_end_of_stream() {
         let got = frames(b"hello world\r\n{\"a\":1}\n{\"b\":", 1 << 20, 3);
         assert_eq!(got.len(), 3);
-        assert!(matches!(&got[0], Frame::Bad { problem: Problem::Garbage, len: 11, .. }));
+        assert!(matches!(
+            &got[0],
+            Frame::Bad {
+                problem: Problem::Garbage,
+                len: 11,
+                ..
+            }
+        ));
         assert_eq!(got[1], rec("{\"a\":1}"));
-        assert!(matches!(&got[2], Frame::Bad { problem: Problem::TruncatedAtEnd, len: 5, .. }));
+        assert!(matches!(
+            &got[2],
+            Frame::Bad {
+                problem: Problem::TruncatedAtEnd,
+                len: 5,
+                ..
+            }
+        ));
     }
 
     #[test]

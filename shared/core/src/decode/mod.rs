@@ -182,7 +182,7 @@ impl fmt::Display for Summary {
         if self.objects_with_errors > 0 {
             write!(f, " object_errors={}", self.objects_with_errors)?;
         }
-        if let Some(e) = &self.error {
+        if let (1, Some(e)) = (self.objects, &self.error) {
             write!(f, " error=\"{e}\"")?;
         }
         Ok(())
@@ -260,7 +260,10 @@ impl<'a> ObjectDecoder<'a> {
     pub fn summary(&self) -> Summary {
         let mut s = self.summary.clone();
         s.bytes_in = self.counters.raw.load(std::sync::atomic::Ordering::Relaxed);
-        s.bytes_decoded = self.counters.decoded.load(std::sync::atomic::Ordering::Relaxed);
+        s.bytes_decoded = self
+            .counters
+            .decoded
+            .load(std::sync::atomic::Ordering::Relaxed);
         s
     }
 
@@ -273,7 +276,9 @@ impl<'a> ObjectDecoder<'a> {
                 self.summary.warnings += decoded.warnings;
                 self.summary.events += decoded.events.len() as u64;
                 self.pending.extend(decoded.events);
-                self.pending.pop_front().map(|e| Decoded::Event(Box::new(e)))
+                self.pending
+                    .pop_front()
+                    .map(|e| Decoded::Event(Box::new(e)))
             }
             Err(reason) => Some(self.quarantine(source, reason, bytes, bytes.len() as u64)),
         }
@@ -291,7 +296,10 @@ impl<'a> ObjectDecoder<'a> {
     }
 
     fn object_error(&mut self, e: io::Error) {
-        let after = self.counters.decoded.load(std::sync::atomic::Ordering::Relaxed);
+        let after = self
+            .counters
+            .decoded
+            .load(std::sync::atomic::Ordering::Relaxed);
         let error = if e.get_ref().is_some_and(|inner| inner.is::<LimitExceeded>()) {
             ObjectError::DecompressedTooLarge { limit: self.limit }
         } else if matches!(
@@ -335,16 +343,20 @@ impl Iterator for ObjectDecoder<'_> {
                     self.summary.records += 1;
                     let source = self.origin.source(self.summary.records);
                     let reason = match problem {
-                        Problem::Garbage => "not JSON: unexpected bytes between records".to_string(),
+                        Problem::Garbage => {
+                            "not JSON: unexpected bytes between records".to_string()
+                        }
                         Problem::Oversized => format!(
                             "record of {len} bytes exceeds the {}-byte limit",
                             self.splitter_limit()
                         ),
                         Problem::TruncatedAtLineEnd => {
-                            "truncated record: the line ended before the JSON object closed".to_string()
+                            "truncated record: the line ended before the JSON object closed"
+                                .to_string()
                         }
                         Problem::TruncatedAtEnd => {
-                            "truncated record: the object ended before the JSON object closed".to_string()
+                            "truncated record: the object ended before the JSON object closed"
+                                .to_string()
                         }
                     };
                     return Some(self.quarantine(source, reason, &head, len));

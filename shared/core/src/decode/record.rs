@@ -44,10 +44,17 @@ pub(crate) struct Decoded {
 pub(crate) type Reason = String;
 
 /// Decodes one framed record. `source` carries bucket/key/path and the record index.
-pub(crate) fn decode(bytes: &[u8], source: &SourceRef, extra_packs: &[String]) -> Result<Decoded, Reason> {
+pub(crate) fn decode(
+    bytes: &[u8],
+    source: &SourceRef,
+    extra_packs: &[String],
+) -> Result<Decoded, Reason> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
     let Value::Object(mut obj) = value else {
-        return Err(format!("record is a JSON {}, not an object", type_name(&value)));
+        return Err(format!(
+            "record is a JSON {}, not an object",
+            type_name(&value)
+        ));
     };
 
     let shape = Shape::of(&obj)?;
@@ -61,8 +68,11 @@ pub(crate) fn decode(bytes: &[u8], source: &SourceRef, extra_packs: &[String]) -
         .as_ref()
         .and_then(scalar_string);
     let unix_time = obj.get("unixTime").and_then(as_i64).filter(|t| *t > 0);
-    let time = unix_time
-        .or_else(|| obj.get("calendarTime").and_then(|v| v.as_str()).and_then(parse_calendar_time));
+    let time = unix_time.or_else(|| {
+        obj.get("calendarTime")
+            .and_then(|v| v.as_str())
+            .and_then(parse_calendar_time)
+    });
     if host.is_none() {
         warnings += 1;
     }
@@ -75,7 +85,11 @@ pub(crate) fn decode(bytes: &[u8], source: &SourceRef, extra_packs: &[String]) -
     }
 
     let mut base = Event {
-        kind: if shape == Shape::Status { Kind::Status } else { Kind::Result },
+        kind: if shape == Shape::Status {
+            Kind::Status
+        } else {
+            Kind::Result
+        },
         pack: None,
         query: None,
         host,
@@ -158,7 +172,11 @@ pub(crate) fn decode(bytes: &[u8], source: &SourceRef, extra_packs: &[String]) -
         let mut rows = rows.into_iter().enumerate().peekable();
         while let Some((row, (action, columns))) = rows.next() {
             // The last row takes `base` itself, saving a clone for single-row records.
-            let mut event = if rows.peek().is_some() { base.clone() } else { std::mem::replace(&mut base, placeholder()) };
+            let mut event = if rows.peek().is_some() {
+                base.clone()
+            } else {
+                std::mem::replace(&mut base, placeholder())
+            };
             event.action = Some(action);
             event.indicators = indicators::extract(&columns);
             event.columns = columns;
@@ -189,15 +207,23 @@ impl Shape {
         }
         if obj.contains_key("columns") {
             return match obj.get("action") {
-                Some(Value::String(a)) => Action::parse(a)
-                    .map(Shape::Event)
-                    .ok_or_else(|| format!("unknown action {a:?} (expected added, removed or snapshot)")),
-                Some(other) => Err(format!("action is a JSON {}, not a string", type_name(other))),
+                Some(Value::String(a)) => Action::parse(a).map(Shape::Event).ok_or_else(|| {
+                    format!("unknown action {a:?} (expected added, removed or snapshot)")
+                }),
+                Some(other) => Err(format!(
+                    "action is a JSON {}, not a string",
+                    type_name(other)
+                )),
                 None => Err("result record with columns but no action".to_string()),
             };
         }
         let status_fields = ["severity", "filename", "line", "message"];
-        if status_fields.iter().filter(|k| obj.contains_key(**k)).count() >= 2 {
+        if status_fields
+            .iter()
+            .filter(|k| obj.contains_key(**k))
+            .count()
+            >= 2
+        {
             return Ok(Shape::Status);
         }
         Err("unrecognized record: no columns, diffResults, snapshot or status fields".to_string())
@@ -238,7 +264,10 @@ fn object_or_empty(value: Option<Value>, what: &str) -> Result<Map<String, Value
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(map)) => Ok(map),
         Some(Value::String(s)) if s.is_empty() => Ok(Map::new()),
-        Some(other) => Err(format!("{what} is a JSON {}, not an object", type_name(&other))),
+        Some(other) => Err(format!(
+            "{what} is a JSON {}, not an object",
+            type_name(&other)
+        )),
     }
 }
 
@@ -250,11 +279,12 @@ fn rows_of(value: Option<Value>, what: &str) -> Result<Vec<Map<String, Value>>, 
         Some(Value::Array(rows)) => rows
             .into_iter()
             .enumerate()
-            .map(|(i, row)| {
-                object_or_empty(Some(row), what).map_err(|e| format!("{e} (row {i})"))
-            })
+            .map(|(i, row)| object_or_empty(Some(row), what).map_err(|e| format!("{e} (row {i})")))
             .collect(),
-        Some(other) => Err(format!("{what} is a JSON {}, not an array", type_name(&other))),
+        Some(other) => Err(format!(
+            "{what} is a JSON {}, not an array",
+            type_name(&other)
+        )),
     }
 }
 
@@ -281,7 +311,9 @@ fn scalar_string(v: &Value) -> Option<String> {
 /// Integers as osquery writes them: native, or stringified by the AWS loggers.
 fn as_i64(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -334,7 +366,11 @@ fn parse_calendar_time(s: &str) -> Option<i64> {
     }
     let date = time::Date::from_calendar_date(year, month, day).ok()?;
     let t = time::Time::from_hms(h, m, sec).ok()?;
-    Some(time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp())
+    Some(
+        time::PrimitiveDateTime::new(date, t)
+            .assume_utc()
+            .unix_timestamp(),
+    )
 }
 
 /// RFC 3339 UTC with a `Z`; out-of-range times (garbage input) fall back to the epoch
@@ -342,7 +378,10 @@ fn parse_calendar_time(s: &str) -> Option<i64> {
 pub(crate) fn format_rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| unix.to_string())
 }
 
@@ -354,7 +393,11 @@ fn event_id(e: &Event, row: u64) -> String {
         h.update(bytes);
         h.update(&[0x1f]);
     };
-    field(if e.kind == Kind::Status { b"status" } else { b"result" });
+    field(if e.kind == Kind::Status {
+        b"status"
+    } else {
+        b"result"
+    });
     field(e.host.as_deref().unwrap_or("").as_bytes());
     field(e.name.as_deref().unwrap_or("").as_bytes());
     field(&e.unix_time.unwrap_or(0).to_le_bytes());
@@ -389,8 +432,14 @@ mod tests {
 
     #[test]
     fn calendar_time_formats() {
-        assert_eq!(parse_calendar_time("Wed Jun  9 18:29:49 2021 UTC"), Some(1623263389));
-        assert_eq!(parse_calendar_time("Tue Sep 30 17:37:30 2014"), Some(1412098650));
+        assert_eq!(
+            parse_calendar_time("Wed Jun  9 18:29:49 2021 UTC"),
+            Some(1623263389)
+        );
+        assert_eq!(
+            parse_calendar_time("Tue Sep 30 17:37:30 2014"),
+            Some(1412098650)
+        );
         assert_eq!(parse_calendar_time("no_time"), None);
         assert_eq!(parse_calendar_time("Wed Jun 31 18:29:49 2021 UTC"), None);
         assert_eq!(parse_calendar_time("Wed Jun 9 18:29:49 2021 PDT"), None);
@@ -416,7 +465,10 @@ mod tests {
         assert_eq!(d.events.len(), 1);
         assert!(d.events[0].numerics);
         assert_eq!(d.events[0].columns["b"], "/tmp");
-        let d = one(r#"{"snapshot":"","action":"snapshot","name":"q","hostIdentifier":"h","unixTime":"1"}"#).unwrap();
+        let d = one(
+            r#"{"snapshot":"","action":"snapshot","name":"q","hostIdentifier":"h","unixTime":"1"}"#,
+        )
+        .unwrap();
         assert!(d.events.is_empty());
         let d = one(r#"{"name":"n","columns":{"d":"2.5"},"decorations":"","action":"added","unixTime":"1","numerics":"true","log_type":"result"}"#).unwrap();
         assert!(d.events[0].decorations.is_empty());
@@ -425,8 +477,15 @@ mod tests {
     #[test]
     fn batch_and_snapshot_rows_explode() {
         let d = one(r#"{"diffResults":{"added":[{"pid":"1"},{"pid":"2"}],"removed":[{"pid":"3"}]},"name":"processes","hostname":"h.local","unixTime":"1412123850","counter":"1","numerics":false}"#).unwrap();
-        let actions: Vec<_> = d.events.iter().map(|e| (e.action.unwrap(), e.source.row.unwrap())).collect();
-        assert_eq!(actions, vec![(Action::Added, 0), (Action::Added, 1), (Action::Removed, 2)]);
+        let actions: Vec<_> = d
+            .events
+            .iter()
+            .map(|e| (e.action.unwrap(), e.source.row.unwrap()))
+            .collect();
+        assert_eq!(
+            actions,
+            vec![(Action::Added, 0), (Action::Added, 1), (Action::Removed, 2)]
+        );
         assert_eq!(d.events[0].host.as_deref(), Some("h.local"));
         let ids: std::collections::HashSet<_> = d.events.iter().map(|e| &e.id).collect();
         assert_eq!(ids.len(), 3);
@@ -471,10 +530,16 @@ mod tests {
     fn unrecognized_records_are_rejected_with_reasons() {
         assert!(one("[1,2]").unwrap_err().contains("array"));
         assert!(one(r#"{"name":"q"}"#).unwrap_err().contains("unrecognized"));
-        assert!(one(r#"{"columns":{},"action":"changed"}"#).unwrap_err().contains("unknown action"));
+        assert!(one(r#"{"columns":{},"action":"changed"}"#)
+            .unwrap_err()
+            .contains("unknown action"));
         assert!(one(r#"{"columns":{}}"#).unwrap_err().contains("no action"));
-        assert!(one(r#"{"snapshot":[1],"name":"q"}"#).unwrap_err().contains("row 0"));
-        assert!(one(r#"{"columns":[],"action":"added"}"#).unwrap_err().contains("columns"));
+        assert!(one(r#"{"snapshot":[1],"name":"q"}"#)
+            .unwrap_err()
+            .contains("row 0"));
+        assert!(one(r#"{"columns":[],"action":"added"}"#)
+            .unwrap_err()
+            .contains("columns"));
         assert!(one(r#"{"a":"#).unwrap_err().starts_with("invalid JSON"));
     }
 

@@ -68,13 +68,19 @@ fn multi_member_gzip_and_kinesis_style_concatenation() {
 
 #[test]
 fn truncated_gzip_keeps_records_before_the_damage() {
-    let body: String = (0..2000).map(|i| EVENT.replace("/tmp/k", &format!("/tmp/{i}")) + "\n").collect();
+    let body: String = (0..2000)
+        .map(|i| EVENT.replace("/tmp/k", &format!("/tmp/{i}")) + "\n")
+        .collect();
     let gz = gzip(body.as_bytes());
     let cut = &gz[..gz.len() / 2];
     let (events, q, s) = run(cut, Options::default());
     assert_accounting(&events, &q, &s);
     assert!(events.len() > 100, "kept {} events", events.len());
-    assert!(matches!(s.error, Some(ObjectError::Corrupt { .. })), "{:?}", s.error);
+    assert!(
+        matches!(s.error, Some(ObjectError::Corrupt { .. })),
+        "{:?}",
+        s.error
+    );
     // The record cut in half is quarantined, not lost.
     assert_eq!(q.len(), 1);
     assert!(q[0].reason.contains("truncated"));
@@ -90,7 +96,11 @@ fn corrupt_gzip_is_an_object_error() {
     }
     let (events, q, s) = run(&gz, Options::default());
     assert_accounting(&events, &q, &s);
-    assert!(matches!(s.error, Some(ObjectError::Corrupt { .. })), "{:?}", s.error);
+    assert!(
+        matches!(s.error, Some(ObjectError::Corrupt { .. })),
+        "{:?}",
+        s.error
+    );
 }
 
 #[test]
@@ -110,7 +120,10 @@ fn gzip_bomb_stops_at_the_cap() {
     let (events, q, s) = run(&gz, options);
     assert_accounting(&events, &q, &s);
     assert_eq!(events.len(), 3);
-    assert_eq!(s.error, Some(ObjectError::DecompressedTooLarge { limit: 1 << 20 }));
+    assert_eq!(
+        s.error,
+        Some(ObjectError::DecompressedTooLarge { limit: 1 << 20 })
+    );
     assert_eq!(s.bytes_decoded, 1 << 20);
 }
 
@@ -136,7 +149,11 @@ fn oversized_record_is_quarantined_and_the_rest_continues() {
     assert_accounting(&events, &q, &s);
     assert_eq!(events.len(), 3);
     assert_eq!(q.len(), 1);
-    assert!(q[0].reason.contains("exceeds the 1048576-byte limit"), "{}", q[0].reason);
+    assert!(
+        q[0].reason.contains("exceeds the 1048576-byte limit"),
+        "{}",
+        q[0].reason
+    );
     assert_eq!(q[0].bytes, big.len() as u64);
     assert_eq!(q[0].raw.len(), QUARANTINE_RAW_BYTES);
     assert_eq!(q[0].source.record, 2);
@@ -149,7 +166,10 @@ fn bad_records_are_quarantined_with_reasons() {
     assert_accounting(&events, &q, &s);
     assert_eq!(s.records, 6);
     assert_eq!(events.len(), 3);
-    let reasons: Vec<_> = q.iter().map(|q| (q.source.record, q.reason.as_str())).collect();
+    let reasons: Vec<_> = q
+        .iter()
+        .map(|q| (q.source.record, q.reason.as_str()))
+        .collect();
     assert!(reasons[0].1.starts_with("not JSON"));
     assert_eq!(reasons[0].0, 1);
     assert!(reasons[1].1.starts_with("unrecognized"));
@@ -193,7 +213,10 @@ fn record_strategy() -> impl Strategy<Value = String> {
     prop_oneof![
         Just(EVENT.to_string()),
         Just(SNAPSHOT.to_string()),
-        Just(r#"{"diffResults":{"added":[{"a":"1"}],"removed":""},"name":"q","unixTime":"1"}"#.to_string()),
+        Just(
+            r#"{"diffResults":{"added":[{"a":"1"}],"removed":""},"name":"q","unixTime":"1"}"#
+                .to_string()
+        ),
         Just(r#"{"severity":"1","filename":"f","line":"2","message":"m"}"#.to_string()),
         "[ -~]{0,40}",
         "\\{[ -~]{0,40}",
