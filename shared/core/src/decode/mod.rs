@@ -170,11 +170,12 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "objects={} records={} events={} quarantined={} warnings={} bytes_in={} bytes_decoded={}",
+            "objects={} records={} decoded={} quarantined={} events={} warnings={} bytes_in={} bytes_decoded={}",
             self.objects,
             self.records,
-            self.events,
+            self.decoded,
             self.quarantined,
+            self.events,
             self.warnings,
             self.bytes_in,
             self.bytes_decoded

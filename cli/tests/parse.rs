@@ -1,0 +1,219 @@
+//! `tripline parse` as a user runs it: the real binary over the bundled fixtures.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tripline(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tripline"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn ndjson(bytes: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Parses `key=value` pairs of the summary line into numbers.
+fn summary(stderr: &[u8]) -> std::collections::HashMap<String, u64> {
+    let text = String::from_utf8_lossy(stderr);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("tripline parse:"))
+        .unwrap_or_else(|| panic!("no summary in {text}"));
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
+#[test]
+fn every_shape_fixture_decodes_and_counts_add_up() {
+    let out = tripline(
+        &[
+            "parse",
+            "events/osquery/shapes-native.log",
+            "events/osquery/shapes-firehose.json.gz",
+            "events/osquery/shapes-kinesis-concatenated",
+            "events/osquery/shapes-fleet.json",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = ndjson(&out.stdout);
+    let s = summary(&out.stderr);
+    assert_eq!(s["quarantined"], 0);
+    assert_eq!(s["events"], events.len() as u64);
+    assert_eq!(s["objects"], 4);
+    // Firehose form and Kinesis-concatenated form hold the same records.
+    let of = |path: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e["source"]["path"].as_str().unwrap().ends_with(path))
+            .map(|e| {
+                let mut e = e.clone();
+                e.as_object_mut().unwrap().remove("source");
+                e
+            })
+            .collect()
+    };
+    assert_eq!(
+        of("shapes-firehose.json.gz"),
+        of("shapes-kinesis-concatenated")
+    );
+    assert!(!of("shapes-firehose.json.gz").is_empty());
+    // Every documented field is present on a result row.
+    let e = events
+        .iter()
+        .find(|e| e["query"] == "listening_ports")
+        .expect("listening_ports row");
+    for field in [
+        "kind",
+        "name",
+        "pack",
+        "query",
+        "host",
+        "action",
+        "columns",
+        "decorations",
+        "time",
+        "epoch",
+        "counter",
+        "numerics",
+        "source",
+        "id",
+        "indicators",
+    ] {
+        assert!(e.get(field).is_some(), "missing {field} in {e}");
+    }
+    assert_eq!(e["pack"], "tripline-linux");
+    assert_eq!(e["action"], "snapshot");
+    assert_eq!(e["time"], "2026-11-20T08:00:02Z");
+    let usb: Vec<_> = events
+        .iter()
+        .filter(|e| e["query"] == "All USB devices")
+        .collect();
+    assert_eq!(usb.len(), 2);
+    assert!(usb
+        .iter()
+        .all(|e| e["pack"] == "Global" && e["action"] == "snapshot"));
+    let login = events
+        .iter()
+        .find(|e| e["query"] == "logged_in_users")
+        .unwrap();
+    assert_eq!(login["indicators"]["ip"][0], "198.51.100.23");
+    assert_eq!(login["indicators"]["user"][0], "alice");
+}
+
+#[test]
+fn stdin_gzip_and_damaged_objects_are_reported_not_fatal() {
+    let gz = std::fs::read(repo().join("events/osquery/broken-truncated.gz")).unwrap();
+    let out = tripline(&["parse", "-"], Some(&gz));
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("corrupt or truncated gzip"), "{stderr}");
+    let s = summary(&out.stderr);
+    assert!(s["events"] > 10);
+    assert_eq!(s["records"], s["decoded"] + s["quarantined"]);
+    assert_eq!(s["events"], ndjson(&out.stdout).len() as u64);
+    assert_eq!(s["object_errors"], 1);
+}
+
+#[test]
+fn output_dir_gets_gzip_ndjson_and_a_quarantine_file() {
+    let dir = tempdir();
+    let out = tripline(
+        &["parse", "events/osquery", "--output", dir.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let gz = dir.join("osquery/shapes-native.log.ndjson.gz");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text.lines().count(), 10);
+    let quarantine = std::fs::read(dir.join("quarantine.ndjson")).unwrap();
+    let q = ndjson(&quarantine);
+    let s = summary(&out.stderr);
+    assert_eq!(q.len() as u64, s["quarantined"]);
+    assert!(q
+        .iter()
+        .any(|q| q["reason"].as_str().unwrap().starts_with("not JSON")));
+    assert!(q
+        .iter()
+        .all(|q| q["source"]["record"].as_u64().unwrap() >= 1 && q["raw"].is_string()));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn record_limit_is_configurable() {
+    let out = tripline(
+        &[
+            "parse",
+            "--max-record-bytes",
+            "200",
+            "events/osquery/shapes-native.log",
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("exceeds the 200-byte limit"), "{stderr}");
+    let s = summary(&out.stderr);
+    assert!(s["quarantined"] > 0);
+    assert_eq!(s["records"], 8);
+}
+
+#[test]
+fn usage_and_missing_paths_exit_2_with_one_line() {
+    let out = tripline(&["parse", "no/such/file.gz"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no/such/file.gz"));
+    let out = tripline(&["parse"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let out = tripline(&["parse", "--bogus", "x"], None);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "tripline-parse-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
