@@ -1,0 +1,211 @@
+//! The detect stage as one object: annotate (ATT&CK mapping), derive, evaluate, aggregate.
+//! The CLI's `scan` and the detect Lambda both drive it, so they cannot disagree.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rsigma_eval::event::JsonEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{Aggregator, Alert, Match};
+use crate::config::Config;
+use crate::derive::{derive, Derived};
+use crate::event::{AttackTag, Event};
+use crate::mapping::Mapper;
+use crate::rules::{eval_view, RuleSet};
+
+/// Rule errors kept verbatim in [`DetectStats::error_samples`]; the per-rule counts are
+/// complete regardless.
+const MAX_ERROR_SAMPLES: usize = 20;
+
+/// Counters of one detect run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetectStats {
+    /// Events observed.
+    pub events: u64,
+    /// Rule matches that were counted into an alert group.
+    pub matches: u64,
+    /// Matches dropped because the row was stale history and the rule did not opt in.
+    pub suppressed_stale: u64,
+    /// Matches dropped because the row came from a query's first run and the rule opted out.
+    pub suppressed_initial: u64,
+    /// Matches that could not be turned into an alert (see [`crate::alert::MatchError`]).
+    pub rule_errors: u64,
+    /// `rule_errors` by rule name.
+    pub rule_errors_by_rule: BTreeMap<String, u64>,
+    /// The first few rule errors, for diagnosis.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_samples: Vec<RuleErrorSample>,
+    /// Alerts emitted by `finish`.
+    pub alerts: u64,
+    /// Alert groups that stayed below their rule's threshold.
+    pub below_threshold: u64,
+}
+
+/// One rule error, with enough context to find the event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleErrorSample {
+    pub rule: String,
+    pub event_id: String,
+    pub message: String,
+}
+
+/// What a detect run produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectReport {
+    pub alerts: Vec<Alert>,
+    pub stats: DetectStats,
+}
+
+/// What happened to one rule that matched one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Counted into an alert group.
+    Counted,
+    /// Dropped: stale history row, rule without `stale: true`.
+    SuppressedStale,
+    /// Dropped: first-run row, rule with `initial: false`.
+    SuppressedInitial,
+    /// Could not be placed in an alert; the message says why.
+    Error(String),
+}
+
+/// A matched rule and what became of the match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleOutcome {
+    pub rule: String,
+    pub outcome: Outcome,
+}
+
+/// Owns the compiled rules, the query mapping and the settings for one stream of events.
+/// Create one per run (or per Lambda invocation, sharing the `Arc`ed rule set and mapper
+/// across invocations so rules compile once per container).
+#[derive(Debug)]
+pub struct Detector {
+    rules: Arc<RuleSet>,
+    mapper: Option<Arc<Mapper>>,
+    config: Arc<Config>,
+    aggregator: Aggregator,
+    stats: DetectStats,
+}
+
+impl Detector {
+    /// `mapper: None` leaves each event's `attack` as it arrived.
+    pub fn new(
+        rules: impl Into<Arc<RuleSet>>,
+        mapper: Option<Arc<Mapper>>,
+        config: impl Into<Arc<Config>>,
+    ) -> Detector {
+        let config = config.into();
+        Detector {
+            rules: rules.into(),
+            mapper,
+            aggregator: Aggregator::new(config.max_samples),
+            config,
+            stats: DetectStats::default(),
+        }
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn stats(&self) -> &DetectStats {
+        &self.stats
+    }
+
+    /// Sets `event.attack` from the query mapping.
+    pub fn annotate(&self, event: &mut Event) {
+        let Some(mapper) = &self.mapper else { return };
+        let name = event.name.as_deref().unwrap_or("");
+        let query = event.query.as_deref().unwrap_or(name);
+        if query.is_empty() {
+            return;
+        }
+        let techniques = mapper.techniques(event.pack.as_deref(), query, name);
+        event.attack = techniques
+            .iter()
+            .map(|t| AttackTag {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                tactics: t.tactics.clone(),
+            })
+            .collect();
+    }
+
+    /// Annotates, derives, evaluates every rule once and aggregates the matches. Returns
+    /// what happened to each matching rule (empty for the usual non-matching event).
+    pub fn observe(&mut self, mut event: Event) -> Vec<RuleOutcome> {
+        self.annotate(&mut event);
+        let derived = derive(&event, &self.config);
+        self.observe_derived(event, derived)
+    }
+
+    /// Like [`Detector::observe`] with `derived` already computed (or forced, in rule tests)
+    /// and `attack` already set.
+    pub fn observe_derived(&mut self, event: Event, derived: Derived) -> Vec<RuleOutcome> {
+        self.stats.events += 1;
+        let view_value = eval_view(&event, &derived);
+        let view = JsonEvent::borrow(&view_value);
+        let matched = self.rules.matching(&view);
+        let mut outcomes = Vec::with_capacity(matched.len());
+        for idx in matched {
+            let rule = &self.rules.rules()[idx];
+            let outcome = if derived.stale && !rule.alert.stale {
+                self.stats.suppressed_stale += 1;
+                Outcome::SuppressedStale
+            } else if derived.initial && !rule.alert.initial {
+                self.stats.suppressed_initial += 1;
+                Outcome::SuppressedInitial
+            } else {
+                let m = Match {
+                    rule,
+                    event: &event,
+                    derived: &derived,
+                    view: &view,
+                };
+                // One rule's failure is recorded and the loop goes on to the next rule.
+                match self.aggregator.add(m) {
+                    Ok(()) => {
+                        self.stats.matches += 1;
+                        Outcome::Counted
+                    }
+                    Err(e) => {
+                        self.stats.rule_errors += 1;
+                        *self
+                            .stats
+                            .rule_errors_by_rule
+                            .entry(rule.name.clone())
+                            .or_default() += 1;
+                        if self.stats.error_samples.len() < MAX_ERROR_SAMPLES {
+                            self.stats.error_samples.push(RuleErrorSample {
+                                rule: rule.name.clone(),
+                                event_id: event.id.clone(),
+                                message: e.to_string(),
+                            });
+                        }
+                        Outcome::Error(e.to_string())
+                    }
+                }
+            };
+            outcomes.push(RuleOutcome {
+                rule: rule.name.clone(),
+                outcome,
+            });
+        }
+        outcomes
+    }
+
+    /// Emits the alerts that reached their thresholds, sorted deterministically.
+    pub fn finish(self) -> DetectReport {
+        let mut stats = self.stats;
+        stats.below_threshold = self.aggregator.below_threshold() as u64;
+        let alerts = self.aggregator.finish();
+        stats.alerts = alerts.len() as u64;
+        DetectReport { alerts, stats }
+    }
+}

