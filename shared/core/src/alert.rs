@@ -82,8 +82,8 @@ pub struct Alert {
 pub enum MatchError {
     #[error("event has no time, so it cannot be placed in a dedup window")]
     NoTime,
-    #[error("dedup field `{0}` is missing from the event")]
-    MissingDedupField(String),
+    #[error("event time {time} is out of range for a {window} dedup window")]
+    TimeOutOfRange { time: i64, window: String },
 }
 
 /// One rule match, borrowed from the detector for the duration of [`Aggregator::add`].
@@ -139,13 +139,20 @@ impl Aggregator {
     pub fn add(&mut self, m: Match<'_>) -> Result<(), MatchError> {
         let spec = &m.rule.alert;
         let t = event_time(m.event).ok_or(MatchError::NoTime)?;
-        let mut values = Vec::with_capacity(spec.dedup.len());
-        for field in &spec.dedup {
-            let v = lookup(m.view, field)
-                .ok_or_else(|| MatchError::MissingDedupField(field.clone()))?;
-            values.push(v);
-        }
-        let window_start = spec.window.start(t);
+        let window_start = spec
+            .window
+            .start(t)
+            .ok_or_else(|| MatchError::TimeOutOfRange {
+                time: t,
+                window: spec.window.to_string(),
+            })?;
+        // An absent field keys as null rather than failing: one rule may cover tables that
+        // name a column differently (`logged_in_users.user`, `last.username`).
+        let values: Vec<Value> = spec
+            .dedup
+            .iter()
+            .map(|field| lookup(m.view, field).unwrap_or(Value::Null))
+            .collect();
         let key = GroupKey {
             rule: m.rule.name.clone(),
             values: values.iter().map(Value::to_string).collect(),

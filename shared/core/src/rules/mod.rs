@@ -140,9 +140,10 @@ impl Window {
 
     /// Start of the window containing `unix_time`: `floor(t / w) * w`, so every process
     /// (CLI run, Lambda invocation) puts an event in the same window without shared state.
-    pub fn start(self, unix_time: i64) -> i64 {
+    /// `None` when that start is not representable (a hostile `unixTime` near `i64::MIN`).
+    pub fn start(self, unix_time: i64) -> Option<i64> {
         let w = self.seconds as i64;
-        unix_time.div_euclid(w) * w
+        unix_time.div_euclid(w).checked_mul(w)
     }
 }
 

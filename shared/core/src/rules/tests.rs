@@ -332,35 +332,65 @@ fn alert_id_is_stable_across_runs_and_forms() {
 
 #[test]
 fn rule_error_does_not_stop_other_rules() {
-    let broken = rule_yaml(
-        "broken_dedup",
+    // A hostile unixTime near i64::MIN has no representable 1h window start, but a 1s
+    // window is fine: the first rule errors on the event, the second still alerts.
+    let hourly = rule_yaml(
+        "hourly",
         1,
         "  sel:\n    query: crontab\n  condition: sel",
         "",
-    )
-    .replace("dedup: [host]", "dedup: [columns.not_there]");
-    let fine = rule_yaml(
-        "fine",
+    );
+    let per_second = rule_yaml(
+        "per_second",
         2,
         "  sel:\n    query: crontab\n  condition: sel",
         "",
-    );
-    let mut det = detector(&[broken, fine]);
-    let out = det.observe(event("crontab", json!({"command": "x"}), T0));
+    )
+    .replace("window: 1h", "window: 1s");
+    let mut det = detector(&[hourly, per_second]);
+    let out = det.observe(event("crontab", json!({"command": "x"}), i64::MIN));
     assert_eq!(out.len(), 2);
-    assert!(matches!(&out[0].outcome, Outcome::Error(m) if m.contains("columns.not_there")));
+    assert!(
+        matches!(&out[0].outcome, Outcome::Error(m) if m.contains("out of range")),
+        "{out:?}"
+    );
     assert_eq!(out[1].outcome, Outcome::Counted);
+    // An event without any time cannot be windowed by either rule.
     let mut no_time = event("crontab", json!({"command": "x"}), T0);
     no_time.time = None;
     no_time.unix_time = None;
     det.observe(no_time);
+    // Later events are unaffected.
+    det.observe(event("crontab", json!({"command": "x"}), T0));
     let report = det.finish();
+    assert_eq!(report.stats.events, 3);
     assert_eq!(report.stats.rule_errors, 3);
-    assert_eq!(report.stats.rule_errors_by_rule["broken_dedup"], 2);
-    assert_eq!(report.stats.rule_errors_by_rule["fine"], 1);
-    assert_eq!(report.alerts.len(), 1);
-    assert_eq!(report.alerts[0].rule.name, "fine");
+    assert_eq!(report.stats.rule_errors_by_rule["hourly"], 2);
+    assert_eq!(report.stats.rule_errors_by_rule["per_second"], 1);
     assert_eq!(report.stats.error_samples.len(), 3);
+    let names: Vec<&str> = report.alerts.iter().map(|a| a.rule.name.as_str()).collect();
+    assert_eq!(names, ["per_second", "hourly", "per_second"]);
+}
+
+#[test]
+fn absent_dedup_field_keys_as_null() {
+    let r = rule_yaml(
+        "logins",
+        1,
+        "  sel:\n    query|endswith: users\n  condition: sel",
+        "",
+    )
+    .replace(
+        "dedup: [host]",
+        "dedup: [host, columns.user, columns.username]",
+    );
+    let mut det = detector(&[r]);
+    det.observe(event("logged_in_users", json!({"user": "alice"}), T0));
+    let a = det.finish().alerts.remove(0);
+    assert_eq!(
+        a.dedup.values,
+        vec![json!("h1"), json!("alice"), Value::Null]
+    );
 }
 
 #[test]
@@ -522,8 +552,10 @@ fn window_parse() {
         assert!(Window::parse(bad).is_err(), "{bad}");
     }
     let w = Window::parse("1h").unwrap();
-    assert_eq!(w.start(T0 + 3599), T0);
-    assert_eq!(w.start(-1), -3600);
+    assert_eq!(w.start(T0 + 3599), Some(T0));
+    assert_eq!(w.start(-1), Some(-3600));
+    assert_eq!(w.start(i64::MIN), None);
+    assert_eq!(Window::parse("1s").unwrap().start(i64::MIN), Some(i64::MIN));
 }
 
 #[test]
