@@ -14,12 +14,10 @@ use serde::{Deserialize, Serialize};
 /// Why a configuration could not be loaded; every variant names the file or key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The I/O error is in the message, not chained as a `source`, so reporters that print
+    /// the chain (anyhow's `{:#}`) do not repeat it.
+    #[error("cannot read config {path}: {error}")]
+    Read { path: String, error: std::io::Error },
     #[error("invalid config{}: {message}", location(.path))]
     Parse {
         path: Option<String>,
@@ -205,9 +203,9 @@ impl Config {
     /// Reads and parses a `tripline.toml` file.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         Self::parse(&text, Some(path.display().to_string()))
     }

@@ -241,12 +241,9 @@ impl fmt::Display for Problem {
 /// Why a rule set could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read rules from {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The I/O error is in the message, not chained, so anyhow's `{:#}` does not repeat it.
+    #[error("cannot read {path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("no Sigma rules (*.yml, *.yaml) found in {0}")]
     Empty(String),
     #[error("{} problem(s) in rules:\n  {}", .0.len(), join_problems(.0))]
@@ -313,9 +310,9 @@ impl RuleSet {
         }
         let mut sources = Vec::with_capacity(files.len());
         for path in files {
-            let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
+            let text = std::fs::read_to_string(&path).map_err(|error| LoadError::Io {
                 path: path.display().to_string(),
-                source,
+                error,
             })?;
             sources.push((path.display().to_string(), text));
         }
@@ -460,9 +457,9 @@ fn problem(file: &str, rule: Option<&str>, field: &str, message: String) -> Prob
 
 fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), LoadError> {
-        let io = |source| LoadError::Io {
+        let io = |error| LoadError::Io {
             path: dir.display().to_string(),
-            source,
+            error,
         };
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let path = entry.map_err(io)?.path();

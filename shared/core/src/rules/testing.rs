@@ -223,9 +223,9 @@ pub fn builtin_sources() -> Vec<(String, String)> {
 /// Reads every `*.yml`/`*.yaml` file directly in `dir`.
 pub fn read_dir(dir: impl AsRef<Path>) -> Result<Vec<(String, String)>, LoadError> {
     let dir = dir.as_ref();
-    let io = |source| LoadError::Io {
+    let io = |error| LoadError::Io {
         path: dir.display().to_string(),
-        source,
+        error,
     };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
@@ -241,9 +241,9 @@ pub fn read_dir(dir: impl AsRef<Path>) -> Result<Vec<(String, String)>, LoadErro
     files.sort();
     let mut out = Vec::new();
     for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
+        let text = std::fs::read_to_string(&path).map_err(|error| LoadError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         out.push((path.display().to_string(), text));
     }

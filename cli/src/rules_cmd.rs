@@ -1,0 +1,305 @@
+//! `tripline rules list|test|check`, and the rule/mapping/config loading that `scan` and
+//! `coverage` share (kept here because these are the commands about rule content).
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Subcommand, ValueEnum};
+use tripline_core::config::Config;
+use tripline_core::mapping::Mapper;
+use tripline_core::rules::{testing, LoadError, RuleSet};
+
+#[derive(clap::Args)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    pub command: RulesCommand,
+}
+
+#[derive(Subcommand)]
+pub enum RulesCommand {
+    /// Show the rules: name, level, ATT&CK techniques.
+    List(ListArgs),
+    /// Run the rule tests (positive events must fire, negative ones must not).
+    Test(TestArgs),
+    /// Load and validate the rules; exit 1 on any problem.
+    Check(CheckArgs),
+}
+
+/// Where rules come from; shared by every command that loads rules.
+#[derive(clap::Args, Clone, Default)]
+pub struct RuleSource {
+    /// Directory of Sigma rules (recursive); default: the built-in pack.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+}
+
+/// Where query-to-technique mappings come from.
+#[derive(clap::Args, Clone, Default)]
+pub struct MappingSource {
+    /// Directory of mapping files (rules/mappings format); default: the built-in mappings.
+    #[arg(long, value_name = "DIR")]
+    pub mappings: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub source: RuleSource,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub source: RuleSource,
+    #[command(flatten)]
+    pub mappings: MappingSource,
+    /// Directory of test files; default: the built-in tests, or `tests/` next to `--rules`.
+    #[arg(long, value_name = "DIR")]
+    pub tests: Option<PathBuf>,
+    /// Print only failing rules.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub source: RuleSource,
+    /// Also fail on warnings (revoked technique IDs, rules without techniques, ...).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        RulesCommand::List(a) => list(a),
+        RulesCommand::Test(a) => test(a),
+        RulesCommand::Check(a) => check(a),
+    }
+}
+
+/// Loads the rule set from `--rules` or the built-in pack.
+pub fn load_rules(source: &RuleSource) -> anyhow::Result<RuleSet> {
+    match &source.rules {
+        Some(dir) => {
+            RuleSet::load_dir(dir).with_context(|| format!("loading rules from {}", dir.display()))
+        }
+        None => RuleSet::builtin().context("loading the built-in rules"),
+    }
+}
+
+/// Loads the mappings from `--mappings` or the built-in set.
+pub fn load_mapper(source: &MappingSource) -> anyhow::Result<Mapper> {
+    match &source.mappings {
+        Some(dir) => Mapper::load_dir(dir)
+            .with_context(|| format!("loading mappings from {}", dir.display())),
+        None => Mapper::builtin().context("loading the built-in mappings"),
+    }
+}
+
+/// Loads `--config FILE`, or the defaults.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None => Ok(Config::default()),
+    }
+}
+
+fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let rules = load_rules(&args.source)?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        ListFormat::Json => {
+            let rows: Vec<serde_json::Value> = rules
+                .rules()
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "name": r.name,
+                        "id": r.id,
+                        "title": r.title,
+                        "level": r.level,
+                        "status": r.status,
+                        "techniques": r.techniques,
+                        "tactics": r.tactics,
+                        "source": r.source,
+                    })
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &rows)?;
+            writeln!(out)?;
+        }
+        ListFormat::Table => {
+            let mut rows = vec![vec![
+                "NAME".to_string(),
+                "LEVEL".to_string(),
+                "TECHNIQUES".to_string(),
+                "TITLE".to_string(),
+            ]];
+            for r in rules.rules() {
+                rows.push(vec![
+                    r.name.clone(),
+                    r.level.to_string(),
+                    r.techniques
+                        .iter()
+                        .map(|t| t.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    r.title.clone(),
+                ]);
+            }
+            write_table(&mut out, &rows)?;
+            writeln!(out, "{} rules", rules.len())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let loaded = match &args.source.rules {
+        Some(dir) => RuleSet::load_dir(dir),
+        None => RuleSet::builtin(),
+    };
+    let where_ = args
+        .source
+        .rules
+        .as_ref()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|| "built-in rules".into());
+    match loaded {
+        Ok(rules) => {
+            for w in rules.warnings() {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "{where_}: {} rules OK, {} warning(s)",
+                rules.len(),
+                rules.warnings().len()
+            );
+            Ok(if args.strict && !rules.warnings().is_empty() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Err(e @ LoadError::Invalid(_)) => {
+            let problems = e.problems();
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            println!("{where_}: {} problem(s)", problems.len());
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e).with_context(|| format!("loading {where_}")),
+    }
+}
+
+fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let rules = Arc::new(load_rules(&args.source)?);
+    let mapper = Arc::new(load_mapper(&args.mappings)?);
+    let files = match (&args.tests, &args.source.rules) {
+        (Some(dir), _) => testing::read_dir(dir)
+            .with_context(|| format!("reading tests from {}", dir.display()))?,
+        (None, Some(rules_dir)) => {
+            let dir = sibling_tests_dir(rules_dir).with_context(|| {
+                format!(
+                    "no tests directory next to {} (tried ../tests and tests/); pass --tests DIR",
+                    rules_dir.display()
+                )
+            })?;
+            testing::read_dir(&dir)
+                .with_context(|| format!("reading tests from {}", dir.display()))?
+        }
+        (None, None) => testing::builtin_sources(),
+    };
+    let report = testing::run(&rules, Some(mapper), &files);
+    let color = io::stdout().is_terminal();
+    let (pass, fail) = if color {
+        ("\x1b[32mPASS\x1b[0m", "\x1b[31mFAIL\x1b[0m")
+    } else {
+        ("PASS", "FAIL")
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    for r in &report.rules {
+        if r.passed() {
+            if !args.quiet {
+                writeln!(
+                    out,
+                    "{pass}  {}  ({} positive, {} negative)",
+                    r.rule, r.positives, r.negatives
+                )?;
+            }
+        } else {
+            writeln!(out, "{fail}  {}", r.rule)?;
+            for f in &r.failures {
+                writeln!(out, "      - {f}")?;
+            }
+        }
+    }
+    for o in &report.orphans {
+        writeln!(out, "{fail}  {o}")?;
+    }
+    let failed = report.failed_rules() + report.orphans.len();
+    writeln!(
+        out,
+        "{} rules, {} passed, {} failed",
+        report.rules.len(),
+        report.rules.len() - report.failed_rules(),
+        failed
+    )?;
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `rules/sigma` → `rules/tests`, else `<dir>/tests`.
+fn sibling_tests_dir(rules_dir: &Path) -> anyhow::Result<PathBuf> {
+    let candidates = [rules_dir.join("..").join("tests"), rules_dir.join("tests")];
+    for c in candidates {
+        if c.is_dir() {
+            return Ok(c);
+        }
+    }
+    bail!("not found")
+}
+
+/// Left-aligned columns; the last column is not padded (it is usually the long one).
+pub fn write_table(out: &mut dyn Write, rows: &[Vec<String>]) -> io::Result<()> {
+    let ncols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; ncols];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                let pad = widths[i] - cell.chars().count() + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! `tripline scan`: parse + detect on a laptop, with the same core (and so the same alerts
+//! and alert ids) as the detect Lambda.
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::ValueEnum;
+use tripline_core::alert::Alert;
+use tripline_core::decode::{Decoded, ObjectDecoder, ObjectError, Summary};
+use tripline_core::rules::{DetectReport, Detector, Level};
+
+use crate::inputs;
+use crate::parse::{progress_bar, DecodeArgs};
+use crate::rules_cmd::{
+    load_config, load_mapper, load_rules, write_table, MappingSource, RuleSource,
+};
+
+#[derive(clap::Args)]
+pub struct ScanArgs {
+    /// Files, directories (recursive), or - for stdin. Gzip is detected by content.
+    #[arg(value_name = "PATH|-", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Output format [default: table on a terminal, else ndjson (one alert per line)].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    #[command(flatten)]
+    pub rules: RuleSource,
+    #[command(flatten)]
+    pub mappings: MappingSource,
+    /// Site settings (tripline.toml); default: built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Also write an ATT&CK Navigator layer (v4.5) of what fired.
+    #[arg(long, value_name = "FILE")]
+    pub layer: Option<PathBuf>,
+    /// Exit 1 when an alert at or above this level fired.
+    #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
+    pub fail_on: Option<Level>,
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Ndjson,
+}
+
+fn parse_level(s: &str) -> Result<Level, String> {
+    s.parse()
+}
+
+pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    // Everything that can be wrong with the setup fails before any input is read.
+    let config = load_config(args.config.as_deref())?;
+    let rules = load_rules(&args.rules)?;
+    let mapper = Arc::new(load_mapper(&args.mappings)?);
+    let inputs = inputs::collect(&args.paths)?;
+    let format = args.format.unwrap_or(if io::stdout().is_terminal() {
+        Format::Table
+    } else {
+        Format::Ndjson
+    });
+
+    let mut detector = Detector::new(rules, Some(mapper), config);
+    let progress = progress_bar(&inputs);
+    let mut total = Summary::default();
+    let mut io_failed = false;
+    for input in &inputs {
+        progress.set_message(input.display());
+        let reader = match input.open() {
+            Ok(r) => r,
+            Err(e) => {
+                progress.suspend(|| eprintln!("tripline: {e:#}"));
+                io_failed = true;
+                continue;
+            }
+        };
+        let mut decoder = ObjectDecoder::new(reader, input.origin(), args.decode.options());
+        let mut since_tick = 0u32;
+        while let Some(item) = decoder.next() {
+            if let Decoded::Event(event) = item {
+                detector.observe(*event);
+            }
+            since_tick += 1;
+            if since_tick == 4096 {
+                since_tick = 0;
+                progress.set_position(total.bytes_in + decoder.summary().bytes_in);
+            }
+        }
+        let summary = decoder.summary();
+        if let Some(error) = &summary.error {
+            progress.suspend(|| eprintln!("tripline: {}: {error}", input.display()));
+            io_failed |= matches!(error, ObjectError::Read { .. });
+        }
+        total.add(&summary);
+        progress.set_position(total.bytes_in);
+    }
+    progress.finish_and_clear();
+
+    let report = detector.finish();
+    if let Some(path) = &args.layer {
+        crate::coverage::write_fired_layer(path, &report.alerts)?;
+    }
+    if let Err(e) = write_alerts(format, &report, &total) {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(anyhow::Error::new(e).context("writing output"));
+        }
+    }
+
+    let s = &report.stats;
+    eprintln!(
+        "tripline scan: records={} events={} quarantined={} warnings={} alerts={} matches={} \
+         suppressed_stale={} suppressed_initial={} below_threshold={} rule_errors={}",
+        total.records,
+        total.events,
+        total.quarantined,
+        total.warnings,
+        report.alerts.len(),
+        s.matches,
+        s.suppressed_stale,
+        s.suppressed_initial,
+        s.below_threshold,
+        s.rule_errors
+    );
+    for (rule, n) in &s.rule_errors_by_rule {
+        eprintln!("tripline scan: rule {rule}: {n} error(s)");
+    }
+    for e in s.error_samples.iter().take(5) {
+        eprintln!(
+            "tripline scan:   {} on {}: {}",
+            e.rule, e.event_id, e.message
+        );
+    }
+
+    if io_failed {
+        return Ok(ExitCode::from(2));
+    }
+    if let Some(level) = args.fail_on {
+        let worst = report.alerts.iter().map(|a| a.severity).max();
+        if worst.is_some_and(|w| w >= level) {
+            let n = report.alerts.iter().filter(|a| a.severity >= level).count();
+            eprintln!("tripline scan: {n} alert(s) at or above {level}");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_alerts(format: Format, report: &DetectReport, decode: &Summary) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match format {
+        Format::Ndjson => {
+            for a in &report.alerts {
+                serde_json::to_writer(&mut out, a)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Format::Json => {
+            let doc = serde_json::json!({
+                "alerts": report.alerts,
+                "stats": report.stats,
+                "decode": decode,
+            });
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            out.write_all(b"\n")?;
+        }
+        Format::Table => write_table_format(&mut out, &report.alerts)?,
+    }
+    out.flush()
+}
+
+const MAX_TITLE_CHARS: usize = 100;
+
+fn write_table_format(out: &mut dyn Write, alerts: &[Alert]) -> io::Result<()> {
+    if alerts.is_empty() {
+        return writeln!(out, "no alerts");
+    }
+    let mut rows = vec![vec![
+        "SEVERITY".to_string(),
+        "RULE".to_string(),
+        "COUNT".to_string(),
+        "HOSTS".to_string(),
+        "ATT&CK".to_string(),
+        "FIRST SEEN".to_string(),
+        "TITLE".to_string(),
+    ]];
+    let mut sorted: Vec<&Alert> = alerts.iter().collect();
+    // Most severe first for a person reading a terminal; ties keep the report's order.
+    sorted.sort_by_key(|a| std::cmp::Reverse(a.severity));
+    for a in sorted {
+        let hosts = match a.hosts.as_slice() {
+            [] => "-".to_string(),
+            [one] => one.clone(),
+            [first, ..] => format!("{first} +{}", a.host_count - 1),
+        };
+        let mut title: String = a.title.chars().take(MAX_TITLE_CHARS).collect();
+        if a.title.chars().count() > MAX_TITLE_CHARS {
+            title.push('…');
+        }
+        rows.push(vec![
+            a.severity.to_string(),
+            a.rule.name.clone(),
+            a.count.to_string(),
+            hosts,
+            a.attack
+                .iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            a.first_seen.clone(),
+            title,
+        ]);
+    }
+    write_table(out, &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_values() {
+        assert_eq!(parse_level("high").unwrap(), Level::High);
+        assert!(parse_level("urgent").is_err());
+    }
+}
