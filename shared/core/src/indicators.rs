@@ -42,22 +42,19 @@ pub fn extract(columns: &Map<String, Value>) -> Indicators {
                     }
                 }
             }
-            Some(Class::Hash) => {
-                if text.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    let list = match text.len() {
-                        32 => &mut out.md5,
-                        40 => &mut out.sha1,
-                        64 => &mut out.sha256,
-                        _ => continue,
-                    };
-                    push(list, text.to_ascii_lowercase());
-                }
+            Some(Class::Hash) if text.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                let list = match text.len() {
+                    32 => &mut out.md5,
+                    40 => &mut out.sha1,
+                    64 => &mut out.sha256,
+                    _ => continue,
+                };
+                push(list, text.to_ascii_lowercase());
             }
-            Some(Class::User) => {
-                if !text.bytes().all(|b| b.is_ascii_digit()) {
-                    push(&mut out.user, text.to_string());
-                }
+            Some(Class::User) if !text.bytes().all(|b| b.is_ascii_digit()) => {
+                push(&mut out.user, text.to_string());
             }
+            Some(Class::Hash | Class::User) => {}
             None => {}
         }
     }
