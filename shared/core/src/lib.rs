@@ -19,5 +19,6 @@ pub mod event;
 pub mod indicators;
 pub mod layer;
 pub mod mapping;
+pub mod notify;
 pub mod query_name;
 pub mod rules;
