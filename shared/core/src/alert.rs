@@ -9,7 +9,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use rsigma_eval::event::JsonEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -17,7 +16,7 @@ use crate::attack::{Catalog, TechniqueRef};
 use crate::derive::Derived;
 use crate::event::Event;
 use crate::rules::fields::lookup;
-use crate::rules::{Level, Rule};
+use crate::rules::{EventView, Level, Rule};
 
 /// Hosts listed in one alert; `host_count` still counts all of them.
 pub const MAX_ALERT_HOSTS: usize = 100;
@@ -92,7 +91,7 @@ pub struct Match<'a> {
     pub event: &'a Event,
     pub derived: &'a Derived,
     /// The eval view the rule matched, for dedup values and the title.
-    pub view: &'a JsonEvent<'a>,
+    pub view: &'a EventView<'a>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rsigma_eval::event::JsonEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Aggregator, Alert, Match};
@@ -12,7 +11,7 @@ use crate::config::Config;
 use crate::derive::{derive, Derived};
 use crate::event::{AttackTag, Event};
 use crate::mapping::Mapper;
-use crate::rules::{eval_view, RuleSet};
+use crate::rules::{EventView, RuleSet};
 
 /// Rule errors kept verbatim in [`DetectStats::error_samples`]; the per-rule counts are
 /// complete regardless.
@@ -149,8 +148,7 @@ impl Detector {
     /// and `attack` already set.
     pub fn observe_derived(&mut self, event: Event, derived: Derived) -> Vec<RuleOutcome> {
         self.stats.events += 1;
-        let view_value = eval_view(&event, &derived);
-        let view = JsonEvent::borrow(&view_value);
+        let view = EventView::new(&event, &derived);
         let matched = self.rules.matching(&view);
         let mut outcomes = Vec::with_capacity(matched.len());
         for idx in matched {

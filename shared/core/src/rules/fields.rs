@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use rsigma_eval::event::{Event as _, JsonEvent};
+use rsigma_eval::event::Event as SigmaEvent;
 use serde_json::Value;
 
 use crate::derive::DERIVED_FIELDS;
@@ -84,7 +84,7 @@ pub fn check_path(path: &str) -> Result<(), String> {
 /// Looks a dotted path up in the eval view with the same semantics the rule engine uses
 /// (flat key first, then nested traversal, arrays fanned out), so a dedup key sees exactly
 /// the value a rule matched on.
-pub fn lookup(view: &JsonEvent<'_>, path: &str) -> Option<Value> {
+pub fn lookup(view: &impl SigmaEvent, path: &str) -> Option<Value> {
     view.get_field(path).map(|v| v.to_json())
 }
 
@@ -180,7 +180,7 @@ impl Template {
     }
 
     /// Renders against an eval view; a missing field renders as `?` (titles must never fail).
-    pub fn render(&self, view: &JsonEvent<'_>) -> String {
+    pub fn render(&self, view: &impl SigmaEvent) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -222,6 +222,7 @@ impl fmt::Display for Template {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rsigma_eval::event::JsonEvent;
     use serde_json::json;
 
     #[test]

@@ -6,8 +6,8 @@
 //! is worse than one that refuses to load, because nobody notices the silence.
 //!
 //! Rules are compiled into one [`rsigma_eval::Engine`], whose candidate index (built from
-//! literals such as `query: crontab`) skips most rules for most events; an event is turned
-//! into its eval view once ([`eval_view`]) and every rule runs on that same view.
+//! literals such as `query: crontab`) skips rules that cannot match; every rule reads the
+//! event through one zero-copy [`EventView`].
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use rsigma_eval::event::JsonEvent;
 use rsigma_eval::{Engine, RuleFieldSet};
 use rsigma_parser::{SigmaCollection, SigmaRule};
 use serde::{Deserialize, Serialize};
@@ -29,7 +28,7 @@ mod view;
 
 pub use detector::{DetectReport, DetectStats, Detector};
 pub use fields::Template;
-pub use view::eval_view;
+pub use view::{eval_view, EventView};
 
 /// The rule files and test files of the repository's `rules/` directory, embedded at build
 /// time by `build.rs`: `(file name, contents)`, sorted by file name.
@@ -424,7 +423,7 @@ impl RuleSet {
     /// Indices (into [`RuleSet::rules`]) of the rules matching one eval view, in ascending
     /// order. Never fails: rsigma does all fallible work (regexes, CIDRs, modifiers) at
     /// compile time, and evaluation itself is total.
-    pub fn matching(&self, view: &JsonEvent<'_>) -> Vec<usize> {
+    pub fn matching(&self, view: &impl rsigma_eval::Event) -> Vec<usize> {
         let mut out: Vec<usize> = self
             .engine
             .evaluate(view)

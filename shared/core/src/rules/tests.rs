@@ -124,15 +124,15 @@ fn numeric_and_string_columns_match_alike() {
     ]);
     let d = Derived::default();
     for port in [json!(22), json!("22")] {
-        let view = eval_view(&event("listening_ports", json!({"port": port}), T0), &d);
+        let ev = event("listening_ports", json!({"port": port}), T0);
         assert_eq!(
-            rules.matching(&JsonEvent::borrow(&view)),
+            rules.matching(&EventView::new(&ev, &d)),
             vec![0, 1],
             "{port}"
         );
     }
-    let view = eval_view(&event("listening_ports", json!({"port": 2222}), T0), &d);
-    assert!(rules.matching(&JsonEvent::borrow(&view)).is_empty());
+    let ev = event("listening_ports", json!({"port": 2222}), T0);
+    assert!(rules.matching(&EventView::new(&ev, &d)).is_empty());
 
     // Large unsigned integers and keyword searches see the logged text too.
     let big = set(&[rule_yaml(
@@ -141,22 +141,19 @@ fn numeric_and_string_columns_match_alike() {
         "  sel:\n    columns.inode: '18446744073709551615'\n  condition: sel",
         "",
     )]);
-    let view = eval_view(
-        &event("file", json!({"inode": 18446744073709551615u64}), T0),
-        &d,
-    );
-    assert_eq!(big.matching(&JsonEvent::borrow(&view)), vec![0]);
+    let ev = event("file", json!({"inode": 18446744073709551615u64}), T0);
+    assert_eq!(big.matching(&EventView::new(&ev, &d)), vec![0]);
     let kw = set(&[rule_yaml(
         "keyword_port",
         4,
         "  keywords:\n    - '4444'\n  condition: keywords",
         "",
     )]);
-    let view = eval_view(
-        &event("process_open_sockets", json!({"remote_port": 4444}), T0),
-        &d,
-    );
-    assert_eq!(kw.matching(&JsonEvent::borrow(&view)), vec![0]);
+    let ev = event("process_open_sockets", json!({"remote_port": 4444}), T0);
+    assert_eq!(kw.matching(&EventView::new(&ev, &d)), vec![0]);
+    // The flat JSON rendering of the view matches the same way.
+    let flat = eval_view(&ev, &d);
+    assert_eq!(kw.matching(&JsonEvent::borrow(&flat)), vec![0]);
 }
 
 #[test]
@@ -564,4 +561,38 @@ fn level_parse_and_order() {
     assert_eq!("HIGH".parse::<Level>().unwrap(), Level::High);
     assert_eq!("info".parse::<Level>().unwrap(), Level::Informational);
     assert!("severe".parse::<Level>().is_err());
+}
+
+#[test]
+fn zero_copy_view_matches_like_json_view_on_builtin_tests() {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        positive: Vec<testing::TestEvent>,
+        #[serde(default)]
+        negative: Vec<testing::TestEvent>,
+    }
+    if builtin::SIGMA_RULES.is_empty() {
+        return;
+    }
+    let rules = RuleSet::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let config = Config::default();
+    let mut checked = 0;
+    for (name, text) in builtin::RULE_TESTS {
+        let Ok(f) = yaml_serde::from_str::<File>(text) else {
+            continue;
+        };
+        for te in f.positive.iter().chain(&f.negative) {
+            let Ok(ev) = te.to_event(name) else { continue };
+            let d = crate::derive::derive(&ev, &config);
+            let flat = eval_view(&ev, &d);
+            assert_eq!(
+                rules.matching(&EventView::new(&ev, &d)),
+                rules.matching(&JsonEvent::borrow(&flat)),
+                "{name}: {flat}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
 }

@@ -1,40 +1,609 @@
-//! The eval view: the JSON object every rule is evaluated against, built once per event.
+//! The eval view: what every rule is evaluated against, built once per event.
+//!
+//! [`EventView`] implements rsigma's [`Event`] trait directly over a borrowed
+//! [`crate::event::Event`] and its [`Derived`] fields, so preparing an event for the rules
+//! costs nothing: no JSON copy of the event, no per-field allocations. Field names are the
+//! dotted paths of the event contract (`columns.command`, `derived.program`), resolved by a
+//! `match` on the root and one hash lookup.
+//!
+//! Numbers in `columns` and `decorations` are presented as their decimal text. osquery logs
+//! every column as a string unless `--log_numerics_as_numbers` is set, so the same row
+//! arrives as `"port": "22"` from one host and `"port": 22` from another. rsigma already
+//! matches across the two for plain values (`22` compiles to a numeric comparison that
+//! parses strings, `'22'` to a string comparison that formats integers), but not
+//! everywhere: keyword searches only see strings, and integers beyond `i64` (`u64` inode or
+//! size columns) reach rsigma as lossy floats. Text is the form osquery itself uses by
+//! default, so presenting it makes every matcher, dedup key and alert id independent of the
+//! host's logging flag.
+//!
+//! [`eval_view`] renders the same view as a flat JSON object (for `to_json`, debugging and
+//! the differential tests that keep the two in step).
 
+use std::borrow::Cow;
+
+use rsigma_eval::event::{Event as SigmaEvent, EventValue};
 use serde_json::{Map, Value};
 
 use crate::derive::Derived;
-use crate::event::Event;
+use crate::event::{Event, Kind};
 
-/// The event's fields plus `derived`, with column and decoration numbers turned into their
-/// decimal text.
-///
-/// osquery logs every column as a string unless `--log_numerics_as_numbers` is set, so the
-/// same row arrives as `"port": "22"` from one host and `"port": 22` from another. rsigma
-/// already matches across the two for plain values (`22` compiles to a numeric comparison
-/// that parses strings, `'22'` to a string comparison that formats integers), but not
-/// everywhere: keyword searches only see strings, and integers beyond `i64` (`u64` inode
-/// or size columns) reach rsigma as lossy floats. Text is the form osquery itself uses by
-/// default, so normalizing to it makes every matcher, dedup key and alert id independent of
-/// the host's logging flag.
-pub fn eval_view(event: &Event, derived: &Derived) -> Value {
-    let mut view = match serde_json::to_value(event) {
-        Ok(Value::Object(m)) => m,
-        // `Event` always serializes to an object (string keys only); stay total anyway.
-        _ => Map::new(),
-    };
-    for key in ["columns", "decorations"] {
-        if let Some(Value::Object(m)) = view.get_mut(key) {
-            numbers_to_text(m);
-        }
-    }
-    view.insert("derived".into(), derived.to_json());
-    Value::Object(view)
+/// The rules' view of one event: borrowed, zero-copy.
+#[derive(Debug, Clone, Copy)]
+pub struct EventView<'a> {
+    pub event: &'a Event,
+    pub derived: &'a Derived,
 }
 
-fn numbers_to_text(m: &mut Map<String, Value>) {
-    for v in m.values_mut() {
-        if let Value::Number(n) = v {
-            *v = Value::String(n.to_string());
+impl<'a> EventView<'a> {
+    pub fn new(event: &'a Event, derived: &'a Derived) -> Self {
+        EventView { event, derived }
+    }
+}
+
+/// A column value as the rules see it: numbers as text, strings borrowed.
+fn column_value(v: &Value) -> EventValue<'_> {
+    match v {
+        Value::String(s) => EventValue::Str(Cow::Borrowed(s)),
+        Value::Number(n) => EventValue::Str(Cow::Owned(n.to_string())),
+        other => EventValue::from(other),
+    }
+}
+
+fn columns_map(m: &Map<String, Value>) -> EventValue<'_> {
+    EventValue::Map(
+        m.iter()
+            .map(|(k, v)| (Cow::Borrowed(k.as_str()), column_value(v)))
+            .collect(),
+    )
+}
+
+/// `columns.<name>`: the column itself, else (for JSON-valued columns) a nested walk.
+fn column<'v>(m: &'v Map<String, Value>, key: &str) -> Option<EventValue<'v>> {
+    if let Some(v) = m.get(key) {
+        return Some(column_value(v));
+    }
+    let mut segments = key.split('.');
+    let mut cur = m.get(segments.next()?)?;
+    for seg in segments {
+        cur = cur.as_object()?.get(seg)?;
+    }
+    Some(column_value(cur))
+}
+
+fn opt_str(v: &Option<String>) -> Option<EventValue<'_>> {
+    Some(match v {
+        Some(s) => EventValue::Str(Cow::Borrowed(s)),
+        None => EventValue::Null,
+    })
+}
+
+fn text(v: &Option<String>) -> Option<EventValue<'_>> {
+    v.as_deref().map(|x| EventValue::Str(Cow::Borrowed(x)))
+}
+
+fn opt_int(v: Option<i64>) -> Option<EventValue<'static>> {
+    Some(v.map(EventValue::Int).unwrap_or(EventValue::Null))
+}
+
+fn str_list(list: &[String]) -> Option<EventValue<'_>> {
+    (!list.is_empty()).then(|| {
+        EventValue::Array(
+            list.iter()
+                .map(|s| EventValue::Str(Cow::Borrowed(s)))
+                .collect(),
+        )
+    })
+}
+
+/// One hit as itself, several as an array: how rsigma's `JsonEvent` reports a path that
+/// crosses an array, so dedup keys look the same either way.
+fn hits(mut v: Vec<EventValue<'_>>) -> Option<EventValue<'_>> {
+    match v.len() {
+        0 => None,
+        1 => v.pop(),
+        _ => Some(EventValue::Array(v)),
+    }
+}
+
+fn kind_str(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Result => "result",
+        Kind::Status => "status",
+    }
+}
+
+impl EventView<'_> {
+    fn derived_field(&self, key: &str) -> Option<EventValue<'_>> {
+        let d = self.derived;
+        match key {
+            "program" => d
+                .program
+                .as_deref()
+                .map(|p| EventValue::Str(Cow::Borrowed(p))),
+            "platform" => d
+                .platform
+                .map(|p| EventValue::Str(Cow::Borrowed(p.as_str()))),
+            "osquery_outdated" => d.osquery_outdated.map(EventValue::Bool),
+            "macos_unsupported" => d.macos_unsupported.map(EventValue::Bool),
+            "remote_outside_office" => d.remote_outside_office.map(EventValue::Bool),
+            "stale" => Some(EventValue::Bool(d.stale)),
+            "initial" => Some(EventValue::Bool(d.initial)),
+            _ => None,
         }
+    }
+
+    fn indicator(&self, key: &str) -> Option<EventValue<'_>> {
+        let i = &self.event.indicators;
+        match key {
+            "ip" => str_list(&i.ip),
+            "domain" => str_list(&i.domain),
+            "md5" => str_list(&i.md5),
+            "sha1" => str_list(&i.sha1),
+            "sha256" => str_list(&i.sha256),
+            "user" => str_list(&i.user),
+            _ => None,
+        }
+    }
+
+    fn attack(&self, key: Option<&str>) -> Option<EventValue<'_>> {
+        let tags = &self.event.attack;
+        match key {
+            None => (!tags.is_empty()).then(|| {
+                EventValue::Array(
+                    tags.iter()
+                        .map(|t| {
+                            EventValue::Map(vec![
+                                (Cow::Borrowed("id"), EventValue::Str(Cow::Borrowed(&t.id))),
+                                (
+                                    Cow::Borrowed("name"),
+                                    EventValue::Str(Cow::Borrowed(&t.name)),
+                                ),
+                                (
+                                    Cow::Borrowed("tactics"),
+                                    str_list(&t.tactics).unwrap_or(EventValue::Array(vec![])),
+                                ),
+                            ])
+                        })
+                        .collect(),
+                )
+            }),
+            Some("id") => hits(
+                tags.iter()
+                    .map(|t| EventValue::Str(Cow::Borrowed(t.id.as_str())))
+                    .collect(),
+            ),
+            Some("name") => hits(
+                tags.iter()
+                    .map(|t| EventValue::Str(Cow::Borrowed(t.name.as_str())))
+                    .collect(),
+            ),
+            Some("tactics") => hits(tags.iter().filter_map(|t| str_list(&t.tactics)).collect()),
+            Some(_) => None,
+        }
+    }
+
+    fn source(&self, key: &str) -> Option<EventValue<'_>> {
+        let s = &self.event.source;
+        match key {
+            "bucket" => text(&s.bucket),
+            "key" => text(&s.key),
+            "path" => text(&s.path),
+            "record" => Some(EventValue::Int(s.record.min(i64::MAX as u64) as i64)),
+            "row" => s
+                .row
+                .map(|r| EventValue::Int(r.min(i64::MAX as u64) as i64)),
+            _ => None,
+        }
+    }
+
+    fn each_string(&self, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        let e = self.event;
+        let scalars = [
+            &e.name,
+            &e.pack,
+            &e.query,
+            &e.host,
+            &e.time,
+            &e.filename,
+            &e.message,
+            &e.version,
+            &e.source.bucket,
+            &e.source.key,
+            &e.source.path,
+        ];
+        for s in scalars.into_iter().flatten() {
+            if f(s) {
+                return true;
+            }
+        }
+        if f(kind_str(e.kind)) || f(&e.id) {
+            return true;
+        }
+        if let Some(a) = e.action {
+            if f(a.as_str()) {
+                return true;
+            }
+        }
+        for map in [&e.columns, &e.decorations] {
+            for v in map.values() {
+                if visit_value(v, f, 16) {
+                    return true;
+                }
+            }
+        }
+        let i = &e.indicators;
+        for list in [&i.ip, &i.domain, &i.md5, &i.sha1, &i.sha256, &i.user] {
+            for s in list {
+                if f(s) {
+                    return true;
+                }
+            }
+        }
+        for t in &e.attack {
+            if f(&t.id) || f(&t.name) || t.tactics.iter().any(|x| f(x)) {
+                return true;
+            }
+        }
+        if let Some(p) = &self.derived.program {
+            if f(p) {
+                return true;
+            }
+        }
+        if let Some(p) = self.derived.platform {
+            if f(p.as_str()) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Strings (and numbers, as text) inside a column value; `true` stops the walk.
+fn visit_value(v: &Value, f: &mut dyn FnMut(&str) -> bool, depth: usize) -> bool {
+    match v {
+        Value::String(s) => f(s),
+        Value::Number(n) => f(&n.to_string()),
+        Value::Array(items) if depth > 0 => items.iter().any(|x| visit_value(x, f, depth - 1)),
+        Value::Object(m) if depth > 0 => m.values().any(|x| visit_value(x, f, depth - 1)),
+        _ => false,
+    }
+}
+
+impl SigmaEvent for EventView<'_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        let e = self.event;
+        let (root, rest) = match path.split_once('.') {
+            Some((r, rest)) => (r, Some(rest)),
+            None => (path, None),
+        };
+        match (root, rest) {
+            ("columns", Some(k)) => column(&e.columns, k),
+            ("decorations", Some(k)) => column(&e.decorations, k),
+            ("columns", None) => Some(columns_map(&e.columns)),
+            ("decorations", None) => Some(columns_map(&e.decorations)),
+            ("derived", Some(k)) => self.derived_field(k),
+            ("derived", None) => Some(EventValue::from(&self.derived.to_json()).to_owned_value()),
+            ("indicators", Some(k)) => self.indicator(k),
+            ("attack", k) => self.attack(k),
+            ("source", Some(k)) => self.source(k),
+            (_, Some(_)) => None,
+            ("kind", None) => Some(EventValue::Str(Cow::Borrowed(kind_str(e.kind)))),
+            ("name", None) => opt_str(&e.name),
+            ("pack", None) => opt_str(&e.pack),
+            ("query", None) => opt_str(&e.query),
+            ("host", None) => opt_str(&e.host),
+            ("action", None) => Some(match e.action {
+                Some(a) => EventValue::Str(Cow::Borrowed(a.as_str())),
+                None => EventValue::Null,
+            }),
+            ("time", None) => opt_str(&e.time),
+            ("epoch", None) => opt_int(e.epoch),
+            ("counter", None) => opt_int(e.counter),
+            ("numerics", None) => Some(EventValue::Bool(e.numerics)),
+            ("id", None) => Some(EventValue::Str(Cow::Borrowed(&e.id))),
+            ("unix_time", None) => e.unix_time.map(EventValue::Int),
+            ("severity", None) => e.severity.map(EventValue::Int),
+            ("line", None) => e.line.map(EventValue::Int),
+            ("filename", None) => e
+                .filename
+                .as_deref()
+                .map(|s| EventValue::Str(Cow::Borrowed(s))),
+            ("message", None) => e
+                .message
+                .as_deref()
+                .map(|s| EventValue::Str(Cow::Borrowed(s))),
+            ("version", None) => e
+                .version
+                .as_deref()
+                .map(|s| EventValue::Str(Cow::Borrowed(s))),
+            _ => None,
+        }
+    }
+
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        self.each_string(&mut |s| pred(s))
+    }
+
+    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
+        let mut out = Vec::new();
+        self.each_string(&mut |s| {
+            out.push(Cow::Owned(s.to_string()));
+            false
+        });
+        out
+    }
+
+    fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
+        self.each_string(&mut |s| {
+            visit(s);
+            false
+        });
+    }
+
+    fn to_json(&self) -> Value {
+        eval_view(self.event, self.derived)
+    }
+}
+
+/// Owned copy of a value built from a temporary (only for the rarely used whole-`derived`
+/// lookup).
+trait ToOwnedValue {
+    fn to_owned_value(self) -> EventValue<'static>;
+}
+
+impl ToOwnedValue for EventValue<'_> {
+    fn to_owned_value(self) -> EventValue<'static> {
+        match self {
+            EventValue::Str(s) => EventValue::Str(Cow::Owned(s.into_owned())),
+            EventValue::Int(n) => EventValue::Int(n),
+            EventValue::Float(f) => EventValue::Float(f),
+            EventValue::Bool(b) => EventValue::Bool(b),
+            EventValue::Null => EventValue::Null,
+            EventValue::Array(a) => {
+                EventValue::Array(a.into_iter().map(ToOwnedValue::to_owned_value).collect())
+            }
+            EventValue::Map(m) => EventValue::Map(
+                m.into_iter()
+                    .map(|(k, v)| (Cow::Owned(k.into_owned()), v.to_owned_value()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// The view as a flat JSON object with dotted keys (what [`EventView`] resolves, written
+/// out).
+pub fn eval_view(event: &Event, derived: &Derived) -> Value {
+    let mut m = Map::new();
+    let opt_str = |v: &Option<String>| v.clone().map(Value::String).unwrap_or(Value::Null);
+    let opt_int = |v: Option<i64>| v.map(Value::from).unwrap_or(Value::Null);
+
+    m.insert("kind".into(), Value::String(kind_str(event.kind).into()));
+    m.insert("name".into(), opt_str(&event.name));
+    m.insert("pack".into(), opt_str(&event.pack));
+    m.insert("query".into(), opt_str(&event.query));
+    m.insert("host".into(), opt_str(&event.host));
+    m.insert(
+        "action".into(),
+        event
+            .action
+            .map(|a| Value::String(a.as_str().into()))
+            .unwrap_or(Value::Null),
+    );
+    m.insert("time".into(), opt_str(&event.time));
+    m.insert("epoch".into(), opt_int(event.epoch));
+    m.insert("counter".into(), opt_int(event.counter));
+    m.insert("numerics".into(), Value::Bool(event.numerics));
+    m.insert("id".into(), Value::String(event.id.clone()));
+    // Optional fields appear only when set, as in the event's own JSON.
+    for (k, v) in [
+        ("unix_time", event.unix_time),
+        ("severity", event.severity),
+        ("line", event.line),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), Value::from(v));
+        }
+    }
+    for (k, v) in [
+        ("filename", &event.filename),
+        ("message", &event.message),
+        ("version", &event.version),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), Value::String(v.clone()));
+        }
+    }
+
+    flatten_into(&mut m, "columns.", &event.columns);
+    flatten_into(&mut m, "decorations.", &event.decorations);
+
+    let ind = &event.indicators;
+    for (k, list) in [
+        ("indicators.ip", &ind.ip),
+        ("indicators.domain", &ind.domain),
+        ("indicators.md5", &ind.md5),
+        ("indicators.sha1", &ind.sha1),
+        ("indicators.sha256", &ind.sha256),
+        ("indicators.user", &ind.user),
+    ] {
+        if !list.is_empty() {
+            m.insert(
+                k.into(),
+                Value::Array(list.iter().cloned().map(Value::String).collect()),
+            );
+        }
+    }
+    if !event.attack.is_empty() {
+        m.insert(
+            "attack".into(),
+            serde_json::to_value(&event.attack).unwrap_or(Value::Null),
+        );
+    }
+
+    let src = &event.source;
+    for (k, v) in [
+        ("source.bucket", &src.bucket),
+        ("source.key", &src.key),
+        ("source.path", &src.path),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), Value::String(v.clone()));
+        }
+    }
+    m.insert("source.record".into(), Value::from(src.record));
+    if let Some(row) = src.row {
+        m.insert("source.row".into(), Value::from(row));
+    }
+
+    if let Value::Object(d) = derived.to_json() {
+        for (k, v) in d {
+            m.insert(format!("derived.{k}"), v);
+        }
+    }
+    Value::Object(m)
+}
+
+fn flatten_into(out: &mut Map<String, Value>, prefix: &str, cols: &Map<String, Value>) {
+    let mut key = String::with_capacity(prefix.len() + 24);
+    for (k, v) in cols {
+        key.clear();
+        key.push_str(prefix);
+        key.push_str(k);
+        let v = match v {
+            Value::Number(n) => Value::String(n.to_string()),
+            other => other.clone(),
+        };
+        out.insert(key.clone(), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Action, AttackTag, Indicators, Kind, SourceRef};
+    use rsigma_eval::event::JsonEvent;
+    use serde_json::json;
+
+    #[test]
+    fn view_resolves_paths_like_the_flat_json() {
+        let event = Event {
+            kind: Kind::Result,
+            name: Some("pack/p/q".into()),
+            pack: Some("p".into()),
+            query: Some("q".into()),
+            host: Some("h".into()),
+            action: Some(Action::Added),
+            columns: json!({"port": 22, "cmd": "x", "big": 18446744073709551615u64,
+                            "nested": {"inner": 5}})
+            .as_object()
+            .cloned()
+            .unwrap(),
+            decorations: json!({"hostname": "h.local"}).as_object().cloned().unwrap(),
+            time: Some("2024-01-01T00:00:00Z".into()),
+            unix_time: Some(1_704_067_200),
+            epoch: Some(0),
+            counter: Some(1),
+            numerics: true,
+            severity: None,
+            filename: None,
+            line: None,
+            message: None,
+            version: None,
+            source: SourceRef {
+                path: Some("f".into()),
+                record: 3,
+                ..Default::default()
+            },
+            id: "id1".into(),
+            indicators: Indicators {
+                ip: vec!["10.0.0.1".into()],
+                ..Default::default()
+            },
+            attack: vec![
+                AttackTag {
+                    id: "T1059".into(),
+                    name: "x".into(),
+                    tactics: vec!["execution".into()],
+                },
+                AttackTag {
+                    id: "T1053.003".into(),
+                    name: "y".into(),
+                    tactics: vec!["persistence".into()],
+                },
+            ],
+        };
+        let derived = Derived {
+            program: Some("aws".into()),
+            ..Default::default()
+        };
+        let view = EventView::new(&event, &derived);
+        let get = |p: &str| view.get_field(p).map(|v| v.to_json());
+        assert_eq!(get("columns.port"), Some(json!("22")));
+        assert_eq!(get("columns.big"), Some(json!("18446744073709551615")));
+        assert_eq!(get("decorations.hostname"), Some(json!("h.local")));
+        assert_eq!(get("derived.program"), Some(json!("aws")));
+        assert_eq!(get("derived.stale"), Some(json!(false)));
+        assert_eq!(get("derived.platform"), None);
+        assert_eq!(get("action"), Some(json!("added")));
+        assert_eq!(get("indicators.ip"), Some(json!(["10.0.0.1"])));
+        assert_eq!(get("attack.id"), Some(json!(["T1059", "T1053.003"])));
+        assert_eq!(get("source.record"), Some(json!(3)));
+        assert_eq!(get("columns.missing"), None);
+        assert_eq!(get("severity"), None);
+        assert_eq!(get("columns.nested.inner"), Some(json!("5")));
+
+        // The zero-copy view and the flat JSON rendering agree on every path.
+        let flat = eval_view(&event, &derived);
+        let json_view = JsonEvent::borrow(&flat);
+        for path in [
+            "kind",
+            "name",
+            "pack",
+            "query",
+            "host",
+            "action",
+            "time",
+            "unix_time",
+            "epoch",
+            "counter",
+            "numerics",
+            "id",
+            "severity",
+            "message",
+            "columns.port",
+            "columns.cmd",
+            "columns.big",
+            "columns.nope",
+            "decorations.hostname",
+            "derived.program",
+            "derived.stale",
+            "derived.initial",
+            "derived.platform",
+            "indicators.ip",
+            "indicators.md5",
+            "attack.id",
+            "attack.name",
+            "source.path",
+            "source.record",
+            "source.row",
+            "nonsense",
+        ] {
+            assert_eq!(
+                view.get_field(path).map(|v| v.to_json()),
+                json_view.get_field(path).map(|v| v.to_json()),
+                "{path}"
+            );
+        }
+        let mut a = view.all_string_values();
+        let mut b = json_view.all_string_values();
+        a.sort();
+        b.sort();
+        b.retain(|s| s != "1"); // source.record is a number in JSON, text nowhere
+        assert!(
+            a.iter().any(|s| s == "22"),
+            "numbers are searchable text: {a:?}"
+        );
+        assert!(b.iter().all(|s| a.contains(s)), "{a:?} vs {b:?}");
     }
 }
