@@ -1,0 +1,34 @@
+//! `tripline-aws`: the thin AWS layer under the tripline Lambda functions.
+//!
+//! Everything that talks to AWS lives here so the functions stay small and `tripline-core` stays
+//! pure. Each module does one job:
+//!
+//! - [`settings`]: the functions' environment variables (pure parsing) and `_PARAM` secrets
+//!   (SSM / Secrets Manager, resolved once at cold start).
+//! - [`clients`]: SDK clients from the default configuration chain; `AWS_ENDPOINT_URL` works
+//!   (moto, LocalStack), with path-style S3 then.
+//! - [`s3event`]: S3 event notifications (direct, via SQS or SNS, real AWS or moto shape) into
+//!   `(bucket, key, size)`.
+//! - [`s3io`]: streaming reads for the sync decoder, a multipart-capable `Write` sink,
+//!   `If-None-Match` conditional puts, small gets and puts.
+//! - [`sns`]: Publish with sanitized subjects and message attributes.
+//! - [`metrics`]: CloudWatch Embedded Metric Format lines.
+//! - `testing` (feature `testing`): a moto server per test, and real S3 events through SQS.
+//!
+//! The SDK is built with `default-features = false` and only the default HTTPS client and the
+//! tokio runtime, so one TLS stack (rustls) is compiled in.
+
+pub mod clients;
+pub mod error;
+pub mod metrics;
+pub mod s3event;
+pub mod s3io;
+pub mod settings;
+pub mod sns;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{Error, Result};
+pub use s3event::ObjectRef;
+pub use s3io::{get_object_reader, put_if_absent, ObjectReader, PutOutcome, S3Writer};
+pub use settings::{Secret, Settings, ENV_VARS};
