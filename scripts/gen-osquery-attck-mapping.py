@@ -21,7 +21,10 @@ Policy (also written into the output header):
     techniques;
   * otherwise the query is left out, with a comment saying why;
   * a query name used by several packs gets one unscoped entry if every pack maps it the same
-    way, else one entry per pack with `pack:` (the pack file name without `.conf`).
+    way, else one entry per pack with `pack:` (the pack file name without `.conf`);
+  * a query name that tripline's own packs also use (rules/mappings/tripline-packs.yml, e.g.
+    `shell_history`) is always scoped with `pack:`, so osquery-attck's pack-wide technique lists
+    don't attach to our queries of the same name.
 
 Only the Python standard library is used.
 """
@@ -105,9 +108,16 @@ def main() -> None:
     ap.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     ap.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG)
     ap.add_argument("--remap", type=Path, default=DEFAULT_REMAP)
+    ap.add_argument(
+        "--own-mapping",
+        type=Path,
+        default=REPO / "rules/mappings/tripline-packs.yml",
+        help="tripline's own pack mapping; its query names are scoped here",
+    )
     args = ap.parse_args()
 
     catalog = load_catalog(args.catalog)
+    own_names = set(re.findall(r"^\s*- query: (\S+)\s*$", args.own_mapping.read_text(encoding="utf-8"), re.M))
     remap = load_remap(args.remap)
 
     source_notes, rows = [], []
@@ -186,7 +196,9 @@ def main() -> None:
     w("#  - otherwise the query is left out, with a '# not mapped' comment saying why;")
     w("#  - a query name shared by several packs is scoped with `pack:` (the pack file name without")
     w("#    .conf) only where the packs map it differently. If you register the packs under other")
-    w("#    names, adjust those entries (or map the full logged name instead).")
+    w("#    names, adjust those entries (or map the full logged name instead);")
+    w("#  - a query name that tripline's own packs also use (rules/mappings/tripline-packs.yml) is")
+    w("#    always scoped with `pack:`, so these pack-wide lists don't attach to our queries.")
     w("")
     w("mappings:")
 
@@ -200,7 +212,7 @@ def main() -> None:
         if not mapped:
             continue
         same = len({tuple(r["techniques"]) for r in mapped}) == 1
-        scoped = not same
+        scoped = not same or query in own_names
         entries = mapped if scoped else [mapped[0]]
         for r in entries:
             packs = [r] if scoped else mapped

@@ -46,10 +46,16 @@ use crate::attack::{Catalog, Resolution, TechniqueRef};
 
 /// The mapping files shipped in the repository's `rules/mappings/`, embedded so that a
 /// deployment gets useful annotations with no configuration. `(file name, YAML)`.
-pub const BUILTIN_SOURCES: &[(&str, &str)] = &[(
-    "osquery-attck.yml",
-    include_str!("../../../rules/mappings/osquery-attck.yml"),
-)];
+pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
+    (
+        "osquery-attck.yml",
+        include_str!("../../../rules/mappings/osquery-attck.yml"),
+    ),
+    (
+        "tripline-packs.yml",
+        include_str!("../../../rules/mappings/tripline-packs.yml"),
+    ),
+];
 
 /// Bound on cached `(pack, query, name)` lookups. A fleet logs a few hundred distinct query
 /// names; the bound only matters when names are unbounded (attacker-controlled or buggy
@@ -960,7 +966,9 @@ mappings:
         let catalog = Catalog::embedded();
         assert!(m.entries().len() > 100);
         for entry in m.entries() {
-            assert_eq!(entry.source, "osquery-attck.yml");
+            assert!(BUILTIN_SOURCES
+                .iter()
+                .any(|(file, _)| *file == entry.source));
             assert!(!entry.techniques.is_empty(), "{}", entry.pattern);
             for t in &entry.techniques {
                 let current = catalog.technique(&t.id).unwrap();
@@ -971,6 +979,22 @@ mappings:
                 assert!(catalog.resolve(id).is_some(), "{id} in {}", entry.pattern);
             }
         }
+        // Our own queries are not buried under osquery-attck's pack-wide lists for the same name.
+        assert_eq!(
+            m.techniques(
+                Some("tripline-common"),
+                "shell_history",
+                "pack_tripline-common_shell_history"
+            )
+            .len(),
+            m.techniques(None, "shell_history", "shell_history").len()
+        );
+        assert!(m.techniques(None, "shell_history", "shell_history").len() < 5);
+        assert!(
+            m.techniques(Some("linux_command_execution"), "shell_history", "")
+                .len()
+                > 10
+        );
         // Spot checks against the upstream table.
         assert_eq!(
             ids(&m.techniques(Some("generic_linux"), "linux_sudoers", "")),
