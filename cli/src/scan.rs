@@ -175,6 +175,24 @@ fn write_alerts(format: Format, report: &DetectReport, decode: &Summary) -> io::
 }
 
 const MAX_TITLE_CHARS: usize = 100;
+/// Techniques shown per alert in the table; the rule's own come first, query mappings
+/// (which can list a dozen for `shell_history`) after, so the first few are the telling ones.
+const MAX_TABLE_TECHNIQUES: usize = 3;
+
+fn techniques(a: &Alert) -> String {
+    let mut ids: Vec<&str> = a
+        .attack
+        .iter()
+        .take(MAX_TABLE_TECHNIQUES)
+        .map(|t| t.id.as_str())
+        .collect();
+    let more = a.attack.len().saturating_sub(MAX_TABLE_TECHNIQUES);
+    let extra = format!("+{more}");
+    if more > 0 {
+        ids.push(&extra);
+    }
+    ids.join(",")
+}
 
 fn write_table_format(out: &mut dyn Write, alerts: &[Alert]) -> io::Result<()> {
     if alerts.is_empty() {
@@ -207,11 +225,7 @@ fn write_table_format(out: &mut dyn Write, alerts: &[Alert]) -> io::Result<()> {
             a.rule.name.clone(),
             a.count.to_string(),
             hosts,
-            a.attack
-                .iter()
-                .map(|t| t.id.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
+            techniques(a),
             a.first_seen.clone(),
             title,
         ]);

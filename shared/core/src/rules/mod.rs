@@ -101,9 +101,11 @@ impl From<rsigma_parser::Level> for Level {
 }
 
 /// A dedup window, e.g. `24h`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
     pub seconds: u64,
+    /// As the rule wrote it, so alerts say `24h` rather than a normalized `1d`.
+    text: String,
 }
 
 /// Longest accepted window: beyond a year, "dedup forever" is what is meant, and a year
@@ -134,13 +136,16 @@ impl Window {
         if seconds == 0 || seconds > MAX_WINDOW_SECS {
             return Err(format!("{s:?}: window must be between 1s and 366d"));
         }
-        Ok(Window { seconds })
+        Ok(Window {
+            seconds,
+            text: t.to_string(),
+        })
     }
 
     /// Start of the window containing `unix_time`: `floor(t / w) * w`, so every process
     /// (CLI run, Lambda invocation) puts an event in the same window without shared state.
     /// `None` when that start is not representable (a hostile `unixTime` near `i64::MIN`).
-    pub fn start(self, unix_time: i64) -> Option<i64> {
+    pub fn start(&self, unix_time: i64) -> Option<i64> {
         let w = self.seconds as i64;
         unix_time.div_euclid(w).checked_mul(w)
     }
@@ -148,16 +153,7 @@ impl Window {
 
 impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.seconds;
-        if s % 86_400 == 0 {
-            write!(f, "{}d", s / 86_400)
-        } else if s % 3600 == 0 {
-            write!(f, "{}h", s / 3600)
-        } else if s % 60 == 0 {
-            write!(f, "{}m", s / 60)
-        } else {
-            write!(f, "{s}s")
-        }
+        f.write_str(&self.text)
     }
 }
 

@@ -544,6 +544,7 @@ fn window_parse() {
     assert_eq!(Window::parse("24h").unwrap().seconds, 86_400);
     assert_eq!(Window::parse("30m").unwrap().seconds, 1800);
     assert_eq!(Window::parse("7d").unwrap().to_string(), "7d");
+    assert_eq!(Window::parse("24h").unwrap().to_string(), "24h");
     assert_eq!(Window::parse("90s").unwrap().to_string(), "90s");
     for bad in ["", "0h", "h", "10", "10w", "-1h", "400d", "1.5h"] {
         assert!(Window::parse(bad).is_err(), "{bad}");

@@ -1,0 +1,475 @@
+//! `tripline scan`, `rules` and `coverage` as a user runs them: the real binary over the
+//! bundled sample attack logs in `events/osquery/`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tripline(args: &[&str]) -> Output {
+    tripline_stdin(args, None)
+}
+
+fn tripline_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tripline"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tripline");
+    let mut pipe = child.stdin.take().expect("stdin");
+    pipe.write_all(stdin.unwrap_or_default())
+        .expect("write stdin");
+    drop(pipe);
+    child.wait_with_output().expect("wait")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn alerts(out: &Output) -> Vec<Value> {
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// `key=value` numbers of the `tripline scan:` summary line.
+fn summary(out: &Output) -> HashMap<String, u64> {
+    let err = text(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("tripline scan: records="))
+        .unwrap_or_else(|| panic!("no summary in {err}"));
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
+fn find<'a>(alerts: &'a [Value], rule: &str, host: &str) -> &'a Value {
+    alerts
+        .iter()
+        .find(|a| a["rule"]["name"] == rule && a["hosts"][0] == host)
+        .unwrap_or_else(|| {
+            let fired: Vec<String> = alerts
+                .iter()
+                .map(|a| format!("{}@{}", a["rule"]["name"], a["hosts"][0]))
+                .collect();
+            panic!("no {rule} alert on {host}; fired: {fired:?}")
+        })
+}
+
+fn technique_ids(alert: &Value) -> Vec<String> {
+    alert["attack"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const LINUX: &str = "events/osquery/attack-linux.ndjson";
+const MACOS: &str = "events/osquery/attack-macos.ndjson";
+
+#[test]
+fn linux_attack_story_fires_with_attack_ids() {
+    let out = tripline(&["scan", LINUX, "--format", "ndjson"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alerts = alerts(&out);
+    for (rule, host, technique, severity) in [
+        (
+            "osquery_suspicious_cron",
+            "web-01.prod.acme.io",
+            "T1053.003",
+            "high",
+        ),
+        (
+            "osquery_reverse_shell",
+            "web-01.prod.acme.io",
+            "T1059.004",
+            "high",
+        ),
+        (
+            "osquery_authorized_keys_added",
+            "web-01.prod.acme.io",
+            "T1098.004",
+            "medium",
+        ),
+        (
+            "osquery_new_admin_user",
+            "db-01.prod.acme.io",
+            "T1136.001",
+            "high",
+        ),
+        (
+            "osquery_sudoers_modified",
+            "db-01.prod.acme.io",
+            "T1548.003",
+            "medium",
+        ),
+        (
+            "osquery_kernel_module_loaded",
+            "web-03.prod.acme.io",
+            "T1547.006",
+            "medium",
+        ),
+        (
+            "osquery_xz_backdoor",
+            "build-02.ci.acme.io",
+            "T1195.002",
+            "critical",
+        ),
+        (
+            "osquery_aws_cli_in_shell_history",
+            "bastion-01.prod.acme.io",
+            "T1059.009",
+            "medium",
+        ),
+        // Derived from min_osquery_version: 5.10.2 is below the default 5.12.1.
+        (
+            "osquery_outdated_agent",
+            "db-01.prod.acme.io",
+            "T1562.001",
+            "low",
+        ),
+    ] {
+        let a = find(&alerts, rule, host);
+        assert!(
+            technique_ids(a).contains(&technique.to_string()),
+            "{rule}: {:?}",
+            technique_ids(a)
+        );
+        assert_eq!(a["severity"], severity, "{rule}");
+        assert_eq!(
+            a["attack"][0]["id"], technique,
+            "rule techniques come first"
+        );
+        assert!(a["attack"][0]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://attack.mitre.org/techniques/")));
+        assert!(a["id"].as_str().is_some_and(|id| id.len() == 16));
+        assert!(!a["samples"].as_array().unwrap().is_empty());
+        assert!(a["samples"][0]["derived"].is_object());
+    }
+    let cron = find(&alerts, "osquery_suspicious_cron", "web-01.prod.acme.io");
+    assert!(cron["title"].as_str().unwrap().contains("curl"));
+    assert_eq!(cron["dedup"]["window"], "24h");
+    // No office networks configured: logins are not judged.
+    assert!(!alerts
+        .iter()
+        .any(|a| a["rule"]["name"] == "osquery_login_from_unknown_network"));
+    let s = summary(&out);
+    assert_eq!(s["alerts"], alerts.len() as u64);
+    assert_eq!(s["rule_errors"], 0);
+    assert_eq!(s["quarantined"], 0);
+}
+
+#[test]
+fn macos_attack_story_fires_with_attack_ids() {
+    let out = tripline(&["scan", MACOS, "--format", "ndjson"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alerts = alerts(&out);
+    for (rule, host, technique) in [
+        (
+            "osquery_launchd_persistence",
+            "mbp-kchen.corp.acme.io",
+            "T1543.001",
+        ),
+        (
+            "osquery_keyboard_event_tap",
+            "mbp-kchen.corp.acme.io",
+            "T1056.001",
+        ),
+        (
+            "osquery_gatekeeper_disabled",
+            "mbp-kchen.corp.acme.io",
+            "T1553.001",
+        ),
+        ("osquery_osx_attacks", "mbp-kchen.corp.acme.io", "T1543.001"),
+        (
+            "osquery_unwanted_chrome_extension",
+            "mbp-jdoe.corp.acme.io",
+            "T1176.001",
+        ),
+        (
+            "osquery_macos_firewall_disabled",
+            "mbp-jdoe.corp.acme.io",
+            "T1562.004",
+        ),
+        // Derived from min_macos_version: 13.6.9 is below the default 14.0.
+        (
+            "osquery_unsupported_macos",
+            "imac-lab-2.corp.acme.io",
+            "T1068",
+        ),
+    ] {
+        let a = find(&alerts, rule, host);
+        assert!(
+            technique_ids(a).contains(&technique.to_string()),
+            "{rule}: {:?}",
+            technique_ids(a)
+        );
+    }
+}
+
+#[test]
+fn config_turns_on_office_network_logins_and_versions() {
+    let dir = std::env::temp_dir().join(format!("tripline-scan-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("tripline.toml");
+    std::fs::write(
+        &config,
+        "office_networks = [\"10.0.0.0/8\"]\nmin_osquery_version = \"5.0.0\"\n",
+    )
+    .unwrap();
+    let out = tripline(&[
+        "scan",
+        LINUX,
+        "--format",
+        "ndjson",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alerts = alerts(&out);
+    let login = find(
+        &alerts,
+        "osquery_login_from_unknown_network",
+        "bastion-01.prod.acme.io",
+    );
+    assert!(technique_ids(login).contains(&"T1078".to_string()));
+    assert_eq!(
+        login["samples"][0]["derived"]["remote_outside_office"],
+        true
+    );
+    // 5.10.2 is fine against a 5.0.0 minimum.
+    assert!(!alerts
+        .iter()
+        .any(|a| a["rule"]["name"] == "osquery_outdated_agent"));
+
+    // A typo in the config is a usage error naming the key.
+    std::fs::write(&config, "office_network = [\"10.0.0.0/8\"]\n").unwrap();
+    let out = tripline(&["scan", LINUX, "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("office_network"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn alert_ids_are_stable_across_runs_and_input_forms() {
+    let ids = |out: &Output| {
+        let mut v: Vec<String> = alerts(out)
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let a = tripline(&["scan", LINUX, "--format", "ndjson"]);
+    let b = tripline(&["scan", LINUX, "--format", "ndjson"]);
+    assert_eq!(a.stdout, b.stdout, "same input, byte-identical output");
+    let bytes = std::fs::read(repo().join(LINUX)).unwrap();
+    let c = tripline_stdin(&["scan", "-", "--format", "ndjson"], Some(&bytes));
+    assert_eq!(ids(&a), ids(&c));
+    // gzip input gives the same alerts.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&bytes).unwrap();
+    let d = tripline_stdin(
+        &["scan", "-", "--format", "ndjson"],
+        Some(&gz.finish().unwrap()),
+    );
+    assert_eq!(ids(&a), ids(&d));
+}
+
+#[test]
+fn fail_on_levels() {
+    // Linux has a critical alert (xz backdoor), macOS tops out at high.
+    let out = tripline(&["scan", LINUX, "--format", "ndjson", "--fail-on", "critical"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let out = tripline(&["scan", MACOS, "--format", "ndjson", "--fail-on", "critical"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = tripline(&["scan", MACOS, "--format", "ndjson", "--fail-on", "high"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = tripline(&["scan", MACOS, "--fail-on", "severe"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let out = tripline(&["scan", "events/osquery/does-not-exist.log"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = tripline(&["scan", LINUX, "--rules", "does/not/exist"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("does/not/exist"));
+}
+
+#[test]
+fn json_format_and_fired_layer() {
+    let dir = std::env::temp_dir().join(format!("tripline-layer-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let layer_path = dir.join("fired.json");
+    let out = tripline(&[
+        "scan",
+        LINUX,
+        MACOS,
+        "--format",
+        "json",
+        "--layer",
+        layer_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = doc["alerts"].as_array().unwrap().len();
+    assert!(n >= 20, "{n}");
+    assert_eq!(doc["stats"]["alerts"], n as u64);
+    assert_eq!(doc["decode"]["quarantined"], 0);
+
+    let layer: Value =
+        serde_json::from_str(&std::fs::read_to_string(&layer_path).unwrap()).unwrap();
+    assert_eq!(layer["versions"]["layer"], "4.5");
+    assert_eq!(layer["domain"], "enterprise-attack");
+    let cron = layer["techniques"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["techniqueID"] == "T1053.003")
+        .expect("T1053.003 in the fired layer");
+    assert!(cron["score"].as_f64().unwrap() >= 1.0);
+    assert!(cron["comment"]
+        .as_str()
+        .unwrap()
+        .contains("osquery_suspicious_cron"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn table_format_lists_alerts() {
+    let out = tripline(&["scan", LINUX, "--format", "table"]);
+    assert!(out.status.success());
+    let t = text(&out.stdout);
+    assert!(t.starts_with("SEVERITY"), "{t}");
+    assert!(t.contains("osquery_xz_backdoor"));
+    // Most severe first.
+    assert!(t.lines().nth(1).unwrap().starts_with("critical"), "{t}");
+}
+
+#[test]
+fn builtin_rules_test_check_and_list() {
+    let out = tripline(&["rules", "test"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let t = text(&out.stdout);
+    assert!(t.contains("PASS  osquery_suspicious_cron"), "{t}");
+    assert!(t.contains(" 0 failed"), "{t}");
+
+    let out = tripline(&["rules", "check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = tripline(&["rules", "list"]);
+    assert!(out.status.success());
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("osquery_suspicious_cron") && t.contains("T1053.003"),
+        "{t}"
+    );
+
+    let out = tripline(&["rules", "list", "--format", "json"]);
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rows.as_array().unwrap().len() >= 25);
+}
+
+#[test]
+fn rules_dir_with_problems_fails_check_and_test() {
+    let dir = std::env::temp_dir().join(format!("tripline-rules-test-{}", std::process::id()));
+    let sigma = dir.join("sigma");
+    let tests = dir.join("tests");
+    std::fs::create_dir_all(&sigma).unwrap();
+    std::fs::create_dir_all(&tests).unwrap();
+    std::fs::write(
+        sigma.join("my_rule.yml"),
+        r#"title: My rule
+id: 6f1c2b9e-0000-4000-8000-000000000001
+name: my_rule
+level: high
+tags: [attack.t1053.003]
+logsource: {product: osquery}
+detection:
+  sel:
+    query: crontab
+    columns.command|contains: evil
+  condition: sel
+tripline:
+  title: "evil cron on {host}"
+  dedup: [host]
+  window: 1h
+"#,
+    )
+    .unwrap();
+    // Valid rule, but no test file: check passes, test fails.
+    let out = tripline(&["rules", "check", "--rules", sigma.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = tripline(&["rules", "test", "--rules", sigma.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("no test file"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    std::fs::write(
+        tests.join("my_rule.yml"),
+        "positive:\n  - query: crontab\n    columns: {command: evil}\nnegative:\n  - query: crontab\n    columns: {command: fine}\n",
+    )
+    .unwrap();
+    let out = tripline(&["rules", "test", "--rules", sigma.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+
+    // A broken rule: check names the file and the field.
+    std::fs::write(
+        sigma.join("broken.yml"),
+        "title: b\nid: nope\nname: broken\nlevel: low\nlogsource: {product: osquery}\n\
+         detection:\n  sel:\n    query: x\n  condition: sel\n",
+    )
+    .unwrap();
+    let out = tripline(&["rules", "check", "--rules", sigma.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("broken.yml") && err.contains("id") && err.contains("tripline"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn coverage_writes_layer_and_tactic_table() {
+    let dir = std::env::temp_dir().join(format!("tripline-cov-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("coverage.json");
+    let out = tripline(&["coverage", "--layer", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("Persistence") && t.contains("Privilege Escalation"),
+        "{t}"
+    );
+    let layer: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let techniques = layer["techniques"].as_array().unwrap();
+    assert!(techniques.iter().any(|t| t["techniqueID"] == "T1053.003"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
