@@ -207,7 +207,8 @@ pub struct S3Writer {
     buf: BytesMut,
     written: u64,
     uploader: Option<(mpsc::Sender<Msg>, oneshot::Receiver<Result<Uploaded>>)>,
-    failed: Option<String>,
+    /// Why the upload task stopped, once a write found out; [`S3Writer::finish`] returns it.
+    failed: Option<Error>,
 }
 
 impl std::fmt::Debug for S3Writer {
@@ -260,8 +261,8 @@ impl S3Writer {
     /// Sends the rest and completes the upload (PutObject, or the last part and
     /// CompleteMultipartUpload). Blocks until S3 has answered.
     pub fn finish(mut self) -> Result<Uploaded> {
-        if let Some(message) = self.failed.take() {
-            return Err(self.upload_error(message));
+        if let Some(e) = self.failed.take() {
+            return Err(e);
         }
         let tail = self.buf.split().freeze();
         let (tx, done) = match self.uploader.take() {
@@ -309,19 +310,20 @@ impl S3Writer {
         }
         // The task stopped: it failed (and aborted the upload). Take its reason.
         let (_, done) = self.uploader.take().expect("present");
-        let message = match done.blocking_recv() {
-            Ok(Err(e)) => e.to_string(),
-            Ok(Ok(_)) | Err(_) => "upload task ended early".to_owned(),
+        let e = match done.blocking_recv() {
+            Ok(Err(e)) => e,
+            Ok(Ok(_)) | Err(_) => self.upload_error("upload task ended early".into()),
         };
-        self.failed = Some(message.clone());
-        Err(io::Error::other(message))
+        let io_err = io::Error::other(e.to_string());
+        self.failed = Some(e);
+        Err(io_err)
     }
 }
 
 impl Write for S3Writer {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if let Some(message) = &self.failed {
-            return Err(io::Error::other(message.clone()));
+        if let Some(e) = &self.failed {
+            return Err(io::Error::other(e.to_string()));
         }
         self.buf.extend_from_slice(data);
         self.written += data.len() as u64;
@@ -635,6 +637,13 @@ pub async fn get_object_bytes(client: &Client, bucket: &str, key: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readers_and_writers_move_to_blocking_threads() {
+        fn send<T: Send + 'static>() {}
+        send::<ObjectReader>();
+        send::<S3Writer>();
+    }
 
     #[test]
     fn content_types() {

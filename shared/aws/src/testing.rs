@@ -10,7 +10,9 @@
 //! [`MotoServer::s3_events_queue`]: S3 → SQS notification configuration, then
 //! [`EventQueue::next_sqs_lambda_event`] / [`EventQueue::next_s3_event`] to feed a handler.
 //! moto's events have no `userIdentity`/`requestParameters`/`sequencer`, and keys are encoded
-//! with Python's `quote_plus` (`/` → `%2F`, space → `+`).
+//! with Python's `quote_plus` (`/` → `%2F`, space → `+`). For a multipart upload moto sends an
+//! `ObjectCreated:Put` and then the `ObjectCreated:CompleteMultipartUpload` AWS sends, so a test
+//! that writes with [`crate::S3Writer`] above the part size sees two events for one object.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
