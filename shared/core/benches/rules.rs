@@ -41,7 +41,7 @@ struct TestFile {
 fn benign(i: usize) -> TestEvent {
     let host = format!("host-{:03}.prod.example.com", i % 250);
     let (name, columns) = match i % 10 {
-        0 | 1 | 2 => (
+        0..=2 => (
             "pack/tripline-linux/processes",
             json!({"pid": (1000 + i).to_string(), "name": "nginx", "path": "/usr/sbin/nginx",
                    "cmdline": "nginx: worker process", "uid": "33", "parent": "1", "on_disk": "1"}),

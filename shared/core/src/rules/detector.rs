@@ -207,3 +207,18 @@ impl Detector {
         DetectReport { alerts, stats }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The detect Lambda keeps one compiled rule set in a static and may hand detectors to
+    /// worker threads.
+    #[test]
+    fn shareable_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<RuleSet>();
+        send_sync::<Detector>();
+        send_sync::<DetectReport>();
+    }
+}

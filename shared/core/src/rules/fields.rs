@@ -202,14 +202,12 @@ impl Template {
 fn push_truncated(out: &mut String, s: &str, max_chars: usize) {
     // Control characters in a title would let a logged command line forge extra lines in
     // notifications.
-    let mut n = 0;
-    for c in s.chars() {
+    for (n, c) in s.chars().enumerate() {
         if n == max_chars {
             out.push('…');
             return;
         }
         out.push(if c.is_control() { ' ' } else { c });
-        n += 1;
     }
 }
 
