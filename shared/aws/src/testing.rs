@@ -208,13 +208,27 @@ impl MotoServer {
     ) -> EventQueue {
         let sqs = aws_sdk_sqs::Client::new(config);
         let s3 = crate::clients::s3(config);
-        let name = format!(
-            "{bucket}-{}-events",
-            prefix.trim_end_matches('/').replace('/', "-")
-        );
+        // SQS names: up to 80 of [A-Za-z0-9_-]; bucket names may have dots, prefixes slashes.
+        let name: String = format!("{bucket}-{prefix}-events")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect::<String>()
+            .split('-')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+            .chars()
+            .take(80)
+            .collect();
         let url = sqs
             .create_queue()
-            .queue_name(name.trim_matches('-'))
+            .queue_name(&name)
             .send()
             .await
             .expect("CreateQueue")
