@@ -1,0 +1,37 @@
+# A complete tripline deployment. Build the functions first, from the repository root:
+#   cargo lambda build --release --arm64 --output-format zip
+# then, here: terraform init && terraform apply -var 'alert_email_addresses=["secops@example.com"]'
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      Project   = "tripline"
+      ManagedBy = "terraform"
+    }
+  }
+}
+
+module "tripline" {
+  source = "../../modules/tripline"
+
+  name_prefix = var.name_prefix
+
+  # The zips are found relative to the repository root, three levels up from here.
+  artifacts_root = abspath("${path.root}/../../..")
+
+  alert_email_addresses  = var.alert_email_addresses
+  alert_email_severities = ["high", "critical"]
+  ops_email_addresses    = var.ops_email_addresses
+
+  enable_slack      = var.enable_slack
+  enable_webhook    = var.enable_webhook
+  enable_pagerduty  = var.enable_pagerduty
+  enable_splunk_hec = var.enable_splunk_hec
+
+  access_log_bucket   = var.access_log_bucket
+  enable_glue_catalog = var.enable_glue_catalog
+
+  tags = var.tags
+}
