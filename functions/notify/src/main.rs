@@ -1,7 +1,39 @@
-//! The `notify` Lambda function. The handler is added with the AWS adapter layer
-//! (`shared/aws`); until then this binary only proves the crate wiring.
+//! `tripline-notify` on AWS Lambda (S3 ObjectCreated on the alerts prefix).
 
-fn main() {
-    eprintln!("tripline-notify: the Lambda handler is not built yet; see ARCHITECTURE.md");
-    std::process::exit(2);
+use std::time::Instant;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use tripline_aws::{clients, logging, Settings};
+use tripline_notify::{destinations, metrics, Notify};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    logging::init_json_logs();
+    let config = clients::load_config().await;
+    let settings = Settings::from_env()?;
+    // Secrets are resolved once per container, never logged.
+    let resolved = settings
+        .destinations
+        .clone()
+        .resolve(&clients::ssm(&config), &clients::secrets_manager(&config))
+        .await?;
+    let destinations = destinations(resolved, || clients::sns(&config))?;
+    tracing::info!(destinations = ?destinations.iter().map(|d| d.name()).collect::<Vec<_>>(), "notify ready");
+    let notify = Notify::new(clients::s3(&config), settings, destinations)?;
+    let notify = &notify;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let started = Instant::now();
+        let report = notify.handle(&event.payload).await.map_err(|e| {
+            tracing::error!(error = format!("{e:#}"), "notify failed");
+            e
+        })?;
+        println!(
+            "{}",
+            metrics(&report, started.elapsed().as_secs_f64() * 1e3)
+        );
+        let report = report.into_result()?;
+        Ok::<_, Error>(serde_json::to_value(&report)?)
+    }))
+    .await
 }

@@ -1,7 +1,34 @@
-//! The `parse` Lambda function. The handler is added with the AWS adapter layer
-//! (`shared/aws`); until then this binary only proves the crate wiring.
+//! `tripline-parse` on AWS Lambda (S3 ObjectCreated on the raw prefix).
 
-fn main() {
-    eprintln!("tripline-parse: the Lambda handler is not built yet; see ARCHITECTURE.md");
-    std::process::exit(2);
+use std::time::Instant;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use tripline_aws::{clients, logging, Settings};
+use tripline_core::decode::Options;
+use tripline_parse::{metrics, Parse};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    logging::init_json_logs();
+    let config = clients::load_config().await;
+    let parse = Parse {
+        s3: clients::s3(&config),
+        settings: Settings::from_env()?,
+        options: Options::default(),
+    };
+    let parse = &parse;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let started = Instant::now();
+        let report = parse.handle(&event.payload).await.map_err(|e| {
+            tracing::error!(error = format!("{e:#}"), "parse failed");
+            e
+        })?;
+        println!(
+            "{}",
+            metrics(&report, started.elapsed().as_secs_f64() * 1e3)
+        );
+        Ok::<_, Error>(serde_json::to_value(&report)?)
+    }))
+    .await
 }

@@ -13,6 +13,8 @@
 //!   `If-None-Match` conditional puts, small gets and puts.
 //! - [`sns`]: Publish with sanitized subjects and message attributes.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
+//! - [`logging`]: JSON log lines through `tracing`.
+//! - [`http`]: POSTs to alert destinations with jittered retries that honour `Retry-After`.
 //! - `testing` (feature `testing`): a moto server per test, and real S3 events through SQS.
 //!
 //! The SDK is built with `default-features = false` and only the default HTTPS client and the
@@ -20,6 +22,8 @@
 
 pub mod clients;
 pub mod error;
+pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod s3event;
 pub mod s3io;

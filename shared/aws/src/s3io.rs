@@ -597,6 +597,21 @@ pub async fn put_if_absent(
     unreachable!("the last attempt returns")
 }
 
+/// Whether an object exists (HeadObject). Needs `s3:GetObject` on the key, like a read.
+pub async fn object_exists(client: &Client, bucket: &str, key: &str) -> Result<bool> {
+    match client.head_object().bucket(bucket).key(key).send().await {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let err = Error::aws(format!("HeadObject {}", s3_url(bucket, key)), e);
+            if err.is_not_found() || err.status() == Some(404) {
+                Ok(false)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
 /// Reads a small object whole (alerts, markers). Refuses objects over
 /// [`MAX_SMALL_OBJECT_BYTES`]; a missing key is an error with [`Error::is_not_found`].
 pub async fn get_object_bytes(client: &Client, bucket: &str, key: &str) -> Result<Bytes> {

@@ -42,6 +42,8 @@ pub mod var {
     pub const SPLUNK_HEC_URL: &str = "TRIPLINE_SPLUNK_HEC_URL";
     /// Splunk HEC token (secret).
     pub const SPLUNK_HEC_TOKEN: &str = "TRIPLINE_SPLUNK_HEC_TOKEN";
+    /// Detect only: the rules' settings as inline TOML (the CLI's `tripline.toml`).
+    pub const CONFIG: &str = "TRIPLINE_CONFIG";
 
     /// The `_PARAM` twins of the secret variables: an SSM parameter name/ARN, or a Secrets
     /// Manager ARN or `secretsmanager:<id>`.
@@ -85,10 +87,12 @@ pub const DETECT_ENV_VARS: &[&str] = &[
     var::NORMALIZED_PREFIX,
     var::ALERTS_PREFIX,
     var::STATE_PREFIX,
+    var::CONFIG,
 ];
 
 /// Variables the `notify` function reads (each secret also as its `_PARAM` twin).
 pub const NOTIFY_ENV_VARS: &[&str] = &[
+    var::BUCKET,
     var::ALERTS_PREFIX,
     var::STATE_PREFIX,
     var::SNS_TOPIC_ARN,
@@ -364,6 +368,8 @@ pub struct Settings {
     pub state_prefix: String,
     /// Notification destinations, secrets not yet resolved.
     pub destinations: Destinations<SecretSource>,
+    /// `TRIPLINE_CONFIG`: the detection settings as TOML text (parsed by the detect function).
+    pub config_toml: Option<String>,
 }
 
 impl Settings {
@@ -422,6 +428,7 @@ impl Settings {
                     var::SPLUNK_HEC_TOKEN_PARAM,
                 )?,
             },
+            config_toml: non_empty(lookup(var::CONFIG)),
         };
         settings.validate()?;
         Ok(settings)

@@ -1,0 +1,208 @@
+//! The detect stage: each normalized object named by an S3 event is streamed through the
+//! [`Detector`] (ATT&CK mapping, derived fields, every Sigma rule, aggregation), and each
+//! resulting alert is written once to `<alerts prefix>YYYY/MM/DD/<alert id>.json`.
+//!
+//! # Dedup across invocations
+//!
+//! An alert's id is `(rule, dedup key, window start)`, the same wherever it is computed.
+//! Before writing an alert we create `<state prefix>dedup/<alert id>` with `If-None-Match: *`:
+//! only the first invocation to see an alert wins, so retries, replays and later objects in
+//! the same window never produce a second alert (or a second notification). If an earlier try
+//! created the marker and died before writing the alert, the alert is missing; we check for
+//! that and write it then, so a crash between the two writes loses nothing.
+//!
+//! # Counts and thresholds across objects
+//!
+//! One invocation aggregates the events of the objects it was given (one Firehose object,
+//! normally: up to 5 MiB or 300 s of logs). So an alert's `count`, `hosts` and samples describe
+//! the matches in that object, and a rule's `threshold` must be reached *within one object*:
+//! matches spread over several objects are not added up. The first object that produces an
+//! alert for a window defines it; later objects in the same window are counted as
+//! `deduplicated` and do not change it.
+
+use std::io::{BufRead, BufReader};
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::Value;
+use tripline_aws::s3io::{get_object_reader, object_exists, put_if_absent, put_object, PutOutcome};
+use tripline_aws::{s3event, ObjectRef, Settings};
+use tripline_core::alert::Alert;
+use tripline_core::config::Config;
+use tripline_core::event::Event;
+use tripline_core::mapping::Mapper;
+use tripline_core::rules::{DetectStats, Detector, RuleSet};
+
+/// Built once per container: the rules compile once, not per invocation.
+pub struct Detect {
+    pub s3: aws_sdk_s3::Client,
+    pub settings: Settings,
+    pub rules: Arc<RuleSet>,
+    pub mapper: Arc<Mapper>,
+    pub config: Arc<Config>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub objects: Vec<String>,
+    pub ignored: Vec<String>,
+    /// Lines of a normalized object that were not events (should never happen: we wrote them).
+    pub bad_lines: u64,
+    pub stats: DetectStats,
+    /// Alerts written now.
+    pub written: Vec<String>,
+    /// Alerts another invocation had already written.
+    pub deduplicated: Vec<String>,
+    /// Alerts whose marker existed but whose object was missing, written now.
+    pub repaired: Vec<String>,
+}
+
+impl Detect {
+    /// Loads the built-in rules and mappings and `TRIPLINE_CONFIG`.
+    pub fn new(s3: aws_sdk_s3::Client, settings: Settings) -> anyhow::Result<Self> {
+        let config = match &settings.config_toml {
+            Some(text) => Config::from_toml_str(text).context("TRIPLINE_CONFIG")?,
+            None => Config::default(),
+        };
+        Ok(Detect {
+            s3,
+            settings,
+            rules: Arc::new(RuleSet::builtin().context("built-in rules")?),
+            mapper: Arc::new(Mapper::builtin().context("built-in mappings")?),
+            config: Arc::new(config),
+        })
+    }
+
+    pub async fn handle(&self, event: &Value) -> anyhow::Result<Report> {
+        let mut report = Report::default();
+        let mut detector = Detector::new(
+            self.rules.clone(),
+            Some(self.mapper.clone()),
+            self.config.clone(),
+        );
+        let mut output_bucket = None;
+        for object in s3event::parse_value(event)? {
+            let ours = object.is_created()
+                && object.key.starts_with(&self.settings.normalized_prefix)
+                && object.key.ends_with(".ndjson.gz");
+            if !ours {
+                tracing::info!(bucket = %object.bucket, key = %object.key,
+                    "ignoring: not a normalized object created under the normalized prefix");
+                report.ignored.push(object.key);
+                continue;
+            }
+            let (d, bad) = self.read(&object, detector).await?;
+            detector = d;
+            report.bad_lines += bad;
+            output_bucket
+                .get_or_insert_with(|| self.settings.output_bucket(&object.bucket).to_owned());
+            report.objects.push(object.key);
+        }
+        let result = detector.finish();
+        report.stats = result.stats;
+        if let Some(bucket) = output_bucket {
+            for alert in &result.alerts {
+                self.write_alert(&bucket, alert, &mut report).await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Streams one gzip NDJSON object through the detector on a blocking thread.
+    async fn read(
+        &self,
+        object: &ObjectRef,
+        mut detector: Detector,
+    ) -> anyhow::Result<(Detector, u64)> {
+        let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
+        let name = format!("s3://{}/{}", object.bucket, object.key);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(Detector, u64)> {
+            let lines = BufReader::new(flate2::read::MultiGzDecoder::new(reader)).lines();
+            let mut bad = 0;
+            for (n, line) in lines.enumerate() {
+                let line = line.with_context(|| format!("reading {name}"))?;
+                match serde_json::from_str::<Event>(&line) {
+                    Ok(event) => {
+                        detector.observe(event);
+                    }
+                    Err(e) => {
+                        bad += 1;
+                        tracing::warn!(object = %name, line = n + 1, error = %e, "not a normalized event");
+                    }
+                }
+            }
+            Ok((detector, bad))
+        })
+        .await
+        .context("detect worker panicked")?
+    }
+
+    async fn write_alert(
+        &self,
+        bucket: &str,
+        alert: &Alert,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        let key = alert_key(&self.settings.alerts_prefix, alert);
+        let marker = format!("{}dedup/{}", self.settings.state_prefix, alert.id);
+        let body = serde_json::to_vec(alert)?;
+        let marker_body = serde_json::to_vec(&serde_json::json!({
+            "alert": alert.id, "key": key, "rule": alert.rule.name, "window_start": alert.dedup.window_start,
+        }))?;
+        match put_if_absent(&self.s3, bucket, &marker, marker_body).await? {
+            PutOutcome::Created => {
+                put_object(&self.s3, bucket, &key, body).await?;
+                tracing::info!(alert = %alert.id, rule = %alert.rule.name, %key, "alert written");
+                report.written.push(key);
+            }
+            PutOutcome::AlreadyExists => {
+                if object_exists(&self.s3, bucket, &key).await? {
+                    tracing::info!(alert = %alert.id, rule = %alert.rule.name, "alert already written in this window");
+                    report.deduplicated.push(key);
+                } else {
+                    put_object(&self.s3, bucket, &key, body).await?;
+                    tracing::warn!(alert = %alert.id, %key, "dedup marker without alert: written now");
+                    report.repaired.push(key);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `<prefix>YYYY/MM/DD/<id>.json`, dated by the alert's window start so the key is the same
+/// in every invocation that computes this alert.
+pub fn alert_key(prefix: &str, alert: &Alert) -> String {
+    let date = alert
+        .dedup
+        .window_start
+        .get(..10)
+        .unwrap_or("0000-00-00")
+        .replace('-', "/");
+    format!("{prefix}{date}/{}.json", alert.id)
+}
+
+/// The EMF metrics line for an invocation.
+pub fn metrics(report: &Report, duration_ms: f64) -> String {
+    use tripline_aws::metrics::{emit, Unit};
+    let s = &report.stats;
+    emit(
+        "tripline",
+        "detect",
+        &[
+            ("Objects", report.objects.len() as f64, Unit::Count),
+            ("Events", s.events as f64, Unit::Count),
+            ("Matches", s.matches as f64, Unit::Count),
+            ("Alerts", report.written.len() as f64, Unit::Count),
+            (
+                "AlertsDeduplicated",
+                report.deduplicated.len() as f64,
+                Unit::Count,
+            ),
+            ("RuleErrors", s.rule_errors as f64, Unit::Count),
+            ("BadLines", report.bad_lines as f64, Unit::Count),
+            ("Duration", duration_ms, Unit::Milliseconds),
+        ],
+    )
+}

@@ -1,0 +1,158 @@
+//! The parse stage: each raw Firehose object named by an S3 event is streamed through the
+//! decoder and written back as gzip NDJSON, events to
+//! `<normalized prefix><original key>.ndjson.gz` and quarantined records to
+//! `<quarantine prefix><original key>.ndjson.gz`. Keys depend only on the input key, so a
+//! retried or replayed event rewrites the same objects instead of adding new ones.
+
+use std::io::Write;
+
+use anyhow::Context;
+use flate2::{write::GzEncoder, Compression};
+use serde::Serialize;
+use serde_json::Value;
+use tripline_aws::{get_object_reader, s3event, ObjectRef, S3Writer, Settings};
+use tripline_core::decode::{Decoded, ObjectDecoder, ObjectError, Options, Origin, Summary};
+
+/// Everything an invocation needs, built once per container.
+pub struct Parse {
+    pub s3: aws_sdk_s3::Client,
+    pub settings: Settings,
+    pub options: Options,
+}
+
+/// What one object produced.
+#[derive(Debug, Serialize)]
+pub struct ObjectReport {
+    pub bucket: String,
+    pub key: String,
+    pub output_bucket: String,
+    pub events_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarantine_key: Option<String>,
+    pub summary: Summary,
+}
+
+/// What the invocation did; also the function's response.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub objects: Vec<ObjectReport>,
+    /// Keys outside the raw prefix (or non-create events), left alone.
+    pub ignored: Vec<String>,
+    pub totals: Summary,
+}
+
+impl Parse {
+    pub async fn handle(&self, event: &Value) -> anyhow::Result<Report> {
+        let mut report = Report::default();
+        for object in s3event::parse_value(event)? {
+            if !object.is_created() || !object.key.starts_with(&self.settings.raw_prefix) {
+                tracing::info!(bucket = %object.bucket, key = %object.key, event = ?object.event_name,
+                    raw_prefix = %self.settings.raw_prefix, "ignoring: not an object created under the raw prefix");
+                report.ignored.push(object.key);
+                continue;
+            }
+            let done = self.object(&object).await?;
+            tracing::info!(bucket = %done.bucket, key = %done.key, events_key = %done.events_key,
+                records = done.summary.records, events = done.summary.events,
+                quarantined = done.summary.quarantined, warnings = done.summary.warnings, "parsed object");
+            if let Some(error) = &done.summary.error {
+                tracing::error!(bucket = %done.bucket, key = %done.key, %error,
+                    "object damaged; records before the damage were kept");
+            }
+            report.totals.add(&done.summary);
+            report.objects.push(done);
+        }
+        Ok(report)
+    }
+
+    /// Streams one object: S3 body → decoder → gzip → multipart upload, all on a blocking
+    /// thread, so memory stays bounded by a few upload parts whatever the object's size.
+    async fn object(&self, object: &ObjectRef) -> anyhow::Result<ObjectReport> {
+        let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
+        let output_bucket = self.settings.output_bucket(&object.bucket).to_owned();
+        let events_key = format!(
+            "{}{}.ndjson.gz",
+            self.settings.normalized_prefix, object.key
+        );
+        let quarantine_key = format!(
+            "{}{}.ndjson.gz",
+            self.settings.quarantine_prefix, object.key
+        );
+        let (s3, options) = (self.s3.clone(), self.options.clone());
+        let origin = Origin::s3(&object.bucket, &object.key);
+        let (bucket, key) = (object.bucket.clone(), object.key.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<ObjectReport> {
+            let writer = |key: &str| {
+                GzEncoder::new(
+                    S3Writer::new(s3.clone(), &output_bucket, key),
+                    Compression::fast(),
+                )
+            };
+            let mut events = writer(&events_key);
+            let mut quarantine = None;
+            let mut decoder = ObjectDecoder::new(reader, origin, options);
+            for item in decoder.by_ref() {
+                match item {
+                    Decoded::Event(e) => write_line(&mut events, &*e)?,
+                    Decoded::Quarantined(q) => {
+                        let out = quarantine.get_or_insert_with(|| writer(&quarantine_key));
+                        write_line(out, &*q)?
+                    }
+                }
+            }
+            let summary = decoder.summary();
+            if let Some(ObjectError::Read { message }) = &summary.error {
+                // A network failure, not bad data: fail so Lambda retries the object.
+                anyhow::bail!("reading s3://{bucket}/{key}: {message}");
+            }
+            events
+                .finish()?
+                .finish()
+                .context("uploading normalized events")?;
+            let quarantine_key = match quarantine {
+                Some(q) => {
+                    q.finish()?.finish().context("uploading quarantine")?;
+                    Some(quarantine_key)
+                }
+                None => None,
+            };
+            Ok(ObjectReport {
+                bucket,
+                key,
+                output_bucket,
+                events_key,
+                quarantine_key,
+                summary,
+            })
+        })
+        .await
+        .context("parse worker panicked")?
+    }
+}
+
+fn write_line<T: Serialize + ?Sized>(out: &mut impl Write, value: &T) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// The EMF metrics line for an invocation.
+pub fn metrics(report: &Report, duration_ms: f64) -> String {
+    use tripline_aws::metrics::{emit, Unit};
+    let t = &report.totals;
+    emit(
+        "tripline",
+        "parse",
+        &[
+            ("Objects", t.objects as f64, Unit::Count),
+            ("Records", t.records as f64, Unit::Count),
+            ("Events", t.events as f64, Unit::Count),
+            ("Quarantined", t.quarantined as f64, Unit::Count),
+            ("Warnings", t.warnings as f64, Unit::Count),
+            ("ObjectErrors", t.objects_with_errors as f64, Unit::Count),
+            ("BytesIn", t.bytes_in as f64, Unit::Bytes),
+            ("BytesDecoded", t.bytes_decoded as f64, Unit::Bytes),
+            ("Duration", duration_ms, Unit::Milliseconds),
+        ],
+    )
+}
