@@ -1,0 +1,150 @@
+//! The detect handler against a real moto server: alerts written once per id, across
+//! invocations, replays and a crash between the dedup marker and the alert.
+
+use std::io::Write;
+
+use aws_sdk_s3::primitives::ByteStream;
+use flate2::{write::GzEncoder, Compression};
+use serde_json::Value;
+use tripline_aws::{clients, testing::MotoServer, Settings};
+use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
+use tripline_detect::Detect;
+
+const BUCKET: &str = "tripline-data";
+
+/// The attack sample as the parse stage writes it: gzip NDJSON of normalized events.
+fn normalized_object() -> Vec<u8> {
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/osquery/attack-linux.ndjson"
+    ))
+    .unwrap();
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    for item in ObjectDecoder::new(&raw[..], Origin::s3(BUCKET, "raw/x.gz"), Options::default()) {
+        if let Decoded::Event(e) = item {
+            serde_json::to_writer(&mut enc, &*e).unwrap();
+            enc.write_all(b"\n").unwrap();
+        }
+    }
+    enc.write_all(b"{\"not\": \"an event\"}\n").unwrap();
+    enc.finish().unwrap()
+}
+
+async fn keys(s3: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
+    let out = s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    let mut keys: Vec<String> = out
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_written_once_per_id() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let s3 = clients::s3(&config);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let queue = moto.s3_events_queue(&config, BUCKET, "normalized/").await;
+    let detect = Detect::new(s3.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap();
+
+    let body = normalized_object();
+    let first_key = "normalized/raw/2026/11/17/02/a.gz.ndjson.gz";
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(first_key)
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
+    let event = queue.next_s3_event().await;
+    let report = detect.handle(&event).await.unwrap();
+    assert_eq!(report.bad_lines, 1);
+    assert!(report.written.len() >= 5, "{report:?}");
+    assert!(report.deduplicated.is_empty());
+    let alerts = keys(&s3, "alerts/").await;
+    assert_eq!(alerts.len(), report.written.len());
+    assert!(alerts
+        .iter()
+        .all(|k| k.starts_with("alerts/2026/11/") && k.ends_with(".json")));
+    let markers = keys(&s3, "state/dedup/").await;
+    assert_eq!(markers.len(), alerts.len());
+
+    let mut cron = None;
+    for key in &alerts {
+        let out = s3
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        let alert: Value =
+            serde_json::from_slice(&out.body.collect().await.unwrap().into_bytes()).unwrap();
+        assert!(key.ends_with(&format!("/{}.json", alert["id"].as_str().unwrap())));
+        if alert["rule"]["name"] == "osquery_suspicious_cron" {
+            cron = Some(alert);
+        }
+    }
+    let cron = cron.expect("the cron rule fires on the sample");
+    assert!(cron["attack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == "T1053.003"));
+
+    // Replaying the event, and a second object with the same activity in the same windows,
+    // write nothing new.
+    let replay = detect.handle(&event).await.unwrap();
+    assert!(replay.written.is_empty());
+    assert_eq!(replay.deduplicated.len(), report.written.len());
+    s3.put_object()
+        .bucket(BUCKET)
+        .key("normalized/raw/2026/11/17/02/b.gz.ndjson.gz")
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .unwrap();
+    let second = detect.handle(&queue.next_s3_event().await).await.unwrap();
+    assert!(second.written.is_empty());
+    assert_eq!(keys(&s3, "alerts/").await, alerts);
+
+    // A crash between the marker and the alert: the alert is written on the retry.
+    s3.delete_object()
+        .bucket(BUCKET)
+        .key(&alerts[0])
+        .send()
+        .await
+        .unwrap();
+    let retry = detect.handle(&event).await.unwrap();
+    assert_eq!(retry.repaired, vec![alerts[0].clone()]);
+    assert_eq!(keys(&s3, "alerts/").await, alerts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_outside_the_normalized_prefix_are_ignored() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let s3 = clients::s3(&config);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let queue = moto.s3_events_queue(&config, BUCKET, "").await;
+    let detect = Detect::new(s3.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap();
+    s3.put_object()
+        .bucket(BUCKET)
+        .key("raw/x.gz")
+        .body(ByteStream::from(vec![1, 2, 3]))
+        .send()
+        .await
+        .unwrap();
+    let report = detect.handle(&queue.next_s3_event().await).await.unwrap();
+    assert_eq!(report.ignored, vec!["raw/x.gz".to_string()]);
+    assert!(keys(&s3, "alerts/").await.is_empty());
+}

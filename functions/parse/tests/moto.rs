@@ -1,0 +1,141 @@
+//! The parse handler against a real moto server, fed the S3 events moto itself emits.
+
+use std::io::{Read, Write};
+
+use aws_sdk_s3::primitives::ByteStream;
+use flate2::{read::MultiGzDecoder, write::GzEncoder, Compression};
+use serde_json::Value;
+use tripline_aws::{clients, testing::MotoServer, Settings};
+use tripline_core::decode::Options;
+use tripline_parse::Parse;
+
+const BUCKET: &str = "tripline-data";
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+async fn get(s3: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
+    let out = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetObject {key}: {e:?}"));
+    out.body.collect().await.unwrap().into_bytes().to_vec()
+}
+
+fn gunzip_lines(bytes: &[u8]) -> Vec<Value> {
+    let mut text = String::new();
+    MultiGzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_object_becomes_normalized_and_quarantine_objects() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let s3 = clients::s3(&config);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let queue = moto.s3_events_queue(&config, BUCKET, "").await;
+
+    // A Firehose object: attack activity plus one line that is not a record.
+    let mut body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../events/osquery/attack-linux.ndjson"
+    ))
+    .unwrap();
+    let records = body.iter().filter(|b| **b == b'\n').count();
+    body.extend_from_slice(b"garbage that is not json\n");
+    // A key with a space and a plus: S3 events encode them as `+` and `%2B`.
+    let key = "raw/2026/11/20/08/osquery results+1.gz";
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(ByteStream::from(gzip(&body)))
+        .send()
+        .await
+        .unwrap();
+    let event = queue.next_s3_event().await;
+
+    let parse = Parse {
+        s3: s3.clone(),
+        settings: Settings::from_lookup(&|_| None).unwrap(),
+        options: Options::default(),
+    };
+    let report = parse.handle(&event).await.unwrap();
+    assert_eq!(report.objects.len(), 1, "{report:?}");
+    let done = &report.objects[0];
+    assert_eq!(done.key, key);
+    assert_eq!(done.events_key, format!("normalized/{key}.ndjson.gz"));
+    assert_eq!(done.summary.records, records as u64 + 1);
+    assert_eq!(done.summary.quarantined, 1);
+    assert_eq!(
+        done.summary.records,
+        done.summary.decoded + done.summary.quarantined
+    );
+
+    let events = gunzip_lines(&get(&s3, &done.events_key).await);
+    assert_eq!(events.len() as u64, done.summary.events);
+    assert!(events
+        .iter()
+        .all(|e| e["source"]["bucket"] == BUCKET && e["source"]["key"] == key));
+    assert!(events.iter().any(|e| e["query"] == "crontab"));
+    let quarantine = gunzip_lines(&get(&s3, done.quarantine_key.as_deref().unwrap()).await);
+    assert_eq!(quarantine.len(), 1);
+    assert!(quarantine[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("not JSON"));
+
+    // The normalized object's own event is outside the raw prefix: ignored, nothing written.
+    let own = queue.next_s3_event().await;
+    let again = parse.handle(&own).await.unwrap();
+    assert!(again.objects.is_empty());
+    assert_eq!(again.ignored.len(), 1);
+
+    // A replay rewrites the same keys with the same content.
+    let first = get(&s3, &done.events_key).await;
+    let replay = parse.handle(&event).await.unwrap();
+    assert_eq!(replay.objects[0].events_key, done.events_key);
+    assert_eq!(
+        gunzip_lines(&get(&s3, &done.events_key).await),
+        gunzip_lines(&first)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_events_and_missing_objects_are_clear_errors() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let s3 = clients::s3(&config);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let parse = Parse {
+        s3,
+        settings: Settings::from_lookup(&|_| None).unwrap(),
+        options: Options::default(),
+    };
+    let err = parse
+        .handle(&serde_json::json!({"Records": "nope"}))
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("malformed S3 event"), "{err:#}");
+    let missing: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/s3/parse-put.json"
+        ))
+        .unwrap()
+        .replace("tripline-data", BUCKET),
+    )
+    .unwrap();
+    let err = parse.handle(&missing).await.unwrap_err();
+    assert!(format!("{err:#}").contains("GetObject"), "{err:#}");
+}
