@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::attack::TechniqueRef;
+
 /// Whether an event is a query result row or an osquery status (log) line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -90,14 +92,6 @@ impl Indicators {
     }
 }
 
-/// An ATT&CK technique attached to an event by the query mapping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttackTag {
-    pub id: String,
-    pub name: String,
-    pub tactics: Vec<String>,
-}
-
 /// One normalized osquery row (or status line).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -136,9 +130,10 @@ pub struct Event {
     /// Firehose's at-least-once duplicates and replays can be recognized downstream.
     pub id: String,
     pub indicators: Indicators,
-    /// ATT&CK techniques from the query mapping; filled in by the detect stage.
+    /// ATT&CK techniques (`{id, name, tactics}`) from the query mapping; filled in by the
+    /// detect stage.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attack: Vec<AttackTag>,
+    pub attack: Vec<TechniqueRef>,
 }
 
 /// A record that could not be decoded or recognized, kept with the reason and its first bytes.

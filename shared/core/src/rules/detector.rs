@@ -7,9 +7,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Aggregator, Alert, Match};
+use crate::attack::TechniqueRef;
 use crate::config::Config;
 use crate::derive::{derive, Derived};
-use crate::event::{AttackTag, Event};
+use crate::event::Event;
 use crate::mapping::Mapper;
 use crate::rules::{EventView, RuleSet};
 
@@ -126,14 +127,8 @@ impl Detector {
             return;
         }
         let techniques = mapper.techniques(event.pack.as_deref(), query, name);
-        event.attack = techniques
-            .iter()
-            .map(|t| AttackTag {
-                id: t.id.clone(),
-                name: t.name.clone(),
-                tactics: t.tactics.clone(),
-            })
-            .collect();
+        // Events carry the compact form; alerts add the URL.
+        event.attack = techniques.iter().map(TechniqueRef::without_url).collect();
     }
 
     /// Annotates, derives, evaluates every rule once and aggregates the matches. Returns

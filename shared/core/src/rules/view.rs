@@ -481,7 +481,8 @@ fn flatten_into(out: &mut Map<String, Value>, prefix: &str, cols: &Map<String, V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Action, AttackTag, Indicators, Kind, SourceRef};
+    use crate::attack::TechniqueRef;
+    use crate::event::{Action, Indicators, Kind, SourceRef};
     use rsigma_eval::event::JsonEvent;
     use serde_json::json;
 
@@ -521,15 +522,17 @@ mod tests {
                 ..Default::default()
             },
             attack: vec![
-                AttackTag {
+                TechniqueRef {
                     id: "T1059".into(),
                     name: "x".into(),
                     tactics: vec!["execution".into()],
+                    url: None,
                 },
-                AttackTag {
+                TechniqueRef {
                     id: "T1053.003".into(),
                     name: "y".into(),
                     tactics: vec!["persistence".into()],
+                    url: None,
                 },
             ],
         };
