@@ -38,7 +38,8 @@ pub const COVERAGE_COLORS: [&str; 3] = ["#e5f5e0", "#a1d99b", "#31a354"];
 /// `versions` object of a layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Versions {
-    /// ATT&CK release the technique IDs belong to.
+    /// ATT&CK release the technique IDs belong to, as Navigator names releases: the major
+    /// version only (`"18"` for v18.1), which is what it compares against its loaded data.
     pub attack: String,
     /// Navigator release.
     pub navigator: String,
@@ -49,7 +50,11 @@ pub struct Versions {
 impl Default for Versions {
     fn default() -> Self {
         Versions {
-            attack: ATTACK_VERSION.to_string(),
+            attack: ATTACK_VERSION
+                .split('.')
+                .next()
+                .unwrap_or(ATTACK_VERSION)
+                .to_string(),
             navigator: NAVIGATOR_VERSION.to_string(),
             layer: LAYER_FORMAT_VERSION.to_string(),
         }
@@ -753,7 +758,7 @@ mod tests {
         assert_eq!(v["name"], "tripline");
         assert_eq!(v["description"], "test layer");
         assert_eq!(v["domain"], "enterprise-attack");
-        assert_eq!(v["versions"]["attack"], "18.1");
+        assert_eq!(v["versions"]["attack"], "18");
         assert_eq!(v["versions"]["navigator"], "5.1.0");
         assert_eq!(v["versions"]["layer"], "4.5");
         assert_eq!(
