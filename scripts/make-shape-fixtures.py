@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes events/osquery/shapes-* and broken-*: one file per framing/record variant.
+"""Writes events/osquery/shapes-* (one file per framing/record variant) and events/broken/*
+(damaged input).
 
 The files are committed; this script documents how they were made and regenerates them
 byte-for-byte (gzip mtime is fixed at 0). Record shapes follow osquery's and Fleet's
@@ -12,6 +13,7 @@ import os
 import sys
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "events", "osquery")
+BROKEN = os.path.join(os.path.dirname(__file__), "..", "events", "broken")
 T0 = 1795161600  # 2026-11-20T08:00:00Z
 
 
@@ -57,8 +59,8 @@ def gz(data: bytes) -> bytes:
     return buf.getvalue()
 
 
-def write(name, data):
-    with open(os.path.join(OUT, name), "wb") as f:
+def write(name, data, out=OUT):
+    with open(os.path.join(out, name), "wb") as f:
         f.write(data)
 
 
@@ -137,7 +139,7 @@ write("shapes-fleet.json", ("\n".join(line(r) for r in fleet) + "\n").encode())
 # Damaged input for the CLI and decoder tests.
 good = [firehose(r) for r in fh]
 broken = "\n".join([good[0], "this is not json", good[3][:40], '{"name":"q"}', good[4]]) + "\n"
-write("broken-mixed.log", broken.encode())
+write("mixed.log", broken.encode(), BROKEN)
 full = gz(("\n".join(good * 50) + "\n").encode())
-write("broken-truncated.gz", full[: len(full) * 2 // 3])
+write("truncated.gz", full[: len(full) * 2 // 3], BROKEN)
 print("wrote fixtures to", os.path.normpath(OUT), file=sys.stderr)

@@ -1,12 +1,14 @@
-//! Input paths for `parse` and `scan`: files, directories (walked recursively, in a
-//! stable order so output is reproducible), or `-` for stdin.
+//! Input paths for `parse` and `scan` (files, directories walked recursively in a stable
+//! order so output is reproducible, or `-` for stdin) and the [`Driver`] that decodes them.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use tripline_core::decode::Origin;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tripline_core::decode::{Decoded, ObjectDecoder, ObjectError, Options, Origin, Summary};
+use tripline_core::event::{Event, Quarantined};
 
 /// One object to decode.
 #[derive(Debug, Clone)]
@@ -107,4 +109,150 @@ impl Input {
         name.push(suffix);
         PathBuf::from(name)
     }
+}
+
+/// Decodes inputs one after another with the shared behaviour of `parse` and `scan`: a
+/// progress bar, one-line errors for unreadable inputs and damaged objects, quarantined
+/// records written to a file or reported on stderr, and the running totals.
+pub struct Driver {
+    options: Options,
+    progress: ProgressBar,
+    quarantine: Option<(PathBuf, BufWriter<File>)>,
+    /// Totals over every input decoded so far.
+    pub total: Summary,
+    /// Whether an input could not be read (exit code 2).
+    pub io_failed: bool,
+}
+
+impl Driver {
+    pub fn new(
+        inputs: &[Input],
+        options: Options,
+        quarantine: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let quarantine = match quarantine {
+            Some(p) => {
+                let file = File::create(p).with_context(|| format!("creating {}", p.display()))?;
+                Some((p.to_path_buf(), BufWriter::new(file)))
+            }
+            None => None,
+        };
+        Ok(Driver {
+            options,
+            progress: progress_bar(inputs),
+            quarantine,
+            total: Summary::default(),
+            io_failed: false,
+        })
+    }
+
+    /// Decodes one input, handing each event to `on_event`. An unreadable input is reported
+    /// and skipped (the run goes on); an error from `on_event` stops the run.
+    pub fn run(
+        &mut self,
+        input: &Input,
+        mut on_event: impl FnMut(Box<Event>) -> io::Result<()>,
+    ) -> Result<(), RunError> {
+        self.progress.set_message(input.display());
+        let reader = match input.open() {
+            Ok(r) => r,
+            Err(e) => {
+                self.progress.suspend(|| eprintln!("tripline: {e:#}"));
+                self.io_failed = true;
+                return Ok(());
+            }
+        };
+        let mut decoder = ObjectDecoder::new(reader, input.origin(), self.options.clone());
+        let mut since_tick = 0u32;
+        while let Some(item) = decoder.next() {
+            match item {
+                Decoded::Event(event) => on_event(event).map_err(RunError::Output)?,
+                Decoded::Quarantined(q) => self.quarantined(input, &q)?,
+            }
+            since_tick += 1;
+            if since_tick == 4096 {
+                since_tick = 0;
+                self.progress
+                    .set_position(self.total.bytes_in + decoder.summary().bytes_in);
+            }
+        }
+        let summary = decoder.summary();
+        if let Some(error) = &summary.error {
+            self.progress
+                .suspend(|| eprintln!("tripline: {}: {error}", input.display()));
+            self.io_failed |= matches!(error, ObjectError::Read { .. });
+        }
+        self.total.add(&summary);
+        self.progress.set_position(self.total.bytes_in);
+        Ok(())
+    }
+
+    fn quarantined(&mut self, input: &Input, q: &Quarantined) -> Result<(), RunError> {
+        match &mut self.quarantine {
+            Some((path, w)) => {
+                let mut write = || -> io::Result<()> {
+                    serde_json::to_writer(&mut *w, q)?;
+                    w.write_all(b"\n")
+                };
+                write().map_err(|e| {
+                    RunError::Other(
+                        anyhow::Error::new(e).context(format!("writing {}", path.display())),
+                    )
+                })
+            }
+            None => {
+                self.progress.suspend(|| {
+                    eprintln!(
+                        "tripline: quarantined {} record {}: {}",
+                        input.display(),
+                        q.source.record,
+                        q.reason
+                    )
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Clears the progress bar and flushes the quarantine file.
+    pub fn finish(mut self) -> anyhow::Result<(Summary, bool)> {
+        self.progress.finish_and_clear();
+        if let Some((path, w)) = &mut self.quarantine {
+            w.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok((self.total, self.io_failed))
+    }
+}
+
+/// Why [`Driver::run`] stopped.
+#[derive(Debug)]
+pub enum RunError {
+    /// Writing the command's own output failed (a closed stdout is the reader saying
+    /// "enough", so callers treat `BrokenPipe` as success).
+    Output(io::Error),
+    Other(anyhow::Error),
+}
+
+impl From<RunError> for anyhow::Error {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Output(e) => anyhow::Error::new(e).context("writing output"),
+            RunError::Other(e) => e,
+        }
+    }
+}
+
+/// A byte-based progress bar, only when a person is watching stderr.
+pub fn progress_bar(inputs: &[Input]) -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let total: u64 = inputs.iter().filter_map(Input::size).sum();
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
 }

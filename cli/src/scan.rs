@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use clap::ValueEnum;
 use tripline_core::alert::Alert;
-use tripline_core::decode::{Decoded, ObjectDecoder, ObjectError, Summary};
+use tripline_core::decode::Summary;
 use tripline_core::rules::{DetectReport, Detector, Level};
 
-use crate::inputs;
-use crate::parse::{progress_bar, DecodeArgs};
+use crate::inputs::{self, Driver};
+use crate::parse::DecodeArgs;
 use crate::rules_cmd::{
     load_config, load_mapper, load_rules, write_table, MappingSource, RuleSource,
 };
@@ -35,6 +35,9 @@ pub struct ScanArgs {
     /// Also write an ATT&CK Navigator layer (v4.5) of what fired.
     #[arg(long, value_name = "FILE")]
     pub layer: Option<PathBuf>,
+    /// Write quarantined records (NDJSON, with reasons) here instead of reporting them on stderr.
+    #[arg(long, value_name = "FILE")]
+    pub quarantine: Option<PathBuf>,
     /// Exit 1 when an alert at or above this level fired.
     #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
     pub fail_on: Option<Level>,
@@ -66,40 +69,14 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     });
 
     let mut detector = Detector::new(rules, Some(mapper), config);
-    let progress = progress_bar(&inputs);
-    let mut total = Summary::default();
-    let mut io_failed = false;
+    let mut driver = Driver::new(&inputs, args.decode.options(), args.quarantine.as_deref())?;
     for input in &inputs {
-        progress.set_message(input.display());
-        let reader = match input.open() {
-            Ok(r) => r,
-            Err(e) => {
-                progress.suspend(|| eprintln!("tripline: {e:#}"));
-                io_failed = true;
-                continue;
-            }
-        };
-        let mut decoder = ObjectDecoder::new(reader, input.origin(), args.decode.options());
-        let mut since_tick = 0u32;
-        while let Some(item) = decoder.next() {
-            if let Decoded::Event(event) = item {
-                detector.observe(*event);
-            }
-            since_tick += 1;
-            if since_tick == 4096 {
-                since_tick = 0;
-                progress.set_position(total.bytes_in + decoder.summary().bytes_in);
-            }
-        }
-        let summary = decoder.summary();
-        if let Some(error) = &summary.error {
-            progress.suspend(|| eprintln!("tripline: {}: {error}", input.display()));
-            io_failed |= matches!(error, ObjectError::Read { .. });
-        }
-        total.add(&summary);
-        progress.set_position(total.bytes_in);
+        driver.run(input, |event| {
+            detector.observe(*event);
+            Ok(())
+        })?;
     }
-    progress.finish_and_clear();
+    let (total, io_failed) = driver.finish()?;
 
     let report = detector.finish();
     if let Some(path) = &args.layer {

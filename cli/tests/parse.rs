@@ -129,7 +129,7 @@ fn every_shape_fixture_decodes_and_counts_add_up() {
 
 #[test]
 fn stdin_gzip_and_damaged_objects_are_reported_not_fatal() {
-    let gz = std::fs::read(repo().join("events/osquery/broken-truncated.gz")).unwrap();
+    let gz = std::fs::read(repo().join("events/broken/truncated.gz")).unwrap();
     let out = tripline(&["parse", "-"], Some(&gz));
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -145,7 +145,13 @@ fn stdin_gzip_and_damaged_objects_are_reported_not_fatal() {
 fn output_dir_gets_gzip_ndjson_and_a_quarantine_file() {
     let dir = tempdir();
     let out = tripline(
-        &["parse", "events/osquery", "--output", dir.to_str().unwrap()],
+        &[
+            "parse",
+            "events/osquery",
+            "events/broken",
+            "--output",
+            dir.to_str().unwrap(),
+        ],
         None,
     );
     assert!(
