@@ -52,6 +52,10 @@ pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
         include_str!("../../../rules/mappings/osquery-attck.yml"),
     ),
     (
+        "osquery-attck-curated.yml",
+        include_str!("../../../rules/mappings/osquery-attck-curated.yml"),
+    ),
+    (
         "tripline-packs.yml",
         include_str!("../../../rules/mappings/tripline-packs.yml"),
     ),
@@ -995,6 +999,13 @@ mappings:
                 .len()
                 > 10
         );
+        // Every osquery-attck query is mapped: upstream's IDs, or our curated attribution.
+        assert_eq!(ids(&m.techniques(None, "vssadmin.exe", "")), ["T1490"]);
+        assert_eq!(
+            ids(&m.techniques(None, "lsass.exe_incorrect_path", "")),
+            ["T1036.005"]
+        );
+        assert!(m.techniques(None, "uptime", "uptime").is_empty());
         // Spot checks against the upstream table.
         assert_eq!(
             ids(&m.techniques(Some("generic_linux"), "linux_sudoers", "")),
@@ -1016,7 +1027,8 @@ mappings:
             )),
             ["T1218.009", "T1218.010", "T1218.011"]
         );
-        assert!(m.techniques(None, "linux_setuid", "").is_empty());
-        assert!(m.techniques(None, "whoami.exe", "").is_empty());
+        // Left unmapped upstream, attributed by osquery-attck-curated.yml.
+        assert_eq!(ids(&m.techniques(None, "linux_setuid", "")), ["T1548.001"]);
+        assert_eq!(ids(&m.techniques(None, "whoami.exe", "")), ["T1033"]);
     }
 }
