@@ -14,6 +14,7 @@
 //! - [`sns`]: Publish with sanitized subjects and message attributes.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
 //! - [`logging`]: JSON log lines through `tracing`.
+//! - [`iam`]: the IAM actions each adapter needs, for checking the deployment's role policies.
 //! - [`http`]: POSTs to alert destinations with jittered retries that honour `Retry-After`.
 //! - `testing` (feature `testing`): a moto server per test, and real S3 events through SQS.
 //!
@@ -23,6 +24,7 @@
 pub mod clients;
 pub mod error;
 pub mod http;
+pub mod iam;
 pub mod logging;
 pub mod metrics;
 pub mod s3event;
