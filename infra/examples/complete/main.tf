@@ -30,6 +30,9 @@ module "tripline" {
   enable_pagerduty  = var.enable_pagerduty
   enable_splunk_hec = var.enable_splunk_hec
 
+  # Site settings of the detection rules (tripline.toml), as TRIPLINE_CONFIG.
+  detect_config_toml = var.detect_config_toml
+
   access_log_bucket   = var.access_log_bucket
   enable_glue_catalog = var.enable_glue_catalog
 

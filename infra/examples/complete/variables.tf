@@ -46,6 +46,12 @@ variable "enable_splunk_hec" {
   default     = false
 }
 
+variable "detect_config_toml" {
+  description = "tripline.toml contents for the detect function (min_osquery_version, min_macos_version, office_networks, stale_after_minutes, max_samples); empty uses the built-in defaults. Set it with a heredoc in terraform.tfvars or -var \"detect_config_toml=$(cat ../../../tripline.toml)\"."
+  type        = string
+  default     = ""
+}
+
 variable "access_log_bucket" {
   description = "Existing bucket for S3 server access logs of the data bucket (null: off)."
   type        = string

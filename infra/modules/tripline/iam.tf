@@ -115,7 +115,7 @@ data "aws_iam_policy_document" "parse" {
   }
 }
 
-# detect: normalized/ -> alerts/, dedup state under state/dedup/ (conditional puts)
+# detect: normalized/ -> alerts/, dedup markers under state/dedup/ (conditional puts)
 data "aws_iam_policy_document" "detect" {
   statement {
     sid       = "ReadNormalized"
@@ -124,23 +124,27 @@ data "aws_iam_policy_document" "detect" {
     resources = ["${aws_s3_bucket.data.arn}/${local.normalized_prefix}*"]
   }
 
+  # Alerts are written once. When an alert's dedup marker already exists, a HeadObject
+  # (s3:GetObject) of the alert tells a duplicate from a crash between marker and alert,
+  # which is then repaired by writing the alert.
   statement {
-    sid       = "WriteAlerts"
+    sid       = "WriteAndCheckAlerts"
     effect    = "Allow"
-    actions   = ["s3:PutObject"]
+    actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${aws_s3_bucket.data.arn}/${local.alerts_prefix}*"]
   }
 
-  # PutObject with If-None-Match: * needs nothing beyond s3:PutObject.
+  # Markers are only created, never read: PutObject with If-None-Match: * needs nothing
+  # beyond s3:PutObject.
   statement {
-    sid       = "DedupState"
+    sid       = "CreateDedupMarkers"
     effect    = "Allow"
-    actions   = ["s3:GetObject", "s3:PutObject"]
+    actions   = ["s3:PutObject"]
     resources = ["${aws_s3_bucket.data.arn}/${local.dedup_prefix}*"]
   }
 
-  # Without s3:ListBucket a GetObject of a missing key answers 403 AccessDenied instead of 404
-  # NoSuchKey, and the function tells "no marker yet" from a real error by that 404.
+  # Without s3:ListBucket a HeadObject of a missing key answers 403 AccessDenied instead of
+  # 404 NotFound, and the function tells "alert not written yet" from a real error by that 404.
   statement {
     sid       = "NotFoundInsteadOfAccessDenied"
     effect    = "Allow"
@@ -196,7 +200,7 @@ data "aws_iam_policy_document" "notify" {
     resources = ["${aws_s3_bucket.data.arn}/${local.delivery_prefix}*"]
   }
 
-  # See the detect policy: a 404 for a marker that does not exist yet.
+  # See the detect policy: a 404 for a delivery marker that does not exist yet.
   statement {
     sid       = "NotFoundInsteadOfAccessDenied"
     effect    = "Allow"

@@ -91,6 +91,7 @@ locals {
       TRIPLINE_NORMALIZED_PREFIX = local.normalized_prefix
       TRIPLINE_ALERTS_PREFIX     = local.alerts_prefix
       TRIPLINE_STATE_PREFIX      = local.state_prefix
+      TRIPLINE_CONFIG            = var.detect_config_toml
     }
     notify = merge(
       {

@@ -343,6 +343,12 @@ variable "encrypt_lambda_environment" {
   default     = true
 }
 
+variable "detect_config_toml" {
+  description = "tripline.toml contents: min_osquery_version, min_macos_version, office_networks, stale_after_minutes, max_samples (see tripline.example.toml). Passed to the detect function as TRIPLINE_CONFIG; empty uses the built-in defaults. Lambda allows 4 KB of environment variables in total."
+  type        = string
+  default     = ""
+}
+
 variable "rust_log" {
   description = "RUST_LOG filter for the functions (e.g. info, debug, tripline_core=debug,info)."
   type        = string
