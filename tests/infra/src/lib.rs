@@ -1,0 +1,1314 @@
+//! Cross-checks the Terraform module (`infra/modules/tripline`) against the Lambda functions'
+//! code, without a provider, a terraform binary or AWS: the `.tf` files are parsed with
+//! `hcl-rs` and read with a small evaluator ([`tf`]), the functions' Rust source with a token
+//! scan ([`scan`]).
+//!
+//! Each check returns findings, one line each, naming the function, the variable or action,
+//! and the `.tf` (or `.rs`) file; the tests in `tests/crosscheck.rs` assert there are none.
+//!
+//! | check | code side | Terraform side |
+//! | --- | --- | --- |
+//! | [`Deployment::check_environment`] | `tripline_aws::settings::{PARSE,DETECT,NOTIFY}_ENV_VARS` + `RUST_LOG` | each `aws_lambda_function`'s `environment.variables`, every key any branch can set |
+//! | [`Deployment::check_triggers`] | `DEFAULT_*_PREFIX`, the suffixes the functions filter on | `aws_s3_bucket_notification` filters, prefixes in the environment |
+//! | [`Deployment::check_iam`] | adapter calls in `functions/<f>/src/*.rs` → `tripline_aws::iam::ADAPTERS`; key layouts ([`S3_ACCESS`]) | actions and resources of the role's `aws_iam_policy_document` |
+//! | [`Deployment::check_adapter_table`] | SDK calls in `shared/aws/src` | (none: keeps `iam::ADAPTERS` honest) |
+
+pub mod scan;
+pub mod tf;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use scan::{find_all, Source, Tok};
+use tf::{attr, labels, nested, Eval, Module, Result, Scope};
+use tripline_aws::iam::{self, When, ADAPTERS, OPERATIONS};
+use tripline_aws::settings::{self, var};
+
+/// The module under test, relative to the repository root.
+pub const MODULE_DIR: &str = "infra/modules/tripline";
+
+/// What Terraform passes that is not a `tripline_aws::settings` variable but that the code
+/// reads all the same (through `tracing_subscriber`'s env filter).
+pub const RUNTIME_ENV_VARS: &[&str] = &["RUST_LOG"];
+
+/// Actions a function role may have without any call in the code: the Lambda service's own
+/// needs. CloudWatch Logs for the function's log group, the on-failure destination (its
+/// dead-letter queue; Lambda sends with the function's role), the customer-managed key for
+/// encrypted objects, topics, parameters, queues and environment, and X-Ray tracing.
+pub const INFRA_ACTIONS: &[&str] = &[
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "sqs:SendMessage",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+];
+
+/// Each prefix variable and the default the code uses when it is unset.
+pub const PREFIX_DEFAULTS: &[(&str, &str)] = &[
+    (var::RAW_PREFIX, settings::DEFAULT_RAW_PREFIX),
+    (var::NORMALIZED_PREFIX, settings::DEFAULT_NORMALIZED_PREFIX),
+    (var::QUARANTINE_PREFIX, settings::DEFAULT_QUARANTINE_PREFIX),
+    (var::ALERTS_PREFIX, settings::DEFAULT_ALERTS_PREFIX),
+    (var::STATE_PREFIX, settings::DEFAULT_STATE_PREFIX),
+];
+
+/// The default of a prefix variable.
+pub fn prefix_default(prefix_var: &str) -> &'static str {
+    PREFIX_DEFAULTS
+        .iter()
+        .find(|(v, _)| *v == prefix_var)
+        .map(|(_, d)| *d)
+        .unwrap_or_else(|| panic!("{prefix_var} is not a prefix variable"))
+}
+
+/// What triggers a function, and the code that shows it.
+pub struct Trigger {
+    /// The function.
+    pub function: &'static str,
+    /// The variable holding the prefix the function accepts keys under.
+    pub prefix_var: &'static str,
+    /// The suffix it accepts (`None`: any key under the prefix).
+    pub suffix: Option<&'static str>,
+    /// Patterns that must occur in the function's source: where it filters on the same.
+    pub evidence: &'static [&'static str],
+    /// The function whose output this function consumes: its source must write keys with
+    /// this suffix.
+    pub producer: Option<&'static str>,
+}
+
+/// The S3 triggers as the code sees them: parse takes everything under the raw prefix;
+/// detect only `.ndjson.gz` under the normalized prefix (what parse writes); notify only
+/// `.json` under the alerts prefix (what detect writes).
+pub const TRIGGERS: &[Trigger] = &[
+    Trigger {
+        function: "parse",
+        prefix_var: var::RAW_PREFIX,
+        suffix: None,
+        evidence: &["starts_with(&self.settings.raw_prefix)"],
+        producer: None,
+    },
+    Trigger {
+        function: "detect",
+        prefix_var: var::NORMALIZED_PREFIX,
+        suffix: Some(".ndjson.gz"),
+        evidence: &[
+            "starts_with(&self.settings.normalized_prefix)",
+            r#"ends_with(".ndjson.gz")"#,
+        ],
+        producer: Some("parse"),
+    },
+    Trigger {
+        function: "notify",
+        prefix_var: var::ALERTS_PREFIX,
+        suffix: Some(".json"),
+        evidence: &[
+            "starts_with(&self.settings.alerts_prefix)",
+            r#"ends_with(".json")"#,
+        ],
+        producer: Some("detect"),
+    },
+];
+
+/// One kind of object access a function makes: an object-level S3 action under a key prefix.
+pub struct Access {
+    /// The function.
+    pub function: &'static str,
+    /// The IAM action.
+    pub action: &'static str,
+    /// The prefix variable the keys start with.
+    pub prefix_var: &'static str,
+    /// What follows the prefix (`dedup/` under the state prefix), or "".
+    pub sub: &'static str,
+    /// Patterns in the function's source that show the key and the call.
+    pub evidence: &'static [&'static str],
+}
+
+impl Access {
+    /// The key prefix, with the default prefix: `state/dedup/`.
+    pub fn prefix(&self) -> String {
+        format!("{}{}", prefix_default(self.prefix_var), self.sub)
+    }
+}
+
+/// Which keys each function reads and writes, confirmed by [`Access::evidence`] in its code.
+/// The actions per function must be exactly the object-level actions of the adapters the scan
+/// finds (so a new adapter call needs a row here), and the role policy must grant each on its
+/// prefix and nothing wider.
+pub const S3_ACCESS: &[Access] = &[
+    // parse: reads the raw object of the event, streams <prefix><raw key>.ndjson.gz out.
+    Access {
+        function: "parse",
+        action: iam::action::S3_GET_OBJECT,
+        prefix_var: var::RAW_PREFIX,
+        sub: "",
+        evidence: &[
+            "starts_with(&self.settings.raw_prefix)",
+            "get_object_reader(&self.s3, &object.bucket, &object.key)",
+        ],
+    },
+    Access {
+        function: "parse",
+        action: iam::action::S3_PUT_OBJECT,
+        prefix_var: var::NORMALIZED_PREFIX,
+        sub: "",
+        evidence: &[
+            r#""{}{}.ndjson.gz", self.settings.normalized_prefix"#,
+            "S3Writer::new(",
+        ],
+    },
+    Access {
+        function: "parse",
+        action: iam::action::S3_ABORT_MULTIPART_UPLOAD,
+        prefix_var: var::NORMALIZED_PREFIX,
+        sub: "",
+        evidence: &[
+            r#""{}{}.ndjson.gz", self.settings.normalized_prefix"#,
+            "S3Writer::new(",
+        ],
+    },
+    Access {
+        function: "parse",
+        action: iam::action::S3_PUT_OBJECT,
+        prefix_var: var::QUARANTINE_PREFIX,
+        sub: "",
+        evidence: &[
+            r#""{}{}.ndjson.gz", self.settings.quarantine_prefix"#,
+            "S3Writer::new(",
+        ],
+    },
+    Access {
+        function: "parse",
+        action: iam::action::S3_ABORT_MULTIPART_UPLOAD,
+        prefix_var: var::QUARANTINE_PREFIX,
+        sub: "",
+        evidence: &[
+            r#""{}{}.ndjson.gz", self.settings.quarantine_prefix"#,
+            "S3Writer::new(",
+        ],
+    },
+    // detect: reads the normalized object of the event; writes alerts/YYYY/MM/DD/<id>.json
+    // after creating the dedup marker <state prefix>dedup/<id>; checks (HeadObject) that the
+    // alert exists when the marker already did.
+    Access {
+        function: "detect",
+        action: iam::action::S3_GET_OBJECT,
+        prefix_var: var::NORMALIZED_PREFIX,
+        sub: "",
+        evidence: &[
+            "starts_with(&self.settings.normalized_prefix)",
+            "get_object_reader(&self.s3, &object.bucket, &object.key)",
+        ],
+    },
+    Access {
+        function: "detect",
+        action: iam::action::S3_PUT_OBJECT,
+        prefix_var: var::ALERTS_PREFIX,
+        sub: "",
+        evidence: &[
+            "let key = alert_key(&self.settings.alerts_prefix, alert)",
+            "put_object(&self.s3, bucket, &key, body)",
+        ],
+    },
+    Access {
+        function: "detect",
+        action: iam::action::S3_GET_OBJECT,
+        prefix_var: var::ALERTS_PREFIX,
+        sub: "",
+        evidence: &[
+            "let key = alert_key(&self.settings.alerts_prefix, alert)",
+            "object_exists(&self.s3, bucket, &key)",
+        ],
+    },
+    Access {
+        function: "detect",
+        action: iam::action::S3_PUT_OBJECT,
+        prefix_var: var::STATE_PREFIX,
+        sub: "dedup/",
+        evidence: &[
+            r#"let marker = format!("{}dedup/{}", self.settings.state_prefix, alert.id)"#,
+            "put_if_absent(&self.s3, bucket, &marker, marker_body)",
+        ],
+    },
+    // notify: reads the alert of the event; <state prefix>delivery/<id>/<destination> markers
+    // are checked (HeadObject) before and created (If-None-Match) after each delivery.
+    Access {
+        function: "notify",
+        action: iam::action::S3_GET_OBJECT,
+        prefix_var: var::ALERTS_PREFIX,
+        sub: "",
+        evidence: &[
+            "starts_with(&self.settings.alerts_prefix)",
+            "get_object_bytes(&self.s3, &object.bucket, &object.key)",
+        ],
+    },
+    Access {
+        function: "notify",
+        action: iam::action::S3_GET_OBJECT,
+        prefix_var: var::STATE_PREFIX,
+        sub: "delivery/",
+        evidence: &[
+            r#""{}delivery/{}/{}", self.settings.state_prefix"#,
+            "object_exists(&self.s3, &state_bucket, &marker)",
+        ],
+    },
+    Access {
+        function: "notify",
+        action: iam::action::S3_PUT_OBJECT,
+        prefix_var: var::STATE_PREFIX,
+        sub: "delivery/",
+        evidence: &[
+            r#""{}delivery/{}/{}", self.settings.state_prefix"#,
+            "put_if_absent(&self.s3, &state_bucket, &marker, body)",
+        ],
+    },
+];
+
+/// SDK operation methods that are not in [`OPERATIONS`]; seeing one called in
+/// `shared/aws/src` means the adapter table is missing an operation.
+pub const OTHER_SDK_METHODS: &[&str] = &[
+    "list_objects",
+    "list_objects_v2",
+    "delete_object",
+    "delete_objects",
+    "copy_object",
+    "head_bucket",
+    "get_object_attributes",
+    "get_object_tagging",
+    "put_object_tagging",
+    "upload_part_copy",
+    "select_object_content",
+    "restore_object",
+    "publish_batch",
+    "get_parameters",
+    "get_parameters_by_path",
+    "describe_secret",
+    "batch_get_secret_value",
+    "send_message",
+    "send_message_batch",
+];
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// One `aws_lambda_function` instance.
+pub struct Lambda {
+    /// Its name in the code's terms: the `for_each` key (`parse`), else the resource label.
+    pub name: String,
+    /// `aws_lambda_function.function["parse"]`.
+    pub reference: String,
+    /// The `.tf` file of the resource.
+    pub file: PathBuf,
+    /// Its role, as a reference without attribute: `aws_iam_role.function["parse"]`.
+    pub role: String,
+    /// Every variable its environment can have, with every value it can take.
+    pub env: BTreeMap<String, BTreeSet<String>>,
+    /// The files the environment is defined in (the resource's and its locals').
+    pub env_files: Vec<PathBuf>,
+}
+
+impl Lambda {
+    fn env_where(&self) -> String {
+        let files: Vec<String> = self
+            .env_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        format!(
+            "{} environment.variables ({})",
+            self.reference,
+            files.join(", ")
+        )
+    }
+}
+
+/// An Allow statement of a policy document.
+pub struct Statement {
+    /// Its `sid` (or `#n`).
+    pub sid: String,
+    /// Its actions.
+    pub actions: Vec<String>,
+    /// Its resources, rendered (see [`tf::Eval::render`]).
+    pub resources: Vec<String>,
+}
+
+/// A function role's inline policy document.
+pub struct Policy {
+    /// `data.aws_iam_policy_document.parse`.
+    pub name: String,
+    /// Its file.
+    pub file: PathBuf,
+    /// Its Allow statements (dynamic ones included).
+    pub statements: Vec<Statement>,
+}
+
+impl Policy {
+    fn granted(&self) -> BTreeMap<&str, Vec<(&Statement, &str)>> {
+        let mut out: BTreeMap<&str, Vec<(&Statement, &str)>> = BTreeMap::new();
+        for s in &self.statements {
+            for a in &s.actions {
+                for r in &s.resources {
+                    out.entry(a.as_str()).or_default().push((s, r.as_str()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One instance of a resource: one `for_each` key, or the resource itself.
+struct Instance<'a> {
+    file: &'a Path,
+    block: &'a hcl::Block,
+    /// The `for_each` key, else the resource label.
+    key: String,
+    /// `type.label["key"]` or `type.label`.
+    reference: String,
+    scope: Scope,
+}
+
+/// The module and the code, loaded once per check.
+pub struct Deployment {
+    /// The parsed module.
+    pub module: Module,
+    /// Each function's `src/*.rs`, by function name.
+    pub code: BTreeMap<String, Vec<Source>>,
+    /// `shared/aws/src/*.rs` without the moto harness.
+    pub adapters: Vec<Source>,
+}
+
+/// Strips `${` `}` and the last `.attribute` from a rendered reference:
+/// `${aws_iam_role.function["parse"].arn}` → `aws_iam_role.function["parse"]`.
+fn base_reference(rendered: &str) -> Option<String> {
+    let inner = rendered.strip_prefix("${")?.strip_suffix('}')?;
+    let (base, _attr) = inner.rsplit_once('.')?;
+    Some(base.to_owned())
+}
+
+fn code_vars(function: &str) -> Option<Vec<&'static str>> {
+    settings::ENV_VARS
+        .iter()
+        .find(|(f, _)| *f == function)
+        .map(|(_, vars)| {
+            let mut v = vars.to_vec();
+            v.extend(RUNTIME_ENV_VARS);
+            v
+        })
+}
+
+/// `X` and `X_PARAM` are one setting (a value, or a reference to a secret holding it).
+fn setting(var: &str) -> &str {
+    var.strip_suffix("_PARAM").unwrap_or(var)
+}
+
+fn loc(hits: &[(PathBuf, usize)]) -> String {
+    hits.iter()
+        .map(|(p, l)| format!("{}:{l}", p.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Deployment {
+    /// Loads the module and the code from the repository.
+    pub fn load() -> Result<Self> {
+        Self::load_edited(|_, text| text)
+    }
+
+    /// Loads with each `.tf` file's text passed through `edit` first (for tests of the checks).
+    pub fn load_edited(edit: impl Fn(&Path, String) -> String) -> Result<Self> {
+        let root = repo_root();
+        let dir = root.join(MODULE_DIR);
+        let mut sources = Vec::new();
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("reading {}: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "tf"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let shown = path.strip_prefix(&root).unwrap_or(&path).to_path_buf();
+            let text = edit(&shown, text);
+            sources.push((shown, text));
+        }
+        let module = Module::from_sources(PathBuf::from(MODULE_DIR), sources)?;
+        let mut code = BTreeMap::new();
+        for (function, _) in settings::ENV_VARS {
+            let dir = root.join("functions").join(function).join("src");
+            code.insert(function.to_string(), scan::sources(&dir, &root)?);
+        }
+        let adapters = scan::sources(&root.join("shared/aws/src"), &root)?
+            .into_iter()
+            .filter(|s| s.path.file_name().is_none_or(|n| n != "testing.rs"))
+            .collect();
+        Ok(Deployment {
+            module,
+            code,
+            adapters,
+        })
+    }
+
+    fn code(&self, function: &str) -> &[Source] {
+        self.code.get(function).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Instances of a resource type: `(file, block, key or label, scope)`.
+    fn instances<'a>(&'a self, ev: &Eval<'a>, resource_type: &'a str) -> Result<Vec<Instance<'a>>> {
+        let mut out = Vec::new();
+        for (path, block) in self.module.blocks("resource", &[resource_type]) {
+            let label = labels(block).get(1).copied().unwrap_or_default().to_owned();
+            match attr(block.body(), "for_each") {
+                Some(for_each) => {
+                    for (key, value) in ev.entries(for_each, &Scope::default())? {
+                        let reference = format!("{resource_type}.{label}[{key:?}]");
+                        out.push(Instance {
+                            file: path,
+                            block,
+                            key: key.clone(),
+                            reference,
+                            scope: Scope::each(&key, value),
+                        });
+                    }
+                }
+                None => {
+                    let reference = format!("{resource_type}.{label}");
+                    out.push(Instance {
+                        file: path,
+                        block,
+                        key: label,
+                        reference,
+                        scope: Scope::default(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every `aws_lambda_function` instance with its environment.
+    pub fn lambdas(&self, ev: &Eval<'_>) -> Result<Vec<Lambda>> {
+        let mut out = Vec::new();
+        for Instance {
+            file: path,
+            block,
+            key: name,
+            reference,
+            scope,
+        } in self.instances(ev, "aws_lambda_function")?
+        {
+            ev.take_touched();
+            let mut env: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            if let Some(environment) = nested(block.body(), "environment").next() {
+                let vars = attr(environment.body(), "variables").ok_or_else(|| {
+                    format!(
+                        "{}: {reference}: environment without variables",
+                        path.display()
+                    )
+                })?;
+                for (k, v) in ev.entries(vars, &scope)? {
+                    env.entry(k).or_default().extend(ev.strings(&v, &scope)?);
+                }
+            }
+            let mut env_files = vec![path.to_path_buf()];
+            env_files.extend(ev.take_touched().into_iter().filter(|p| p != path));
+            let role = attr(block.body(), "role")
+                .map(|r| ev.render(r, &scope))
+                .and_then(|r| base_reference(&r))
+                .ok_or_else(|| format!("{}: {reference}: no role reference", path.display()))?;
+            out.push(Lambda {
+                name,
+                reference,
+                file: path.to_path_buf(),
+                role,
+                env,
+                env_files,
+            });
+        }
+        if out.is_empty() {
+            return Err(format!("{MODULE_DIR}: no aws_lambda_function"));
+        }
+        Ok(out)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Environment
+
+    /// Every variable the code reads is set by Terraform (in some configuration), and
+    /// Terraform sets nothing the code doesn't read; secrets are passed as `_PARAM`.
+    pub fn check_environment(&self) -> Result<Vec<String>> {
+        let ev = Eval::new(&self.module);
+        let lambdas = self.lambdas(&ev)?;
+        let mut findings = Vec::new();
+        for (function, _) in settings::ENV_VARS {
+            if !lambdas.iter().any(|l| l.name == *function) {
+                findings.push(format!(
+                    "{function}: no aws_lambda_function instance named {function:?} in {MODULE_DIR}"
+                ));
+            }
+        }
+        for l in &lambdas {
+            let Some(code) = code_vars(&l.name) else {
+                findings.push(format!(
+                    "{}: {} ({}) is a function tripline_aws::settings::ENV_VARS does not know",
+                    l.name,
+                    l.reference,
+                    l.file.display()
+                ));
+                continue;
+            };
+            let list = format!("tripline_aws::settings::{}_ENV_VARS", l.name.to_uppercase());
+            let code_settings: BTreeSet<&str> = code.iter().map(|v| setting(v)).collect();
+            let tf_settings: BTreeSet<&str> = l.env.keys().map(|v| setting(v)).collect();
+            for s in code_settings.difference(&tf_settings) {
+                let twin = if code.contains(&format!("{s}_PARAM").as_str()) {
+                    format!(" (nor {s}_PARAM)")
+                } else {
+                    String::new()
+                };
+                findings.push(format!(
+                    "{}: {s} is read by the code ({list}) but not set{twin} by {}",
+                    l.name,
+                    l.env_where()
+                ));
+            }
+            for v in l.env.keys() {
+                if !code.contains(&v.as_str()) {
+                    findings.push(format!(
+                        "{}: {v} is set by {} but the code never reads it (not in {list})",
+                        l.name,
+                        l.env_where()
+                    ));
+                }
+                let param = format!("{v}_PARAM");
+                if code.contains(&param.as_str()) {
+                    findings.push(format!(
+                        "{}: {v} is a secret but {} sets its value; set {param} to an SSM parameter name instead",
+                        l.name,
+                        l.env_where()
+                    ));
+                }
+            }
+        }
+        Ok(findings)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Triggers and prefixes
+
+    /// The S3 notification for each function uses the code's prefix and suffix; every prefix
+    /// Terraform passes is the code's default; the bucket Terraform passes is the notified one.
+    pub fn check_triggers(&self) -> Result<Vec<String>> {
+        let ev = Eval::new(&self.module);
+        let lambdas = self.lambdas(&ev)?;
+        let mut findings = Vec::new();
+
+        // Prefixes in the environment: one value, the code's default, for every function.
+        for l in &lambdas {
+            for (prefix_var, default) in PREFIX_DEFAULTS {
+                if let Some(values) = l.env.get(*prefix_var) {
+                    if values.len() != 1 || !values.contains(*default) {
+                        findings.push(format!(
+                            "{}: {prefix_var} is {values:?} in {} but the code's default is {default:?} (tripline_aws::settings::DEFAULT_*); keep them equal so the CLI, the functions and the IAM prefixes agree",
+                            l.name,
+                            l.env_where()
+                        ));
+                    }
+                }
+            }
+        }
+
+        let (nfile, notification) = self
+            .module
+            .block("resource", &["aws_s3_bucket_notification"])?;
+        let nfile = nfile.display();
+        let bucket = attr(notification.body(), "bucket")
+            .map(|b| ev.render(b, &Scope::default()))
+            .and_then(|b| base_reference(&b))
+            .ok_or_else(|| {
+                format!("{nfile}: aws_s3_bucket_notification without a bucket reference")
+            })?;
+
+        // TRIPLINE_BUCKET is that bucket's name.
+        if let Ok((bfile, bblock)) = self.bucket_block(&bucket) {
+            let name = attr(bblock.body(), "bucket").map(|b| ev.strings(b, &Scope::default()));
+            for l in &lambdas {
+                if let (Some(Ok(name)), Some(value)) = (&name, l.env.get(var::BUCKET)) {
+                    if value != name {
+                        findings.push(format!(
+                            "{}: {} is {value:?} in {} but the notified bucket {bucket} ({}) is named {name:?}",
+                            l.name,
+                            var::BUCKET,
+                            l.env_where(),
+                            bfile.display()
+                        ));
+                    }
+                }
+            }
+        }
+
+        let mut seen = BTreeSet::new();
+        for block in nested(notification.body(), "lambda_function") {
+            let id = attr(block.body(), "id")
+                .map(|e| ev.render(e, &Scope::default()))
+                .unwrap_or_default();
+            let arn = attr(block.body(), "lambda_function_arn")
+                .map(|e| ev.render(e, &Scope::default()))
+                .and_then(|r| base_reference(&r))
+                .unwrap_or_default();
+            let Some(l) = lambdas.iter().find(|l| l.reference == arn) else {
+                findings.push(format!(
+                    "{nfile}: notification {id:?} targets {arn:?}, not one of the functions"
+                ));
+                continue;
+            };
+            if !seen.insert(l.name.clone()) {
+                findings.push(format!("{}: more than one notification in {nfile}", l.name));
+            }
+            let Some(t) = TRIGGERS.iter().find(|t| t.function == l.name) else {
+                findings.push(format!(
+                    "{}: has an S3 notification ({id:?} in {nfile}) but the code expects none",
+                    l.name
+                ));
+                continue;
+            };
+            let want_prefix = prefix_default(t.prefix_var);
+            let prefix = attr(block.body(), "filter_prefix")
+                .map(|e| ev.strings(e, &Scope::default()))
+                .transpose()?
+                .unwrap_or_default();
+            if prefix != BTreeSet::from([want_prefix.to_owned()]) {
+                findings.push(format!(
+                    "{}: notification {id:?} in {nfile} filters on prefix {prefix:?} but the code takes keys under {} = {want_prefix:?}",
+                    l.name, t.prefix_var
+                ));
+            }
+            if let Some(env) = l.env.get(t.prefix_var) {
+                if *env != prefix {
+                    findings.push(format!(
+                        "{}: notification {id:?} in {nfile} filters on prefix {prefix:?} but {} passes {} = {env:?}",
+                        l.name,
+                        l.env_where(),
+                        t.prefix_var
+                    ));
+                }
+            }
+            let suffix = attr(block.body(), "filter_suffix")
+                .map(|e| ev.strings(e, &Scope::default()))
+                .transpose()?
+                .unwrap_or_default();
+            let want_suffix: BTreeSet<String> = t.suffix.map(str::to_owned).into_iter().collect();
+            if suffix != want_suffix
+                && !(t.suffix.is_none() && suffix == BTreeSet::from([String::new()]))
+            {
+                findings.push(format!(
+                    "{}: notification {id:?} in {nfile} filters on suffix {suffix:?} but the code accepts {:?}",
+                    l.name, t.suffix
+                ));
+            }
+            let events = attr(block.body(), "events")
+                .map(|e| ev.render_list(e, &Scope::default()))
+                .unwrap_or_default();
+            if events.is_empty() || events.iter().any(|e| !e.starts_with("s3:ObjectCreated:")) {
+                findings.push(format!(
+                    "{}: notification {id:?} in {nfile} has events {events:?}; the code handles s3:ObjectCreated:* only",
+                    l.name
+                ));
+            }
+            for pattern in t.evidence {
+                if find_all(self.code(t.function), pattern).is_empty() {
+                    findings.push(format!(
+                        "{}: expected `{pattern}` in functions/{}/src (the key filter the S3 notification in {nfile} mirrors); update TRIGGERS in tests/infra if the code changed",
+                        t.function, t.function
+                    ));
+                }
+            }
+            if let (Some(producer), Some(suffix)) = (t.producer, t.suffix) {
+                let writes = self.code(producer).iter().any(|s| {
+                    s.tokens
+                        .iter()
+                        .any(|(tok, _)| matches!(tok, Tok::Str(s) if s.ends_with(suffix)))
+                });
+                if !writes {
+                    findings.push(format!(
+                        "{}: the notification in {nfile} wants keys ending {suffix:?}, but functions/{producer}/src writes no key with that suffix",
+                        t.function
+                    ));
+                }
+            }
+        }
+        for t in TRIGGERS {
+            if !seen.contains(t.function) && lambdas.iter().any(|l| l.name == t.function) {
+                findings.push(format!(
+                    "{}: no lambda_function notification in {nfile} (the code expects keys under {})",
+                    t.function, t.prefix_var
+                ));
+            }
+        }
+        Ok(findings)
+    }
+
+    fn bucket_block(&self, reference: &str) -> Result<(&Path, &hcl::Block)> {
+        let (ty, name) = reference
+            .split_once('.')
+            .ok_or_else(|| format!("{reference} is not a resource reference"))?;
+        self.module.block("resource", &[ty, name])
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // IAM
+
+    fn policies(&self, ev: &Eval<'_>, l: &Lambda) -> Result<Vec<Policy>> {
+        let mut out = Vec::new();
+        for kind in [
+            "aws_iam_role_policy_attachment",
+            "aws_iam_policy_attachment",
+        ] {
+            for Instance {
+                file: path,
+                block,
+                reference,
+                scope,
+                ..
+            } in self.instances(ev, kind)?
+            {
+                let roles = attr(block.body(), "role")
+                    .or_else(|| attr(block.body(), "roles"))
+                    .map(|r| ev.render_list(r, &scope))
+                    .unwrap_or_default();
+                if roles
+                    .iter()
+                    .any(|r| base_reference(r).as_deref() == Some(&l.role))
+                {
+                    return Err(format!(
+                        "{}: {reference} ({}) attaches a managed policy to {}, which this check cannot read; use an inline aws_iam_role_policy from an aws_iam_policy_document",
+                        l.name,
+                        path.display(),
+                        l.role
+                    ));
+                }
+            }
+        }
+        for Instance {
+            file: path,
+            block,
+            reference,
+            scope,
+            ..
+        } in self.instances(ev, "aws_iam_role_policy")?
+        {
+            let role = attr(block.body(), "role")
+                .map(|r| ev.render(r, &scope))
+                .and_then(|r| base_reference(&r));
+            if role.as_deref() != Some(l.role.as_str()) {
+                continue;
+            }
+            let policy = attr(block.body(), "policy")
+                .ok_or_else(|| format!("{}: {reference} has no policy", path.display()))?;
+            let resolved = ev.resolve(policy, &scope)?;
+            let document = ev.reference(&resolved, &scope);
+            let name = document
+                .strip_prefix("data.aws_iam_policy_document.")
+                .and_then(|d| d.strip_suffix(".json"))
+                .ok_or_else(|| {
+                    format!(
+                        "{}: {reference} ({}): policy is {document}, expected data.aws_iam_policy_document.<name>.json",
+                        l.name,
+                        path.display()
+                    )
+                })?;
+            let (file, doc) = self
+                .module
+                .block("data", &["aws_iam_policy_document", name])?;
+            out.push(Policy {
+                name: format!("data.aws_iam_policy_document.{name}"),
+                file: file.to_path_buf(),
+                statements: statements(ev, doc, file)?,
+            });
+        }
+        if out.is_empty() {
+            return Err(format!(
+                "{}: no aws_iam_role_policy for its role {} in {MODULE_DIR}",
+                l.name, l.role
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Each role's actions are exactly what the function's adapter calls need (plus
+    /// [`INFRA_ACTIONS`]), each on the resources the code touches and no wider.
+    pub fn check_iam(&self) -> Result<Vec<String>> {
+        let ev = Eval::new(&self.module);
+        let lambdas = self.lambdas(&ev)?;
+        let (_, notification) = self
+            .module
+            .block("resource", &["aws_s3_bucket_notification"])?;
+        let bucket = attr(notification.body(), "bucket")
+            .map(|b| ev.render(b, &Scope::default()))
+            .and_then(|b| base_reference(&b))
+            .ok_or("aws_s3_bucket_notification without a bucket reference")?;
+        let bucket_arn = format!("${{{bucket}.arn}}");
+        let mut findings = Vec::new();
+
+        for l in &lambdas {
+            let f = l.name.as_str();
+            let code = self.code(f);
+            let code_dir = format!("functions/{f}/src");
+
+            // All AWS calls go through the adapters.
+            for s in code {
+                for (i, (tok, line)) in s.tokens.iter().enumerate() {
+                    if let Tok::Ident(id) = tok {
+                        let client = s.tokens.get(i + 1..i + 4).is_some_and(|next| {
+                            next.iter().map(|(t, _)| t).eq([
+                                &Tok::Punct(':'),
+                                &Tok::Punct(':'),
+                                &Tok::Ident("Client".into()),
+                            ])
+                        });
+                        if id.starts_with("aws_sdk_") && !client {
+                            findings.push(format!(
+                                "{f}: {}:{line} uses {id} beyond its Client type; call AWS through a tripline_aws adapter listed in tripline_aws::iam::ADAPTERS",
+                                s.path.display()
+                            ));
+                        }
+                    }
+                }
+            }
+            for method in OPERATIONS
+                .iter()
+                .map(|(_, m, _)| *m)
+                .chain(OTHER_SDK_METHODS.iter().copied())
+            {
+                let hits = find_all(code, &format!(".{method}("));
+                if !hits.is_empty() {
+                    findings.push(format!(
+                        "{f}: {} calls the SDK's {method} directly; go through a tripline_aws adapter listed in tripline_aws::iam::ADAPTERS",
+                        loc(&hits)
+                    ));
+                }
+            }
+
+            // What the code needs.
+            let params: Vec<&String> = l
+                .env
+                .iter()
+                .filter(|(k, _)| k.ends_with("_PARAM"))
+                .flat_map(|(_, v)| v)
+                .collect();
+            let is_sm = |v: &str| {
+                v.starts_with("secretsmanager:")
+                    || v.contains(":secretsmanager:")
+                    || v.contains("aws_secretsmanager_")
+            };
+            let any_sm = params.iter().any(|v| is_sm(v));
+            let any_ssm = params.iter().any(|v| !is_sm(v));
+            let mut required: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            let mut object_actions: BTreeSet<&str> = BTreeSet::new();
+            for a in ADAPTERS {
+                let hits = find_all(code, a.call);
+                if hits.is_empty() {
+                    continue;
+                }
+                for n in a.needs {
+                    let needed = match n.when {
+                        When::Always => true,
+                        When::SsmReference => any_ssm,
+                        When::SecretsManagerReference => any_sm,
+                    };
+                    if needed {
+                        required.entry(n.action).or_default().push(format!(
+                            "{} at {}",
+                            a.path,
+                            loc(&hits[..1])
+                        ));
+                        if n.on == iam::On::Object {
+                            object_actions.insert(n.action);
+                        }
+                    }
+                }
+            }
+
+            let policies = match self.policies(&ev, l) {
+                Ok(p) => p,
+                Err(e) => {
+                    findings.push(e);
+                    continue;
+                }
+            };
+            for p in &policies {
+                let pfile = p.file.display();
+                let granted = p.granted();
+                for (action, why) in &required {
+                    if !granted.contains_key(action) {
+                        findings.push(format!(
+                            "{f}: the code needs {action} ({}) but {} in {pfile} does not grant it",
+                            why.join("; "),
+                            p.name
+                        ));
+                    }
+                }
+                for (action, grants) in &granted {
+                    let sids: BTreeSet<&str> = grants.iter().map(|(s, _)| s.sid.as_str()).collect();
+                    if action.contains('*') {
+                        findings.push(format!(
+                            "{f}: {} in {pfile} grants the wildcard action {action} (statements {sids:?})",
+                            p.name
+                        ));
+                    } else if !required.contains_key(action) && !INFRA_ACTIONS.contains(action) {
+                        findings.push(format!(
+                            "{f}: {} in {pfile} grants {action} (statements {sids:?}) but no call in {code_dir} needs it",
+                            p.name
+                        ));
+                    }
+                }
+                findings.extend(self.check_resources(
+                    &ev,
+                    l,
+                    p,
+                    &granted,
+                    &bucket_arn,
+                    &object_actions,
+                ));
+            }
+        }
+        Ok(findings)
+    }
+
+    fn check_resources(
+        &self,
+        ev: &Eval<'_>,
+        l: &Lambda,
+        p: &Policy,
+        granted: &BTreeMap<&str, Vec<(&Statement, &str)>>,
+        bucket_arn: &str,
+        object_actions: &BTreeSet<&str>,
+    ) -> Vec<String> {
+        let f = l.name.as_str();
+        let pfile = p.file.display();
+        let mut findings = Vec::new();
+        let object_prefix = format!("{bucket_arn}/");
+
+        // The access table covers exactly what the scan found, and the code still shows it.
+        let table: Vec<&Access> = S3_ACCESS.iter().filter(|a| a.function == f).collect();
+        let table_actions: BTreeSet<&str> = table.iter().map(|a| a.action).collect();
+        if &table_actions != object_actions {
+            findings.push(format!(
+                "{f}: the adapter calls in functions/{f}/src need object actions {object_actions:?} but S3_ACCESS in tests/infra lists {table_actions:?}; add or remove rows (which prefix each call touches)"
+            ));
+        }
+        for a in &table {
+            for pattern in a.evidence {
+                if find_all(self.code(f), pattern).is_empty() {
+                    findings.push(format!(
+                        "{f}: S3_ACCESS says it needs {} under {} because of `{pattern}`, which is no longer in functions/{f}/src; update S3_ACCESS in tests/infra",
+                        a.action,
+                        a.prefix()
+                    ));
+                }
+            }
+        }
+
+        // Object actions: on <bucket>/<prefix>* exactly where the code reads or writes.
+        let object_level: BTreeSet<&str> = ADAPTERS
+            .iter()
+            .flat_map(|a| a.needs)
+            .filter(|n| n.on == iam::On::Object)
+            .map(|n| n.action)
+            .collect();
+        for (action, grants) in granted {
+            if object_level.contains(action) {
+                for (s, resource) in grants {
+                    let Some(prefix) = resource
+                        .strip_prefix(&object_prefix)
+                        .and_then(|r| r.strip_suffix('*'))
+                    else {
+                        findings.push(format!(
+                            "{f}: {} statement {:?} in {pfile} grants {action} on {resource}, not on a key prefix of the data bucket ({bucket_arn}/<prefix>*)",
+                            p.name, s.sid
+                        ));
+                        continue;
+                    };
+                    let justified = table
+                        .iter()
+                        .any(|a| a.action == *action && prefix.starts_with(&a.prefix()));
+                    if !justified {
+                        let wanted: Vec<String> = table
+                            .iter()
+                            .filter(|a| a.action == *action)
+                            .map(|a| format!("{}*", a.prefix()))
+                            .collect();
+                        findings.push(format!(
+                            "{f}: {} statement {:?} in {pfile} grants {action} on {prefix}* but the code only needs it on {wanted:?}",
+                            p.name, s.sid
+                        ));
+                    }
+                }
+            }
+        }
+        for a in &table {
+            let want = a.prefix();
+            let covered = granted.get(a.action).is_some_and(|grants| {
+                grants.iter().any(|(_, r)| {
+                    r.strip_prefix(&object_prefix)
+                        .and_then(|r| r.strip_suffix('*'))
+                        .is_some_and(|p| want.starts_with(p))
+                })
+            });
+            if !covered {
+                findings.push(format!(
+                    "{f}: the code needs {} on {want}* (`{}`) but {} in {pfile} does not grant it there",
+                    a.action,
+                    a.evidence.join("`, `"),
+                    p.name
+                ));
+            }
+        }
+
+        // Bucket-level actions: on the bucket ARN only.
+        for (action, grants) in granted {
+            if *action == iam::action::S3_LIST_BUCKET {
+                for (s, resource) in grants {
+                    if *resource != bucket_arn {
+                        findings.push(format!(
+                            "{f}: {} statement {:?} in {pfile} grants {action} on {resource}; expected the data bucket {bucket_arn}",
+                            p.name, s.sid
+                        ));
+                    }
+                }
+            }
+        }
+
+        // SNS: the topic the function is given.
+        if let Some(grants) = granted.get(iam::action::SNS_PUBLISH) {
+            let topics = l.env.get(var::SNS_TOPIC_ARN).cloned().unwrap_or_default();
+            for (s, resource) in grants {
+                if !topics.contains(*resource) {
+                    findings.push(format!(
+                        "{f}: {} statement {:?} in {pfile} grants sns:Publish on {resource}, but {} passes {} = {topics:?}",
+                        p.name,
+                        s.sid,
+                        l.env_where(),
+                        var::SNS_TOPIC_ARN
+                    ));
+                }
+            }
+        }
+
+        // SSM: the parameters the `_PARAM` variables name, not "*".
+        if let Some(grants) = granted.get(iam::action::SSM_GET_PARAMETER) {
+            let params: BTreeSet<String> = l
+                .env
+                .iter()
+                .filter(|(k, _)| k.ends_with("_PARAM"))
+                .flat_map(|(_, v)| v)
+                .filter_map(|v| {
+                    let start = v.find("aws_ssm_parameter.")?;
+                    let rest = &v[start..];
+                    let end = rest.find('[').unwrap_or(rest.len());
+                    Some(rest[..end].to_owned())
+                })
+                .collect();
+            for (s, resource) in grants {
+                if !params.iter().any(|p| resource.contains(p.as_str())) {
+                    findings.push(format!(
+                        "{f}: {} statement {:?} in {pfile} grants ssm:GetParameter on {resource}; expected the parameters its _PARAM variables name ({params:?})",
+                        p.name, s.sid
+                    ));
+                }
+            }
+        }
+
+        // Infrastructure extras stay with this function's own log group, queue and key.
+        let dlq = self.dead_letter_queue(ev, l);
+        for (action, grants) in granted {
+            for (s, resource) in grants {
+                let own = format!("[{f:?}]");
+                let ok = match action.split(':').next() {
+                    Some("logs") => {
+                        resource.starts_with("${aws_cloudwatch_log_group.")
+                            && resource.contains(&own)
+                    }
+                    Some("sqs") => dlq.as_deref().is_some_and(|q| q == *resource),
+                    Some("kms") => resource.starts_with("${aws_kms_key."),
+                    Some("xray") => true,
+                    _ => continue,
+                };
+                if !ok {
+                    findings.push(format!(
+                        "{f}: {} statement {:?} in {pfile} grants {action} on {resource}, not on {f}'s own {}",
+                        p.name,
+                        s.sid,
+                        match action.split(':').next() {
+                            Some("logs") => "log group".to_owned(),
+                            Some("sqs") => format!("dead-letter queue ({dlq:?})"),
+                            _ => "key".to_owned(),
+                        }
+                    ));
+                }
+            }
+        }
+        findings
+    }
+
+    /// The on-failure destination of the function's asynchronous invocations.
+    fn dead_letter_queue(&self, ev: &Eval<'_>, l: &Lambda) -> Option<String> {
+        let configs = self
+            .instances(ev, "aws_lambda_function_event_invoke_config")
+            .ok()?;
+        configs
+            .into_iter()
+            .find_map(|Instance { block, scope, .. }| {
+                let function = attr(block.body(), "function_name")
+                    .map(|e| ev.render(e, &scope))
+                    .and_then(|r| base_reference(&r))?;
+                if function != l.reference {
+                    return None;
+                }
+                let dest = nested(block.body(), "destination_config").next()?;
+                let on_failure = nested(dest.body(), "on_failure").next()?;
+                attr(on_failure.body(), "destination").map(|d| ev.render(d, &scope))
+            })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The adapter table itself
+
+    /// `tripline_aws::iam` lists every SDK operation `shared/aws/src` makes, in the file of
+    /// the adapter that makes it.
+    pub fn check_adapter_table(&self) -> Vec<String> {
+        let mut findings = Vec::new();
+        for method in OTHER_SDK_METHODS {
+            let hits = find_all(&self.adapters, &format!(".{method}("));
+            if !hits.is_empty() {
+                findings.push(format!(
+                    "{} calls the SDK's {method}, which tripline_aws::iam::OPERATIONS does not list (add it with its IAM action, and to the adapter's operations)",
+                    loc(&hits)
+                ));
+            }
+        }
+        for (op, method, _) in OPERATIONS {
+            if find_all(&self.adapters, &format!(".{method}(")).is_empty() {
+                findings.push(format!(
+                    "tripline_aws::iam::OPERATIONS lists {op}, but shared/aws/src never calls .{method}()"
+                ));
+            }
+        }
+        for a in ADAPTERS {
+            let module = a.path.split("::").next().unwrap_or_default();
+            let file: Vec<&Source> = self
+                .adapters
+                .iter()
+                .filter(|s| s.path.file_stem().is_some_and(|n| n == module))
+                .collect();
+            let Some(file) = file.first() else {
+                findings.push(format!(
+                    "tripline_aws::iam::ADAPTERS: {} names no file shared/aws/src/{module}.rs",
+                    a.path
+                ));
+                continue;
+            };
+            let item = a.path.rsplit("::").next().unwrap_or_default();
+            let defined = if item.starts_with(char::is_uppercase) {
+                format!("struct {item}")
+            } else {
+                format!("fn {item}(")
+            };
+            if file.find(&defined).is_empty() {
+                findings.push(format!(
+                    "tripline_aws::iam::ADAPTERS: {} is not defined in {} (`{defined}`)",
+                    a.path,
+                    file.path.display()
+                ));
+            }
+            for op in a.operations {
+                let Some((_, method, _)) = OPERATIONS.iter().find(|(o, _, _)| o == op) else {
+                    findings.push(format!(
+                        "tripline_aws::iam::ADAPTERS: {} lists {op}, which OPERATIONS does not",
+                        a.path
+                    ));
+                    continue;
+                };
+                if file.find(&format!(".{method}(")).is_empty() {
+                    findings.push(format!(
+                        "tripline_aws::iam::ADAPTERS: {} lists {op}, but {} never calls .{method}()",
+                        a.path,
+                        file.path.display()
+                    ));
+                }
+            }
+        }
+        findings
+    }
+}
+
+fn statements(ev: &Eval<'_>, doc: &hcl::Block, file: &Path) -> Result<Vec<Statement>> {
+    for unsupported in [
+        "source_policy_documents",
+        "override_policy_documents",
+        "source_json",
+    ] {
+        if attr(doc.body(), unsupported).is_some() {
+            return Err(format!(
+                "{}: {} uses {unsupported}, which this check cannot follow",
+                file.display(),
+                labels(doc).join(".")
+            ));
+        }
+    }
+    let mut bodies: Vec<&hcl::Body> = nested(doc.body(), "statement").map(|b| b.body()).collect();
+    for d in nested(doc.body(), "dynamic") {
+        if labels(d).first() == Some(&"statement") {
+            if let Some(content) = nested(d.body(), "content").next() {
+                bodies.push(content.body());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, body) in bodies.into_iter().enumerate() {
+        let scope = Scope::default();
+        let sid = attr(body, "sid")
+            .map(|s| ev.render(s, &scope))
+            .unwrap_or_else(|| format!("#{}", i + 1));
+        for unsupported in ["not_actions", "not_resources"] {
+            if attr(body, unsupported).is_some() {
+                return Err(format!(
+                    "{}: statement {sid:?} uses {unsupported}, which this check cannot follow",
+                    file.display()
+                ));
+            }
+        }
+        let effect = attr(body, "effect")
+            .map(|e| ev.render(e, &scope))
+            .unwrap_or_else(|| "Allow".into());
+        if effect != "Allow" {
+            continue;
+        }
+        let list = |key: &str| -> Vec<String> {
+            attr(body, key)
+                .map(|e| ev.render_list(e, &scope))
+                .unwrap_or_default()
+        };
+        out.push(Statement {
+            sid,
+            actions: list("actions"),
+            resources: list("resources"),
+        });
+    }
+    Ok(out)
+}
+
+/// Fails with every finding, one per line.
+pub fn assert_none(what: &str, findings: Vec<String>) {
+    if !findings.is_empty() {
+        panic!(
+            "{what}: {} finding(s)\n  - {}\n",
+            findings.len(),
+            findings.join("\n  - ")
+        );
+    }
+}
