@@ -1,0 +1,605 @@
+//! `tripline-bench`: corpus generator, whole-pipeline benchmark with its baselines, start-up.
+//!
+//! ```text
+//! tripline-bench gen --seed 1 --size 5MiB --shape osquery -o target/bench/osquery-5m.json.gz
+//! tripline-bench pipeline target/bench/osquery-5m.json.gz [--runs 5] [--no-python] [--duckdb]
+//! tripline-bench startup [--runs 10]
+//! tripline-bench run fused FILE [--timed]     # one measurement, in this process (for perf)
+//! ```
+//!
+//! Every measurement runs in a fresh child process (`run`), so each peak RSS (`VmHWM`) is
+//! that measurement's own; times are the best of `--runs`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+use tripline_bench::gen::{self, Shape};
+use tripline_bench::pipeline::{self, Engine, RunResult};
+use tripline_core::decode::Origin;
+
+#[derive(Parser)]
+#[command(
+    name = "tripline-bench",
+    about = "tripline benchmark harness (see BENCHMARKS.md)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write a synthetic Firehose object (gzip), deterministic by seed.
+    Gen {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Target gzip size: 5MiB (Firehose's default buffer) or 128MiB (its maximum).
+        #[arg(long, default_value = "5MiB", value_parser = gen::parse_size)]
+        size: u64,
+        #[arg(long, default_value = "osquery")]
+        shape: Shape,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Whole pipeline on each object, ours against the baselines, each in fresh processes.
+    Pipeline {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Repetitions per measurement (best time kept).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Repetitions of the Python baseline (default: same as --runs).
+        #[arg(long)]
+        python_runs: Option<usize>,
+        #[arg(long)]
+        no_python: bool,
+        /// Also run the DuckDB + pySigma baseline (needs .venv-bench).
+        #[arg(long)]
+        duckdb: bool,
+        /// Python interpreter [default: .venv-bench/bin/python if present, else python3].
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Where the normalized objects go between the parse and detect stages.
+        #[arg(long, default_value = "target/bench/tmp")]
+        tmp: PathBuf,
+        /// Also write every result as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Start-up: built-in catalog, rules and mappings ready, in fresh processes.
+    Startup {
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+    /// One measurement in this process; prints its result as JSON (used by `pipeline`, and
+    /// the thing to put under `perf record`).
+    Run {
+        /// fused | fused-threaded | fused-bufwriter | parse | detect | gunzip | startup
+        mode: String,
+        file: Option<PathBuf>,
+        /// Split the wall time by stage with per-item timers.
+        #[arg(long)]
+        timed: bool,
+        /// Normalized output of `parse` (default: a sink).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Repeat the measurement in-process this many times (for profiling).
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Gen {
+            seed,
+            size,
+            shape,
+            output,
+        } => {
+            if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let t = Instant::now();
+            let f = BufWriter::new(File::create(&output)?);
+            let s = gen::generate(seed, size, shape, f)?;
+            eprintln!(
+                "{}: {} records, {} rows/events, {} attack records, {} hosts, {:.1} MB plain, {:.2} MiB gzip ({:.1}x) in {:.1}s",
+                output.display(),
+                s.records,
+                s.rows,
+                s.attack_records,
+                s.hosts,
+                s.plain_bytes as f64 / 1e6,
+                s.gzip_bytes as f64 / (1 << 20) as f64,
+                s.plain_bytes as f64 / s.gzip_bytes as f64,
+                t.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Cmd::Run {
+            mode,
+            file,
+            timed,
+            out,
+            repeat,
+        } => {
+            let mut r = RunResult::default();
+            for _ in 0..repeat.max(1) {
+                r = run_one(&mode, file.as_deref(), timed, out.as_deref())?;
+            }
+            r.peak_rss_kib = pipeline::peak_rss_kib();
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+        Cmd::Startup { runs } => startup(runs),
+        Cmd::Pipeline {
+            files,
+            runs,
+            python_runs,
+            no_python,
+            duckdb,
+            python,
+            tmp,
+            json,
+        } => {
+            let python = python.unwrap_or_else(default_python);
+            let mut all = Vec::new();
+            for f in &files {
+                all.push(bench_object(
+                    f,
+                    runs,
+                    python_runs.unwrap_or(runs),
+                    (!no_python).then_some(python.as_path()),
+                    duckdb,
+                    &tmp,
+                )?);
+            }
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_vec_pretty(&all)?)?;
+                eprintln!("results written to {}", path.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run_one(
+    mode: &str,
+    file: Option<&Path>,
+    timed: bool,
+    out: Option<&Path>,
+) -> anyhow::Result<RunResult> {
+    let open = || -> anyhow::Result<File> {
+        let f = file.context("this mode needs a FILE")?;
+        File::open(f).with_context(|| format!("opening {}", f.display()))
+    };
+    let origin = || Origin::path(file.map(|f| f.display().to_string()).unwrap_or_default());
+    Ok(match mode {
+        "gunzip" => pipeline::gunzip(open()?)?,
+        "startup" => {
+            let (d, engine) = pipeline::startup()?;
+            RunResult {
+                mode: "startup".into(),
+                wall_s: d.as_secs_f64(),
+                records: engine.rules.len() as u64,
+                ..Default::default()
+            }
+        }
+        "fused" => {
+            let engine = Engine::builtin()?;
+            pipeline::fused(open()?, origin(), &engine, timed)?
+        }
+        "fused-bufwriter" => {
+            let engine = Engine::builtin()?;
+            pipeline::fused_with(open()?, origin(), &engine, timed, true)?
+        }
+        "fused-threaded" => {
+            let engine = Engine::builtin()?;
+            pipeline::fused_threaded_gunzip(open()?, origin(), &engine, timed)?
+        }
+        "parse" => match out {
+            Some(p) => {
+                let w = BufWriter::with_capacity(8 << 20, File::create(p)?);
+                pipeline::parse_stage(open()?, origin(), w, timed)?
+            }
+            None => pipeline::parse_stage(open()?, origin(), std::io::sink(), timed)?,
+        },
+        "detect" => {
+            let engine = Engine::builtin()?;
+            pipeline::detect_stage(open()?, &engine, timed)?
+        }
+        other => bail!("unknown mode {other:?}"),
+    })
+}
+
+fn default_python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-bench/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+fn baseline_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("baseline")
+        .join(name)
+}
+
+/// Runs `run MODE FILE` in a fresh child and reads back its result.
+fn child(mode: &str, file: &Path, extra: &[&str]) -> anyhow::Result<RunResult> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(exe)
+        .arg("run")
+        .arg(mode)
+        .arg(file)
+        .args(extra)
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        bail!("child {mode} {} failed: {}", file.display(), out.status);
+    }
+    parse_last_json(&out.stdout)
+}
+
+fn parse_last_json<T: for<'a> Deserialize<'a>>(stdout: &[u8]) -> anyhow::Result<T> {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .context("no JSON result on the child's stdout")?;
+    Ok(serde_json::from_str(line)?)
+}
+
+/// Best (shortest wall) of `runs` results; peak RSS is the largest seen.
+fn best_of(
+    runs: usize,
+    mut f: impl FnMut() -> anyhow::Result<RunResult>,
+) -> anyhow::Result<RunResult> {
+    let mut best: Option<RunResult> = None;
+    let mut peak = 0;
+    for _ in 0..runs.max(1) {
+        let r = f()?;
+        peak = peak.max(r.peak_rss_kib);
+        if best.as_ref().is_none_or(|b| r.wall_s < b.wall_s) {
+            best = Some(r);
+        }
+    }
+    let mut b = best.expect("at least one run");
+    b.peak_rss_kib = peak;
+    Ok(b)
+}
+
+#[derive(Serialize)]
+struct ObjectReport {
+    file: String,
+    load_avg_before: String,
+    load_avg_after: String,
+    gunzip: RunResult,
+    fused: RunResult,
+    fused_timed: RunResult,
+    fused_threaded: RunResult,
+    fused_bufwriter: RunResult,
+    parse: RunResult,
+    detect: RunResult,
+    python: Option<RunResult>,
+    duckdb: Option<serde_json::Value>,
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn bench_object(
+    file: &Path,
+    runs: usize,
+    python_runs: usize,
+    python: Option<&Path>,
+    duckdb: bool,
+    tmp: &Path,
+) -> anyhow::Result<ObjectReport> {
+    std::fs::create_dir_all(tmp)?;
+    let load_before = loadavg();
+    eprintln!("== {} (load average {load_before})", file.display());
+    // Warm the page cache so the first measurement doesn't pay for the disk.
+    std::io::copy(&mut File::open(file)?, &mut std::io::sink())?;
+
+    let gunzip = best_of(runs, || child("gunzip", file, &[]))?;
+    let fused = best_of(runs, || child("fused", file, &[]))?;
+    let fused_timed = best_of(runs.min(3), || child("fused", file, &["--timed"]))?;
+    let fused_threaded = best_of(runs, || child("fused-threaded", file, &[]))?;
+    let fused_bufwriter = best_of(runs, || child("fused-bufwriter", file, &[]))?;
+    let stem = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "object".into());
+    let normalized = tmp.join(format!("{stem}.normalized.ndjson.gz"));
+    let norm_arg = normalized.display().to_string();
+    let parse = best_of(runs, || child("parse", file, &["--out", &norm_arg]))?;
+    let detect = best_of(runs, || child("detect", &normalized, &[]))?;
+
+    let python = match python {
+        Some(py) => Some(best_of(python_runs, || {
+            run_script(py, &baseline_script("python_rules.py"), file)
+        })?),
+        None => None,
+    };
+    let duckdb = if duckdb {
+        let py = default_python();
+        let mut best: Option<serde_json::Value> = None;
+        for _ in 0..python_runs.max(1) {
+            let v = run_script_value(&py, &baseline_script("duckdb_sigma.py"), &normalized)?;
+            let wall = v["wall_s"].as_f64().unwrap_or(f64::MAX);
+            if best
+                .as_ref()
+                .is_none_or(|b| wall < b["wall_s"].as_f64().unwrap_or(f64::MAX))
+            {
+                best = Some(v);
+            }
+        }
+        best
+    } else {
+        None
+    };
+    let report = ObjectReport {
+        file: file.display().to_string(),
+        load_avg_before: load_before,
+        load_avg_after: loadavg(),
+        gunzip,
+        fused,
+        fused_timed,
+        fused_threaded,
+        fused_bufwriter,
+        parse,
+        detect,
+        python,
+        duckdb,
+    };
+    print_report(&report);
+    Ok(report)
+}
+
+fn run_script_value(
+    python: &Path,
+    script: &Path,
+    file: &Path,
+) -> anyhow::Result<serde_json::Value> {
+    let out = Command::new(python)
+        .arg(script)
+        .arg(file)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {} {}", python.display(), script.display()))?;
+    if !out.status.success() {
+        bail!("{} failed: {}", script.display(), out.status);
+    }
+    parse_last_json(&out.stdout)
+}
+
+fn run_script(python: &Path, script: &Path, file: &Path) -> anyhow::Result<RunResult> {
+    Ok(serde_json::from_value(run_script_value(
+        python, script, file,
+    )?)?)
+}
+
+fn mb(r: &RunResult) -> f64 {
+    r.bytes_decoded as f64 / 1e6
+}
+
+fn print_report(r: &ObjectReport) {
+    let f = &r.fused;
+    let plain_mb = mb(f);
+    println!();
+    println!(
+        "object {}: {:.2} MiB gzip, {:.1} MB decompressed ({:.1}x), {} records, {} events, {} quarantined, {} alerts",
+        r.file,
+        f.bytes_in as f64 / (1 << 20) as f64,
+        plain_mb,
+        f.bytes_decoded as f64 / f.bytes_in.max(1) as f64,
+        f.records,
+        f.events,
+        f.quarantined,
+        f.alerts
+    );
+    println!(
+        "load average before {} after {}",
+        r.load_avg_before, r.load_avg_after
+    );
+    println!(
+        "{:<44} {:>9} {:>9} {:>11} {:>9} {:>12}",
+        "measurement (best wall time)", "wall s", "MB/s", "events/s", "peak MiB", "vs ours"
+    );
+    let row = |name: &str, x: &RunResult, events: u64, note: String| {
+        let ev = if events > 0 {
+            format!("{:.0}", events as f64 / x.wall_s)
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:<44} {:>9.3} {:>9.1} {:>11} {:>9.1} {:>12}",
+            name,
+            x.wall_s,
+            plain_mb / x.wall_s,
+            ev,
+            x.peak_rss_kib as f64 / 1024.0,
+            note
+        );
+    };
+    row(
+        "ours: parse+detect, one process",
+        f,
+        f.events,
+        "1.00x".into(),
+    );
+    row(
+        "floor: gunzip alone (flate2, same backend)",
+        &r.gunzip,
+        0,
+        format!("ours {:.2}x its time", f.wall_s / r.gunzip.wall_s),
+    );
+    row(
+        "ours, gunzip on a second thread",
+        &r.fused_threaded,
+        f.events,
+        format!("{:.2}x floor", r.fused_threaded.wall_s / r.gunzip.wall_s),
+    );
+    row(
+        "what-if (not product): BufWriter before gzip",
+        &r.fused_bufwriter,
+        f.events,
+        format!("{:.2}x floor", r.fused_bufwriter.wall_s / r.gunzip.wall_s),
+    );
+    let lambdas = RunResult {
+        wall_s: r.parse.wall_s + r.detect.wall_s,
+        peak_rss_kib: r.parse.peak_rss_kib.max(r.detect.peak_rss_kib),
+        ..Default::default()
+    };
+    row(
+        "as deployed: parse Lambda",
+        &r.parse,
+        f.events,
+        format!("{:.2}x floor", r.parse.wall_s / r.gunzip.wall_s),
+    );
+    row(
+        "as deployed: detect Lambda (re-reads output)",
+        &r.detect,
+        f.events,
+        String::new(),
+    );
+    row(
+        "as deployed: parse + detect Lambdas",
+        &lambdas,
+        f.events,
+        format!("{:.2}x floor", lambdas.wall_s / r.gunzip.wall_s),
+    );
+    if let Some(p) = &r.python {
+        row(
+            "python baseline (json + Sigma matcher)",
+            p,
+            p.events,
+            format!("ours {:.1}x faster", p.wall_s / f.wall_s),
+        );
+    }
+    if let Some(d) = &r.duckdb {
+        let wall = d["wall_s"].as_f64().unwrap_or(0.0);
+        println!(
+            "{:<44} {:>9.3} {:>9.1} {:>11} {:>9.1} {:>12}",
+            "duckdb + pySigma SQL (normalized NDJSON)",
+            wall,
+            plain_mb / wall,
+            format!("{:.0}", d["events"].as_f64().unwrap_or(0.0) / wall),
+            d["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+            format!("ours {:.1}x faster", wall / f.wall_s)
+        );
+    }
+
+    // Stage split, from the timed run (timers add a little; the untimed wall is above).
+    let t = &r.fused_timed;
+    let s = &t.stages;
+    let decompress = r.gunzip.wall_s;
+    let frame_parse = (s.decode_s - decompress).max(0.0);
+    println!(
+        "stage split (timed run, wall {:.3}s, {:+.1}% timer overhead):",
+        t.wall_s,
+        100.0 * (t.wall_s / f.wall_s - 1.0)
+    );
+    let total = t.wall_s;
+    for (name, v) in [
+        ("decompress (gunzip floor, measured alone)", decompress),
+        ("frame + parse + normalize (decode - floor)", frame_parse),
+        ("detect (map, derive, rules, aggregate)", s.detect_s),
+        (
+            "serialize (NDJSON + gzip fast, alerts JSON)",
+            s.serialize_s + s.alerts_s,
+        ),
+    ] {
+        println!("  {name:<46} {v:>8.3}s {:>5.1}%", 100.0 * v / total);
+    }
+    let ps = &r.parse.stages;
+    let ds = &r.detect.stages;
+    if ps.decode_s > 0.0 || ds.detect_s > 0.0 {
+        println!(
+            "  (deployed detect: re-read {:.3}s, detect {:.3}s)",
+            ds.reread_s, ds.detect_s
+        );
+    }
+
+    // Same alerts? Rule name + count.
+    if let Some(p) = &r.python {
+        let ours = &f.alerts_by_rule;
+        let theirs = &p.alerts_by_rule;
+        let mut names: Vec<&String> = ours.keys().chain(theirs.keys()).collect();
+        names.sort();
+        names.dedup();
+        let same = ours == theirs && f.matches_by_rule == p.matches_by_rule;
+        println!(
+            "alerts by rule (ours alerts/matches vs python alerts/matches): {}",
+            if same { "IDENTICAL" } else { "DIFFERENT" }
+        );
+        let get = |m: &BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+        for n in names {
+            println!(
+                "  {n:<44} {:>5}/{:<6} {:>5}/{:<6}{}",
+                get(ours, n),
+                get(&f.matches_by_rule, n),
+                get(theirs, n),
+                get(&p.matches_by_rule, n),
+                if get(ours, n) == get(theirs, n)
+                    && get(&f.matches_by_rule, n) == get(&p.matches_by_rule, n)
+                {
+                    ""
+                } else {
+                    "  <-- differs"
+                }
+            );
+        }
+        if p.events != f.events {
+            println!("  events differ: ours {} python {}", f.events, p.events);
+        }
+    }
+    let _ = std::io::stdout().flush();
+}
+
+fn startup(runs: usize) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let mut in_process = f64::MAX;
+    let mut whole = f64::MAX;
+    let mut rss = 0;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let out = Command::new(&exe)
+            .args(["run", "startup"])
+            .stderr(Stdio::inherit())
+            .output()?;
+        let wall = t.elapsed().as_secs_f64();
+        if !out.status.success() {
+            bail!("startup child failed");
+        }
+        let r: RunResult = parse_last_json(&out.stdout)?;
+        in_process = in_process.min(r.wall_s);
+        whole = whole.min(wall);
+        rss = rss.max(r.peak_rss_kib);
+    }
+    println!(
+        "start-up, best of {runs}: catalog + {} rules + mappings ready in {:.1} ms in-process; \
+         fresh process spawn→ready→exit {:.1} ms; peak RSS {:.1} MiB",
+        // The rule count comes from one more in-process load (cheap, and keeps output honest).
+        Engine::builtin()?.rules.len(),
+        in_process * 1e3,
+        whole * 1e3,
+        rss as f64 / 1024.0
+    );
+    Ok(())
+}

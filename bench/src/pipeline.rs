@@ -1,0 +1,520 @@
+//! The whole pipeline over one object, through the same library calls as the Lambdas.
+//!
+//! - [`fused`]: what `parse` + `detect` do to one Firehose object, in one process (as
+//!   `tripline scan` runs them): decode (gunzip, frame, parse, normalize), write each event as
+//!   NDJSON through `GzEncoder(Compression::fast())` (the parse Lambda's writer, here into a
+//!   counting sink instead of an S3 multipart upload), then `Detector::observe` (ATT&CK
+//!   mapping, derived fields, every rule, aggregation), then each alert as JSON (the detect
+//!   Lambda's `serde_json::to_vec(alert)`).
+//! - [`parse_stage`] and [`detect_stage`]: the two Lambdas as deployed, separately: parse
+//!   writes the normalized object, detect reads it back (gunzip, `serde_json::from_str::<Event>`
+//!   per line, as `tripline-detect` does) and evaluates it.
+//! - [`gunzip`]: the floor, decompression alone into a sink (same flate2 backend).
+//!
+//! With `timed`, cheap per-item timers split the wall time by stage; the untimed run is the
+//! one to quote for throughput.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flate2::bufread::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde::{Deserialize, Serialize};
+use tripline_core::attack::Catalog;
+use tripline_core::config::Config;
+use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
+use tripline_core::event::Event;
+use tripline_core::mapping::Mapper;
+use tripline_core::rules::{Detector, RuleSet};
+
+/// The compiled rules, mapping and settings, built once (per container, in Lambda).
+#[derive(Clone)]
+pub struct Engine {
+    pub rules: Arc<RuleSet>,
+    pub mapper: Arc<Mapper>,
+    pub config: Arc<Config>,
+}
+
+impl Engine {
+    /// The built-in pack and mappings with default settings: what the Lambdas load.
+    pub fn builtin() -> anyhow::Result<Engine> {
+        let _ = Catalog::embedded();
+        Ok(Engine {
+            rules: Arc::new(RuleSet::builtin()?),
+            mapper: Arc::new(Mapper::builtin()?),
+            config: Arc::new(Config::default()),
+        })
+    }
+
+    fn detector(&self) -> Detector {
+        Detector::new(
+            Arc::clone(&self.rules),
+            Some(Arc::clone(&self.mapper)),
+            Arc::clone(&self.config),
+        )
+    }
+}
+
+/// Wall time split by stage (only filled by timed runs).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Stages {
+    /// Inside the decoder: gunzip + framing + JSON parse + normalization.
+    pub decode_s: f64,
+    /// Event to NDJSON, through the gzip writer.
+    pub serialize_s: f64,
+    /// `Detector::observe` (mapping, derive, rules, aggregation) and `finish`.
+    pub detect_s: f64,
+    /// Reading the normalized object back (detect Lambda only): gunzip + lines + `Event` parse.
+    pub reread_s: f64,
+    /// Alerts to JSON.
+    pub alerts_s: f64,
+}
+
+/// What one run over one object did and cost.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunResult {
+    pub mode: String,
+    pub wall_s: f64,
+    pub bytes_in: u64,
+    pub bytes_decoded: u64,
+    pub records: u64,
+    pub events: u64,
+    pub quarantined: u64,
+    pub normalized_gz_bytes: u64,
+    pub alerts: u64,
+    pub matches: u64,
+    pub alert_json_bytes: u64,
+    /// Alerts per rule name.
+    pub alerts_by_rule: BTreeMap<String, u64>,
+    /// Matches counted into alerts, per rule name.
+    pub matches_by_rule: BTreeMap<String, u64>,
+    pub stages: Stages,
+    /// `VmHWM` of the process at the end of the run, in KiB (filled by the child runner).
+    pub peak_rss_kib: u64,
+}
+
+/// A sink that counts what it is given.
+#[derive(Default)]
+pub struct CountingSink(pub u64);
+
+impl Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[inline]
+fn lap(timed: bool, since: &mut Instant, acc: &mut f64) {
+    if timed {
+        let now = Instant::now();
+        *acc += (now - *since).as_secs_f64();
+        *since = now;
+    }
+}
+
+fn write_line<T: Serialize + ?Sized>(out: &mut impl Write, v: &T) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, v)?;
+    out.write_all(b"\n")
+}
+
+/// Parse + detect in one pass over `reader` (a Firehose object, gzip or plain).
+pub fn fused(
+    reader: impl Read + Send,
+    origin: Origin,
+    engine: &Engine,
+    timed: bool,
+) -> anyhow::Result<RunResult> {
+    fused_with(reader, origin, engine, timed, false)
+}
+
+/// [`fused`], optionally with a 64 KiB `BufWriter` in front of the gzip writer. The buffered
+/// variant is NOT the product path (the parse Lambda writes events straight into its
+/// `GzEncoder`); it is a what-if that prices that one-line change for whoever fixes it.
+pub fn fused_with(
+    reader: impl Read + Send,
+    origin: Origin,
+    engine: &Engine,
+    timed: bool,
+    buffered_output: bool,
+) -> anyhow::Result<RunResult> {
+    let start = Instant::now();
+    let mut st = Stages::default();
+    let gz = GzEncoder::new(CountingSink::default(), Compression::fast());
+    let mut events_out = if buffered_output {
+        OutWriter::Buffered(io::BufWriter::with_capacity(64 << 10, gz))
+    } else {
+        OutWriter::Direct(gz)
+    };
+    let mut quarantine_out: Option<GzEncoder<CountingSink>> = None;
+    let mut detector = engine.detector();
+    let mut decoder = ObjectDecoder::new(reader, origin, Options::default());
+    let mut t = Instant::now();
+    loop {
+        let item = decoder.next();
+        lap(timed, &mut t, &mut st.decode_s);
+        match item {
+            None => break,
+            Some(Decoded::Event(e)) => {
+                write_line(&mut events_out, &*e)?;
+                lap(timed, &mut t, &mut st.serialize_s);
+                detector.observe(*e);
+                lap(timed, &mut t, &mut st.detect_s);
+            }
+            Some(Decoded::Quarantined(q)) => {
+                let out = quarantine_out.get_or_insert_with(|| {
+                    GzEncoder::new(CountingSink::default(), Compression::fast())
+                });
+                write_line(out, &*q)?;
+                lap(timed, &mut t, &mut st.serialize_s);
+            }
+        }
+    }
+    let summary = decoder.summary();
+    let normalized = events_out.finish()?;
+    if let Some(q) = quarantine_out {
+        q.finish()?;
+    }
+    lap(timed, &mut t, &mut st.serialize_s);
+    let report = detector.finish();
+    lap(timed, &mut t, &mut st.detect_s);
+    let mut alert_bytes = 0;
+    for alert in &report.alerts {
+        alert_bytes += serde_json::to_vec(alert)?.len() as u64;
+    }
+    lap(timed, &mut t, &mut st.alerts_s);
+    let mut r = RunResult {
+        mode: if buffered_output {
+            "fused_bufwriter_what_if".into()
+        } else {
+            "fused".into()
+        },
+        wall_s: start.elapsed().as_secs_f64(),
+        bytes_in: summary.bytes_in,
+        bytes_decoded: summary.bytes_decoded,
+        records: summary.records,
+        events: summary.events,
+        quarantined: summary.quarantined,
+        normalized_gz_bytes: normalized,
+        alerts: report.alerts.len() as u64,
+        matches: report.stats.matches,
+        alert_json_bytes: alert_bytes,
+        stages: st,
+        ..Default::default()
+    };
+    for a in &report.alerts {
+        *r.alerts_by_rule.entry(a.rule.name.clone()).or_default() += 1;
+        *r.matches_by_rule.entry(a.rule.name.clone()).or_default() += a.count;
+    }
+    Ok(r)
+}
+
+/// The parse Lambda's work: decode and write the normalized object to `out`.
+pub fn parse_stage(
+    reader: impl Read + Send,
+    origin: Origin,
+    out: impl Write,
+    timed: bool,
+) -> anyhow::Result<RunResult> {
+    let start = Instant::now();
+    let mut st = Stages::default();
+    let mut events_out = GzEncoder::new(
+        CountingWriter {
+            inner: out,
+            count: 0,
+        },
+        Compression::fast(),
+    );
+    let mut quarantine_out: Option<GzEncoder<CountingSink>> = None;
+    let mut decoder = ObjectDecoder::new(reader, origin, Options::default());
+    let mut t = Instant::now();
+    loop {
+        let item = decoder.next();
+        lap(timed, &mut t, &mut st.decode_s);
+        match item {
+            None => break,
+            Some(Decoded::Event(e)) => write_line(&mut events_out, &*e)?,
+            Some(Decoded::Quarantined(q)) => {
+                let out = quarantine_out.get_or_insert_with(|| {
+                    GzEncoder::new(CountingSink::default(), Compression::fast())
+                });
+                write_line(out, &*q)?;
+            }
+        }
+        lap(timed, &mut t, &mut st.serialize_s);
+    }
+    let summary = decoder.summary();
+    let mut w = events_out.finish()?;
+    w.flush()?;
+    lap(timed, &mut t, &mut st.serialize_s);
+    Ok(RunResult {
+        mode: "parse".into(),
+        wall_s: start.elapsed().as_secs_f64(),
+        bytes_in: summary.bytes_in,
+        bytes_decoded: summary.bytes_decoded,
+        records: summary.records,
+        events: summary.events,
+        quarantined: summary.quarantined,
+        normalized_gz_bytes: w.count,
+        stages: st,
+        ..Default::default()
+    })
+}
+
+/// The detect Lambda's work on one normalized object (gzip NDJSON of events).
+pub fn detect_stage(reader: impl Read, engine: &Engine, timed: bool) -> anyhow::Result<RunResult> {
+    let start = Instant::now();
+    let mut st = Stages::default();
+    let mut detector = engine.detector();
+    let counted = CountingReader {
+        inner: reader,
+        count: 0,
+    };
+    let mut lines = BufReader::new(flate2::read::MultiGzDecoder::new(counted));
+    let mut t = Instant::now();
+    let mut line = String::new();
+    let (mut events, mut decoded) = (0u64, 0u64);
+    loop {
+        // `tripline-detect` reads with `BufRead::lines()`; read_line is the same work.
+        line.clear();
+        let n = lines.read_line(&mut line)?;
+        if n == 0 {
+            break;
+        }
+        decoded += n as u64;
+        let parsed = serde_json::from_str::<Event>(line.trim_end_matches('\n'));
+        lap(timed, &mut t, &mut st.reread_s);
+        if let Ok(event) = parsed {
+            events += 1;
+            detector.observe(event);
+        }
+        lap(timed, &mut t, &mut st.detect_s);
+    }
+    let bytes_in = lines.get_ref().get_ref().count;
+    let report = detector.finish();
+    lap(timed, &mut t, &mut st.detect_s);
+    let mut alert_bytes = 0;
+    for alert in &report.alerts {
+        alert_bytes += serde_json::to_vec(alert)?.len() as u64;
+    }
+    lap(timed, &mut t, &mut st.alerts_s);
+    let mut r = RunResult {
+        mode: "detect".into(),
+        wall_s: start.elapsed().as_secs_f64(),
+        bytes_in,
+        bytes_decoded: decoded,
+        events,
+        alerts: report.alerts.len() as u64,
+        matches: report.stats.matches,
+        alert_json_bytes: alert_bytes,
+        stages: st,
+        ..Default::default()
+    };
+    for a in &report.alerts {
+        *r.alerts_by_rule.entry(a.rule.name.clone()).or_default() += 1;
+        *r.matches_by_rule.entry(a.rule.name.clone()).or_default() += a.count;
+    }
+    Ok(r)
+}
+
+/// The floor: gzip decompression alone, into a sink.
+pub fn gunzip(reader: impl Read) -> anyhow::Result<RunResult> {
+    let start = Instant::now();
+    let mut counted = BufReader::with_capacity(
+        64 << 10,
+        CountingReader {
+            inner: reader,
+            count: 0,
+        },
+    );
+    let mut dec = MultiGzDecoder::new(&mut counted);
+    let n = io::copy(&mut dec, &mut io::sink())?;
+    Ok(RunResult {
+        mode: "gunzip".into(),
+        wall_s: start.elapsed().as_secs_f64(),
+        bytes_in: counted.get_ref().count,
+        bytes_decoded: n,
+        ..Default::default()
+    })
+}
+
+/// [`fused`] with decompression moved to its own thread: the decoder reads the plain stream
+/// through a bounded channel of 256 KiB chunks. Not how the product runs today; it shows
+/// what one core decompressing beside one core parsing would allow.
+pub fn fused_threaded_gunzip(
+    reader: impl Read + Send + 'static,
+    origin: Origin,
+    engine: &Engine,
+    timed: bool,
+) -> anyhow::Result<RunResult> {
+    let start = Instant::now();
+    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(8);
+    let inflater = std::thread::spawn(move || -> io::Result<(u64, f64)> {
+        let t = Instant::now();
+        let mut counted = BufReader::with_capacity(
+            64 << 10,
+            CountingReader {
+                inner: reader,
+                count: 0,
+            },
+        );
+        let mut dec = MultiGzDecoder::new(&mut counted);
+        loop {
+            let mut chunk = vec![0u8; 256 << 10];
+            let mut filled = 0;
+            while filled < chunk.len() {
+                let n = dec.read(&mut chunk[filled..])?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            if filled == 0 {
+                break;
+            }
+            chunk.truncate(filled);
+            if tx.send(chunk).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        Ok((counted.get_ref().count, t.elapsed().as_secs_f64()))
+    });
+    let plain = ChannelReader {
+        rx,
+        chunk: Vec::new(),
+        pos: 0,
+    };
+    let mut r = fused(plain, origin, engine, timed)?;
+    let (compressed, inflate_s) = inflater
+        .join()
+        .map_err(|_| anyhow::anyhow!("inflater panicked"))??;
+    r.mode = "fused_threaded_gunzip".into();
+    r.bytes_in = compressed;
+    r.wall_s = start.elapsed().as_secs_f64();
+    if timed {
+        r.stages.reread_s = inflate_s;
+    }
+    Ok(r)
+}
+
+/// The normalized-output writer of [`fused_with`].
+enum OutWriter {
+    Direct(GzEncoder<CountingSink>),
+    Buffered(io::BufWriter<GzEncoder<CountingSink>>),
+}
+
+impl OutWriter {
+    fn finish(self) -> io::Result<u64> {
+        let gz = match self {
+            OutWriter::Direct(gz) => gz,
+            OutWriter::Buffered(b) => b.into_inner().map_err(|e| e.into_error())?,
+        };
+        Ok(gz.finish()?.0)
+    }
+}
+
+impl Write for OutWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            OutWriter::Direct(w) => w.write(buf),
+            OutWriter::Buffered(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            OutWriter::Direct(w) => w.flush(),
+            OutWriter::Buffered(w) => w.flush(),
+        }
+    }
+}
+
+struct ChannelReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.chunk.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+struct CountingWriter<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Time to build the engine the Lambdas build at init: the ATT&CK catalog, the compiled
+/// built-in rules and the mappings.
+pub fn startup() -> anyhow::Result<(Duration, Engine)> {
+    let t = Instant::now();
+    let engine = Engine::builtin()?;
+    Ok((t.elapsed(), engine))
+}
+
+/// `VmHWM` (peak resident set) of this process, in KiB.
+pub fn peak_rss_kib() -> u64 {
+    proc_status_kib("VmHWM:")
+}
+
+/// `VmRSS` of this process, in KiB.
+pub fn rss_kib() -> u64 {
+    proc_status_kib("VmRSS:")
+}
+
+fn proc_status_kib(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,109 @@
+//! Fast checks of the harness itself (the measurements are run by hand; see BENCHMARKS.md).
+
+use std::io::Cursor;
+
+use tripline_bench::gen::{generate_vec, Shape};
+use tripline_bench::pipeline::{self, Engine};
+use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
+
+const SMALL: u64 = 256 << 10;
+
+#[test]
+fn the_generator_is_deterministic_by_seed() {
+    for shape in [Shape::Osquery, Shape::Fleet] {
+        let (a, sa) = generate_vec(7, SMALL, shape, 10);
+        let (b, sb) = generate_vec(7, SMALL, shape, 10);
+        let (c, _) = generate_vec(8, SMALL, shape, 10);
+        assert_eq!(a, b, "{shape:?}: same seed, same bytes");
+        assert_eq!(sa, sb);
+        assert_ne!(a, c, "{shape:?}: another seed, other bytes");
+        assert!(sa.gzip_bytes >= SMALL && sa.gzip_bytes < SMALL + (256 << 10));
+    }
+}
+
+#[test]
+fn generated_records_all_decode_with_nothing_quarantined() {
+    for (seed, shape) in [(1, Shape::Osquery), (2, Shape::Fleet)] {
+        let (gz, stats) = generate_vec(seed, SMALL, shape, 100);
+        let mut decoder =
+            ObjectDecoder::new(Cursor::new(&gz), Origin::path("t"), Options::default());
+        let mut events = 0u64;
+        for item in decoder.by_ref() {
+            match item {
+                Decoded::Event(_) => events += 1,
+                Decoded::Quarantined(q) => panic!("{shape:?}: quarantined: {} {}", q.reason, q.raw),
+            }
+        }
+        let s = decoder.summary();
+        assert_eq!(s.quarantined, 0);
+        assert_eq!(s.records, stats.records, "{shape:?}");
+        assert_eq!(events, stats.rows, "{shape:?}: one event per generated row");
+        assert_eq!(s.bytes_decoded, stats.plain_bytes);
+        assert!(s.warnings == 0, "{shape:?}: {} warnings", s.warnings);
+        // The Firehose shape stringifies every scalar and escapes slashes; Fleet's doesn't.
+        let plain = {
+            use std::io::Read;
+            let mut v = String::new();
+            flate2::read::MultiGzDecoder::new(&gz[..])
+                .read_to_string(&mut v)
+                .unwrap();
+            v
+        };
+        let first = plain.lines().next().unwrap();
+        match shape {
+            Shape::Osquery => {
+                assert!(first.contains("\"log_type\":\"result\""), "{first}");
+                assert!(first.contains("\"unixTime\":\""), "{first}");
+                assert!(plain.contains("\\/"));
+            }
+            Shape::Fleet => {
+                assert!(first.contains("\"name\":\"pack/"), "{first}");
+                assert!(!first.contains("\"unixTime\":\""), "{first}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_pipeline_finds_alerts_in_a_small_object() {
+    let engine = Engine::builtin().expect("built-in rules load");
+    // 1% attack records (ten times the benchmark's share) to keep the object small.
+    let (gz, stats) = generate_vec(3, SMALL, Shape::Osquery, 100);
+    assert!(stats.attack_records > 0);
+    let r = pipeline::fused(Cursor::new(gz.clone()), Origin::path("t"), &engine, true).unwrap();
+    assert_eq!(r.events, stats.rows);
+    assert_eq!(r.quarantined, 0);
+    assert!(
+        r.alerts >= 1,
+        "no alert from {} attack records",
+        stats.attack_records
+    );
+    assert!(r.stages.decode_s > 0.0 && r.stages.detect_s > 0.0);
+
+    // The deployed split (parse writes, detect re-reads) finds the same alerts.
+    let mut normalized = Vec::new();
+    let p = pipeline::parse_stage(
+        Cursor::new(gz.clone()),
+        Origin::path("t"),
+        &mut normalized,
+        false,
+    )
+    .unwrap();
+    assert_eq!(p.events, r.events);
+    let d = pipeline::detect_stage(Cursor::new(normalized), &engine, false).unwrap();
+    assert_eq!(d.events, r.events);
+    assert_eq!(d.alerts_by_rule, r.alerts_by_rule);
+    assert_eq!(d.matches_by_rule, r.matches_by_rule);
+
+    let t =
+        pipeline::fused_threaded_gunzip(Cursor::new(gz.clone()), Origin::path("t"), &engine, false)
+            .unwrap();
+    assert_eq!(t.alerts_by_rule, r.alerts_by_rule);
+    let g = pipeline::gunzip(Cursor::new(gz)).unwrap();
+    assert_eq!(g.bytes_decoded, r.bytes_decoded);
+}
+
+#[test]
+fn peak_rss_is_readable() {
+    assert!(pipeline::peak_rss_kib() > 0);
+}
