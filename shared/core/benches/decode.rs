@@ -13,22 +13,41 @@ use criterion::{criterion_group, Criterion, Throughput};
 use flate2::{bufread::MultiGzDecoder, write::GzEncoder, Compression};
 use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
 
-/// About 24 MiB of records before compression.
+/// About 24 MiB of records before compression, varied enough (pids, hashes, addresses
+/// from a fixed-seed generator) to compress like real osquery logs (~10x), so the gunzip
+/// floor is realistic rather than a memcpy.
 fn object() -> (Vec<u8>, usize) {
     let mut plain = Vec::new();
     let mut i: u64 = 0;
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
     while plain.len() < 24 << 20 {
+        let r = rand();
+        let h = rand();
         let host = format!("host-{:04}", i % 1500);
         let t = 1_795_161_600 + i / 50;
         let record = match i % 10 {
             0..=5 => format!(
-                r#"{{"name":"pack\/tripline-linux\/processes","hostIdentifier":"{host}","calendarTime":"Fri Nov 20 08:00:00 2026 UTC","unixTime":"{t}","epoch":"0","counter":"{c}","numerics":"false","decorations":{{"host_uuid":"{i:032X}","hostname":"{host}"}},"columns":{{"pid":"{p}","name":"python3","path":"\/usr\/bin\/python3.11","cmdline":"\/usr\/bin\/python3 -m http.server {p}","uid":"1000","parent":"1","start_time":"{t}"}},"action":"added","log_type":"result"}}"#,
+                r#"{{"name":"pack\/tripline-linux\/processes","hostIdentifier":"{host}","calendarTime":"Fri Nov 20 08:00:00 2026 UTC","unixTime":"{t}","epoch":"0","counter":"{c}","numerics":"false","decorations":{{"host_uuid":"{h:016X}{i:016X}","hostname":"{host}"}},"columns":{{"pid":"{p}","name":"python3","path":"\/usr\/bin\/python3.11","cmdline":"\/usr\/bin\/python3 \/opt\/app\/{r:x}.py --port {p} --token {h:x}","uid":"{u}","parent":"{pp}","start_time":"{t}","md5":"{h:016x}{r:016x}"}},"action":"added","log_type":"result"}}"#,
                 c = i % 97,
-                p = 1000 + i % 30000
+                p = 1000 + r % 60000,
+                u = r % 2000,
+                pp = h % 60000
             ),
             6..=7 => format!(
-                r#"{{"name":"pack_tripline-linux_socket_events","hostIdentifier":"{host}","calendarTime":"Fri Nov 20 08:00:00 2026 UTC","unixTime":{t},"epoch":0,"counter":5,"numerics":false,"decorations":{{"hostname":"{host}"}},"columns":{{"action":"connect","remote_address":"203.0.113.{o}","remote_port":"443","local_port":"5{o}","pid":"{o}","path":"/usr/bin/curl"}},"action":"added"}}"#,
-                o = i % 250
+                r#"{{"name":"pack_tripline-linux_socket_events","hostIdentifier":"{host}","calendarTime":"Fri Nov 20 08:00:00 2026 UTC","unixTime":{t},"epoch":0,"counter":5,"numerics":false,"decorations":{{"hostname":"{host}"}},"columns":{{"action":"connect","remote_address":"{a}.{b}.{c}.{d}","remote_port":"{rp}","local_port":"{lp}","pid":"{pid}","path":"/usr/bin/curl"}},"action":"added"}}"#,
+                a = r % 223 + 1,
+                b = (r >> 8) % 256,
+                c = (r >> 16) % 256,
+                d = (r >> 24) % 256,
+                rp = h % 65536,
+                lp = (h >> 16) % 65536,
+                pid = (h >> 32) % 60000
             ),
             8 => format!(
                 r#"{{"diffResults":{{"added":[{{"user":"root","host":"10.0.{o}.1","type":"user"}},{{"user":"alice","host":"10.0.{o}.2","type":"user"}}],"removed":""}},"name":"pack\/tripline-linux\/logged_in_users","hostIdentifier":"{host}","calendarTime":"Fri Nov 20 08:00:00 2026 UTC","unixTime":"{t}","epoch":"0","counter":"3","numerics":"false","log_type":"result"}}"#,
