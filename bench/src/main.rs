@@ -72,6 +72,9 @@ enum Cmd {
         /// Also write every result as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Measurements to leave out (comma-separated): timed, threaded, bufwriter, lambdas.
+        #[arg(long, value_delimiter = ',')]
+        skip: Vec<String>,
     },
     /// Start-up: built-in catalog, rules and mappings ready, in fresh processes.
     Startup {
@@ -149,6 +152,7 @@ fn main() -> anyhow::Result<()> {
             python,
             tmp,
             json,
+            skip,
         } => {
             let python = python.unwrap_or_else(default_python);
             let mut all = Vec::new();
@@ -160,6 +164,7 @@ fn main() -> anyhow::Result<()> {
                     (!no_python).then_some(python.as_path()),
                     duckdb,
                     &tmp,
+                    &skip,
                 )?);
             }
             if let Some(path) = json {
@@ -309,7 +314,16 @@ fn bench_object(
     python: Option<&Path>,
     duckdb: bool,
     tmp: &Path,
+    skip: &[String],
 ) -> anyhow::Result<ObjectReport> {
+    let skipped = |name: &str| skip.iter().any(|s| s == name);
+    let maybe = |name: &str, mode: &'static str, extra: &'static [&'static str], n: usize| {
+        if skipped(name) {
+            Ok(RunResult::default())
+        } else {
+            best_of(n, || child(mode, file, extra))
+        }
+    };
     std::fs::create_dir_all(tmp)?;
     let load_before = loadavg();
     eprintln!("== {} (load average {load_before})", file.display());
@@ -318,17 +332,25 @@ fn bench_object(
 
     let gunzip = best_of(runs, || child("gunzip", file, &[]))?;
     let fused = best_of(runs, || child("fused", file, &[]))?;
-    let fused_timed = best_of(runs.min(3), || child("fused", file, &["--timed"]))?;
-    let fused_threaded = best_of(runs, || child("fused-threaded", file, &[]))?;
-    let fused_bufwriter = best_of(runs, || child("fused-bufwriter", file, &[]))?;
+    let fused_timed = maybe("timed", "fused", &["--timed"], runs.min(3))?;
+    let fused_threaded = maybe("threaded", "fused-threaded", &[], runs)?;
+    let fused_bufwriter = maybe("bufwriter", "fused-bufwriter", &[], runs)?;
     let stem = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "object".into());
     let normalized = tmp.join(format!("{stem}.normalized.ndjson.gz"));
     let norm_arg = normalized.display().to_string();
-    let parse = best_of(runs, || child("parse", file, &["--out", &norm_arg]))?;
-    let detect = best_of(runs, || child("detect", &normalized, &[]))?;
+    let parse = if skipped("lambdas") && !duckdb {
+        RunResult::default()
+    } else {
+        best_of(runs, || child("parse", file, &["--out", &norm_arg]))?
+    };
+    let detect = if skipped("lambdas") {
+        RunResult::default()
+    } else {
+        best_of(runs, || child("detect", &normalized, &[]))?
+    };
 
     let python = match python {
         Some(py) => Some(best_of(python_runs, || {
@@ -422,6 +444,9 @@ fn print_report(r: &ObjectReport) {
         "measurement (best wall time)", "wall s", "MB/s", "events/s", "peak MiB", "vs ours"
     );
     let row = |name: &str, x: &RunResult, events: u64, note: String| {
+        if x.wall_s == 0.0 {
+            return;
+        }
         let ev = if events > 0 {
             format!("{:.0}", events as f64 / x.wall_s)
         } else {
@@ -508,24 +533,25 @@ fn print_report(r: &ObjectReport) {
     // Stage split, from the timed run (timers add a little; the untimed wall is above).
     let t = &r.fused_timed;
     let s = &t.stages;
-    let decompress = r.gunzip.wall_s;
-    let frame_parse = (s.decode_s - decompress).max(0.0);
-    println!(
-        "stage split (timed run, wall {:.3}s, {:+.1}% timer overhead):",
-        t.wall_s,
-        100.0 * (t.wall_s / f.wall_s - 1.0)
-    );
-    let total = t.wall_s;
-    for (name, v) in [
-        ("decompress (gunzip floor, measured alone)", decompress),
-        ("frame + parse + normalize (decode - floor)", frame_parse),
-        ("detect (map, derive, rules, aggregate)", s.detect_s),
-        (
-            "serialize (NDJSON + gzip fast, alerts JSON)",
-            s.serialize_s + s.alerts_s,
-        ),
-    ] {
-        println!("  {name:<46} {v:>8.3}s {:>5.1}%", 100.0 * v / total);
+    if t.wall_s > 0.0 {
+        let decompress = r.gunzip.wall_s;
+        let frame_parse = (s.decode_s - decompress).max(0.0);
+        println!(
+            "stage split (timed run, wall {:.3}s, {:+.1}% vs the untimed run):",
+            t.wall_s,
+            100.0 * (t.wall_s / f.wall_s - 1.0)
+        );
+        for (name, v) in [
+            ("decompress (gunzip floor, measured alone)", decompress),
+            ("frame + parse + normalize (decode - floor)", frame_parse),
+            ("detect (map, derive, rules, aggregate)", s.detect_s),
+            (
+                "serialize (NDJSON + gzip fast, alerts JSON)",
+                s.serialize_s + s.alerts_s,
+            ),
+        ] {
+            println!("  {name:<46} {v:>8.3}s {:>5.1}%", 100.0 * v / t.wall_s);
+        }
     }
     let ps = &r.parse.stages;
     let ds = &r.detect.stages;
@@ -568,6 +594,46 @@ fn print_report(r: &ObjectReport) {
         if p.events != f.events {
             println!("  events differ: ours {} python {}", f.events, p.events);
         }
+    }
+    if let Some(d) = &r.duckdb {
+        let skipped: Vec<String> = d["rules_skipped_derived"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let theirs: BTreeMap<String, u64> =
+            serde_json::from_value(d["alerts_by_rule"].clone()).unwrap_or_default();
+        let theirs_m: BTreeMap<String, u64> =
+            serde_json::from_value(d["matches_by_rule"].clone()).unwrap_or_default();
+        let ours: BTreeMap<String, u64> = f
+            .alerts_by_rule
+            .iter()
+            .filter(|(k, _)| !skipped.contains(k))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let ours_m: BTreeMap<String, u64> = f
+            .matches_by_rule
+            .iter()
+            .filter(|(k, _)| !skipped.contains(k))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        println!(
+            "duckdb: {} rules run, {} skipped (need derived.*: {}), load {:.3}s + queries {:.3}s (+ pySigma conversion {:.3}s once); alerts/matches on the rules it runs: {}",
+            d["rules_run"],
+            skipped.len(),
+            skipped.join(", "),
+            d["load_s"].as_f64().unwrap_or(0.0),
+            d["query_s"].as_f64().unwrap_or(0.0),
+            d["convert_s"].as_f64().unwrap_or(0.0),
+            if ours == theirs && ours_m == theirs_m {
+                "IDENTICAL to ours".to_string()
+            } else {
+                format!("DIFFERENT (ours {ours:?} / {ours_m:?}, duckdb {theirs:?} / {theirs_m:?})")
+            }
+        );
     }
     let _ = std::io::stdout().flush();
 }
