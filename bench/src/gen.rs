@@ -555,7 +555,7 @@ impl Generator {
                 }
                 ("deb_packages", "tripline-linux", rows, Fmt::Batch)
             }
-            850..=919 | 920..=969 => {
+            850..=969 => {
                 let rows = (0..self.rng.usize(1..4))
                     .map(|_| {
                         (
