@@ -76,7 +76,11 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
                 }
                 let file =
                     File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-                Some(GzEncoder::new(BufWriter::new(file), Compression::fast()))
+                // Buffer before the encoder: serde_json writes token by token.
+                Some(BufWriter::with_capacity(
+                    256 << 10,
+                    GzEncoder::new(BufWriter::new(file), Compression::fast()),
+                ))
             }
             None => None,
         };
@@ -95,7 +99,10 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
             other => other?,
         }
         if let Some(f) = file_out {
-            f.finish()?.flush()?;
+            f.into_inner()
+                .map_err(|e| e.into_error())?
+                .finish()?
+                .flush()?;
         }
     }
     if let Err(e) = stdout.flush() {
