@@ -72,7 +72,7 @@ enum Cmd {
         /// Also write every result as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Measurements to leave out (comma-separated): timed, threaded, bufwriter, lambdas.
+        /// Measurements to leave out (comma-separated): timed, threaded, unbuffered, lambdas.
         #[arg(long, value_delimiter = ',')]
         skip: Vec<String>,
     },
@@ -84,7 +84,7 @@ enum Cmd {
     /// One measurement in this process; prints its result as JSON (used by `pipeline`, and
     /// the thing to put under `perf record`).
     Run {
-        /// fused | fused-threaded | fused-bufwriter | parse | detect | gunzip | startup
+        /// fused | fused-threaded | fused-unbuffered | parse | detect | gunzip | startup
         mode: String,
         file: Option<PathBuf>,
         /// Split the wall time by stage with per-item timers.
@@ -206,9 +206,9 @@ fn run_one(
             let engine = Engine::builtin()?;
             pipeline::fused(open()?, origin(), &engine, timed)?
         }
-        "fused-bufwriter" => {
+        "fused-unbuffered" => {
             let engine = Engine::builtin()?;
-            pipeline::fused_with(open()?, origin(), &engine, timed, true)?
+            pipeline::fused_with(open()?, origin(), &engine, timed, false)?
         }
         "fused-threaded" => {
             let engine = Engine::builtin()?;
@@ -305,7 +305,7 @@ struct ObjectReport {
     fused: RunResult,
     fused_timed: RunResult,
     fused_threaded: RunResult,
-    fused_bufwriter: RunResult,
+    fused_unbuffered: RunResult,
     parse: RunResult,
     detect: RunResult,
     python: Option<RunResult>,
@@ -345,7 +345,7 @@ fn bench_object(
     let fused = best_of(runs, || child("fused", file, &[]))?;
     let fused_timed = maybe("timed", "fused", &["--timed"], runs.min(3))?;
     let fused_threaded = maybe("threaded", "fused-threaded", &[], runs)?;
-    let fused_bufwriter = maybe("bufwriter", "fused-bufwriter", &[], runs)?;
+    let fused_unbuffered = maybe("unbuffered", "fused-unbuffered", &[], runs)?;
     let stem = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -394,7 +394,7 @@ fn bench_object(
         fused,
         fused_timed,
         fused_threaded,
-        fused_bufwriter,
+        fused_unbuffered,
         parse,
         detect,
         python,
@@ -501,10 +501,10 @@ fn print_report(r: &ObjectReport) {
         format!("{:.2}x floor", r.fused_threaded.wall_s / r.gunzip.wall_s),
     );
     row(
-        "what-if (not product): BufWriter before gzip",
-        &r.fused_bufwriter,
+        "before d2366c0: no buffer before gzip",
+        &r.fused_unbuffered,
         f.events,
-        format!("{:.2}x floor", r.fused_bufwriter.wall_s / r.gunzip.wall_s),
+        format!("{:.2}x floor", r.fused_unbuffered.wall_s / r.gunzip.wall_s),
     );
     let lambdas = RunResult {
         wall_s: r.parse.wall_s + r.detect.wall_s,
