@@ -408,10 +408,25 @@ fn event_id(e: &Event, row: u64) -> String {
     field(e.message.as_deref().unwrap_or("").as_bytes());
     field(e.filename.as_deref().unwrap_or("").as_bytes());
     field(&e.line.unwrap_or(0).to_le_bytes());
-    // serde_json's Map is sorted by key, so this is canonical.
-    let columns = serde_json::to_vec(&e.columns).unwrap_or_default();
-    field(&columns);
+    // serde_json's Map is sorted by key, so this is canonical. Streamed into the hasher
+    // (the same bytes as serializing first) to save an allocation per row.
+    let _ = serde_json::to_writer(HashWriter(&mut h), &e.columns);
+    h.update(&[0x1f]);
     format!("{:032x}", h.digest128())
+}
+
+/// Lets serde_json write straight into the hasher.
+struct HashWriter<'a>(&'a mut Xxh3);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
