@@ -12,6 +12,7 @@
 //! every record decoded before it.
 
 mod framing;
+mod raw;
 mod record;
 
 use std::collections::VecDeque;
@@ -198,6 +199,8 @@ pub struct ObjectDecoder<'a> {
     extra_packs: Vec<String>,
     limit: u64,
     pending: VecDeque<Event>,
+    /// Reused across records for hashing event ids.
+    scratch: Vec<u8>,
     summary: Summary,
     done: bool,
 }
@@ -249,6 +252,7 @@ impl<'a> ObjectDecoder<'a> {
             extra_packs: options.extra_packs,
             limit,
             pending: VecDeque::new(),
+            scratch: Vec::new(),
             summary: Summary {
                 objects: 1,
                 ..Default::default()
@@ -271,7 +275,7 @@ impl<'a> ObjectDecoder<'a> {
     fn record(&mut self, bytes: &[u8]) -> Option<Decoded> {
         self.summary.records += 1;
         let source = self.origin.source(self.summary.records);
-        match record::decode(bytes, &source, &self.extra_packs) {
+        match record::decode(bytes, &source, &self.extra_packs, &mut self.scratch) {
             Ok(decoded) => {
                 self.summary.decoded += 1;
                 self.summary.warnings += decoded.warnings;

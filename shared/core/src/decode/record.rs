@@ -3,35 +3,15 @@
 //! The same logical record reaches us in several spellings: native JSON from the
 //! filesystem/TLS loggers and Fleet, and the "every scalar is a string, empty containers
 //! are `""`" rewrite of osquery's AWS loggers. Everything here accepts both, so the rest
-//! of tripline sees one shape.
+//! of tripline sees one shape. [`super::raw`] does the JSON parsing in one pass; this
+//! module turns its parts into events.
 
 use serde_json::{Map, Value};
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_128;
 
+use super::raw::{self, Diff, Object, Parsed, RawRecord, Rows, Scalar};
 use crate::event::{Action, Event, Kind, SourceRef};
 use crate::{indicators, query_name};
-
-/// Keys that belong to osquery's result record format; with `--decorations_top_level`
-/// every other top-level key is a decoration.
-const RESULT_KEYS: &[&str] = &[
-    "name",
-    "hostIdentifier",
-    "calendarTime",
-    "unixTime",
-    "epoch",
-    "counter",
-    "numerics",
-    "logNumericsAsNumbers",
-    "columns",
-    "action",
-    "diffResults",
-    "snapshot",
-    "decorations",
-    "log_type",
-];
-
-/// Status records additionally own these keys.
-const STATUS_KEYS: &[&str] = &["severity", "filename", "line", "message", "version"];
 
 #[derive(Debug)]
 /// A decoded record: its events, and how many fields were missing (warnings).
@@ -43,34 +23,40 @@ pub(crate) struct Decoded {
 /// Why a record was quarantined.
 pub(crate) type Reason = String;
 
-/// Decodes one framed record. `source` carries bucket/key/path and the record index.
+/// Decodes one framed record. `source` carries bucket/key/path and the record index;
+/// `scratch` is a buffer reused across records (for event ids).
 pub(crate) fn decode(
     bytes: &[u8],
     source: &SourceRef,
     extra_packs: &[String],
+    scratch: &mut Vec<u8>,
 ) -> Result<Decoded, Reason> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
-    let Value::Object(mut obj) = value else {
-        return Err(format!(
-            "record is a JSON {}, not an object",
-            type_name(&value)
-        ));
+    // One UTF-8 check for the whole record lets serde_json skip it per string.
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        format!(
+            "invalid JSON: not UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        )
+    })?;
+    let mut r = match raw::parse(text).map_err(|e| format!("invalid JSON: {e}"))? {
+        Parsed::Record(r) => r,
+        Parsed::NotObject(kind) => return Err(format!("record is a JSON {kind}, not an object")),
     };
 
-    let shape = Shape::of(&obj)?;
+    let shape = Shape::of(&r)?;
     let mut warnings = 0;
 
     // `hostname` names the host only in old records; with hostIdentifier present it is a
     // (top-level) decoration.
-    let host = obj
-        .remove("hostIdentifier")
-        .or_else(|| obj.remove("hostname"))
-        .as_ref()
-        .and_then(scalar_string);
-    let unix_time = obj.get("unixTime").and_then(as_i64).filter(|t| *t > 0);
+    let host = match r.host_identifier.take() {
+        Some(id) => scalar_string(&id),
+        None => r.hostname.take().as_ref().and_then(value_string),
+    };
+    let unix_time = r.unix_time.as_ref().and_then(as_i64).filter(|t| *t > 0);
     let time = unix_time.or_else(|| {
-        obj.get("calendarTime")
-            .and_then(|v| v.as_str())
+        r.calendar_time
+            .as_ref()
+            .and_then(Scalar::as_str)
             .and_then(parse_calendar_time)
     });
     if host.is_none() {
@@ -79,7 +65,7 @@ pub(crate) fn decode(
     if time.is_none() {
         warnings += 1;
     }
-    let name = obj.get("name").and_then(scalar_string);
+    let name = r.name.as_ref().and_then(scalar_string);
     if shape != Shape::Status && name.is_none() {
         warnings += 1;
     }
@@ -98,11 +84,12 @@ pub(crate) fn decode(
         decorations: Map::new(),
         time: time.map(format_rfc3339),
         unix_time: time,
-        epoch: obj.get("epoch").and_then(as_i64),
-        counter: obj.get("counter").and_then(as_i64),
-        numerics: obj
-            .get("numerics")
-            .or_else(|| obj.get("logNumericsAsNumbers"))
+        epoch: r.epoch.as_ref().and_then(as_i64),
+        counter: r.counter.as_ref().and_then(as_i64),
+        numerics: r
+            .numerics
+            .as_ref()
+            .or(r.log_numerics_as_numbers.as_ref())
             .and_then(as_bool)
             .unwrap_or(false),
         severity: None,
@@ -122,26 +109,38 @@ pub(crate) fn decode(
         base.query = Some(query.to_owned());
     }
 
+    // Status fields belong to status records; in result records they are decorations.
+    let status = std::mem::take(&mut r.status);
     if shape == Shape::Status {
-        base.severity = obj.get("severity").and_then(as_i64);
-        base.filename = obj.get("filename").and_then(scalar_string);
-        base.line = obj.get("line").and_then(as_i64);
-        base.message = obj.get("message").and_then(scalar_string);
-        base.version = obj.get("version").and_then(scalar_string);
+        let [severity, filename, line, message, version] = &status;
+        base.severity = severity.as_ref().and_then(value_i64);
+        base.filename = filename.as_ref().and_then(value_string);
+        base.line = line.as_ref().and_then(value_i64);
+        base.message = message.as_ref().and_then(value_string);
+        base.version = version.as_ref().and_then(value_string);
     }
 
     // Rows, taken out before the leftover keys become decorations.
     let rows: Vec<(Action, Map<String, Value>)> = match shape {
-        Shape::Event(action) => vec![(action, object_or_empty(obj.remove("columns"), "columns")?)],
-        Shape::Snapshot => rows_of(obj.remove("snapshot"), "snapshot")?
+        Shape::Event(action) => vec![(action, object_or_empty(r.columns.take(), "columns")?)],
+        Shape::Snapshot => rows_of(r.snapshot.take(), "snapshot")?
             .into_iter()
             .map(|r| (Action::Snapshot, r))
             .collect(),
         Shape::Batch => {
-            let mut diff = object_or_empty(obj.remove("diffResults"), "diffResults")?;
+            let (added, removed) = match r.diff_results.take() {
+                None | Some(Diff::Empty) => (None, None),
+                Some(Diff::Lists { added, removed }) => (Some(added), Some(removed)),
+                Some(Diff::Wrong(kind)) => {
+                    return Err(format!("diffResults is a JSON {kind}, not an object"))
+                }
+            };
             let mut rows = Vec::new();
-            for (key, action) in [("added", Action::Added), ("removed", Action::Removed)] {
-                for row in rows_of(diff.remove(key), key)? {
+            for (list, key, action) in [
+                (added, "added", Action::Added),
+                (removed, "removed", Action::Removed),
+            ] {
+                for row in rows_of(list, key)? {
                     rows.push((action, row));
                 }
             }
@@ -150,21 +149,30 @@ pub(crate) fn decode(
         Shape::Status => Vec::new(),
     };
 
-    base.decorations = object_or_empty(obj.remove("decorations"), "decorations")?;
-    let owned: &[&[&str]] = if shape == Shape::Status {
-        &[RESULT_KEYS, STATUS_KEYS]
-    } else {
-        &[RESULT_KEYS]
-    };
-    for (key, value) in obj {
-        if !owned.iter().any(|keys| keys.contains(&key.as_str())) {
-            base.decorations.entry(key).or_insert(value);
-        }
+    base.decorations = object_or_empty(r.decorations.take(), "decorations")?;
+    // Top-level keys osquery doesn't own are decorations (`--decorations_top_level`);
+    // the `decorations` object wins over a top-level key of the same name.
+    let status_decorations = (shape != Shape::Status)
+        .then(|| {
+            ["severity", "filename", "line", "message", "version"]
+                .into_iter()
+                .zip(status)
+                .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+        })
+        .into_iter()
+        .flatten();
+    let hostname = r.hostname.take().map(|v| ("hostname".to_owned(), v));
+    for (key, value) in hostname
+        .into_iter()
+        .chain(status_decorations)
+        .chain(r.extra.drain(..))
+    {
+        base.decorations.entry(key).or_insert(value);
     }
 
     let events = if shape == Shape::Status {
         base.source.row = Some(0);
-        base.id = event_id(&base, 0);
+        base.id = event_id(&base, 0, scratch);
         vec![base]
     } else {
         let count = rows.len();
@@ -181,7 +189,7 @@ pub(crate) fn decode(
             event.indicators = indicators::extract(&columns);
             event.columns = columns;
             event.source.row = Some(row as u64);
-            event.id = event_id(&event, row as u64);
+            event.id = event_id(&event, row as u64, scratch);
             events.push(event);
         }
         events
@@ -198,29 +206,29 @@ enum Shape {
 }
 
 impl Shape {
-    fn of(obj: &Map<String, Value>) -> Result<Shape, Reason> {
-        if obj.contains_key("diffResults") {
+    fn of(r: &RawRecord<'_>) -> Result<Shape, Reason> {
+        if r.diff_results.is_some() {
             return Ok(Shape::Batch);
         }
-        if obj.contains_key("snapshot") {
+        if r.snapshot.is_some() {
             return Ok(Shape::Snapshot);
         }
-        if obj.contains_key("columns") {
-            return match obj.get("action") {
-                Some(Value::String(a)) => Action::parse(a).map(Shape::Event).ok_or_else(|| {
+        if r.columns.is_some() {
+            return match &r.action {
+                Some(Scalar::Str(a)) => Action::parse(a).map(Shape::Event).ok_or_else(|| {
                     format!("unknown action {a:?} (expected added, removed or snapshot)")
                 }),
                 Some(other) => Err(format!(
                     "action is a JSON {}, not a string",
-                    type_name(other)
+                    other.type_name()
                 )),
                 None => Err("result record with columns but no action".to_string()),
             };
         }
-        let status_fields = ["severity", "filename", "line", "message"];
+        let status_fields = [raw::SEVERITY, raw::FILENAME, raw::LINE, raw::MESSAGE];
         if status_fields
             .iter()
-            .filter(|k| obj.contains_key(**k))
+            .filter(|i| r.status[**i].is_some())
             .count()
             >= 2
         {
@@ -259,47 +267,64 @@ fn placeholder() -> Event {
 }
 
 /// osquery's AWS loggers turn `{}` into `""`; both mean "no fields".
-fn object_or_empty(value: Option<Value>, what: &str) -> Result<Map<String, Value>, Reason> {
+fn object_or_empty(value: Option<Object>, what: &str) -> Result<Map<String, Value>, Reason> {
     match value {
-        None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(map)) => Ok(map),
-        Some(Value::String(s)) if s.is_empty() => Ok(Map::new()),
-        Some(other) => Err(format!(
-            "{what} is a JSON {}, not an object",
-            type_name(&other)
-        )),
+        None | Some(Object::Empty) => Ok(Map::new()),
+        Some(Object::Map(map)) => Ok(map),
+        Some(Object::Wrong(kind)) => Err(format!("{what} is a JSON {kind}, not an object")),
     }
 }
 
 /// A list of rows, where the AWS loggers' `""` means an empty list or an empty row.
-fn rows_of(value: Option<Value>, what: &str) -> Result<Vec<Map<String, Value>>, Reason> {
+fn rows_of(value: Option<Rows>, what: &str) -> Result<Vec<Map<String, Value>>, Reason> {
     match value {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
-        Some(Value::Array(rows)) => rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, row)| object_or_empty(Some(row), what).map_err(|e| format!("{e} (row {i})")))
-            .collect(),
-        Some(other) => Err(format!(
-            "{what} is a JSON {}, not an array",
-            type_name(&other)
-        )),
+        None | Some(Rows::Empty) => Ok(Vec::new()),
+        Some(Rows::List(rows)) => Ok(rows),
+        Some(Rows::BadRow(i, kind)) => {
+            Err(format!("{what} is a JSON {kind}, not an object (row {i})"))
+        }
+        Some(Rows::Wrong(kind)) => Err(format!("{what} is a JSON {kind}, not an array")),
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+fn scalar_string(v: &Scalar<'_>) -> Option<String> {
     match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+        Scalar::Str(s) if !s.is_empty() => Some(s.clone().into_owned()),
+        Scalar::Num(n) => Some(n.to_string()),
+        Scalar::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 
-fn scalar_string(v: &Value) -> Option<String> {
+/// Integers as osquery writes them: native, or stringified by the AWS loggers.
+fn as_i64(v: &Scalar<'_>) -> Option<i64> {
+    match v {
+        Scalar::Num(n) => number_i64(n),
+        Scalar::Str(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn number_i64(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64()
+        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+}
+
+fn as_bool(v: &Scalar<'_>) -> Option<bool> {
+    match v {
+        Scalar::Bool(b) => Some(*b),
+        Scalar::Str(s) => match &**s {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
+        Scalar::Num(n) => n.as_i64().map(|i| i != 0),
+        _ => None,
+    }
+}
+
+/// [`scalar_string`] for the few fields kept as `Value`s (status fields, `hostname`).
+fn value_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -308,26 +333,10 @@ fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
-/// Integers as osquery writes them: native, or stringified by the AWS loggers.
-fn as_i64(v: &Value) -> Option<i64> {
+fn value_i64(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::Number(n) => number_i64(n),
         Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn as_bool(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.as_str() {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            _ => None,
-        },
-        Value::Number(n) => n.as_i64().map(|i| i != 0),
         _ => None,
     }
 }
@@ -386,12 +395,14 @@ pub(crate) fn format_rfc3339(unix: i64) -> String {
 }
 
 /// A content hash of what identifies a row: the same row of the same record always gets
-/// the same id, wherever and however often it is decoded.
-fn event_id(e: &Event, row: u64) -> String {
-    let mut h = Xxh3::new();
+/// the same id, wherever and however often it is decoded. The fields go into `scratch`
+/// and are hashed in one call: xxh3's one-shot hash is the streaming hash of the same
+/// bytes, at a fraction of the per-call cost.
+fn event_id(e: &Event, row: u64, scratch: &mut Vec<u8>) -> String {
+    scratch.clear();
     let mut field = |bytes: &[u8]| {
-        h.update(bytes);
-        h.update(&[0x1f]);
+        scratch.extend_from_slice(bytes);
+        scratch.push(0x1f);
     };
     field(if e.kind == Kind::Status {
         b"status"
@@ -408,25 +419,10 @@ fn event_id(e: &Event, row: u64) -> String {
     field(e.message.as_deref().unwrap_or("").as_bytes());
     field(e.filename.as_deref().unwrap_or("").as_bytes());
     field(&e.line.unwrap_or(0).to_le_bytes());
-    // serde_json's Map is sorted by key, so this is canonical. Streamed into the hasher
-    // (the same bytes as serializing first) to save an allocation per row.
-    let _ = serde_json::to_writer(HashWriter(&mut h), &e.columns);
-    h.update(&[0x1f]);
-    format!("{:032x}", h.digest128())
-}
-
-/// Lets serde_json write straight into the hasher.
-struct HashWriter<'a>(&'a mut Xxh3);
-
-impl std::io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    // serde_json's Map is sorted by key, so this is canonical.
+    serde_json::to_writer(&mut *scratch, &e.columns).expect("writing JSON to a Vec");
+    scratch.push(0x1f);
+    format!("{:032x}", xxh3_128(scratch))
 }
 
 #[cfg(test)]
@@ -442,7 +438,7 @@ mod tests {
     }
 
     fn one(s: &str) -> Result<Decoded, Reason> {
-        decode(s.as_bytes(), &src(), &[])
+        decode(s.as_bytes(), &src(), &[], &mut Vec::new())
     }
 
     #[test]
