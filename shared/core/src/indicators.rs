@@ -5,6 +5,7 @@
 //! says `host`. Extraction goes by column name first (cheap, and it avoids treating any
 //! 32-hex-digit string as an MD5) and then validates the value's shape.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde_json::{Map, Value};
@@ -16,24 +17,33 @@ use crate::event::Indicators;
 pub fn extract(columns: &Map<String, Value>) -> Indicators {
     let mut out = Indicators::default();
     for (key, value) in columns {
+        // Most columns are no indicator: decide by name before looking at the value.
+        // osquery's column names are lowercase already, so this rarely allocates.
+        let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(key.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(key.as_str())
+        };
+        let Some(class) = classify(&key) else {
+            continue;
+        };
         let Some(text) = value.as_str() else { continue };
         let text = text.trim();
         if text.is_empty() || text == "null" {
             continue;
         }
-        let key = key.to_ascii_lowercase();
-        match classify(&key) {
-            Some(Class::Address) => {
+        match class {
+            Class::Address => {
                 if let Some(ip) = parse_ip(text) {
                     push_ip(&mut out.ip, ip);
                 }
             }
-            Some(Class::Host) => match parse_ip(text) {
+            Class::Host => match parse_ip(text) {
                 Some(ip) => push_ip(&mut out.ip, ip),
                 None if is_domain(text) => push(&mut out.domain, text.to_ascii_lowercase()),
                 None => {}
             },
-            Some(Class::Url) => {
+            Class::Url => {
                 if let Some(host) = url_host(text) {
                     match parse_ip(host) {
                         Some(ip) => push_ip(&mut out.ip, ip),
@@ -42,7 +52,7 @@ pub fn extract(columns: &Map<String, Value>) -> Indicators {
                     }
                 }
             }
-            Some(Class::Hash) if text.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Class::Hash if text.bytes().all(|b| b.is_ascii_hexdigit()) => {
                 let list = match text.len() {
                     32 => &mut out.md5,
                     40 => &mut out.sha1,
@@ -51,11 +61,10 @@ pub fn extract(columns: &Map<String, Value>) -> Indicators {
                 };
                 push(list, text.to_ascii_lowercase());
             }
-            Some(Class::User) if !text.bytes().all(|b| b.is_ascii_digit()) => {
+            Class::User if !text.bytes().all(|b| b.is_ascii_digit()) => {
                 push(&mut out.user, text.to_string());
             }
-            Some(Class::Hash | Class::User) => {}
-            None => {}
+            Class::Hash | Class::User => {}
         }
     }
     out
@@ -70,9 +79,12 @@ enum Class {
 }
 
 fn classify(key: &str) -> Option<Class> {
-    if key.contains("mac") || key.contains("ether") {
-        return None;
-    }
+    let class = by_name(key)?;
+    // `mac_address`, `ether_address`: hardware addresses, not IPs.
+    (!key.contains("mac") && !key.contains("ether")).then_some(class)
+}
+
+fn by_name(key: &str) -> Option<Class> {
     match key {
         "host" | "remote_host" | "hostname_remote" | "domain" | "fqdn" | "server_name" => {
             Some(Class::Host)

@@ -80,6 +80,15 @@ impl<R: BufRead> Splitter<R> {
         self.max_record
     }
 
+    /// Hands a record's buffer back once the caller is done with it, so the next record
+    /// is collected into already-grown memory instead of reallocating its way up.
+    pub(crate) fn recycle(&mut self, mut bytes: Vec<u8>) {
+        if self.buf.capacity() < bytes.capacity() && self.buf.is_empty() {
+            bytes.clear();
+            self.buf = bytes;
+        }
+    }
+
     /// The next frame; `Err` once, after the last frame, if the stream failed.
     pub(crate) fn next_frame(&mut self) -> Option<io::Result<Frame>> {
         if let Some(e) = self.error.take() {

@@ -14,8 +14,23 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     enc.finish().unwrap()
 }
 
-fn run(input: &[u8], options: Options) -> (Vec<Event>, Vec<Quarantined>, Summary) {
-    let mut dec = ObjectDecoder::new(input, Origin::path("t"), options);
+type Run = (Vec<Event>, Vec<Quarantined>, Summary);
+
+/// Decodes `input` on one thread and with decompression on its own thread; every test
+/// here thereby also checks that the two agree item for item and count for count.
+fn run(input: &[u8], options: Options) -> Run {
+    let one = collect(ObjectDecoder::new(
+        input,
+        Origin::path("t"),
+        options.clone(),
+    ));
+    let reader = io::Cursor::new(input.to_vec());
+    let two = collect(ObjectDecoder::threaded(reader, Origin::path("t"), options));
+    assert_eq!(one, two, "ObjectDecoder::new and ::threaded disagree");
+    one
+}
+
+fn collect(mut dec: ObjectDecoder<'_>) -> Run {
     let (mut events, mut quarantined) = (Vec::new(), Vec::new());
     for item in dec.by_ref() {
         match item {
