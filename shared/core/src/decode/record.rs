@@ -395,33 +395,55 @@ pub(crate) fn format_rfc3339(unix: i64) -> String {
 }
 
 /// A content hash of what identifies a row: the same row of the same record always gets
-/// the same id, wherever and however often it is decoded. The fields go into `scratch`
-/// and are hashed in one call: xxh3's one-shot hash is the streaming hash of the same
-/// bytes, at a fraction of the per-call cost.
+/// the same id, wherever and however often it is decoded, whichever logger spelled it.
+///
+/// The fields are laid out in `scratch`, each length-prefixed so no value can imitate a
+/// boundary, and hashed in one call (xxh3's one-shot hash is much cheaper than feeding
+/// its streaming state field by field). Columns come sorted by name (serde_json's `Map`
+/// is a `BTreeMap`) with their decoded values, so `\/` and `/` hash alike.
 fn event_id(e: &Event, row: u64, scratch: &mut Vec<u8>) -> String {
-    scratch.clear();
-    let mut field = |bytes: &[u8]| {
+    fn put(scratch: &mut Vec<u8>, bytes: &[u8]) {
+        scratch.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         scratch.extend_from_slice(bytes);
-        scratch.push(0x1f);
+    }
+    scratch.clear();
+    let kind: &[u8] = match e.kind {
+        Kind::Status => b"status",
+        Kind::Result => b"result",
     };
-    field(if e.kind == Kind::Status {
-        b"status"
-    } else {
-        b"result"
-    });
-    field(e.host.as_deref().unwrap_or("").as_bytes());
-    field(e.name.as_deref().unwrap_or("").as_bytes());
-    field(&e.unix_time.unwrap_or(0).to_le_bytes());
-    field(&e.epoch.unwrap_or(0).to_le_bytes());
-    field(&e.counter.unwrap_or(0).to_le_bytes());
-    field(e.action.map_or("", Action::as_str).as_bytes());
-    field(&row.to_le_bytes());
-    field(e.message.as_deref().unwrap_or("").as_bytes());
-    field(e.filename.as_deref().unwrap_or("").as_bytes());
-    field(&e.line.unwrap_or(0).to_le_bytes());
-    // serde_json's Map is sorted by key, so this is canonical.
-    serde_json::to_writer(&mut *scratch, &e.columns).expect("writing JSON to a Vec");
-    scratch.push(0x1f);
+    put(scratch, kind);
+    put(scratch, e.host.as_deref().unwrap_or("").as_bytes());
+    put(scratch, e.name.as_deref().unwrap_or("").as_bytes());
+    for n in [e.unix_time, e.epoch, e.counter] {
+        put(scratch, &n.unwrap_or(0).to_le_bytes());
+    }
+    put(scratch, e.action.map_or("", Action::as_str).as_bytes());
+    put(scratch, &row.to_le_bytes());
+    put(scratch, e.message.as_deref().unwrap_or("").as_bytes());
+    put(scratch, e.filename.as_deref().unwrap_or("").as_bytes());
+    put(scratch, &e.line.unwrap_or(0).to_le_bytes());
+    for (key, value) in &e.columns {
+        put(scratch, key.as_bytes());
+        // A type tag keeps the string "22" apart from the number 22.
+        match value {
+            Value::String(s) => {
+                scratch.push(b's');
+                put(scratch, s.as_bytes());
+            }
+            Value::Null => scratch.push(b'0'),
+            Value::Bool(b) => scratch.push(if *b { b't' } else { b'f' }),
+            // Numbers and the rare nested column: their JSON text, which is canonical
+            // for these (objects are sorted maps too), length-prefixed in place.
+            other => {
+                scratch.push(b'j');
+                let at = scratch.len();
+                scratch.extend_from_slice(&[0; 8]);
+                serde_json::to_writer(&mut *scratch, other).expect("writing JSON to a Vec");
+                let len = (scratch.len() - at - 8) as u64;
+                scratch[at..at + 8].copy_from_slice(&len.to_le_bytes());
+            }
+        }
+    }
     format!("{:032x}", xxh3_128(scratch))
 }
 
@@ -562,5 +584,35 @@ mod tests {
         assert_eq!(a.events[0].id, b.events[0].id);
         assert_ne!(a.events[0].id, c.events[0].id);
         assert_eq!(a.events[0].id.len(), 32);
+    }
+
+    #[test]
+    fn ids_tell_column_types_and_boundaries_apart() {
+        let id = |cols: &str| {
+            let r = format!(
+                r#"{{"name":"q","hostIdentifier":"h","unixTime":5,"columns":{cols},"action":"added"}}"#
+            );
+            one(&r).unwrap().events[0].id.clone()
+        };
+        let ids = [
+            id(r#"{"a":"22"}"#),
+            id(r#"{"a":22}"#),
+            id(r#"{"a":22.5}"#),
+            id(r#"{"a":null}"#),
+            id(r#"{"a":""}"#),
+            id(r#"{"a":true}"#),
+            id(r#"{"a":[1]}"#),
+            id(r#"{"ab":"c"}"#),
+            id(r#"{"a":"bc"}"#),
+            id(r#"{}"#),
+        ];
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+        // Spelling doesn't matter, content does.
+        assert_eq!(id(r#"{"p":"\/bin"}"#), id(r#"{"p":"/bin"}"#));
+        assert_eq!(
+            id(r#"{"a":[1,{"y":1,"x":2}]}"#),
+            id(r#"{"a":[1,{"x":2,"y":1}]}"#)
+        );
     }
 }
