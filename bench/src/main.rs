@@ -21,7 +21,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use tripline_bench::gen::{self, Shape};
-use tripline_bench::pipeline::{self, Engine, RunResult};
+use tripline_bench::pipeline::{self, Engine, Output, RunResult};
 use tripline_core::decode::Origin;
 
 #[derive(Parser)]
@@ -72,7 +72,8 @@ enum Cmd {
         /// Also write every result as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Measurements to leave out (comma-separated): timed, threaded, unbuffered, lambdas.
+        /// Measurements to leave out (comma-separated): timed, threaded, single-thread-gzip,
+        /// unbuffered, lambdas.
         #[arg(long, value_delimiter = ',')]
         skip: Vec<String>,
     },
@@ -84,7 +85,8 @@ enum Cmd {
     /// One measurement in this process; prints its result as JSON (used by `pipeline`, and
     /// the thing to put under `perf record`).
     Run {
-        /// fused | fused-threaded | fused-unbuffered | parse | detect | gunzip | startup
+        /// fused | fused-threaded | fused-single-thread-gzip | fused-unbuffered | parse | detect |
+        /// gunzip | startup
         mode: String,
         file: Option<PathBuf>,
         /// Split the wall time by stage with per-item timers.
@@ -208,7 +210,11 @@ fn run_one(
         }
         "fused-unbuffered" => {
             let engine = Engine::builtin()?;
-            pipeline::fused_with(open()?, origin(), &engine, timed, false)?
+            pipeline::fused_with(open()?, origin(), &engine, timed, Output::Unbuffered)?
+        }
+        "fused-single-thread-gzip" => {
+            let engine = Engine::builtin()?;
+            pipeline::fused_with(open()?, origin(), &engine, timed, Output::SingleThread)?
         }
         "fused-threaded" => {
             let engine = Engine::builtin()?;
@@ -217,9 +223,9 @@ fn run_one(
         "parse" => match out {
             Some(p) => {
                 let w = BufWriter::with_capacity(8 << 20, File::create(p)?);
-                pipeline::parse_stage(open()?, origin(), w, timed)?
+                pipeline::parse_stage(open()?, origin(), w, timed)?.0
             }
-            None => pipeline::parse_stage(open()?, origin(), std::io::sink(), timed)?,
+            None => pipeline::parse_stage(open()?, origin(), std::io::sink(), timed)?.0,
         },
         "detect" => {
             let engine = Engine::builtin()?;
@@ -305,6 +311,7 @@ struct ObjectReport {
     fused: RunResult,
     fused_timed: RunResult,
     fused_threaded: RunResult,
+    fused_single_thread_gzip: RunResult,
     fused_unbuffered: RunResult,
     parse: RunResult,
     detect: RunResult,
@@ -345,6 +352,8 @@ fn bench_object(
     let fused = best_of(runs, || child("fused", file, &[]))?;
     let fused_timed = maybe("timed", "fused", &["--timed"], runs.min(3))?;
     let fused_threaded = maybe("threaded", "fused-threaded", &[], runs)?;
+    let fused_single_thread_gzip =
+        maybe("single-thread-gzip", "fused-single-thread-gzip", &[], runs)?;
     let fused_unbuffered = maybe("unbuffered", "fused-unbuffered", &[], runs)?;
     let stem = file
         .file_name()
@@ -394,6 +403,7 @@ fn bench_object(
         fused,
         fused_timed,
         fused_threaded,
+        fused_single_thread_gzip,
         fused_unbuffered,
         parse,
         detect,
@@ -501,6 +511,15 @@ fn print_report(r: &ObjectReport) {
         format!("{:.2}x floor", r.fused_threaded.wall_s / r.gunzip.wall_s),
     );
     row(
+        "before: gzip on the same thread (d2366c0)",
+        &r.fused_single_thread_gzip,
+        f.events,
+        format!(
+            "{:.2}x floor",
+            r.fused_single_thread_gzip.wall_s / r.gunzip.wall_s
+        ),
+    );
+    row(
         "before d2366c0: no buffer before gzip",
         &r.fused_unbuffered,
         f.events,
@@ -566,7 +585,7 @@ fn print_report(r: &ObjectReport) {
             ("frame + parse + normalize (decode - floor)", frame_parse),
             ("detect (map, derive, rules, aggregate)", s.detect_s),
             (
-                "serialize (NDJSON + gzip fast, alerts JSON)",
+                "serialize (NDJSON to the gzip thread, alerts)",
                 s.serialize_s + s.alerts_s,
             ),
         ] {

@@ -2,9 +2,9 @@
 //!
 //! - [`fused`]: what `parse` + `detect` do to one Firehose object, in one process (as
 //!   `tripline scan` runs them): decode (gunzip, frame, parse, normalize), write each event as
-//!   NDJSON through a 256 KiB `BufWriter` into `GzEncoder(Compression::fast())` (the parse
-//!   Lambda's writer since d2366c0, here into a counting sink instead of an S3 multipart
-//!   upload), then `Detector::observe` (ATT&CK
+//!   NDJSON into `ThreadedGzWriter` (256 KiB buffers deflated by `GzEncoder(Compression::fast())`
+//!   on a second thread: the parse Lambda's writer, here into a counting sink instead of an S3
+//!   multipart upload), then `Detector::observe` (ATT&CK
 //!   mapping, derived fields, every rule, aggregation), then each alert as JSON (the detect
 //!   Lambda's `serde_json::to_vec(alert)`).
 //! - [`parse_stage`] and [`detect_stage`]: the two Lambdas as deployed, separately: parse
@@ -29,6 +29,7 @@ use tripline_core::attack::Catalog;
 use tripline_core::config::Config;
 use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
 use tripline_core::event::Event;
+use tripline_core::gzip_writer::ThreadedGzWriter;
 use tripline_core::mapping::Mapper;
 use tripline_core::rules::{Detector, RuleSet};
 
@@ -137,32 +138,39 @@ pub fn fused(
     engine: &Engine,
     timed: bool,
 ) -> anyhow::Result<RunResult> {
-    fused_with(reader, origin, engine, timed, true)
+    fused_with(reader, origin, engine, timed, Output::Threaded)
 }
 
-/// Capacity of the buffer the parse Lambda puts in front of its gzip writer.
+/// Capacity of the buffer the parse Lambda put in front of its gzip writer before it moved
+/// compression to a second thread (the threaded writer's buffers are this size too).
 pub const LAMBDA_OUTPUT_BUFFER: usize = 256 << 10;
 
-/// [`fused`] with the product's buffered writer, or (`buffered_output: false`) with events
-/// written straight into the `GzEncoder` as the parse Lambda did before d2366c0. The
-/// unbuffered variant is kept to show what that change was worth: serde_json writes token by
-/// token, and each write is a deflate call.
+/// How [`fused_with`] writes the normalized output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// The parse Lambda's writer: `ThreadedGzWriter`, deflate on a second thread.
+    Threaded,
+    /// The parse Lambda's writer from d2366c0 until compression moved to a second thread:
+    /// a 256 KiB `BufWriter` in front of the `GzEncoder`, all on the caller's thread.
+    SingleThread,
+    /// Events written straight into the `GzEncoder`, as before d2366c0 (serde_json writes
+    /// token by token, and each write is a deflate call).
+    Unbuffered,
+}
+
+/// [`fused`] with the product's writer or one of the earlier ones, kept to show what each
+/// change was worth.
 pub fn fused_with(
     reader: impl Read + Send,
     origin: Origin,
     engine: &Engine,
     timed: bool,
-    buffered_output: bool,
+    output: Output,
 ) -> anyhow::Result<RunResult> {
     let start = Instant::now();
     let mut st = Stages::default();
-    let gz = GzEncoder::new(CountingSink::default(), Compression::fast());
-    let mut events_out = if buffered_output {
-        OutWriter::Buffered(io::BufWriter::with_capacity(LAMBDA_OUTPUT_BUFFER, gz))
-    } else {
-        OutWriter::Direct(gz)
-    };
-    let mut quarantine_out: Option<io::BufWriter<GzEncoder<CountingSink>>> = None;
+    let mut events_out = OutWriter::new(output, CountingSink::default());
+    let mut quarantine_out: Option<OutWriter<CountingSink>> = None;
     let mut detector = engine.detector();
     let mut decoder = ObjectDecoder::new(reader, origin, Options::default());
     let mut t = Instant::now();
@@ -178,21 +186,17 @@ pub fn fused_with(
                 lap(timed, &mut t, &mut st.detect_s);
             }
             Some(Decoded::Quarantined(q)) => {
-                let out = quarantine_out.get_or_insert_with(|| {
-                    io::BufWriter::with_capacity(
-                        LAMBDA_OUTPUT_BUFFER,
-                        GzEncoder::new(CountingSink::default(), Compression::fast()),
-                    )
-                });
+                let out = quarantine_out
+                    .get_or_insert_with(|| OutWriter::new(output, CountingSink::default()));
                 write_line(out, &*q)?;
                 lap(timed, &mut t, &mut st.serialize_s);
             }
         }
     }
     let summary = decoder.summary();
-    let normalized = events_out.finish()?;
+    let normalized = events_out.finish()?.0;
     if let Some(q) = quarantine_out {
-        q.into_inner().map_err(|e| e.into_error())?.finish()?;
+        q.finish()?;
     }
     lap(timed, &mut t, &mut st.serialize_s);
     let report = detector.finish();
@@ -203,11 +207,12 @@ pub fn fused_with(
     }
     lap(timed, &mut t, &mut st.alerts_s);
     let mut r = RunResult {
-        mode: if buffered_output {
-            "fused".into()
-        } else {
-            "fused_unbuffered_before_d2366c0".into()
-        },
+        mode: match output {
+            Output::Threaded => "fused",
+            Output::SingleThread => "fused_single_thread_gzip",
+            Output::Unbuffered => "fused_unbuffered_before_d2366c0",
+        }
+        .into(),
         wall_s: start.elapsed().as_secs_f64(),
         bytes_in: summary.bytes_in,
         bytes_decoded: summary.bytes_decoded,
@@ -229,26 +234,23 @@ pub fn fused_with(
 }
 
 /// The parse Lambda's work: decode and write the normalized object to `out`, through the
-/// same buffered gzip writer.
-pub fn parse_stage(
+/// same writer (deflate on a second thread, which owns `out`). Returns `out` too.
+pub fn parse_stage<W: Write + Send + 'static>(
     reader: impl Read + Send,
     origin: Origin,
-    out: impl Write,
+    out: W,
     timed: bool,
-) -> anyhow::Result<RunResult> {
+) -> anyhow::Result<(RunResult, W)> {
     let start = Instant::now();
     let mut st = Stages::default();
-    let mut events_out = io::BufWriter::with_capacity(
-        LAMBDA_OUTPUT_BUFFER,
-        GzEncoder::new(
-            CountingWriter {
-                inner: out,
-                count: 0,
-            },
-            Compression::fast(),
-        ),
+    let mut events_out = ThreadedGzWriter::new(
+        CountingWriter {
+            inner: out,
+            count: 0,
+        },
+        Compression::fast(),
     );
-    let mut quarantine_out: Option<io::BufWriter<GzEncoder<CountingSink>>> = None;
+    let mut quarantine_out: Option<ThreadedGzWriter<CountingSink>> = None;
     let mut decoder = ObjectDecoder::new(reader, origin, Options::default());
     let mut t = Instant::now();
     loop {
@@ -259,10 +261,7 @@ pub fn parse_stage(
             Some(Decoded::Event(e)) => write_line(&mut events_out, &*e)?,
             Some(Decoded::Quarantined(q)) => {
                 let out = quarantine_out.get_or_insert_with(|| {
-                    io::BufWriter::with_capacity(
-                        LAMBDA_OUTPUT_BUFFER,
-                        GzEncoder::new(CountingSink::default(), Compression::fast()),
-                    )
+                    ThreadedGzWriter::new(CountingSink::default(), Compression::fast())
                 });
                 write_line(out, &*q)?;
             }
@@ -271,15 +270,12 @@ pub fn parse_stage(
     }
     let summary = decoder.summary();
     if let Some(q) = quarantine_out {
-        q.into_inner().map_err(|e| e.into_error())?.finish()?;
+        q.finish()?;
     }
-    let mut w = events_out
-        .into_inner()
-        .map_err(|e| e.into_error())?
-        .finish()?;
+    let mut w = events_out.finish()?;
     w.flush()?;
     lap(timed, &mut t, &mut st.serialize_s);
-    Ok(RunResult {
+    let r = RunResult {
         mode: "parse".into(),
         wall_s: start.elapsed().as_secs_f64(),
         bytes_in: summary.bytes_in,
@@ -290,7 +286,8 @@ pub fn parse_stage(
         normalized_gz_bytes: w.count,
         stages: st,
         ..Default::default()
-    })
+    };
+    Ok((r, w.inner))
 }
 
 /// The detect Lambda's work on one normalized object (gzip NDJSON of events).
@@ -431,41 +428,58 @@ pub fn fused_threaded_gunzip(
 }
 
 /// The normalized-output writer of [`fused_with`].
-enum OutWriter {
-    Direct(GzEncoder<CountingSink>),
-    Buffered(io::BufWriter<GzEncoder<CountingSink>>),
+enum OutWriter<W: Write + Send + 'static> {
+    Threaded(ThreadedGzWriter<W>),
+    Buffered(io::BufWriter<GzEncoder<W>>),
+    Direct(GzEncoder<W>),
 }
 
-impl OutWriter {
-    fn finish(self) -> io::Result<u64> {
-        let gz = match self {
-            OutWriter::Direct(gz) => gz,
-            OutWriter::Buffered(b) => b.into_inner().map_err(|e| e.into_error())?,
-        };
-        Ok(gz.finish()?.0)
-    }
-}
-
-impl Write for OutWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            OutWriter::Direct(w) => w.write(buf),
-            OutWriter::Buffered(w) => w.write(buf),
+impl<W: Write + Send + 'static> OutWriter<W> {
+    fn new(output: Output, inner: W) -> Self {
+        match output {
+            Output::Threaded => {
+                OutWriter::Threaded(ThreadedGzWriter::new(inner, Compression::fast()))
+            }
+            Output::SingleThread => OutWriter::Buffered(io::BufWriter::with_capacity(
+                LAMBDA_OUTPUT_BUFFER,
+                GzEncoder::new(inner, Compression::fast()),
+            )),
+            Output::Unbuffered => OutWriter::Direct(GzEncoder::new(inner, Compression::fast())),
         }
     }
-    // serde_json calls `write_all` per token: forward it, so the buffered variant takes
-    // `BufWriter`'s inlined fast path exactly as the Lambda's `BufWriter<GzEncoder<_>>` does.
+
+    fn finish(self) -> io::Result<W> {
+        match self {
+            OutWriter::Threaded(w) => w.finish(),
+            OutWriter::Buffered(b) => b.into_inner().map_err(|e| e.into_error())?.finish(),
+            OutWriter::Direct(gz) => gz.finish(),
+        }
+    }
+}
+
+impl<W: Write + Send + 'static> Write for OutWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            OutWriter::Threaded(w) => w.write(buf),
+            OutWriter::Buffered(w) => w.write(buf),
+            OutWriter::Direct(w) => w.write(buf),
+        }
+    }
+    // serde_json calls `write_all` per token: forward it, so each variant takes its own
+    // inlined fast path exactly as the writer it stands for does.
     #[inline]
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
-            OutWriter::Direct(w) => w.write_all(buf),
+            OutWriter::Threaded(w) => w.write_all(buf),
             OutWriter::Buffered(w) => w.write_all(buf),
+            OutWriter::Direct(w) => w.write_all(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            OutWriter::Direct(w) => w.flush(),
+            OutWriter::Threaded(w) => w.flush(),
             OutWriter::Buffered(w) => w.flush(),
+            OutWriter::Direct(w) => w.flush(),
         }
     }
 }

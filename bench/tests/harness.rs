@@ -81,11 +81,10 @@ fn the_pipeline_finds_alerts_in_a_small_object() {
     assert!(r.stages.decode_s > 0.0 && r.stages.detect_s > 0.0);
 
     // The deployed split (parse writes, detect re-reads) finds the same alerts.
-    let mut normalized = Vec::new();
-    let p = pipeline::parse_stage(
+    let (p, normalized) = pipeline::parse_stage(
         Cursor::new(gz.clone()),
         Origin::path("t"),
-        &mut normalized,
+        Vec::new(),
         false,
     )
     .unwrap();

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use flate2::{write::GzEncoder, Compression};
+use flate2::Compression;
 use tripline_core::decode::{Limits, Options};
+use tripline_core::gzip_writer::ThreadedGzWriter;
 
 use crate::inputs::{self, Driver, RunError};
 
@@ -76,10 +77,11 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
                 }
                 let file =
                     File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-                // Buffer before the encoder: serde_json writes token by token.
-                Some(BufWriter::with_capacity(
-                    256 << 10,
-                    GzEncoder::new(BufWriter::new(file), Compression::fast()),
+                // 256 KiB buffers (serde_json writes token by token), deflated on a second
+                // thread while this one decodes on.
+                Some(ThreadedGzWriter::new(
+                    BufWriter::new(file),
+                    Compression::fast(),
                 ))
             }
             None => None,
@@ -99,10 +101,7 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
             other => other?,
         }
         if let Some(f) = file_out {
-            f.into_inner()
-                .map_err(|e| e.into_error())?
-                .finish()?
-                .flush()?;
+            f.finish()?.flush()?;
         }
     }
     if let Err(e) = stdout.flush() {

@@ -16,6 +16,7 @@ pub mod config;
 pub mod decode;
 pub mod derive;
 pub mod event;
+pub mod gzip_writer;
 pub mod indicators;
 pub mod layer;
 pub mod mapping;
