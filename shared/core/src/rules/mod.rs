@@ -5,9 +5,10 @@
 //! a rule that loads but can never fire (misspelt field, unknown technique, bad window)
 //! is worse than one that refuses to load, because nobody notices the silence.
 //!
-//! Rules are compiled into one [`rsigma_eval::Engine`], whose candidate index (built from
-//! literals such as `query: crontab`) skips rules that cannot match; every rule reads the
-//! event through one zero-copy [`EventView`].
+//! Rules are compiled into one [`rsigma_eval::Engine`]. Each rule also gets a gate (see
+//! [`gate`]), a necessary condition such as `query == crontab` derived once per rule set,
+//! so most rules are skipped with a string comparison; the rest are evaluated by rsigma,
+//! reading the event through one zero-copy [`EventView`].
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -20,9 +21,11 @@ use rsigma_parser::{SigmaCollection, SigmaRule};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{parse_tag, Catalog, Resolution, TechniqueRef};
+use gate::{Facts, Gate};
 
 pub mod detector;
 pub mod fields;
+mod gate;
 pub mod testing;
 mod view;
 
@@ -272,8 +275,11 @@ fn join_problems(p: &[Problem]) -> String {
 pub struct RuleSet {
     rules: Vec<Arc<Rule>>,
     engine: Engine,
-    /// Sigma id -> index into `rules`, to map engine results back to rules.
-    by_id: HashMap<String, usize>,
+    /// Per compiled rule (`engine.rules()`, same order): its gate and the index into
+    /// `rules` its matches count for.
+    gates: Vec<(Gate, Option<usize>)>,
+    /// The fields the gates look up.
+    gate_fields: gate::Fields,
     by_name: HashMap<String, usize>,
     warnings: Vec<Problem>,
 }
@@ -375,10 +381,22 @@ impl RuleSet {
         }
 
         let rules: Vec<Arc<Rule>> = parsed.into_iter().map(|(r, _)| Arc::new(r)).collect();
-        let by_id = rules
+        let by_id: HashMap<&str, usize> = rules
             .iter()
             .enumerate()
-            .map(|(i, r)| (r.id.clone(), i))
+            .map(|(i, r)| (r.id.as_str(), i))
+            .collect();
+        let mut gate_fields = gate::Fields::default();
+        let gates = engine
+            .rules()
+            .iter()
+            .map(|compiled| {
+                // Every compiled rule carries the UUID we validated and indexed, so the
+                // lookup only misses if rsigma changes how it keeps ids; such a rule's
+                // matches are ignored rather than attributed to the wrong rule.
+                let idx = compiled.id.as_deref().and_then(|id| by_id.get(id)).copied();
+                (Gate::of_rule(compiled, &mut gate_fields), idx)
+            })
             .collect();
         let by_name = rules
             .iter()
@@ -388,7 +406,8 @@ impl RuleSet {
         Ok(RuleSet {
             rules,
             engine,
-            by_id,
+            gates,
+            gate_fields,
             by_name,
             warnings,
         })
@@ -419,25 +438,51 @@ impl RuleSet {
     /// Indices (into [`RuleSet::rules`]) of the rules matching one eval view, in ascending
     /// order. Never fails: rsigma does all fallible work (regexes, CIDRs, modifiers) at
     /// compile time, and evaluation itself is total.
+    ///
+    /// Each rule's gate is checked first and rsigma evaluates only the rules it admits;
+    /// the gate is a necessary condition, so the answer is the engine's own.
     pub fn matching(&self, view: &impl rsigma_eval::Event) -> Vec<usize> {
+        let facts = Facts::new(view, &self.gate_fields);
         let mut out: Vec<usize> = self
             .engine
-            .evaluate(view)
+            .rules()
             .iter()
-            // Every compiled rule carries the UUID we validated and indexed, so the
-            // lookup only misses if rsigma changes its result header; such a result is
-            // ignored rather than attributed to the wrong rule.
-            .filter_map(|r| {
-                r.header
-                    .rule_id
-                    .as_deref()
-                    .and_then(|id| self.by_id.get(id))
+            .zip(&self.gates)
+            .filter(|(compiled, (gate, _))| {
+                gate.admits(&facts) && rsigma_eval::evaluate_rule(compiled, view).is_some()
             })
-            .copied()
+            .filter_map(|(_, (_, idx))| *idx)
             .collect();
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// [`RuleSet::matching`] through rsigma's engine alone, without the gates: the
+    /// reference the gates are tested against.
+    #[cfg(test)]
+    pub(crate) fn matching_ungated(&self, view: &impl rsigma_eval::Event) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .engine
+            .evaluate(view)
+            .iter()
+            .filter_map(|r| {
+                let id = r.header.rule_id.as_deref()?;
+                self.rules.iter().position(|rule| rule.id == id)
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    #[cfg(test)]
+    pub(crate) fn open_gates(&self) -> Vec<&str> {
+        self.gates
+            .iter()
+            .filter(|(g, _)| g.is_open())
+            .filter_map(|(_, idx)| idx.map(|i| self.rules[i].name.as_str()))
+            .collect()
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::config::Config;
 use crate::derive::Derived;
-use crate::event::{Event, Indicators, Kind, SourceRef};
+use crate::event::{Action, Event, Indicators, Kind, SourceRef};
 use crate::rules::detector::{Detector, Outcome};
 
 /// A rule file with sensible defaults; `detection` and `extra` are YAML fragments.
@@ -596,4 +596,183 @@ fn zero_copy_view_matches_like_json_view_on_builtin_tests() {
         }
     }
     assert!(checked > 0);
+}
+
+/// Every event of the built-in rule tests, also moved to every other test's query, pack and
+/// action (and with its query upper-cased), so each gate meets rows it must admit and rows
+/// it may reject.
+fn builtin_test_events_and_variants() -> Vec<Event> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        positive: Vec<testing::TestEvent>,
+        #[serde(default)]
+        negative: Vec<testing::TestEvent>,
+    }
+    let mut base = Vec::new();
+    for (name, text) in builtin::RULE_TESTS {
+        let Ok(f) = yaml_serde::from_str::<File>(text) else {
+            continue;
+        };
+        for te in f.positive.iter().chain(&f.negative) {
+            if let Ok(ev) = te.to_event(name) {
+                base.push(ev);
+            }
+        }
+    }
+    let shapes: std::collections::BTreeSet<(Option<String>, Option<String>)> = base
+        .iter()
+        .map(|e| (e.pack.clone(), e.query.clone()))
+        .collect();
+    let mut out = base.clone();
+    for ev in &base {
+        for (pack, query) in &shapes {
+            let mut v = ev.clone();
+            v.pack = pack.clone();
+            v.query = query.clone();
+            out.push(v);
+        }
+        for action in [
+            None,
+            Some(Action::Added),
+            Some(Action::Removed),
+            Some(Action::Snapshot),
+        ] {
+            let mut v = ev.clone();
+            v.action = action;
+            out.push(v);
+        }
+        let mut v = ev.clone();
+        v.query = v.query.map(|q| q.to_uppercase());
+        v.pack = None;
+        out.push(v);
+    }
+    out
+}
+
+#[test]
+fn gates_agree_with_the_engine_on_builtin_tests() {
+    if builtin::SIGMA_RULES.is_empty() {
+        return;
+    }
+    let rules = RuleSet::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let config = Config::default();
+    let mut fired = 0;
+    for ev in builtin_test_events_and_variants() {
+        for d in [
+            crate::derive::derive(&ev, &config),
+            Derived {
+                program: Some("aws".into()),
+                platform: Some(crate::derive::Platform::Linux),
+                osquery_outdated: Some(true),
+                macos_unsupported: Some(true),
+                remote_outside_office: Some(true),
+                stale: true,
+                initial: true,
+            },
+        ] {
+            let view = EventView::new(&ev, &d);
+            let gated = rules.matching(&view);
+            assert_eq!(gated, rules.matching_ungated(&view), "{ev:?}");
+            fired += gated.len();
+        }
+    }
+    assert!(fired > 0);
+    // Every built-in rule has a gate; an open one would be evaluated on every event.
+    assert_eq!(rules.open_gates(), Vec::<&str>::new());
+}
+
+#[test]
+fn gates_are_sound_for_tricky_conditions() {
+    let rules = set(&[
+        // OR of two conjunctions: neither side's clauses alone are necessary.
+        rule_yaml(
+            "or_branches",
+            1,
+            "  a:\n    query: crontab\n    columns.command|contains: curl\n  b:\n    columns.key: LD_PRELOAD\n  condition: a or b",
+            "",
+        ),
+        // Negation and `exists: false` constrain nothing positive.
+        rule_yaml(
+            "negated",
+            2,
+            "  a:\n    query: users\n  b:\n    columns.shell|exists: false\n  condition: not a and b",
+            "",
+        ),
+        // A null matcher matches an absent field.
+        rule_yaml(
+            "null_value",
+            3,
+            "  a:\n    query: processes\n    columns.parent: null\n  condition: a",
+            "",
+        ),
+        // Selectors: `1 of` is an OR, `all of` an AND.
+        rule_yaml(
+            "selectors",
+            4,
+            "  sel_a:\n    query: Keyboard_Event_Taps\n  sel_b:\n    pack: osx-attacks\n  flt:\n    columns.x: 1\n  condition: 1 of sel_* and not flt",
+            "",
+        ),
+        // Cased literals and numbers compared as text.
+        rule_yaml(
+            "cased_and_numeric",
+            5,
+            "  a:\n    query|cased: Mixed_Case\n    columns.port: 22\n  condition: a",
+            "",
+        ),
+        // Keywords are not scoped to a field: no gate.
+        rule_yaml("keywords", 6, "  kw:\n    - evil\n  condition: kw", ""),
+    ]);
+    let d = Derived::default();
+    let cases = [
+        (
+            "crontab",
+            json!({"command": "curl x", "shell": "a"}),
+            vec![0],
+        ),
+        ("crontab", json!({"command": "ls", "shell": "a"}), vec![]),
+        (
+            "process_envs",
+            json!({"key": "LD_PRELOAD", "shell": "a"}),
+            vec![0],
+        ),
+        (
+            "process_envs",
+            json!({"key": "ld_preload", "shell": "a"}),
+            vec![0],
+        ),
+        ("process_envs", json!({"key": "PATH", "shell": "a"}), vec![]),
+        ("groups", json!({"name": "x"}), vec![1]),
+        ("users", json!({"name": "x"}), vec![]),
+        ("processes", json!({"pid": "1"}), vec![1, 2]),
+        (
+            "processes",
+            json!({"pid": "1", "parent": "0", "shell": "sh"}),
+            vec![],
+        ),
+        (
+            "keyboard_event_taps",
+            json!({"x": "2", "shell": "a"}),
+            vec![3],
+        ),
+        (
+            "KEYBOARD_EVENT_TAPS",
+            json!({"x": "1", "shell": "a"}),
+            vec![],
+        ),
+        ("Mixed_Case", json!({"port": 22, "shell": "a"}), vec![4]),
+        ("mixed_case", json!({"port": "22", "shell": "a"}), vec![]),
+        (
+            "anything",
+            json!({"note": "an evil thing", "shell": "a"}),
+            vec![5],
+        ),
+    ];
+    for (query, columns, want) in cases {
+        let ev = event(query, columns.clone(), T0);
+        let view = EventView::new(&ev, &d);
+        assert_eq!(rules.matching(&view), want, "{query} {columns}");
+        assert_eq!(rules.matching_ungated(&view), want, "{query} {columns}");
+    }
+    assert_eq!(rules.open_gates(), ["negated", "keywords"]);
 }

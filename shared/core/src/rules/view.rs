@@ -62,6 +62,11 @@ fn column<'v>(m: &'v Map<String, Value>, key: &str) -> Option<EventValue<'v>> {
     if let Some(v) = m.get(key) {
         return Some(column_value(v));
     }
+    // Without a dot the walk would repeat the lookup that just missed; absent columns are
+    // the common case for rules about other tables.
+    if !key.contains('.') {
+        return None;
+    }
     let mut segments = key.split('.');
     let mut cur = m.get(segments.next()?)?;
     for seg in segments {

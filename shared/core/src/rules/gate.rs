@@ -1,0 +1,373 @@
+//! Per-rule gates: necessary conditions, derived once per rule set, that an event must meet
+//! before rsigma evaluates a rule against it.
+//!
+//! rsigma's own candidate index keeps one witness set per rule and, between the conjuncts
+//! of a selection, prefers an exact literal. In osquery rules that is often
+//! `action: [added, snapshot]`, which nearly every row satisfies, so about a dozen of the
+//! built-in rules were evaluated on every event (the rootkit and malware packs among them,
+//! each comparing the query against a hundred names). A gate keeps *every* positive
+//! conjunct instead, as clauses that must all hold (a conjunction of disjunctions), and
+//! checks the cheap, selective ones first: `query`/`pack`/`name` equal to a literal, then
+//! a derived field or column being present. A non-matching event is usually rejected by
+//! one string comparison.
+//!
+//! # Soundness
+//!
+//! A gate may only ever *weaken* a rule: whenever the rule matches, its gate holds. The
+//! derivation follows rsigma's evaluator (`rsigma_eval::compiler`) and its witness
+//! analysis: a field-scoped item is false on an absent field unless its matcher is `Null`
+//! (so presence is necessary), `exists: false`, negations, keyword items and vacuously
+//! true selectors give no clause, and an OR only yields clauses that every branch
+//! implies. Equality atoms are only taken from `Exact` matchers (alone or in an any-of
+//! list) and are checked with the matcher's own string coercion and case folding. The
+//! differential tests in `rules::tests` compare gated evaluation with rsigma's engine.
+
+use std::cell::OnceCell;
+
+use rustc_hash::FxHashMap;
+
+use rsigma_eval::event::{Event, EventValue};
+use rsigma_eval::matcher::{ascii_lowercase_cow, CompiledMatcher, GroupMode};
+use rsigma_eval::{CompiledDetection, CompiledDetectionItem, CompiledRule};
+use rsigma_parser::{ArrayQuantifier, ConditionExpr, Quantifier};
+
+/// Cap on the clauses an OR may produce by distribution (`(a ∧ b) ∨ (c ∧ d)` implies four
+/// clauses); beyond it each branch contributes only its most selective clause.
+const MAX_OR_CLAUSES: usize = 16;
+
+/// One necessary condition on a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Atom {
+    /// `get_field(field)` is present.
+    Present(usize),
+    /// The field's value, folded as the `Exact` matcher folds it, is one of these literals
+    /// (ids into the field's [`Fields::literals`], sorted).
+    Equals { field: usize, ids: Vec<u32> },
+}
+
+/// Atoms of which at least one holds.
+type Clause = Vec<Atom>;
+
+/// The fields the gates refer to, interned so gates name them by index, and per field the
+/// literals its equality atoms compare with, interned so an event's value is looked up
+/// once per field rather than once per rule.
+#[derive(Debug, Default)]
+pub(crate) struct Fields {
+    paths: Vec<String>,
+    /// Per field: folded literal -> id.
+    literals: Vec<FxHashMap<String, u32>>,
+}
+
+impl Fields {
+    fn intern(&mut self, path: &str) -> usize {
+        match self.paths.iter().position(|p| p == path) {
+            Some(i) => i,
+            None => {
+                self.paths.push(path.to_string());
+                self.literals.push(FxHashMap::default());
+                self.paths.len() - 1
+            }
+        }
+    }
+
+    fn literal(&mut self, field: usize, folded: String) -> u32 {
+        let lits = &mut self.literals[field];
+        let next = lits.len() as u32;
+        *lits.entry(folded).or_insert(next)
+    }
+}
+
+/// A rule's gate: clauses that must all hold. No clauses means "always evaluate".
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Gate {
+    clauses: Vec<Clause>,
+}
+
+impl Gate {
+    /// Derives the gate of one compiled rule, interning its fields into `fields`.
+    pub(crate) fn of_rule(rule: &CompiledRule, fields: &mut Fields) -> Gate {
+        let mut a = Analyzer { rule, fields };
+        // A rule matches when any of its conditions does.
+        let parts: Vec<Vec<Clause>> = rule.conditions.iter().map(|c| a.condition(c)).collect();
+        let mut clauses = if parts.is_empty() {
+            Vec::new()
+        } else {
+            a.or(parts)
+        };
+        sort_by_cost(&mut clauses, &a.fields.paths);
+        Gate { clauses }
+    }
+
+    /// Whether the event can match the rule (false means it certainly cannot).
+    pub(crate) fn admits<E: Event>(&self, facts: &Facts<'_, E>) -> bool {
+        self.clauses
+            .iter()
+            .all(|clause| clause.iter().any(|atom| facts.holds(atom)))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_open(&self) -> bool {
+        self.clauses.is_empty()
+    }
+}
+
+/// The literal ids one field's value equals (more than one only for arrays).
+enum Ids {
+    None,
+    One(u32),
+    Many(Vec<u32>),
+}
+
+/// One field of one event, as the gates see it.
+struct Looked {
+    present: bool,
+    ids: Ids,
+}
+
+/// What the gates need to know about one event: each field is looked up at most once,
+/// however many gates ask.
+pub(crate) struct Facts<'e, E: Event> {
+    event: &'e E,
+    fields: &'e Fields,
+    looked: Vec<OnceCell<Looked>>,
+}
+
+impl<'e, E: Event> Facts<'e, E> {
+    pub(crate) fn new(event: &'e E, fields: &'e Fields) -> Self {
+        Facts {
+            event,
+            fields,
+            looked: (0..fields.paths.len()).map(|_| OnceCell::new()).collect(),
+        }
+    }
+
+    fn holds(&self, atom: &Atom) -> bool {
+        match atom {
+            Atom::Present(f) => self.look(*f).present,
+            Atom::Equals { field, ids } => match &self.look(*field).ids {
+                Ids::None => false,
+                Ids::One(id) => ids.binary_search(id).is_ok(),
+                Ids::Many(found) => found.iter().any(|id| ids.binary_search(id).is_ok()),
+            },
+        }
+    }
+
+    fn look(&self, field: usize) -> &Looked {
+        self.looked[field].get_or_init(|| {
+            let Some(value) = self.event.get_field(&self.fields.paths[field]) else {
+                return Looked {
+                    present: false,
+                    ids: Ids::None,
+                };
+            };
+            let literals = &self.fields.literals[field];
+            let mut ids = Ids::None;
+            if !literals.is_empty() {
+                each_str_value(&value, &mut |s| {
+                    if let Some(&id) = literals.get(ascii_lowercase_cow(s).as_ref()) {
+                        ids = match std::mem::replace(&mut ids, Ids::None) {
+                            Ids::None => Ids::One(id),
+                            Ids::One(first) => Ids::Many(vec![first, id]),
+                            Ids::Many(mut v) => {
+                                v.push(id);
+                                Ids::Many(v)
+                            }
+                        };
+                    }
+                });
+            }
+            Looked { present: true, ids }
+        })
+    }
+}
+
+/// The string forms rsigma's `Exact` matcher compares (its `match_str_value`): strings,
+/// numbers and booleans as text, array members; null and maps never match. The matcher
+/// folds them with [`ascii_lowercase_cow`] (`to_lowercase`) before comparing.
+fn each_str_value(v: &EventValue<'_>, f: &mut dyn FnMut(&str)) {
+    match v {
+        EventValue::Str(s) => f(s),
+        EventValue::Int(n) => f(&n.to_string()),
+        EventValue::Float(x) => f(&x.to_string()),
+        EventValue::Bool(b) => f(if *b { "true" } else { "false" }),
+        EventValue::Array(items) => items.iter().for_each(|x| each_str_value(x, f)),
+        _ => {}
+    }
+}
+
+struct Analyzer<'r, 'f> {
+    rule: &'r CompiledRule,
+    fields: &'f mut Fields,
+}
+
+impl Analyzer<'_, '_> {
+    fn condition(&mut self, cond: &ConditionExpr) -> Vec<Clause> {
+        match cond {
+            // A dangling identifier never matches; no clause is the conservative answer.
+            ConditionExpr::Identifier(name) => match self.rule.detections.get(name) {
+                Some(det) => self.detection(det),
+                None => Vec::new(),
+            },
+            ConditionExpr::And(parts) => parts.iter().flat_map(|p| self.condition(p)).collect(),
+            ConditionExpr::Or(parts) => {
+                let parts = parts.iter().map(|p| self.condition(p)).collect();
+                self.or(parts)
+            }
+            // Negation inverts polarity: nothing positive follows.
+            ConditionExpr::Not(_) => Vec::new(),
+            ConditionExpr::Selector {
+                quantifier,
+                pattern,
+            } => {
+                let selected: Vec<&CompiledDetection> = self
+                    .rule
+                    .detections
+                    .iter()
+                    .filter(|(name, _)| pattern.matches_detection_name(name))
+                    .map(|(_, det)| det)
+                    .collect();
+                match quantifier {
+                    // Vacuously true when nothing (or zero detections) must match.
+                    Quantifier::All if selected.is_empty() => Vec::new(),
+                    Quantifier::Count(0) => Vec::new(),
+                    Quantifier::All => selected.iter().flat_map(|d| self.detection(d)).collect(),
+                    Quantifier::Any | Quantifier::Count(_) => {
+                        let parts = selected.iter().map(|d| self.detection(d)).collect();
+                        self.or(parts)
+                    }
+                }
+            }
+        }
+    }
+
+    fn detection(&mut self, det: &CompiledDetection) -> Vec<Clause> {
+        match det {
+            CompiledDetection::AllOf(items) => items.iter().flat_map(|i| self.item(i)).collect(),
+            // An empty any-of never matches; no clause is the conservative answer.
+            CompiledDetection::AnyOf(subs) if subs.is_empty() => Vec::new(),
+            CompiledDetection::AnyOf(subs) => {
+                let parts = subs.iter().map(|d| self.detection(d)).collect();
+                self.or(parts)
+            }
+            CompiledDetection::And(subs) => subs.iter().flat_map(|d| self.detection(d)).collect(),
+            // `any`/`all` need at least one member, so the array must be present.
+            CompiledDetection::ArrayMatch {
+                field,
+                quantifier: ArrayQuantifier::Any | ArrayQuantifier::All,
+                ..
+            } => vec![vec![Atom::Present(self.fields.intern(field))]],
+            CompiledDetection::ArrayMatch { .. }
+            | CompiledDetection::Keywords(_)
+            | CompiledDetection::Conditional { .. } => Vec::new(),
+        }
+    }
+
+    fn item(&mut self, item: &CompiledDetectionItem) -> Vec<Clause> {
+        let Some(field) = item.field.as_deref() else {
+            return Vec::new(); // keyword item: not scoped to a field
+        };
+        match item.exists {
+            Some(false) => return Vec::new(),
+            Some(true) => return vec![vec![Atom::Present(self.fields.intern(field))]],
+            None => {}
+        }
+        // `Null` is the one matcher an absent field satisfies.
+        if matches!(item.matcher, CompiledMatcher::Null) {
+            return Vec::new();
+        }
+        let field = self.fields.intern(field);
+        let atom = match exact_values(&item.matcher) {
+            Some(values) => {
+                let mut ids: Vec<u32> = values
+                    .into_iter()
+                    .map(|v| self.fields.literal(field, v))
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                Atom::Equals { field, ids }
+            }
+            None => Atom::Present(field),
+        };
+        vec![vec![atom]]
+    }
+
+    /// Clauses implied by a disjunction of conjunctions: every `a ∨ b` with `a` a clause of
+    /// one branch and `b` of another. An unconstrained branch leaves nothing.
+    fn or(&mut self, parts: Vec<Vec<Clause>>) -> Vec<Clause> {
+        if parts.iter().any(Vec::is_empty) {
+            return Vec::new();
+        }
+        let mut acc: Vec<Clause> = vec![Vec::new()];
+        for mut part in parts {
+            sort_by_cost(&mut part, &self.fields.paths);
+            if acc.len() * part.len() > MAX_OR_CLAUSES {
+                part.truncate(1);
+            }
+            let mut next = Vec::with_capacity(acc.len() * part.len());
+            for a in &acc {
+                for b in &part {
+                    let mut clause = a.clone();
+                    for atom in b {
+                        if !clause.contains(atom) {
+                            clause.push(atom.clone());
+                        }
+                    }
+                    next.push(clause);
+                }
+            }
+            acc = next;
+        }
+        acc
+    }
+}
+
+/// The literals an `Exact` matcher (or an any-of list of them) accepts, folded the way the
+/// event side is folded before comparing. `None` for every other matcher.
+fn exact_values(m: &CompiledMatcher) -> Option<Vec<String>> {
+    match m {
+        // Case-insensitive: the matcher compares the folded event value with the literal,
+        // which the compiler stored folded.
+        CompiledMatcher::Exact {
+            value,
+            case_insensitive: true,
+        } => Some(vec![value.clone()]),
+        // Cased: equal strings have equal foldings.
+        CompiledMatcher::Exact {
+            value,
+            case_insensitive: false,
+        } => Some(vec![ascii_lowercase_cow(value).into_owned()]),
+        CompiledMatcher::AnyOf(children)
+        | CompiledMatcher::CaseInsensitiveGroup {
+            children,
+            mode: GroupMode::Any,
+        } => {
+            let mut out = Vec::new();
+            for c in children {
+                out.extend(exact_values(c)?);
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// Orders clauses so the cheapest, most selective checks run first. Only affects speed.
+fn sort_by_cost(clauses: &mut [Clause], paths: &[String]) {
+    let atom_cost = |a: &Atom| -> u8 {
+        let (field, equals) = match a {
+            Atom::Present(f) => (*f, false),
+            Atom::Equals { field, .. } => (*field, true),
+        };
+        match (paths[field].as_str(), equals) {
+            // The query (table) names the row's shape; the pack and name narrow it as well.
+            ("query" | "pack" | "name", true) => 0,
+            // Derived fields are absent unless the row is of the one table they describe.
+            (p, _) if p.starts_with("derived.") => 1,
+            (p, _) if p.starts_with("columns.") || p.starts_with("decorations.") => 2,
+            // `action` and `kind` hold one of two or three values on every row.
+            ("action" | "kind", true) => 4,
+            _ => 3,
+        }
+    };
+    clauses.sort_by_key(|c| c.iter().map(atom_cost).max().unwrap_or(0));
+}
