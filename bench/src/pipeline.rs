@@ -133,7 +133,7 @@ fn write_line<T: Serialize + ?Sized>(out: &mut impl Write, v: &T) -> io::Result<
 
 /// Parse + detect in one pass over `reader` (a Firehose object, gzip or plain).
 pub fn fused(
-    reader: impl Read + Send,
+    reader: impl Read + Send + 'static,
     origin: Origin,
     engine: &Engine,
     timed: bool,
@@ -148,10 +148,12 @@ pub const LAMBDA_OUTPUT_BUFFER: usize = 256 << 10;
 /// How [`fused_with`] writes the normalized output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
-    /// The parse Lambda's writer: `ThreadedGzWriter`, deflate on a second thread.
+    /// The product: `ObjectDecoder::threaded` (inflate on its own thread) and
+    /// `ThreadedGzWriter` (deflate on another), as the parse Lambda and the CLI run.
     Threaded,
-    /// The parse Lambda's writer from d2366c0 until compression moved to a second thread:
-    /// a 256 KiB `BufWriter` in front of the `GzEncoder`, all on the caller's thread.
+    /// Everything on the caller's thread: `ObjectDecoder::new` and a 256 KiB `BufWriter`
+    /// in front of the `GzEncoder` (the parse Lambda's writer from d2366c0 until the
+    /// threads). What a Lambda with less than one vCPU effectively runs.
     SingleThread,
     /// Events written straight into the `GzEncoder`, as before d2366c0 (serde_json writes
     /// token by token, and each write is a deflate call).
@@ -161,7 +163,7 @@ pub enum Output {
 /// [`fused`] with the product's writer or one of the earlier ones, kept to show what each
 /// change was worth.
 pub fn fused_with(
-    reader: impl Read + Send,
+    reader: impl Read + Send + 'static,
     origin: Origin,
     engine: &Engine,
     timed: bool,
@@ -172,7 +174,12 @@ pub fn fused_with(
     let mut events_out = OutWriter::new(output, CountingSink::default());
     let mut quarantine_out: Option<OutWriter<CountingSink>> = None;
     let mut detector = engine.detector();
-    let mut decoder = ObjectDecoder::new(reader, origin, Options::default());
+    let mut decoder = match output {
+        Output::Threaded => ObjectDecoder::threaded(reader, origin, Options::default()),
+        Output::SingleThread | Output::Unbuffered => {
+            ObjectDecoder::new(reader, origin, Options::default())
+        }
+    };
     let mut t = Instant::now();
     loop {
         let item = decoder.next();
@@ -236,7 +243,7 @@ pub fn fused_with(
 /// The parse Lambda's work: decode and write the normalized object to `out`, through the
 /// same writer (deflate on a second thread, which owns `out`). Returns `out` too.
 pub fn parse_stage<W: Write + Send + 'static>(
-    reader: impl Read + Send,
+    reader: impl Read + Send + 'static,
     origin: Origin,
     out: W,
     timed: bool,
@@ -251,7 +258,7 @@ pub fn parse_stage<W: Write + Send + 'static>(
         Compression::fast(),
     );
     let mut quarantine_out: Option<ThreadedGzWriter<CountingSink>> = None;
-    let mut decoder = ObjectDecoder::new(reader, origin, Options::default());
+    let mut decoder = ObjectDecoder::threaded(reader, origin, Options::default());
     let mut t = Instant::now();
     loop {
         let item = decoder.next();

@@ -162,7 +162,7 @@ impl Driver {
                 return Ok(());
             }
         };
-        let mut decoder = ObjectDecoder::new(reader, input.origin(), self.options.clone());
+        let mut decoder = ObjectDecoder::threaded(reader, input.origin(), self.options.clone());
         let mut since_tick = 0u32;
         while let Some(item) = decoder.next() {
             match item {

@@ -66,8 +66,10 @@ impl Parse {
         Ok(report)
     }
 
-    /// Streams one object: S3 body → decoder → gzip → multipart upload, all on a blocking
-    /// thread, so memory stays bounded by a few upload parts whatever the object's size.
+    /// Streams one object: S3 body → inflate → decode → deflate → multipart upload. Inflate
+    /// and deflate each have a thread of their own beside the decoding one (a second vCPU
+    /// overlaps them; on a fraction of one they just take turns), with bounded buffers
+    /// between, so memory stays at a few upload parts whatever the object's size.
     async fn object(&self, object: &ObjectRef) -> anyhow::Result<ObjectReport> {
         let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
         let output_bucket = self.settings.output_bucket(&object.bucket).to_owned();
@@ -94,7 +96,7 @@ impl Parse {
             };
             let mut events = writer(&events_key);
             let mut quarantine = None;
-            let mut decoder = ObjectDecoder::new(reader, origin, options);
+            let mut decoder = ObjectDecoder::threaded(reader, origin, options);
             for item in decoder.by_ref() {
                 match item {
                     Decoded::Event(e) => write_line(&mut events, &*e)?,
