@@ -94,6 +94,19 @@ fn decode_and_serialize(gz: &[u8]) -> u64 {
     events
 }
 
+/// `decode` with gzip inflated on a second thread ([`ObjectDecoder::threaded`]).
+fn decode_threaded(gz: &[u8]) -> u64 {
+    let reader = io::Cursor::new(gz.to_vec());
+    let mut events = 0;
+    for item in ObjectDecoder::threaded(reader, Origin::path("bench"), Options::default()) {
+        if let Decoded::Event(e) = item {
+            black_box(&e);
+            events += 1;
+        }
+    }
+    events
+}
+
 fn bench(c: &mut Criterion) {
     let (gz, plain_len) = object();
     let mut g = c.benchmark_group("firehose_object");
@@ -102,6 +115,9 @@ fn bench(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(8));
     g.bench_function("gunzip_floor", |b| b.iter(|| gunzip(black_box(&gz))));
     g.bench_function("decode", |b| b.iter(|| decode(black_box(&gz))));
+    g.bench_function("decode_threaded", |b| {
+        b.iter(|| decode_threaded(black_box(&gz)))
+    });
     g.bench_function("decode_serialize", |b| {
         b.iter(|| decode_and_serialize(black_box(&gz)))
     });
@@ -135,6 +151,7 @@ fn ratios() {
     );
     for (name, f) in [
         ("decode", &(|| decode(&gz)) as &dyn Fn() -> u64),
+        ("decode, threaded", &|| decode_threaded(&gz)),
         ("decode+serialize", &|| decode_and_serialize(&gz)),
     ] {
         let t = best(f);
