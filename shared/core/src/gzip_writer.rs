@@ -69,6 +69,8 @@ impl<W: Write + Send + 'static> ThreadedGzWriter<W> {
 
     /// Gzip at `level` into `inner`, with at most `buffers` buffers (at least 2) of
     /// `buffer_size` bytes (at least 1).
+    ///
+    /// Panics if the operating system cannot start the thread (as `std::thread::spawn` does).
     pub fn with_buffers(inner: W, level: Compression, buffer_size: usize, buffers: usize) -> Self {
         let buffer_size = buffer_size.max(1);
         let max_buffers = buffers.max(2);
