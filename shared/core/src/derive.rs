@@ -7,6 +7,7 @@
 //! Table detection goes by the parsed `query` (so any pack delimiter works) and, where
 //! query names are free-form, by the row's column shape.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -116,31 +117,42 @@ pub fn derive(event: &Event, config: &Config) -> Derived {
 }
 
 /// Lower-case with every separator folded to `_`, so `Shell History`, `shell-history` and
-/// `shell_history` compare equal.
-fn normalize_query(q: &str) -> String {
-    q.trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
+/// `shell_history` compare equal. Borrowed when the name already has that form (as osquery
+/// query names usually do), so most events allocate nothing here.
+fn normalize_query(q: &str) -> Cow<'_, str> {
+    let q = q.trim();
+    if q.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Cow::Borrowed(q);
+    }
+    Cow::Owned(
+        q.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect(),
+    )
 }
 
 /// Whether a normalized query name is about `table`: equal to it, or containing it as a
 /// whole `_`-separated word run (`last` matches `last_logins` but not `lastpass`).
+///
+/// Only word starts are tried, with byte comparisons: this runs several times per event,
+/// and a substring search would set up a searcher each time. (For the tables asked about,
+/// whose names never overlap themselves, this is exactly "some occurrence is delimited".)
 fn query_is(query: &str, table: &str) -> bool {
-    if query == table {
-        return true;
+    let (q, t) = (query.as_bytes(), table.as_bytes());
+    if q.len() < t.len() {
+        return false;
     }
-    query.match_indices(table).any(|(i, _)| {
-        let before = i == 0 || query.as_bytes()[i - 1] == b'_';
-        let end = i + table.len();
-        let after = end == query.len() || query.as_bytes()[end] == b'_';
-        before && after
+    (0..=q.len() - t.len()).any(|i| {
+        let end = i + t.len();
+        (i == 0 || q[i - 1] == b'_') && (end == q.len() || q[end] == b'_') && &q[i..end] == t
     })
 }
 
@@ -199,7 +211,7 @@ pub fn program_of(cmdline: &str) -> Option<String> {
             if tok.starts_with('-') && tok.len() > 1 {
                 // `nice -n 10`, `sudo -u root`: the option's value is not the program.
                 let takes_arg = match w.as_str() {
-                    "sudo" | "doas" => OPTS_WITH_ARG.contains(&tok.as_str()),
+                    "sudo" | "doas" => OPTS_WITH_ARG.contains(&tok.as_ref()),
                     "env" => tok == "-u" || tok == "-C" || tok == "-S",
                     "nice" => tok == "-n",
                     _ => false,
@@ -249,41 +261,55 @@ fn basename(path: &str) -> &str {
 /// stay literal because Windows paths use them),
 /// enough to find the first word of a logged command line; not a shell parser.
 struct ShellWords<'a> {
-    rest: std::str::Chars<'a>,
+    s: &'a str,
+    rest: std::str::CharIndices<'a>,
 }
 
 impl<'a> ShellWords<'a> {
     fn new(s: &'a str) -> Self {
-        ShellWords { rest: s.chars() }
+        ShellWords {
+            s,
+            rest: s.char_indices(),
+        }
     }
 }
 
-impl Iterator for ShellWords<'_> {
-    type Item = String;
-    fn next(&mut self) -> Option<String> {
-        let mut word = String::new();
-        let mut started = false;
+impl<'a> Iterator for ShellWords<'a> {
+    /// Borrowed from the command line unless the word had quotes to remove: this runs for
+    /// every process and shell-history row.
+    type Item = Cow<'a, str>;
+    fn next(&mut self) -> Option<Cow<'a, str>> {
+        // The word starts at `start`; it is `s[start..]` up to the next blank until a quote
+        // makes it differ from the text, from where on it is built in `owned`.
+        let mut start: Option<usize> = None;
+        let mut owned: Option<String> = None;
         let mut quote: Option<char> = None;
-        for c in self.rest.by_ref() {
+        for (i, c) in self.rest.by_ref() {
             match quote {
                 Some(q) if c == q => quote = None,
-                Some(_) => word.push(c),
+                Some(_) => owned.get_or_insert_with(String::new).push(c),
                 None if c.is_whitespace() => {
-                    if started {
-                        return Some(word);
+                    if let Some(b) = start {
+                        return Some(owned.map_or(Cow::Borrowed(&self.s[b..i]), Cow::Owned));
                     }
                 }
                 None if c == '\'' || c == '"' => {
                     quote = Some(c);
-                    started = true;
+                    if owned.is_none() {
+                        owned = Some(start.map_or_else(String::new, |b| self.s[b..i].to_string()));
+                    }
+                    start.get_or_insert(i);
                 }
                 None => {
-                    word.push(c);
-                    started = true;
+                    if let Some(w) = &mut owned {
+                        w.push(c);
+                    }
+                    start.get_or_insert(i);
                 }
             }
         }
-        started.then_some(word)
+        let b = start?;
+        Some(owned.map_or(Cow::Borrowed(&self.s[b..]), Cow::Owned))
     }
 }
 
@@ -610,6 +636,65 @@ mod tests {
             id: "x".into(),
             indicators: Indicators::default(),
             attack: vec![],
+        }
+    }
+
+    /// The word splitting as first written (always allocating), kept as the reference for
+    /// the borrowing [`ShellWords`].
+    fn reference_words(s: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = s.chars();
+        loop {
+            let mut word = String::new();
+            let mut started = false;
+            let mut quote: Option<char> = None;
+            let mut ended = false;
+            for c in rest.by_ref() {
+                match quote {
+                    Some(q) if c == q => quote = None,
+                    Some(_) => word.push(c),
+                    None if c.is_whitespace() => {
+                        if started {
+                            ended = true;
+                            break;
+                        }
+                    }
+                    None if c == '\'' || c == '"' => {
+                        quote = Some(c);
+                        started = true;
+                    }
+                    None => {
+                        word.push(c);
+                        started = true;
+                    }
+                }
+            }
+            if started {
+                out.push(word);
+            }
+            if !ended {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn shell_words_borrow_like_the_reference_splits() {
+        for s in [
+            "",
+            "   ",
+            "a",
+            " sudo  -u root\tenv A=1 /usr/bin/aws s3 ls ",
+            "\"/Applications/My App.app/x\" --y",
+            "pre'quoted part'post next",
+            "''",
+            "a '' b",
+            "\"unterminated quote",
+            "mixed\"dq\"'sq'end\u{3000}ideographic space",
+            "é ü 'ö ä'",
+        ] {
+            let got: Vec<String> = ShellWords::new(s).map(|w| w.into_owned()).collect();
+            assert_eq!(got, reference_words(s), "{s:?}");
         }
     }
 
