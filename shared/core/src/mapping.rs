@@ -40,6 +40,7 @@ use std::sync::{Arc, RwLock};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use regex::{Regex, RegexSet};
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use crate::attack::{Catalog, Resolution, TechniqueRef};
@@ -204,7 +205,8 @@ pub struct Mapper {
     glob_entries: Vec<usize>,
     regexes: RegexSet,
     regex_entries: Vec<usize>,
-    cache: RwLock<HashMap<CacheKey, Arc<[TechniqueRef]>>>,
+    /// Fx-hashed: the keys are our own query names, hashed once per event.
+    cache: RwLock<FxHashMap<CacheKey, Arc<[TechniqueRef]>>>,
 }
 
 impl Mapper {
@@ -302,7 +304,7 @@ impl Mapper {
             glob_entries,
             regexes,
             regex_entries,
-            cache: RwLock::new(HashMap::new()),
+            cache: RwLock::new(FxHashMap::default()),
         })
     }
 
@@ -384,7 +386,9 @@ impl Mapper {
         self.read_cache().len()
     }
 
-    fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, HashMap<CacheKey, Arc<[TechniqueRef]>>> {
+    fn read_cache(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, FxHashMap<CacheKey, Arc<[TechniqueRef]>>> {
         // A panic while holding the lock cannot leave a half-written Arc behind, so the cached
         // data is still valid after poisoning.
         self.cache

@@ -127,8 +127,17 @@ impl Detector {
             return;
         }
         let techniques = mapper.techniques(event.pack.as_deref(), query, name);
-        // Events carry the compact form; alerts add the URL.
-        event.attack = techniques.iter().map(TechniqueRef::without_url).collect();
+        // Events carry the compact form; alerts add the URL. Built field by field rather
+        // than with `TechniqueRef::without_url`, which would copy the URL only to drop it.
+        event.attack = techniques
+            .iter()
+            .map(|t| TechniqueRef {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                tactics: t.tactics.clone(),
+                url: None,
+            })
+            .collect();
     }
 
     /// Annotates, derives, evaluates every rule once and aggregates the matches. Returns
