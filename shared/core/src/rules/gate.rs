@@ -22,6 +22,7 @@
 //! list) and are checked with the matcher's own string coercion and case folding. The
 //! differential tests in `rules::tests` compare gated evaluation with rsigma's engine.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use rustc_hash::FxHashMap;
@@ -43,6 +44,32 @@ enum Atom {
     /// The field's value, folded as the `Exact` matcher folds it, is one of these literals
     /// (ids into the field's [`Fields::literals`], sorted).
     Equals { field: usize, ids: Vec<u32> },
+    /// The field's folded string value equals, starts with, ends with or contains one of
+    /// these folded literals.
+    Text {
+        field: usize,
+        patterns: Vec<(TextOp, String)>,
+    },
+}
+
+/// How a [`Atom::Text`] pattern compares with the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextOp {
+    Exact,
+    Prefix,
+    Suffix,
+    Contains,
+}
+
+impl TextOp {
+    fn test(self, value: &str, pattern: &str) -> bool {
+        match self {
+            TextOp::Exact => value == pattern,
+            TextOp::Prefix => value.starts_with(pattern),
+            TextOp::Suffix => value.ends_with(pattern),
+            TextOp::Contains => value.contains(pattern),
+        }
+    }
 }
 
 /// Atoms of which at least one holds.
@@ -56,6 +83,8 @@ pub(crate) struct Fields {
     paths: Vec<String>,
     /// Per field: folded literal -> id.
     literals: Vec<FxHashMap<String, u32>>,
+    /// Per field: whether a text atom reads its folded value.
+    text: Vec<bool>,
 }
 
 impl Fields {
@@ -65,6 +94,7 @@ impl Fields {
             None => {
                 self.paths.push(path.to_string());
                 self.literals.push(FxHashMap::default());
+                self.text.push(false);
                 self.paths.len() - 1
             }
         }
@@ -119,9 +149,21 @@ enum Ids {
 }
 
 /// One field of one event, as the gates see it.
-struct Looked {
+struct Looked<'e> {
     present: bool,
     ids: Ids,
+    text: Folded<'e>,
+}
+
+/// A field's value folded for text atoms.
+enum Folded<'e> {
+    /// Absent, null or a map: no string matcher can match it.
+    Nothing,
+    /// A string, folded as the matchers fold it.
+    Str(Cow<'e, str>),
+    /// Numbers, booleans, arrays, or not needed by any text atom: text atoms hold (the
+    /// conservative answer; rsigma decides).
+    Unknown,
 }
 
 /// What the gates need to know about one event: each field is looked up at most once,
@@ -129,7 +171,7 @@ struct Looked {
 pub(crate) struct Facts<'e, E: Event> {
     event: &'e E,
     fields: &'e Fields,
-    looked: Vec<OnceCell<Looked>>,
+    looked: Vec<OnceCell<Looked<'e>>>,
 }
 
 impl<'e, E: Event> Facts<'e, E> {
@@ -149,15 +191,21 @@ impl<'e, E: Event> Facts<'e, E> {
                 Ids::One(id) => ids.binary_search(id).is_ok(),
                 Ids::Many(found) => found.iter().any(|id| ids.binary_search(id).is_ok()),
             },
+            Atom::Text { field, patterns } => match &self.look(*field).text {
+                Folded::Nothing => false,
+                Folded::Str(v) => patterns.iter().any(|(op, p)| op.test(v, p)),
+                Folded::Unknown => true,
+            },
         }
     }
 
-    fn look(&self, field: usize) -> &Looked {
+    fn look(&self, field: usize) -> &Looked<'e> {
         self.looked[field].get_or_init(|| {
             let Some(value) = self.event.get_field(&self.fields.paths[field]) else {
                 return Looked {
                     present: false,
                     ids: Ids::None,
+                    text: Folded::Nothing,
                 };
             };
             let literals = &self.fields.literals[field];
@@ -176,7 +224,23 @@ impl<'e, E: Event> Facts<'e, E> {
                     }
                 });
             }
-            Looked { present: true, ids }
+            let text = if !self.fields.text[field] {
+                Folded::Unknown
+            } else {
+                match value {
+                    EventValue::Str(Cow::Borrowed(s)) => Folded::Str(ascii_lowercase_cow(s)),
+                    EventValue::Str(Cow::Owned(s)) => {
+                        Folded::Str(Cow::Owned(ascii_lowercase_cow(&s).into_owned()))
+                    }
+                    EventValue::Null | EventValue::Map(_) => Folded::Nothing,
+                    _ => Folded::Unknown,
+                }
+            };
+            Looked {
+                present: true,
+                ids,
+                text,
+            }
         })
     }
 }
@@ -276,15 +340,19 @@ impl Analyzer<'_, '_> {
             return Vec::new();
         }
         let field = self.fields.intern(field);
-        let atom = match exact_values(&item.matcher) {
-            Some(values) => {
-                let mut ids: Vec<u32> = values
+        let atom = match text_patterns(&item.matcher) {
+            Some(patterns) if patterns.iter().all(|(op, _)| *op == TextOp::Exact) => {
+                let mut ids: Vec<u32> = patterns
                     .into_iter()
-                    .map(|v| self.fields.literal(field, v))
+                    .map(|(_, v)| self.fields.literal(field, v))
                     .collect();
                 ids.sort_unstable();
                 ids.dedup();
                 Atom::Equals { field, ids }
+            }
+            Some(patterns) => {
+                self.fields.text[field] = true;
+                Atom::Text { field, patterns }
             }
             None => Atom::Present(field),
         };
@@ -321,21 +389,52 @@ impl Analyzer<'_, '_> {
     }
 }
 
-/// The literals an `Exact` matcher (or an any-of list of them) accepts, folded the way the
-/// event side is folded before comparing. `None` for every other matcher.
-fn exact_values(m: &CompiledMatcher) -> Option<Vec<String>> {
+/// The literals a string matcher (or an any-of list of them) accepts, with how each is
+/// compared, folded the way the event side is folded before comparing. `None` for every
+/// other matcher (regexes, numbers, negations, ...), which then only imply presence.
+fn text_patterns(m: &CompiledMatcher) -> Option<Vec<(TextOp, String)>> {
+    // Case-insensitive matchers compare the folded value with a literal the compiler stored
+    // folded. A cased match implies a match of the foldings: always for whole-string
+    // equality, and for prefixes, suffixes and substrings when the literal is ASCII (folding
+    // maps characters one by one except for non-ASCII context rules).
+    let lit = |op: TextOp, value: &str, case_insensitive: bool| -> Option<Vec<(TextOp, String)>> {
+        let folded = if case_insensitive {
+            value.to_string()
+        } else if op == TextOp::Exact || value.is_ascii() {
+            ascii_lowercase_cow(value).into_owned()
+        } else {
+            return None;
+        };
+        Some(vec![(op, folded)])
+    };
     match m {
-        // Case-insensitive: the matcher compares the folded event value with the literal,
-        // which the compiler stored folded.
         CompiledMatcher::Exact {
             value,
+            case_insensitive,
+        } => lit(TextOp::Exact, value, *case_insensitive),
+        CompiledMatcher::StartsWith {
+            value,
+            case_insensitive,
+        } => lit(TextOp::Prefix, value, *case_insensitive),
+        CompiledMatcher::EndsWith {
+            value,
+            case_insensitive,
+        } => lit(TextOp::Suffix, value, *case_insensitive),
+        CompiledMatcher::Contains {
+            value,
+            case_insensitive,
+        } => lit(TextOp::Contains, value, *case_insensitive),
+        // The automaton searches the folded value for these pre-folded needles.
+        CompiledMatcher::AhoCorasickSet {
+            needles,
             case_insensitive: true,
-        } => Some(vec![value.clone()]),
-        // Cased: equal strings have equal foldings.
-        CompiledMatcher::Exact {
-            value,
-            case_insensitive: false,
-        } => Some(vec![ascii_lowercase_cow(value).into_owned()]),
+            ..
+        } => Some(
+            needles
+                .iter()
+                .map(|n| (TextOp::Contains, n.clone()))
+                .collect(),
+        ),
         CompiledMatcher::AnyOf(children)
         | CompiledMatcher::CaseInsensitiveGroup {
             children,
@@ -343,7 +442,7 @@ fn exact_values(m: &CompiledMatcher) -> Option<Vec<String>> {
         } => {
             let mut out = Vec::new();
             for c in children {
-                out.extend(exact_values(c)?);
+                out.extend(text_patterns(c)?);
             }
             Some(out)
         }
@@ -356,7 +455,7 @@ fn sort_by_cost(clauses: &mut [Clause], paths: &[String]) {
     let atom_cost = |a: &Atom| -> u8 {
         let (field, equals) = match a {
             Atom::Present(f) => (*f, false),
-            Atom::Equals { field, .. } => (*field, true),
+            Atom::Equals { field, .. } | Atom::Text { field, .. } => (*field, true),
         };
         match (paths[field].as_str(), equals) {
             // The query (table) names the row's shape; the pack and name narrow it as well.

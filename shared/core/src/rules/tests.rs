@@ -722,6 +722,13 @@ fn gates_are_sound_for_tricky_conditions() {
         ),
         // Keywords are not scoped to a field: no gate.
         rule_yaml("keywords", 6, "  kw:\n    - evil\n  condition: kw", ""),
+        // Prefix, suffix and substring literals, folded or cased.
+        rule_yaml(
+            "text",
+            7,
+            "  a:\n    columns.path|startswith: /TMP/\n  b:\n    columns.cmd|contains|cased: Bad\n  c:\n    columns.port|endswith: '22'\n  condition: a or b or c",
+            "",
+        ),
     ]);
     let d = Derived::default();
     let cases = [
@@ -760,13 +767,20 @@ fn gates_are_sound_for_tricky_conditions() {
             json!({"x": "1", "shell": "a"}),
             vec![],
         ),
-        ("Mixed_Case", json!({"port": 22, "shell": "a"}), vec![4]),
-        ("mixed_case", json!({"port": "22", "shell": "a"}), vec![]),
+        ("Mixed_Case", json!({"port": 22, "shell": "a"}), vec![4, 6]),
+        ("mixed_case", json!({"port": "22", "shell": "a"}), vec![6]),
         (
             "anything",
             json!({"note": "an evil thing", "shell": "a"}),
             vec![5],
         ),
+        ("file", json!({"path": "/tmp/x", "shell": "a"}), vec![6]),
+        ("file", json!({"path": "/Tmp/x", "shell": "a"}), vec![6]),
+        ("file", json!({"path": "/var/tmp/x", "shell": "a"}), vec![]),
+        ("ps", json!({"cmd": "a Bad one", "shell": "a"}), vec![6]),
+        ("ps", json!({"cmd": "a BAD one", "shell": "a"}), vec![]),
+        ("ports", json!({"port": 2222, "shell": "a"}), vec![6]),
+        ("ports", json!({"port": "2223", "shell": "a"}), vec![]),
     ];
     for (query, columns, want) in cases {
         let ev = event(query, columns.clone(), T0);
@@ -775,4 +789,7 @@ fn gates_are_sound_for_tricky_conditions() {
         assert_eq!(rules.matching_ungated(&view), want, "{query} {columns}");
     }
     assert_eq!(rules.open_gates(), ["negated", "keywords"]);
+    // Numbers reach text atoms as JSON numbers through a JSON view; the gate stays sound.
+    let flat = json!({"query": "ports", "columns.port": 1022, "columns.shell": "a"});
+    assert_eq!(rules.matching(&JsonEvent::borrow(&flat)), vec![6]);
 }

@@ -277,6 +277,14 @@ fn visit_value(v: &Value, f: &mut dyn FnMut(&str) -> bool, depth: usize) -> bool
 impl SigmaEvent for EventView<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
         let e = self.event;
+        // The roots rules name most, by prefix: the same answer as the split below, without
+        // matching the root against every arm (this runs many times per event).
+        if let Some(k) = path.strip_prefix("columns.") {
+            return column(&e.columns, k);
+        }
+        if let Some(k) = path.strip_prefix("derived.") {
+            return self.derived_field(k);
+        }
         let (root, rest) = match path.split_once('.') {
             Some((r, rest)) => (r, Some(rest)),
             None => (path, None),
