@@ -350,7 +350,14 @@ fn platform(event: &Event) -> Option<Platform> {
 /// Maps an OS name as osquery and decorators report it (`darwin`, `ubuntu`, `rhel`,
 /// `Microsoft Windows 11 Pro`) to its family; unknown names give `None` rather than a guess.
 pub fn platform_from_name(name: &str) -> Option<Platform> {
-    let n = name.trim().to_ascii_lowercase();
+    // Borrowed when already lower case (`darwin`, `ubuntu`): this runs for every event.
+    let t = name.trim();
+    let n: Cow<'_, str> = if t.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(t.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(t)
+    };
+    let n = n.as_ref();
     if n.is_empty() {
         return None;
     }
