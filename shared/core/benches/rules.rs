@@ -7,7 +7,8 @@
 //! Groups:
 //! - `detector/observe`: the whole detect stage per event (ATT&CK annotation, derived
 //!   fields, eval view, every rule, aggregation), as the Lambda and `tripline scan` run it;
-//! - `rules/matching`: rsigma evaluation alone, through the zero-copy `EventView`;
+//! - `rules/matching`: rule evaluation alone (each rule's gate, then rsigma for the rules
+//!   it admits), through the zero-copy `EventView`;
 //! - `rules/matching_json_view`: the same over the view rendered as flat JSON (what a
 //!   `serde_json::Value`-based view would cost, for comparison);
 //! - `prepare/derive`: the derived fields, computed once per event before the rules run.
