@@ -24,6 +24,12 @@ use tripline_bench::gen::{self, Shape};
 use tripline_bench::pipeline::{self, Engine, Output, RunResult};
 use tripline_core::decode::Origin;
 
+// mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
+// values; ~12% less wall time per object (bench `fused`). `no_thp`: no transparent huge pages,
+// which would otherwise add ~18 MiB of resident memory.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tripline-bench",

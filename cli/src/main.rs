@@ -14,6 +14,12 @@ mod parse;
 mod rules_cmd;
 mod scan;
 
+// mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
+// values; ~12% less wall time per object (bench `fused`). `no_thp`: no transparent huge pages,
+// which would otherwise add ~18 MiB of resident memory.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tripline",

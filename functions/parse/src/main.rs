@@ -8,6 +8,12 @@ use tripline_aws::{clients, logging, Settings};
 use tripline_core::decode::Options;
 use tripline_parse::{metrics, Parse};
 
+// mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
+// values; ~12% less wall time per object (bench `fused`). `no_thp`: no transparent huge pages,
+// which would otherwise add ~18 MiB of resident memory.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     logging::init_json_logs();
