@@ -89,15 +89,32 @@ fn the_pipeline_finds_alerts_in_a_small_object() {
     )
     .unwrap();
     assert_eq!(p.events, r.events);
-    let d = pipeline::detect_stage(Cursor::new(normalized), &engine, false).unwrap();
+    let d = pipeline::detect_stage(Cursor::new(normalized.clone()), &engine, false).unwrap();
     assert_eq!(d.events, r.events);
     assert_eq!(d.alerts_by_rule, r.alerts_by_rule);
     assert_eq!(d.matches_by_rule, r.matches_by_rule);
 
-    let t =
-        pipeline::fused_threaded_gunzip(Cursor::new(gz.clone()), Origin::path("t"), &engine, false)
-            .unwrap();
-    assert_eq!(t.alerts_by_rule, r.alerts_by_rule);
+    // Everything on one thread finds the same, too.
+    let one = pipeline::fused_with(
+        Cursor::new(gz.clone()),
+        Origin::path("t"),
+        &engine,
+        false,
+        pipeline::Output::SingleThread,
+    )
+    .unwrap();
+    assert_eq!(one.alerts_by_rule, r.alerts_by_rule);
+    assert_eq!(one.events, r.events);
+
+    // The lower-bound row deflates exactly the normalized output's bytes.
+    let plain = std::io::copy(
+        &mut flate2::read::MultiGzDecoder::new(&normalized[..]),
+        &mut std::io::sink(),
+    )
+    .unwrap();
+    let z = pipeline::gzip_output(Cursor::new(normalized)).unwrap();
+    assert_eq!(z.bytes_in, plain);
+    assert!(z.normalized_gz_bytes > 0 && z.normalized_gz_bytes < plain);
     let g = pipeline::gunzip(Cursor::new(gz)).unwrap();
     assert_eq!(g.bytes_decoded, r.bytes_decoded);
 }
