@@ -16,7 +16,7 @@
 //! one to quote for throughput.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use tripline_core::attack::Catalog;
 use tripline_core::config::Config;
 use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
-use tripline_core::event::Event;
 use tripline_core::gzip_writer::ThreadedGzWriter;
 use tripline_core::mapping::Mapper;
+use tripline_core::normalized::{Line, NormalizedReader};
 use tripline_core::rules::{Detector, RuleSet};
 
 /// The compiled rules, mapping and settings, built once (per container, in Lambda).
@@ -297,35 +297,34 @@ pub fn parse_stage<W: Write + Send + 'static>(
 }
 
 /// The detect Lambda's work on one normalized object (gzip NDJSON of events).
-pub fn detect_stage(reader: impl Read, engine: &Engine, timed: bool) -> anyhow::Result<RunResult> {
+pub fn detect_stage(
+    reader: impl Read + Send + 'static,
+    engine: &Engine,
+    timed: bool,
+) -> anyhow::Result<RunResult> {
     let start = Instant::now();
     let mut st = Stages::default();
     let mut detector = engine.detector();
-    let counted = CountingReader {
-        inner: reader,
-        count: 0,
-    };
-    let mut lines = BufReader::new(flate2::read::MultiGzDecoder::new(counted));
+    let (counted, compressed) = SharedCount::new(reader);
+    // What `tripline-detect` does: a `NormalizedReader` (inflate on its own thread).
+    let mut lines = NormalizedReader::new(counted);
     let mut t = Instant::now();
-    let mut line = String::new();
-    let (mut events, mut decoded) = (0u64, 0u64);
+    let mut events = 0u64;
     loop {
-        // `tripline-detect` reads with `BufRead::lines()`; read_line is the same work.
-        line.clear();
-        let n = lines.read_line(&mut line)?;
-        if n == 0 {
-            break;
-        }
-        decoded += n as u64;
-        let parsed = serde_json::from_str::<Event>(line.trim_end_matches('\n'));
+        let line = lines.next();
         lap(timed, &mut t, &mut st.reread_s);
-        if let Ok(event) = parsed {
-            events += 1;
-            detector.observe(event);
+        match line.transpose()? {
+            None => break,
+            Some(Line::Event(event)) => {
+                events += 1;
+                detector.observe(*event);
+            }
+            Some(Line::Bad(_)) => {}
         }
         lap(timed, &mut t, &mut st.detect_s);
     }
-    let bytes_in = lines.get_ref().get_ref().count;
+    let decoded = lines.bytes();
+    let bytes_in = compressed.load(std::sync::atomic::Ordering::Relaxed);
     let report = detector.finish();
     lap(timed, &mut t, &mut st.detect_s);
     let mut alert_bytes = 0;
@@ -458,6 +457,34 @@ impl<W: Write + Send + 'static> Write for OutWriter<W> {
             OutWriter::Buffered(w) => w.flush(),
             OutWriter::Direct(w) => w.flush(),
         }
+    }
+}
+
+/// Counts bytes read through it into a shared counter (the reader moves to another thread).
+struct SharedCount<R> {
+    inner: R,
+    count: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> SharedCount<R> {
+    fn new(inner: R) -> (Self, Arc<std::sync::atomic::AtomicU64>) {
+        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        (
+            SharedCount {
+                inner,
+                count: count.clone(),
+            },
+            count,
+        )
+    }
+}
+
+impl<R: Read> Read for SharedCount<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
     }
 }
 

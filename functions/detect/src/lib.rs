@@ -20,7 +20,6 @@
 //! alert for a window defines it; later objects in the same window are counted as
 //! `deduplicated` and do not change it.
 
-use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -30,8 +29,8 @@ use tripline_aws::s3io::{get_object_reader, object_exists, put_if_absent, put_ob
 use tripline_aws::{s3event, ObjectRef, Settings};
 use tripline_core::alert::Alert;
 use tripline_core::config::Config;
-use tripline_core::event::Event;
 use tripline_core::mapping::Mapper;
+use tripline_core::normalized::{Line, NormalizedReader};
 use tripline_core::rules::{DetectStats, Detector, RuleSet};
 
 /// Built once per container: the rules compile once, not per invocation.
@@ -109,7 +108,8 @@ impl Detect {
         Ok(report)
     }
 
-    /// Streams one gzip NDJSON object through the detector on a blocking thread.
+    /// Streams one gzip NDJSON object through the detector on a blocking thread (inflating
+    /// on another).
     async fn read(
         &self,
         object: &ObjectRef,
@@ -118,17 +118,15 @@ impl Detect {
         let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
         let name = format!("s3://{}/{}", object.bucket, object.key);
         tokio::task::spawn_blocking(move || -> anyhow::Result<(Detector, u64)> {
-            let lines = BufReader::new(flate2::read::MultiGzDecoder::new(reader)).lines();
             let mut bad = 0;
-            for (n, line) in lines.enumerate() {
-                let line = line.with_context(|| format!("reading {name}"))?;
-                match serde_json::from_str::<Event>(&line) {
-                    Ok(event) => {
-                        detector.observe(event);
+            for line in NormalizedReader::new(reader) {
+                match line.with_context(|| format!("reading {name}"))? {
+                    Line::Event(event) => {
+                        detector.observe(*event);
                     }
-                    Err(e) => {
+                    Line::Bad(b) => {
                         bad += 1;
-                        tracing::warn!(object = %name, line = n + 1, error = %e, "not a normalized event");
+                        tracing::warn!(object = %name, line = b.line, error = %b.error, "not a normalized event");
                     }
                 }
             }

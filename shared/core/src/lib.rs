@@ -20,6 +20,7 @@ pub mod gzip_writer;
 pub mod indicators;
 pub mod layer;
 pub mod mapping;
+pub mod normalized;
 pub mod notify;
 pub mod query_name;
 pub mod rules;

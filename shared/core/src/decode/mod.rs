@@ -13,7 +13,7 @@
 
 mod framing;
 mod raw;
-mod readahead;
+pub(crate) mod readahead;
 mod record;
 
 use std::collections::VecDeque;
