@@ -1,4 +1,6 @@
-//! tripline-core: the pure heart of tripline (no AWS, no I/O beyond `std::io::Read`).
+//! tripline-core: the pure heart of tripline (no AWS, no network: it works on the
+//! `std::io::Read`/`Write` streams a caller hands it, and starts threads only to inflate
+//! or deflate those streams beside the work).
 //!
 //! Data flows through these modules in order:
 //!
@@ -7,8 +9,11 @@
 //! 2. [`attack`] and [`mapping`]: the embedded MITRE ATT&CK catalog, and the query-name to
 //!    technique mapping that annotates every event.
 //! 3. [`rules`]: Sigma rules, compiled once and evaluated against every event, with
-//!    [`derive`]d fields and [`config`] settings; matches become [`alert`]s.
+//!    [`derive`](mod@derive)d fields and [`config`] settings; matches become [`alert`]s.
 //! 4. [`layer`]: ATT&CK Navigator layers of what fired and of what the rules cover.
+//!
+//! Between stages, [`gzip_writer`] writes normalized events out (deflating on a second
+//! thread) and [`normalized`] reads them back in.
 
 pub mod alert;
 pub mod attack;
