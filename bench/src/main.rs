@@ -150,6 +150,7 @@ fn main() -> anyhow::Result<()> {
                 r.mode.push_str("_timed");
             }
             r.peak_rss_kib = pipeline::peak_rss_kib();
+            r.cpu_s = pipeline::cpu_seconds();
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
@@ -478,8 +479,14 @@ fn print_report(r: &ObjectReport) {
         r.load_avg_before, r.load_avg_after
     );
     println!(
-        "{:<44} {:>9} {:>9} {:>11} {:>9} {:>12}",
-        "measurement (best wall time)", "wall s", "MB/s", "events/s", "peak MiB", "vs ours"
+        "{:<44} {:>9} {:>7} {:>9} {:>11} {:>9} {:>12}",
+        "measurement (best wall time)",
+        "wall s",
+        "cpu s",
+        "MB/s",
+        "events/s",
+        "peak MiB",
+        "vs ours"
     );
     let row = |name: &str, x: &RunResult, events: u64, note: String| {
         if x.wall_s == 0.0 {
@@ -490,10 +497,16 @@ fn print_report(r: &ObjectReport) {
         } else {
             "-".into()
         };
+        let cpu = if x.cpu_s > 0.0 {
+            format!("{:.2}", x.cpu_s)
+        } else {
+            "-".into()
+        };
         println!(
-            "{:<44} {:>9.3} {:>9.1} {:>11} {:>9.1} {:>12}",
+            "{:<44} {:>9.3} {:>7} {:>9.1} {:>11} {:>9.1} {:>12}",
             name,
             x.wall_s,
+            cpu,
             plain_mb / x.wall_s,
             ev,
             x.peak_rss_kib as f64 / 1024.0,
@@ -523,9 +536,10 @@ fn print_report(r: &ObjectReport) {
         // best split them evenly.
         let bound = (r.gunzip.wall_s + r.gzip_output.wall_s) / 2.0;
         println!(
-            "{:<44} {:>9.3} {:>9} {:>11} {:>9} {:>12}",
+            "{:<44} {:>9.3} {:>7} {:>9} {:>11} {:>9} {:>12}",
             "lower bound: (gunzip + gzip output) / 2",
             bound,
+            "-",
             "-",
             "-",
             "-",
@@ -549,6 +563,7 @@ fn print_report(r: &ObjectReport) {
     );
     let lambdas = RunResult {
         wall_s: r.parse.wall_s + r.detect.wall_s,
+        cpu_s: r.parse.cpu_s + r.detect.cpu_s,
         peak_rss_kib: r.parse.peak_rss_kib.max(r.detect.peak_rss_kib),
         ..Default::default()
     };

@@ -100,6 +100,9 @@ pub struct RunResult {
     pub startup_split: [f64; 3],
     /// `VmHWM` of the process at the end of the run, in KiB (filled by the child runner).
     pub peak_rss_kib: u64,
+    /// CPU seconds (user + system, all threads) of the child process, start-up included:
+    /// what a Lambda with one vCPU or less is billed for, whatever the threads overlap.
+    pub cpu_s: f64,
 }
 
 /// A sink that counts what it is given.
@@ -543,6 +546,22 @@ pub fn startup() -> anyhow::Result<(Duration, [f64; 3], Engine)> {
 /// `VmHWM` (peak resident set) of this process, in KiB.
 pub fn peak_rss_kib() -> u64 {
     proc_status_kib("VmHWM:")
+}
+
+/// CPU time this process has used so far (all threads, live and finished), in seconds.
+pub fn cpu_seconds() -> f64 {
+    // Fields 14 and 15 of /proc/self/stat, after the parenthesized command name, in clock
+    // ticks of USER_HZ, which Linux fixes at 100 for user space.
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) as f64 / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 /// `VmRSS` of this process, in KiB.

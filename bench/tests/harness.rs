@@ -123,3 +123,18 @@ fn the_pipeline_finds_alerts_in_a_small_object() {
 fn peak_rss_is_readable() {
     assert!(pipeline::peak_rss_kib() > 0);
 }
+
+#[test]
+fn cpu_seconds_grow_with_work() {
+    let before = pipeline::cpu_seconds();
+    let start = std::time::Instant::now();
+    let mut x = 0u64;
+    // Spin until the kernel has charged at least two ticks, or give up after 10 s.
+    while pipeline::cpu_seconds() < before + 0.02 && start.elapsed().as_secs() < 10 {
+        for i in 0..100_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+    }
+    assert!(pipeline::cpu_seconds() >= before + 0.02);
+}
