@@ -596,9 +596,10 @@ fn print_report(r: &ObjectReport) {
     if let Some(d) = &r.duckdb {
         let wall = d["wall_s"].as_f64().unwrap_or(0.0);
         println!(
-            "{:<44} {:>9.3} {:>9.1} {:>11} {:>9.1} {:>12}",
+            "{:<44} {:>9.3} {:>7} {:>9.1} {:>11} {:>9.1} {:>12}",
             "duckdb + pySigma SQL (normalized NDJSON)",
             wall,
+            "-",
             plain_mb / wall,
             format!("{:.0}", d["events"].as_f64().unwrap_or(0.0) / wall),
             d["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
