@@ -12,13 +12,29 @@ use serde::Serialize;
 use serde_json::Value;
 use tripline_aws::{get_object_reader, s3event, ObjectRef, S3Writer, Settings};
 use tripline_core::decode::{Decoded, ObjectDecoder, ObjectError, Options, Origin, Summary};
-use tripline_core::gzip_writer::ThreadedGzWriter;
+use tripline_core::gzip_writer::GzOutput;
 
 /// Everything an invocation needs, built once per container.
 pub struct Parse {
     pub s3: aws_sdk_s3::Client,
     pub settings: Settings,
     pub options: Options,
+    /// Inflate and deflate on threads of their own (see [`threads_pay`]).
+    pub threads: bool,
+}
+
+/// Lambda memory that comes with one full vCPU; CPU is allotted in proportion to memory.
+pub const ONE_VCPU_MB: u32 = 1769;
+
+/// Whether inflate and deflate should get threads of their own, given the function's memory
+/// (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in MB). The threads shorten an object only where there
+/// is more than one vCPU's worth of CPU; below that they take turns on one share and cost ~9%
+/// more CPU than the same work inline (BENCHMARKS.md), and CPU is what is billed. Unknown
+/// (outside Lambda): use them.
+pub fn threads_pay(memory_mb: Option<&str>) -> bool {
+    memory_mb
+        .and_then(|m| m.trim().parse::<u32>().ok())
+        .is_none_or(|mb| mb > ONE_VCPU_MB)
 }
 
 /// What one object produced.
@@ -66,10 +82,10 @@ impl Parse {
         Ok(report)
     }
 
-    /// Streams one object: S3 body → inflate → decode → deflate → multipart upload. Inflate
-    /// and deflate each have a thread of their own beside the decoding one (a second vCPU
-    /// overlaps them; on a fraction of one they just take turns), with bounded buffers
-    /// between, so memory stays at a few upload parts whatever the object's size.
+    /// Streams one object: S3 body → inflate → decode → deflate → multipart upload, with
+    /// bounded buffers between, so memory stays at a few upload parts whatever the object's
+    /// size. With [`Parse::threads`], inflate and deflate each run on a thread of their own
+    /// beside the decoding one.
     async fn object(&self, object: &ObjectRef) -> anyhow::Result<ObjectReport> {
         let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
         let output_bucket = self.settings.output_bucket(&object.bucket).to_owned();
@@ -81,22 +97,24 @@ impl Parse {
             "{}{}.ndjson.gz",
             self.settings.quarantine_prefix, object.key
         );
-        let (s3, options) = (self.s3.clone(), self.options.clone());
+        let (s3, options, threads) = (self.s3.clone(), self.options.clone(), self.threads);
         let origin = Origin::s3(&object.bucket, &object.key);
         let (bucket, key) = (object.bucket.clone(), object.key.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<ObjectReport> {
-            // serde_json writes token by token into 256 KiB buffers; a second thread deflates
-            // each full buffer (one deflate call per 256 KiB, 7x faster than feeding gzip
-            // directly) while this one decodes on. The S3Writer lives on that thread too.
+            // serde_json writes token by token into 256 KiB buffers, and deflate gets one call
+            // per full buffer (7x faster than feeding gzip directly), on a thread of its own
+            // (which then owns the S3Writer) or inline.
             let writer = |key: &str| {
-                ThreadedGzWriter::new(
-                    S3Writer::new(s3.clone(), &output_bucket, key),
-                    Compression::fast(),
-                )
+                let upload = S3Writer::new(s3.clone(), &output_bucket, key);
+                GzOutput::new(upload, Compression::fast(), threads)
             };
             let mut events = writer(&events_key);
             let mut quarantine = None;
-            let mut decoder = ObjectDecoder::threaded(reader, origin, options);
+            let mut decoder = if threads {
+                ObjectDecoder::threaded(reader, origin, options)
+            } else {
+                ObjectDecoder::new(reader, origin, options)
+            };
             for item in decoder.by_ref() {
                 match item {
                     Decoded::Event(e) => write_line(&mut events, &*e)?,
@@ -134,7 +152,7 @@ impl Parse {
 }
 
 /// Compresses the rest, ends the gzip stream and completes the upload.
-fn finish(out: ThreadedGzWriter<S3Writer>) -> anyhow::Result<()> {
+fn finish(out: GzOutput<S3Writer>) -> anyhow::Result<()> {
     out.finish()?.finish()?;
     Ok(())
 }
@@ -164,4 +182,21 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             ("Duration", duration_ms, Unit::Milliseconds),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_only_with_more_than_one_vcpu() {
+        assert!(!threads_pay(Some("128")));
+        assert!(!threads_pay(Some("1024")));
+        assert!(!threads_pay(Some("1769")));
+        assert!(threads_pay(Some("1770")));
+        assert!(threads_pay(Some("3008")));
+        // Outside Lambda, or a value we can't read: the threads.
+        assert!(threads_pay(None));
+        assert!(threads_pay(Some("lots")));
+    }
 }

@@ -6,7 +6,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use tripline_aws::{clients, logging, Settings};
 use tripline_core::decode::Options;
-use tripline_parse::{metrics, Parse};
+use tripline_parse::{metrics, threads_pay, Parse};
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
 // values; ~12% less wall time per object (bench `fused`). `no_thp`: no transparent huge pages,
@@ -22,6 +22,11 @@ async fn main() -> Result<(), Error> {
         s3: clients::s3(&config),
         settings: Settings::from_env()?,
         options: Options::default(),
+        threads: threads_pay(
+            std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+                .ok()
+                .as_deref(),
+        ),
     };
     let parse = &parse;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

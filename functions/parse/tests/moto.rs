@@ -69,6 +69,7 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
         s3: s3.clone(),
         settings: Settings::from_lookup(&|_| None).unwrap(),
         options: Options::default(),
+        threads: true,
     };
     let report = parse.handle(&event).await.unwrap();
     assert_eq!(report.objects.len(), 1, "{report:?}");
@@ -109,6 +110,18 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
         gunzip_lines(&get(&s3, &done.events_key).await),
         gunzip_lines(&first)
     );
+
+    // Without the inflate and deflate threads (a function under one vCPU), the same output.
+    let inline = Parse {
+        threads: false,
+        ..parse
+    };
+    let report = inline.handle(&event).await.unwrap();
+    assert_eq!(report.objects[0].summary, done.summary);
+    assert_eq!(
+        gunzip_lines(&get(&s3, &done.events_key).await),
+        gunzip_lines(&first)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,6 +134,7 @@ async fn bad_events_and_missing_objects_are_clear_errors() {
         s3,
         settings: Settings::from_lookup(&|_| None).unwrap(),
         options: Options::default(),
+        threads: true,
     };
     let err = parse
         .handle(&serde_json::json!({"Records": "nope"}))

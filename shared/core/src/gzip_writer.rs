@@ -294,6 +294,59 @@ fn compress<W: Write>(
     }
 }
 
+/// Gzip output either on a thread of its own ([`ThreadedGzWriter`]) or inline on the
+/// caller's thread (a [`DEFAULT_BUFFER_SIZE`] `BufWriter` in front of a `GzEncoder`, so deflate
+/// still sees large writes), chosen at run time: the thread only pays where a second core
+/// is free, and costs a little extra CPU where it is not.
+pub enum GzOutput<W: Write + Send + 'static> {
+    Threaded(ThreadedGzWriter<W>),
+    Inline(io::BufWriter<GzEncoder<W>>),
+}
+
+impl<W: Write + Send + 'static> GzOutput<W> {
+    pub fn new(inner: W, level: Compression, threaded: bool) -> Self {
+        if threaded {
+            GzOutput::Threaded(ThreadedGzWriter::new(inner, level))
+        } else {
+            GzOutput::Inline(io::BufWriter::with_capacity(
+                DEFAULT_BUFFER_SIZE,
+                GzEncoder::new(inner, level),
+            ))
+        }
+    }
+
+    /// Ends the gzip stream and returns the inner writer (not flushed), or the first error.
+    pub fn finish(self) -> io::Result<W> {
+        match self {
+            GzOutput::Threaded(w) => w.finish(),
+            GzOutput::Inline(w) => w.into_inner().map_err(|e| e.into_error())?.finish(),
+        }
+    }
+}
+
+impl<W: Write + Send + 'static> Write for GzOutput<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            GzOutput::Threaded(w) => w.write(buf),
+            GzOutput::Inline(w) => w.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            GzOutput::Threaded(w) => w.write_all(buf),
+            GzOutput::Inline(w) => w.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            GzOutput::Threaded(w) => w.flush(),
+            GzOutput::Inline(w) => w.flush(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +375,20 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn gz_output_round_trips_threaded_and_inline() {
+        let input = data(DEFAULT_BUFFER_SIZE * 2 + 123);
+        for threaded in [true, false] {
+            let mut out = GzOutput::new(Vec::new(), Compression::fast(), threaded);
+            assert_eq!(matches!(out, GzOutput::Threaded(_)), threaded);
+            for piece in input.chunks(1000) {
+                out.write_all(piece).unwrap();
+            }
+            let gz = out.finish().unwrap();
+            assert_eq!(gunzip(&gz), input, "threaded: {threaded}");
+        }
     }
 
     #[test]
