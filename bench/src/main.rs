@@ -91,8 +91,8 @@ enum Cmd {
     /// One measurement in this process; prints its result as JSON (used by `pipeline`, and
     /// the thing to put under `perf record`).
     Run {
-        /// fused | fused-single-thread-gzip | fused-unbuffered | parse | detect | gunzip |
-        /// gzip-output (FILE: a normalized .ndjson.gz) | startup
+        /// fused | fused-single-thread-gzip | fused-unbuffered | parse | parse-inline | detect |
+        /// gunzip | gzip-output (FILE: a normalized .ndjson.gz) | startup
         mode: String,
         file: Option<PathBuf>,
         /// Split the wall time by stage with per-item timers.
@@ -227,10 +227,13 @@ fn run_one(
         "parse" => match out {
             Some(p) => {
                 let w = BufWriter::with_capacity(8 << 20, File::create(p)?);
-                pipeline::parse_stage(open()?, origin(), w, timed)?.0
+                pipeline::parse_stage(open()?, origin(), w, timed, true)?.0
             }
-            None => pipeline::parse_stage(open()?, origin(), std::io::sink(), timed)?.0,
+            None => pipeline::parse_stage(open()?, origin(), std::io::sink(), timed, true)?.0,
         },
+        "parse-inline" => {
+            pipeline::parse_stage(open()?, origin(), std::io::sink(), timed, false)?.0
+        }
         "detect" => {
             let engine = Engine::builtin()?;
             pipeline::detect_stage(open()?, &engine, timed)?
@@ -319,6 +322,8 @@ struct ObjectReport {
     fused_single_thread_gzip: RunResult,
     fused_unbuffered: RunResult,
     parse: RunResult,
+    /// The parse Lambda under one vCPU: no inflate/deflate threads.
+    parse_inline: RunResult,
     detect: RunResult,
     python: Option<RunResult>,
     duckdb: Option<serde_json::Value>,
@@ -375,6 +380,11 @@ fn bench_object(
     } else {
         best_of(runs, || child("detect", &normalized, &[]))?
     };
+    let parse_inline = if skipped("lambdas") {
+        RunResult::default()
+    } else {
+        best_of(runs, || child("parse-inline", file, &[]))?
+    };
     let gzip_output = if skipped("lambdas") {
         RunResult::default()
     } else {
@@ -415,6 +425,7 @@ fn bench_object(
         fused_single_thread_gzip,
         fused_unbuffered,
         parse,
+        parse_inline,
         detect,
         python,
         duckdb,
@@ -572,6 +583,12 @@ fn print_report(r: &ObjectReport) {
         &r.parse,
         f.events,
         format!("{:.2}x floor", r.parse.wall_s / r.gunzip.wall_s),
+    );
+    row(
+        "  the same at <= 1769 MB (no threads)",
+        &r.parse_inline,
+        f.events,
+        format!("{:.2}x floor", r.parse_inline.wall_s / r.gunzip.wall_s),
     );
     row(
         "as deployed: detect Lambda (re-reads output)",

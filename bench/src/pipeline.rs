@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use tripline_core::attack::Catalog;
 use tripline_core::config::Config;
 use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
-use tripline_core::gzip_writer::ThreadedGzWriter;
+use tripline_core::gzip_writer::{GzOutput, ThreadedGzWriter};
 use tripline_core::mapping::Mapper;
 use tripline_core::normalized::{Line, NormalizedReader};
 use tripline_core::rules::{Detector, RuleSet};
@@ -249,18 +249,22 @@ pub fn parse_stage<W: Write + Send + 'static>(
     origin: Origin,
     out: W,
     timed: bool,
+    threads: bool,
 ) -> anyhow::Result<(RunResult, W)> {
     let start = Instant::now();
     let mut st = Stages::default();
-    let mut events_out = ThreadedGzWriter::new(
-        CountingWriter {
-            inner: out,
-            count: 0,
-        },
-        Compression::fast(),
-    );
-    let mut quarantine_out: Option<ThreadedGzWriter<CountingSink>> = None;
-    let mut decoder = ObjectDecoder::threaded(reader, origin, Options::default());
+    // As `tripline-parse` does: inflate and deflate threads above one vCPU, inline below.
+    let counted = CountingWriter {
+        inner: out,
+        count: 0,
+    };
+    let mut events_out = GzOutput::new(counted, Compression::fast(), threads);
+    let mut quarantine_out: Option<GzOutput<CountingSink>> = None;
+    let mut decoder = if threads {
+        ObjectDecoder::threaded(reader, origin, Options::default())
+    } else {
+        ObjectDecoder::new(reader, origin, Options::default())
+    };
     let mut t = Instant::now();
     loop {
         let item = decoder.next();
@@ -270,7 +274,7 @@ pub fn parse_stage<W: Write + Send + 'static>(
             Some(Decoded::Event(e)) => write_line(&mut events_out, &*e)?,
             Some(Decoded::Quarantined(q)) => {
                 let out = quarantine_out.get_or_insert_with(|| {
-                    ThreadedGzWriter::new(CountingSink::default(), Compression::fast())
+                    GzOutput::new(CountingSink::default(), Compression::fast(), threads)
                 });
                 write_line(out, &*q)?;
             }
@@ -285,7 +289,7 @@ pub fn parse_stage<W: Write + Send + 'static>(
     w.flush()?;
     lap(timed, &mut t, &mut st.serialize_s);
     let r = RunResult {
-        mode: "parse".into(),
+        mode: if threads { "parse" } else { "parse_inline" }.into(),
         wall_s: start.elapsed().as_secs_f64(),
         bytes_in: summary.bytes_in,
         bytes_decoded: summary.bytes_decoded,

@@ -86,9 +86,25 @@ fn the_pipeline_finds_alerts_in_a_small_object() {
         Origin::path("t"),
         Vec::new(),
         false,
+        true,
     )
     .unwrap();
     assert_eq!(p.events, r.events);
+    let (inline, inline_out) = pipeline::parse_stage(
+        Cursor::new(gz.clone()),
+        Origin::path("t"),
+        Vec::new(),
+        false,
+        false,
+    )
+    .unwrap();
+    assert_eq!(inline.events, r.events);
+    let plain = |gz: &[u8]| {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(gz), &mut s).unwrap();
+        s
+    };
+    assert_eq!(plain(&inline_out), plain(&normalized));
     let d = pipeline::detect_stage(Cursor::new(normalized.clone()), &engine, false).unwrap();
     assert_eq!(d.events, r.events);
     assert_eq!(d.alerts_by_rule, r.alerts_by_rule);
