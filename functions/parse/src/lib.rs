@@ -28,9 +28,9 @@ pub const ONE_VCPU_MB: u32 = 1769;
 
 /// Whether inflate and deflate should get threads of their own, given the function's memory
 /// (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in MB). The threads shorten an object only where there
-/// is more than one vCPU's worth of CPU; below that they take turns on one share and cost ~9%
-/// more CPU than the same work inline (BENCHMARKS.md), and CPU is what is billed. Unknown
-/// (outside Lambda): use them.
+/// is more than one vCPU's worth of CPU; below that they take turns on one share, and the
+/// same work inline used 4-11% less CPU in the bench (BENCHMARKS.md), which is what such a
+/// function is billed for. Unknown (outside Lambda): use them.
 pub fn threads_pay(memory_mb: Option<&str>) -> bool {
     memory_mb
         .and_then(|m| m.trim().parse::<u32>().ok())
