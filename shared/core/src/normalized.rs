@@ -10,7 +10,7 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
-use crate::decode::readahead::ReadAhead;
+use crate::decode::readahead::spawn_or_fail;
 use crate::event::Event;
 
 /// Longest line accepted. A normalized event is one osquery row plus its record's header;
@@ -46,10 +46,7 @@ impl NormalizedReader {
         let gzip = matches!(raw.fill_buf(), Ok(b) if b.starts_with(&[0x1f, 0x8b]));
         let input: Box<dyn BufRead + Send> = if gzip {
             let inflate = flate2::bufread::MultiGzDecoder::new(raw);
-            match ReadAhead::spawn(inflate) {
-                Ok(ahead) => Box::new(ahead),
-                Err(e) => Box::new(Failed(Some(e))),
-            }
+            spawn_or_fail(inflate)
         } else {
             Box::new(raw)
         };
@@ -135,26 +132,6 @@ impl Iterator for NormalizedReader {
             };
         }
     }
-}
-
-/// A stream that fails at once with an error found while setting up.
-struct Failed(Option<io::Error>);
-
-impl Read for Failed {
-    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        self.fill_buf().map(|_| 0)
-    }
-}
-
-impl BufRead for Failed {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        match self.0.take() {
-            Some(e) => Err(e),
-            None => Ok(&[]),
-        }
-    }
-
-    fn consume(&mut self, _: usize) {}
 }
 
 #[cfg(test)]

@@ -217,11 +217,7 @@ impl ObjectDecoder<'static> {
         let (raw, gzip) = open(reader, &counters);
         let decoded: Box<dyn BufRead + Send> = if gzip {
             let inflate = counters.decompressed(flate2::bufread::MultiGzDecoder::new(raw), limit);
-            match readahead::ReadAhead::spawn(inflate) {
-                Ok(ahead) => Box::new(ahead),
-                // No thread to be had: report it as the object's read error.
-                Err(e) => Box::new(Failed(Some(e))),
-            }
+            readahead::spawn_or_fail(inflate)
         } else {
             Box::new(BufReader::with_capacity(
                 256 << 10,
@@ -245,26 +241,6 @@ fn open<R: Read>(reader: R, counters: &Counters) -> (BufReader<Counting<R>>, boo
     );
     let gzip = matches!(raw.fill_buf(), Ok(b) if b.starts_with(&[0x1f, 0x8b]));
     (raw, gzip)
-}
-
-/// A stream that fails at once with an error found while setting up.
-struct Failed(Option<io::Error>);
-
-impl Read for Failed {
-    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        self.fill_buf().map(|_| 0)
-    }
-}
-
-impl BufRead for Failed {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        match self.0.take() {
-            Some(e) => Err(e),
-            None => Ok(&[]),
-        }
-    }
-
-    fn consume(&mut self, _: usize) {}
 }
 
 /// Byte counts shared with the reader wrappers inside the splitter.

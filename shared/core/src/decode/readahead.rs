@@ -128,6 +128,35 @@ impl Read for ReadAhead {
     }
 }
 
+/// `inner` read on a [`ReadAhead`] thread or, if no thread can be started, a stream that
+/// fails at once with that error (so it surfaces as the object's read error, not a panic).
+pub(crate) fn spawn_or_fail(inner: impl Read + Send + 'static) -> Box<dyn BufRead + Send> {
+    match ReadAhead::spawn(inner) {
+        Ok(ahead) => Box::new(ahead),
+        Err(e) => Box::new(Failed(Some(e))),
+    }
+}
+
+/// A stream that fails at once with an error found while setting up.
+struct Failed(Option<io::Error>);
+
+impl Read for Failed {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        self.fill_buf().map(|_| 0)
+    }
+}
+
+impl BufRead for Failed {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self.0.take() {
+            Some(e) => Err(e),
+            None => Ok(&[]),
+        }
+    }
+
+    fn consume(&mut self, _: usize) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
