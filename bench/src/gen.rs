@@ -26,6 +26,8 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde_json::Value;
 
+use crate::pipeline::CountingWriter;
+
 /// The attack records every generated corpus draws from.
 const ATTACK_SOURCES: &[&str] = &[
     include_str!("../../events/osquery/attack-linux.ndjson"),
@@ -79,23 +81,6 @@ pub struct GenStats {
     pub plain_bytes: u64,
     pub gzip_bytes: u64,
     pub hosts: u64,
-}
-
-/// Counts bytes written through to the inner writer.
-struct CountingWriter<W> {
-    inner: W,
-    count: u64,
-}
-
-impl<W: Write> Write for CountingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Attack records per 10,000 records in [`generate`]: about 0.1%.

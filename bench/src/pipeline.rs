@@ -30,7 +30,7 @@ use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
 use tripline_core::gzip_writer::{GzOutput, ThreadedGzWriter};
 use tripline_core::mapping::Mapper;
 use tripline_core::normalized::{Line, NormalizedReader};
-use tripline_core::rules::{Detector, RuleSet};
+use tripline_core::rules::{DetectReport, Detector, RuleSet};
 
 /// The compiled rules, mapping and settings, built once (per container, in Lambda).
 #[derive(Clone)]
@@ -103,6 +103,28 @@ pub struct RunResult {
     /// CPU seconds (user + system, all threads) of the child process, start-up included:
     /// what a Lambda with one vCPU or less is billed for, whatever the threads overlap.
     pub cpu_s: f64,
+}
+
+impl RunResult {
+    /// Fills in what the detect stage found: alert and match counts, overall and per rule.
+    fn count_alerts(&mut self, report: &DetectReport, alert_json_bytes: u64) {
+        self.alerts = report.alerts.len() as u64;
+        self.matches = report.stats.matches;
+        self.alert_json_bytes = alert_json_bytes;
+        for a in &report.alerts {
+            *self.alerts_by_rule.entry(a.rule.name.clone()).or_default() += 1;
+            *self.matches_by_rule.entry(a.rule.name.clone()).or_default() += a.count;
+        }
+    }
+}
+
+/// Serializes each alert as the detect Lambda does for its S3 body; returns the bytes.
+fn alert_json_bytes(report: &DetectReport) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for alert in &report.alerts {
+        total += serde_json::to_vec(alert)?.len() as u64;
+    }
+    Ok(total)
 }
 
 /// A sink that counts what it is given.
@@ -210,10 +232,7 @@ pub fn fused_with(
     lap(timed, &mut t, &mut st.serialize_s);
     let report = detector.finish();
     lap(timed, &mut t, &mut st.detect_s);
-    let mut alert_bytes = 0;
-    for alert in &report.alerts {
-        alert_bytes += serde_json::to_vec(alert)?.len() as u64;
-    }
+    let alert_bytes = alert_json_bytes(&report)?;
     lap(timed, &mut t, &mut st.alerts_s);
     let mut r = RunResult {
         mode: match output {
@@ -229,16 +248,10 @@ pub fn fused_with(
         events: summary.events,
         quarantined: summary.quarantined,
         normalized_gz_bytes: normalized,
-        alerts: report.alerts.len() as u64,
-        matches: report.stats.matches,
-        alert_json_bytes: alert_bytes,
         stages: st,
         ..Default::default()
     };
-    for a in &report.alerts {
-        *r.alerts_by_rule.entry(a.rule.name.clone()).or_default() += 1;
-        *r.matches_by_rule.entry(a.rule.name.clone()).or_default() += a.count;
-    }
+    r.count_alerts(&report, alert_bytes);
     Ok(r)
 }
 
@@ -334,10 +347,7 @@ pub fn detect_stage(
     let bytes_in = compressed.load(std::sync::atomic::Ordering::Relaxed);
     let report = detector.finish();
     lap(timed, &mut t, &mut st.detect_s);
-    let mut alert_bytes = 0;
-    for alert in &report.alerts {
-        alert_bytes += serde_json::to_vec(alert)?.len() as u64;
-    }
+    let alert_bytes = alert_json_bytes(&report)?;
     lap(timed, &mut t, &mut st.alerts_s);
     let mut r = RunResult {
         mode: "detect".into(),
@@ -345,35 +355,23 @@ pub fn detect_stage(
         bytes_in,
         bytes_decoded: decoded,
         events,
-        alerts: report.alerts.len() as u64,
-        matches: report.stats.matches,
-        alert_json_bytes: alert_bytes,
         stages: st,
         ..Default::default()
     };
-    for a in &report.alerts {
-        *r.alerts_by_rule.entry(a.rule.name.clone()).or_default() += 1;
-        *r.matches_by_rule.entry(a.rule.name.clone()).or_default() += a.count;
-    }
+    r.count_alerts(&report, alert_bytes);
     Ok(r)
 }
 
 /// The floor: gzip decompression alone, into a sink.
 pub fn gunzip(reader: impl Read) -> anyhow::Result<RunResult> {
     let start = Instant::now();
-    let mut counted = BufReader::with_capacity(
-        64 << 10,
-        CountingReader {
-            inner: reader,
-            count: 0,
-        },
-    );
-    let mut dec = MultiGzDecoder::new(&mut counted);
+    let (counted, compressed) = SharedCount::new(reader);
+    let mut dec = MultiGzDecoder::new(BufReader::with_capacity(64 << 10, counted));
     let n = io::copy(&mut dec, &mut io::sink())?;
     Ok(RunResult {
         mode: "gunzip".into(),
         wall_s: start.elapsed().as_secs_f64(),
-        bytes_in: counted.get_ref().count,
+        bytes_in: compressed.load(std::sync::atomic::Ordering::Relaxed),
         bytes_decoded: n,
         ..Default::default()
     })
@@ -467,7 +465,8 @@ impl<W: Write + Send + 'static> Write for OutWriter<W> {
     }
 }
 
-/// Counts bytes read through it into a shared counter (the reader moves to another thread).
+/// Counts bytes read through it into a shared counter (the reader may move to another
+/// thread).
 struct SharedCount<R> {
     inner: R,
     count: Arc<std::sync::atomic::AtomicU64>,
@@ -495,22 +494,10 @@ impl<R: Read> Read for SharedCount<R> {
     }
 }
 
-struct CountingReader<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-struct CountingWriter<W> {
-    inner: W,
-    count: u64,
+/// Counts bytes written through to the inner writer (the generator uses it too).
+pub(crate) struct CountingWriter<W> {
+    pub(crate) inner: W,
+    pub(crate) count: u64,
 }
 
 impl<W: Write> Write for CountingWriter<W> {
