@@ -226,27 +226,7 @@ impl MotoServer {
             .chars()
             .take(80)
             .collect();
-        let url = sqs
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await
-            .expect("CreateQueue")
-            .queue_url()
-            .expect("queue url")
-            .to_owned();
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("GetQueueAttributes");
-        let arn = attrs
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .expect("QueueArn")
-            .to_owned();
+        let (url, arn) = create_queue(&sqs, &name).await;
         let mut queue = QueueConfiguration::builder()
             .id(format!("tripline-{}", prefix.trim_end_matches('/')))
             .queue_arn(arn)
@@ -390,4 +370,30 @@ impl EventQueue {
             "awsRegion": REGION,
         }]})
     }
+}
+
+/// Creates the SQS queue `name`; returns its URL and ARN (what an S3 notification targets).
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("queue url")
+        .to_owned();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    let arn = attrs
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .expect("QueueArn")
+        .to_owned();
+    (url, arn)
 }

@@ -21,11 +21,10 @@ use aws_sdk_s3::types::{
     Event as S3EventName, FilterRule, FilterRuleName, NotificationConfiguration,
     NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
 };
-use aws_sdk_sqs::types::QueueAttributeName;
 use flate2::{read::MultiGzDecoder, write::GzEncoder, Compression};
 use serde_json::{json, Value};
 use tripline_aws::s3io::get_object_bytes;
-use tripline_aws::testing::{MotoServer, REGION};
+use tripline_aws::testing::{create_queue, MotoServer, REGION};
 use tripline_aws::{clients, s3event};
 use tripline_core::notify::webhook;
 use tripline_e2e::{cargo_lambda_path, repo_root, Receiver, Request, Watch};
@@ -204,26 +203,7 @@ impl EventQueues {
         let mut queue_configs = Vec::new();
         for &prefix in prefixes {
             let name = format!("e2e-{}-events", prefix.trim_end_matches('/'));
-            let url = sqs
-                .create_queue()
-                .queue_name(&name)
-                .send()
-                .await
-                .expect("CreateQueue")
-                .queue_url()
-                .expect("queue url")
-                .to_owned();
-            let arn = sqs
-                .get_queue_attributes()
-                .queue_url(&url)
-                .attribute_names(QueueAttributeName::QueueArn)
-                .send()
-                .await
-                .expect("GetQueueAttributes")
-                .attributes()
-                .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-                .expect("QueueArn")
-                .to_owned();
+            let (url, arn) = create_queue(&sqs, &name).await;
             let rule = FilterRule::builder()
                 .name(FilterRuleName::Prefix)
                 .value(prefix)
