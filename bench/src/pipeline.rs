@@ -1,16 +1,17 @@
 //! The whole pipeline over one object, through the same library calls as the Lambdas.
 //!
 //! - [`fused`]: what `parse` + `detect` do to one Firehose object, in one process (as
-//!   `tripline scan` runs them): decode (gunzip, frame, parse, normalize), write each event as
-//!   NDJSON into `ThreadedGzWriter` (256 KiB buffers deflated by `GzEncoder(Compression::fast())`
-//!   on a second thread: the parse Lambda's writer, here into a counting sink instead of an S3
-//!   multipart upload), then `Detector::observe` (ATT&CK
-//!   mapping, derived fields, every rule, aggregation), then each alert as JSON (the detect
+//!   `tripline scan` runs them): decode (inflate on a second thread, frame, parse,
+//!   normalize), write each event as NDJSON into the parse Lambda's `GzOutput` (256 KiB
+//!   buffers deflated at `Compression::fast()` on a third thread, here into a counting sink
+//!   instead of an S3 multipart upload), then `Detector::observe` (ATT&CK mapping, derived
+//!   fields, rule gates, every rule, aggregation), then each alert as JSON (the detect
 //!   Lambda's `serde_json::to_vec(alert)`).
 //! - [`parse_stage`] and [`detect_stage`]: the two Lambdas as deployed, separately: parse
-//!   writes the normalized object, detect reads it back (gunzip, `serde_json::from_str::<Event>`
-//!   per line, as `tripline-detect` does) and evaluates it.
-//! - [`gunzip`]: the floor, decompression alone into a sink (same flate2 backend).
+//!   writes the normalized object, detect reads it back through `NormalizedReader`, as
+//!   `tripline-detect` does, and evaluates it.
+//! - [`gunzip`]: the floor, decompression alone into a sink (same flate2 backend);
+//!   [`gzip_output`]: deflating the normalized output alone (the lower bound).
 //!
 //! With `timed`, cheap per-item timers split the wall time by stage; the untimed run is the
 //! one to quote for throughput.
@@ -27,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use tripline_core::attack::Catalog;
 use tripline_core::config::Config;
 use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
-use tripline_core::gzip_writer::{GzOutput, ThreadedGzWriter};
+use tripline_core::gzip_writer::{GzOutput, DEFAULT_BUFFER_SIZE};
 use tripline_core::mapping::Mapper;
 use tripline_core::normalized::{Line, NormalizedReader};
 use tripline_core::rules::{DetectReport, Detector, RuleSet};
@@ -165,15 +166,11 @@ pub fn fused(
     fused_with(reader, origin, engine, timed, Output::Threaded)
 }
 
-/// Capacity of the buffer the parse Lambda put in front of its gzip writer before it moved
-/// compression to a second thread (the threaded writer's buffers are this size too).
-pub const LAMBDA_OUTPUT_BUFFER: usize = 256 << 10;
-
 /// How [`fused_with`] writes the normalized output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
-    /// The product: `ObjectDecoder::threaded` (inflate on its own thread) and
-    /// `ThreadedGzWriter` (deflate on another), as the parse Lambda and the CLI run.
+    /// The product: `ObjectDecoder::threaded` (inflate on its own thread) and a threaded
+    /// `GzOutput` (deflate on another), as the parse Lambda runs above one vCPU.
     Threaded,
     /// Everything on the caller's thread: `ObjectDecoder::new` and a 256 KiB `BufWriter`
     /// in front of the `GzEncoder` (the parse Lambda's writer from d2366c0 until the
@@ -384,7 +381,7 @@ pub fn gunzip(reader: impl Read) -> anyhow::Result<RunResult> {
 pub fn gzip_output(normalized: impl Read) -> anyhow::Result<RunResult> {
     let mut dec = MultiGzDecoder::new(BufReader::with_capacity(64 << 10, normalized));
     let mut enc = GzEncoder::new(CountingSink::default(), Compression::fast());
-    let mut chunk = vec![0u8; LAMBDA_OUTPUT_BUFFER];
+    let mut chunk = vec![0u8; DEFAULT_BUFFER_SIZE];
     let (mut deflate, mut plain) = (Duration::ZERO, 0u64);
     loop {
         let n = dec.read(&mut chunk)?;
@@ -408,31 +405,27 @@ pub fn gzip_output(normalized: impl Read) -> anyhow::Result<RunResult> {
     })
 }
 
-/// The normalized-output writer of [`fused_with`].
+/// The normalized-output writer of [`fused_with`]: the product's [`GzOutput`] (threaded or
+/// inline), or the unbuffered encoder of before d2366c0.
 enum OutWriter<W: Write + Send + 'static> {
-    Threaded(ThreadedGzWriter<W>),
-    Buffered(io::BufWriter<GzEncoder<W>>),
+    Product(GzOutput<W>),
     Direct(GzEncoder<W>),
 }
 
 impl<W: Write + Send + 'static> OutWriter<W> {
     fn new(output: Output, inner: W) -> Self {
         match output {
-            Output::Threaded => {
-                OutWriter::Threaded(ThreadedGzWriter::new(inner, Compression::fast()))
+            Output::Threaded => OutWriter::Product(GzOutput::new(inner, Compression::fast(), true)),
+            Output::SingleThread => {
+                OutWriter::Product(GzOutput::new(inner, Compression::fast(), false))
             }
-            Output::SingleThread => OutWriter::Buffered(io::BufWriter::with_capacity(
-                LAMBDA_OUTPUT_BUFFER,
-                GzEncoder::new(inner, Compression::fast()),
-            )),
             Output::Unbuffered => OutWriter::Direct(GzEncoder::new(inner, Compression::fast())),
         }
     }
 
     fn finish(self) -> io::Result<W> {
         match self {
-            OutWriter::Threaded(w) => w.finish(),
-            OutWriter::Buffered(b) => b.into_inner().map_err(|e| e.into_error())?.finish(),
+            OutWriter::Product(w) => w.finish(),
             OutWriter::Direct(gz) => gz.finish(),
         }
     }
@@ -441,8 +434,7 @@ impl<W: Write + Send + 'static> OutWriter<W> {
 impl<W: Write + Send + 'static> Write for OutWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            OutWriter::Threaded(w) => w.write(buf),
-            OutWriter::Buffered(w) => w.write(buf),
+            OutWriter::Product(w) => w.write(buf),
             OutWriter::Direct(w) => w.write(buf),
         }
     }
@@ -451,15 +443,13 @@ impl<W: Write + Send + 'static> Write for OutWriter<W> {
     #[inline]
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
-            OutWriter::Threaded(w) => w.write_all(buf),
-            OutWriter::Buffered(w) => w.write_all(buf),
+            OutWriter::Product(w) => w.write_all(buf),
             OutWriter::Direct(w) => w.write_all(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            OutWriter::Threaded(w) => w.flush(),
-            OutWriter::Buffered(w) => w.flush(),
+            OutWriter::Product(w) => w.flush(),
             OutWriter::Direct(w) => w.flush(),
         }
     }
