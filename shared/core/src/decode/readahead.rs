@@ -3,7 +3,8 @@
 //! Inflating is a tenth of the decoder's work; on a second core it overlaps with parsing
 //! instead of adding to it. The reader thread fills fixed-size chunks and sends them over
 //! a bounded channel, so memory stays at `DEPTH` chunks whatever the object's size, and
-//! chunks travel back to be refilled rather than being allocated per read.
+//! chunks travel back to be refilled rather than being allocated (or zeroed) per read: a
+//! chunk keeps its full length and travels with the count of bytes filled.
 
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -16,23 +17,26 @@ const DEPTH: usize = 4;
 
 /// A `BufRead` whose bytes come from `inner`, read on a separate thread.
 pub(crate) struct ReadAhead {
-    full: Receiver<io::Result<Vec<u8>>>,
+    full: Receiver<io::Result<Filled>>,
     empty: SyncSender<Vec<u8>>,
-    current: Vec<u8>,
+    current: Filled,
     pos: usize,
     done: bool,
 }
+
+/// A chunk and how many of its bytes were read into it.
+type Filled = (Vec<u8>, usize);
 
 impl ReadAhead {
     /// Starts reading `inner` on a new thread. The thread ends at the end of `inner`, at
     /// its first error (handed on to the reader, after the bytes before it), or as soon
     /// as this `ReadAhead` is dropped.
     pub(crate) fn spawn(mut inner: impl Read + Send + 'static) -> io::Result<Self> {
-        let (full_tx, full) = sync_channel::<io::Result<Vec<u8>>>(DEPTH);
+        let (full_tx, full) = sync_channel::<io::Result<Filled>>(DEPTH);
         let (empty, empty_rx) = sync_channel::<Vec<u8>>(DEPTH + 1);
         for _ in 0..DEPTH {
             // Cannot fail: the channel has room for every chunk.
-            let _ = empty.send(Vec::with_capacity(CHUNK));
+            let _ = empty.send(vec![0; CHUNK]);
         }
         thread::Builder::new()
             .name("tripline-gunzip".into())
@@ -46,7 +50,7 @@ impl ReadAhead {
                         None => fill(&mut inner, &mut chunk, &mut failed),
                     };
                     let end = !matches!(result, Ok(n) if n > 0);
-                    let message = result.map(|_| chunk);
+                    let message = result.map(|n| (chunk, n));
                     if full_tx.send(message).is_err() || end {
                         return;
                     }
@@ -55,24 +59,22 @@ impl ReadAhead {
         Ok(ReadAhead {
             full,
             empty,
-            current: Vec::new(),
+            current: (Vec::new(), 0),
             pos: 0,
             done: false,
         })
     }
 }
 
-/// Reads until `chunk` is full or `inner` ends; `Ok(0)` only at the end. An error after
-/// some bytes goes to `failed`, to be sent after them.
+/// Reads until `chunk` is full or `inner` ends; returns the bytes read, `Ok(0)` only at
+/// the end. An error after some bytes goes to `failed`, to be sent after them.
 fn fill(
     inner: &mut impl Read,
-    chunk: &mut Vec<u8>,
+    chunk: &mut [u8],
     failed: &mut Option<io::Error>,
 ) -> io::Result<usize> {
-    chunk.clear();
-    chunk.resize(CHUNK, 0);
     let mut n = 0;
-    while n < CHUNK {
+    while n < chunk.len() {
         match inner.read(&mut chunk[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
@@ -84,21 +86,20 @@ fn fill(
             }
         }
     }
-    chunk.truncate(n);
     Ok(n)
 }
 
 impl BufRead for ReadAhead {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.pos == self.current.len() && !self.done {
-            let spent = std::mem::take(&mut self.current);
-            if spent.capacity() > 0 {
+        if self.pos == self.current.1 && !self.done {
+            let (spent, _) = std::mem::take(&mut self.current);
+            if !spent.is_empty() {
                 // The thread may already be gone (end of input); the chunk is then freed.
                 let _ = self.empty.send(spent);
             }
             self.pos = 0;
             match self.full.recv() {
-                Ok(Ok(chunk)) if !chunk.is_empty() => self.current = chunk,
+                Ok(Ok(filled)) if filled.1 > 0 => self.current = filled,
                 Ok(Ok(_)) => self.done = true,
                 Ok(Err(e)) => {
                     self.done = true;
@@ -110,11 +111,11 @@ impl BufRead for ReadAhead {
                 }
             }
         }
-        Ok(&self.current[self.pos..])
+        Ok(&self.current.0[self.pos..self.current.1])
     }
 
     fn consume(&mut self, amount: usize) {
-        self.pos = (self.pos + amount).min(self.current.len());
+        self.pos = (self.pos + amount).min(self.current.1);
     }
 }
 
