@@ -103,12 +103,13 @@ pub(crate) struct RawRecord<'a> {
     pub extra: Vec<(String, Value)>,
 }
 
-/// Index of each status field in [`RawRecord::status`].
+/// The status fields' names, in [`RawRecord::status`] order.
+pub(crate) const STATUS_KEYS: [&str; 5] = ["severity", "filename", "line", "message", "version"];
+/// Indexes into [`RawRecord::status`] of the fields that tell a status record apart.
 pub(crate) const SEVERITY: usize = 0;
 pub(crate) const FILENAME: usize = 1;
 pub(crate) const LINE: usize = 2;
 pub(crate) const MESSAGE: usize = 3;
-pub(crate) const VERSION: usize = 4;
 
 /// What a record's bytes turned out to be.
 #[derive(Debug)]
@@ -248,12 +249,10 @@ impl<'de> Deserialize<'de> for Key {
                     "snapshot" => Key::Snapshot,
                     "decorations" => Key::Decorations,
                     "log_type" => Key::LogType,
-                    "severity" => Key::Status(SEVERITY),
-                    "filename" => Key::Status(FILENAME),
-                    "line" => Key::Status(LINE),
-                    "message" => Key::Status(MESSAGE),
-                    "version" => Key::Status(VERSION),
-                    other => Key::Other(other.to_owned()),
+                    other => match STATUS_KEYS.iter().position(|k| *k == other) {
+                        Some(i) => Key::Status(i),
+                        None => Key::Other(other.to_owned()),
+                    },
                 })
             }
         }

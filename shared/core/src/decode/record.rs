@@ -152,21 +152,19 @@ pub(crate) fn decode(
     base.decorations = object_or_empty(r.decorations.take(), "decorations")?;
     // Top-level keys osquery doesn't own are decorations (`--decorations_top_level`);
     // the `decorations` object wins over a top-level key of the same name.
-    let status_decorations = (shape != Shape::Status)
-        .then(|| {
-            ["severity", "filename", "line", "message", "version"]
-                .into_iter()
-                .zip(status)
-                .filter_map(|(k, v)| Some((k.to_owned(), v?)))
-        })
-        .into_iter()
-        .flatten();
-    let hostname = r.hostname.take().map(|v| ("hostname".to_owned(), v));
-    for (key, value) in hostname
-        .into_iter()
-        .chain(status_decorations)
-        .chain(r.extra.drain(..))
-    {
+    if let Some(hostname) = r.hostname.take() {
+        base.decorations
+            .entry("hostname".to_owned())
+            .or_insert(hostname);
+    }
+    if shape != Shape::Status {
+        for (key, value) in raw::STATUS_KEYS.into_iter().zip(status) {
+            if let Some(value) = value {
+                base.decorations.entry(key.to_owned()).or_insert(value);
+            }
+        }
+    }
+    for (key, value) in r.extra.drain(..) {
         base.decorations.entry(key).or_insert(value);
     }
 
