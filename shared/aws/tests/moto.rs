@@ -46,10 +46,18 @@ async fn write_through(
     tokio::task::spawn_blocking(move || {
         let mut writer = writer;
         for chunk in body.chunks(64 * 1024 + 7) {
-            writer.write_all(chunk).map_err(|e| Error::Io {
-                context: "write".into(),
-                source: e,
-            })?;
+            if let Err(e) = writer.write_all(chunk) {
+                // A write only learns that the upload failed (as text); `finish` returns the
+                // upload's own error, the one a caller acts on. Which write finds out first
+                // depends on timing, so go to `finish` for it.
+                return match writer.finish() {
+                    Err(upload) => Err(upload),
+                    Ok(_) => Err(Error::Io {
+                        context: "write".into(),
+                        source: e,
+                    }),
+                };
+            }
         }
         writer.finish()
     })
