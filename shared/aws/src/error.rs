@@ -92,6 +92,37 @@ impl Error {
         }
     }
 
+    /// A copy, for one failure that is reported more than once (by each failing
+    /// [`std::io::Write::write`] of an [`crate::S3Writer`] and again by its `finish`). Every
+    /// field is kept, except that an [`Error::Io`]'s source, which cannot be cloned, is rebuilt
+    /// from its kind and text (all that the upload's own errors carry).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Error::Aws {
+                context,
+                code,
+                status,
+                message,
+            } => Error::Aws {
+                context: context.clone(),
+                code: code.clone(),
+                status: *status,
+                message: message.clone(),
+            },
+            Error::Io { context, source } => Error::Io {
+                context: context.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Event(m) => Error::Event(m.clone()),
+            Error::Settings(m) => Error::Settings(m.clone()),
+            Error::Invalid(m) => Error::Invalid(m.clone()),
+            Error::Secret { var, message } => Error::Secret {
+                var: var.clone(),
+                message: message.clone(),
+            },
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
@@ -102,3 +133,42 @@ impl Error {
 
 /// Result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duplicate_says_the_same_and_travels_inside_an_io_error() {
+        let errors = [
+            Error::Aws {
+                context: "UploadPart 2 s3://b/k".into(),
+                code: Some("NoSuchUpload".into()),
+                status: Some(404),
+                message: "service error".into(),
+            },
+            Error::io(
+                "upload s3://b/k",
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "slow"),
+            ),
+            Error::Event("e".into()),
+            Error::Settings("s".into()),
+            Error::Invalid("i".into()),
+            Error::Secret {
+                var: "V_PARAM".into(),
+                message: "m".into(),
+            },
+        ];
+        for e in errors {
+            let copy = e.duplicate();
+            assert_eq!(format!("{copy:?}"), format!("{e:?}"));
+            assert_eq!(copy.to_string(), e.to_string());
+            let io = std::io::Error::other(copy);
+            assert_eq!(io.to_string(), e.to_string());
+            let back = io
+                .downcast::<Error>()
+                .expect("the typed error comes back out");
+            assert_eq!((back.code(), back.status()), (e.code(), e.status()));
+        }
+    }
+}

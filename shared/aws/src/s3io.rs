@@ -195,6 +195,14 @@ enum Msg {
 /// part size, a multipart upload otherwise. Call [`S3Writer::finish`] to complete it; dropping
 /// it unfinished aborts the upload and creates no object. See the module docs for threading.
 ///
+/// Once the upload has failed, every `write` returns an [`io::Error`] that carries the
+/// upload's typed [`Error`] (same text; `ErrorKind::Other`), and [`S3Writer::finish`]
+/// returns that error itself. A caller that has only the `io::Error` gets the typed one back
+/// with `io_err.get_ref().and_then(|e| e.downcast_ref::<tripline_aws::Error>())` or
+/// `io_err.downcast::<tripline_aws::Error>()`, e.g. to branch on [`Error::code`]. Which write
+/// finds out first depends on timing (parts are uploaded in the background); a failure none
+/// of them saw comes out of `finish`.
+///
 /// The key is the caller's: make it deterministic (derived from the input key) so a retried
 /// invocation overwrites instead of duplicating.
 pub struct S3Writer {
@@ -207,7 +215,8 @@ pub struct S3Writer {
     buf: BytesMut,
     written: u64,
     uploader: Option<(mpsc::Sender<Msg>, oneshot::Receiver<Result<Uploaded>>)>,
-    /// Why the upload task stopped, once a write found out; [`S3Writer::finish`] returns it.
+    /// Why the upload task stopped, once a write found out; [`S3Writer::finish`] returns it
+    /// and each later write a copy (as an `io::Error`'s inner error).
     failed: Option<Error>,
 }
 
@@ -314,7 +323,7 @@ impl S3Writer {
             Ok(Err(e)) => e,
             Ok(Ok(_)) | Err(_) => self.upload_error("upload task ended early".into()),
         };
-        let io_err = io::Error::other(e.to_string());
+        let io_err = io::Error::other(e.duplicate());
         self.failed = Some(e);
         Err(io_err)
     }
@@ -323,7 +332,7 @@ impl S3Writer {
 impl Write for S3Writer {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if let Some(e) = &self.failed {
-            return Err(io::Error::other(e.to_string()));
+            return Err(io::Error::other(e.duplicate()));
         }
         self.buf.extend_from_slice(data);
         self.written += data.len() as u64;

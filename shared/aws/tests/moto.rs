@@ -47,9 +47,9 @@ async fn write_through(
         let mut writer = writer;
         for chunk in body.chunks(64 * 1024 + 7) {
             if let Err(e) = writer.write_all(chunk) {
-                // A write only learns that the upload failed (as text); `finish` returns the
-                // upload's own error, the one a caller acts on. Which write finds out first
-                // depends on timing, so go to `finish` for it.
+                // Which write (if any) finds out that the upload failed depends on timing;
+                // `finish` returns the upload's error whichever it was. (The write's error
+                // carries it too: s3_writer_write_errors_carry_the_typed_upload_error.)
                 return match writer.finish() {
                     Err(upload) => Err(upload),
                     Ok(_) => Err(Error::Io {
@@ -219,6 +219,50 @@ async fn s3_writer_reports_upload_errors() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("NoSuchBucket"), "{err}");
+}
+
+/// A failed upload reaches the caller of `write` as the typed `tripline_aws::Error` inside the
+/// `io::Error` (not only as its text), on every later write too, and `finish` returns it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_writer_write_errors_carry_the_typed_upload_error() {
+    let moto = MotoServer::start();
+    let s3 = clients::s3(&moto.sdk_config().await); // no bucket
+    let writer = S3Writer::new(s3, BUCKET, "x/big.gz").with_part_size(s3io::MIN_PART_SIZE);
+    tokio::task::spawn_blocking(move || {
+        let mut writer = writer;
+        let chunk = vec![7u8; 64 * 1024];
+        // The upload fails on the first part. The channel holds one part, so at the latest
+        // the third part's write finds out; eight parts' worth is plenty.
+        let mut written = 0;
+        let failed = loop {
+            assert!(
+                written < 8 * s3io::MIN_PART_SIZE,
+                "no write saw the failed upload"
+            );
+            match writer.write(&chunk) {
+                Ok(n) => written += n,
+                Err(e) => break e,
+            }
+        };
+        let text = failed.to_string();
+        let typed = failed
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<Error>())
+            .unwrap_or_else(|| panic!("no tripline_aws::Error inside {failed:?}"));
+        assert_eq!(typed.code(), Some("NoSuchBucket"), "{typed}");
+        assert_eq!(typed.to_string(), text);
+        let again = writer
+            .write(&chunk)
+            .unwrap_err()
+            .downcast::<Error>()
+            .expect("a later write carries the typed error too");
+        assert_eq!(again.code(), Some("NoSuchBucket"), "{again}");
+        let finished = writer.finish().unwrap_err();
+        assert_eq!(finished.code(), Some("NoSuchBucket"), "{finished}");
+        assert_eq!(finished.to_string(), text);
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
