@@ -2,10 +2,11 @@
 //!
 //! The parse stage writes one [`Event`] per line (gzip NDJSON); the detect stage streams
 //! them back. Re-reading is most of what the detect stage costs, so a [`NormalizedReader`]
-//! inflates on its own thread (like [`crate::decode::ObjectDecoder::threaded`]), reuses
-//! one line buffer instead of allocating a `String` per line, and checks UTF-8 once per
-//! line. A line that is not an event (which we never write, but an object can be damaged
-//! or foreign) is returned as a [`BadLine`] and reading goes on; a line longer than
+//! reuses one line buffer instead of allocating a `String` per line and checks UTF-8 once
+//! per line; [`NormalizedReader::threaded`] also inflates on its own thread (like
+//! [`crate::decode::ObjectDecoder::threaded`]), which pays only with more than one core. A
+//! line that is not an event (which we never write, but an object can be damaged or
+//! foreign) is returned as a [`BadLine`] and reading goes on; a line longer than
 //! [`MAX_LINE_BYTES`] is skipped without being buffered.
 
 use std::io::{self, BufRead, BufReader, Read};
@@ -33,23 +34,54 @@ pub struct BadLine {
 }
 
 /// Streams the events of a normalized object (gzip, detected by its magic bytes, or plain).
-pub struct NormalizedReader {
-    input: Box<dyn BufRead + Send>,
+pub struct NormalizedReader<'a> {
+    input: Box<dyn BufRead + Send + 'a>,
     buf: Vec<u8>,
     line: u64,
     bytes: u64,
 }
 
-impl NormalizedReader {
-    pub fn new(reader: impl Read + Send + 'static) -> Self {
-        let mut raw = BufReader::with_capacity(64 << 10, reader);
-        let gzip = matches!(raw.fill_buf(), Ok(b) if b.starts_with(&[0x1f, 0x8b]));
+/// Buffers the raw input and tells whether it is gzip, by its magic bytes.
+fn open<R: Read>(reader: R) -> (BufReader<R>, bool) {
+    let mut raw = BufReader::with_capacity(64 << 10, reader);
+    let gzip = matches!(raw.fill_buf(), Ok(b) if b.starts_with(&[0x1f, 0x8b]));
+    (raw, gzip)
+}
+
+impl NormalizedReader<'static> {
+    /// Like [`NormalizedReader::new`], but a gzip object is inflated on its own thread, up
+    /// to 1 MiB ahead of the line parser, so decompression overlaps with parsing on a
+    /// second core. Items, byte counts and errors are the same as with `new`; if no thread
+    /// can be started, that is the first item's read error. Plain input is read on the
+    /// calling thread (there is nothing to overlap).
+    pub fn threaded(reader: impl Read + Send + 'static) -> Self {
+        let (raw, gzip) = open(reader);
         let input: Box<dyn BufRead + Send> = if gzip {
-            let inflate = flate2::bufread::MultiGzDecoder::new(raw);
-            spawn_or_fail(inflate)
+            spawn_or_fail(flate2::bufread::MultiGzDecoder::new(raw))
         } else {
             Box::new(raw)
         };
+        Self::assemble(input)
+    }
+}
+
+impl<'a> NormalizedReader<'a> {
+    /// Reads `reader` on the calling thread, inflating there too: with one core (or less, as
+    /// a Lambda function at 1,769 MB and below), a second thread would only take turns.
+    pub fn new(reader: impl Read + Send + 'a) -> Self {
+        let (raw, gzip) = open(reader);
+        let input: Box<dyn BufRead + Send + 'a> = if gzip {
+            Box::new(BufReader::with_capacity(
+                256 << 10,
+                flate2::bufread::MultiGzDecoder::new(raw),
+            ))
+        } else {
+            Box::new(raw)
+        };
+        Self::assemble(input)
+    }
+
+    fn assemble(input: Box<dyn BufRead + Send + 'a>) -> Self {
         NormalizedReader {
             input,
             buf: Vec::with_capacity(16 << 10),
@@ -98,7 +130,7 @@ impl NormalizedReader {
     }
 }
 
-impl Iterator for NormalizedReader {
+impl Iterator for NormalizedReader<'_> {
     type Item = io::Result<Line>;
 
     fn next(&mut self) -> Option<io::Result<Line>> {
@@ -169,16 +201,50 @@ mod tests {
         enc.finish().unwrap()
     }
 
-    fn read_all(input: Vec<u8>) -> (Vec<Event>, Vec<BadLine>, u64) {
-        let mut r = NormalizedReader::new(io::Cursor::new(input));
-        let (mut events, mut bad) = (Vec::new(), Vec::new());
+    /// What a reader yielded, comparable: its items up to the first error, and its byte count.
+    #[derive(Debug, PartialEq)]
+    enum Item {
+        Event(Box<Event>),
+        Bad(BadLine),
+        Error(io::ErrorKind, String),
+    }
+
+    fn collect(mut r: NormalizedReader<'_>) -> (Vec<Item>, u64) {
+        let mut items = Vec::new();
         for item in r.by_ref() {
-            match item.unwrap() {
-                Line::Event(e) => events.push(*e),
-                Line::Bad(b) => bad.push(b),
+            match item {
+                Ok(Line::Event(e)) => items.push(Item::Event(e)),
+                Ok(Line::Bad(b)) => items.push(Item::Bad(b)),
+                Err(e) => {
+                    // The detect stage stops at a read error; so do we.
+                    items.push(Item::Error(e.kind(), e.to_string()));
+                    break;
+                }
             }
         }
-        (events, bad, r.bytes())
+        (items, r.bytes())
+    }
+
+    /// Reads `input` inline and with inflate on its own thread; every test here thereby also
+    /// checks that the two agree item for item (line numbers and errors included) and in bytes.
+    fn read_both(input: &[u8]) -> (Vec<Item>, u64) {
+        let one = collect(NormalizedReader::new(input));
+        let two = collect(NormalizedReader::threaded(io::Cursor::new(input.to_vec())));
+        assert_eq!(one, two, "NormalizedReader::new and ::threaded disagree");
+        one
+    }
+
+    fn read_all(input: Vec<u8>) -> (Vec<Event>, Vec<BadLine>, u64) {
+        let (items, bytes) = read_both(&input);
+        let (mut events, mut bad) = (Vec::new(), Vec::new());
+        for item in items {
+            match item {
+                Item::Event(e) => events.push(*e),
+                Item::Bad(b) => bad.push(b),
+                Item::Error(kind, e) => panic!("{kind:?}: {e}"),
+            }
+        }
+        (events, bad, bytes)
     }
 
     #[test]
@@ -220,20 +286,39 @@ mod tests {
     fn a_cut_gzip_stream_is_an_error_after_the_lines_before_it() {
         let events = fixture_events();
         let gz = gzip(&ndjson(&events));
-        let mut r = NormalizedReader::new(io::Cursor::new(gz[..gz.len() - 20].to_vec()));
-        let mut seen = 0;
-        let error = loop {
-            match r.next() {
-                Some(Ok(Line::Event(_))) => seen += 1,
-                Some(Ok(Line::Bad(b))) => panic!("{b:?}"),
-                Some(Err(e)) => break e,
-                None => panic!("a cut stream must not end quietly"),
-            }
+        let (mut items, _) = read_both(&gz[..gz.len() - 20]);
+        let error = match items.pop() {
+            Some(Item::Error(kind, _)) => kind,
+            other => panic!("a cut stream must end in an error, not {other:?}"),
         };
-        assert!(seen < events.len());
+        assert!(
+            items.iter().all(|i| matches!(i, Item::Event(_))),
+            "{items:?}"
+        );
+        assert!(items.len() < events.len());
         assert!(matches!(
-            error.kind(),
+            error,
             io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput
         ));
+    }
+
+    #[test]
+    fn empty_and_blank_input_have_no_lines() {
+        for input in [&b""[..], b"\n\n  \r\n", &gzip(b"")[..], &gzip(b"\n \n")[..]] {
+            let (events, bad, _) = read_all(input.to_vec());
+            assert!(events.is_empty() && bad.is_empty());
+        }
+    }
+
+    #[test]
+    fn concatenated_gzip_members_are_read_through() {
+        let events = fixture_events();
+        let (a, b) = events.split_at(events.len() / 2);
+        let mut data = gzip(&ndjson(a));
+        data.extend_from_slice(&gzip(&ndjson(b)));
+        let (back, bad, bytes) = read_all(data);
+        assert_eq!(back, events);
+        assert!(bad.is_empty());
+        assert_eq!(bytes, ndjson(&events).len() as u64);
     }
 }
