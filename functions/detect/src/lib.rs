@@ -40,6 +40,9 @@ pub struct Detect {
     pub rules: Arc<RuleSet>,
     pub mapper: Arc<Mapper>,
     pub config: Arc<Config>,
+    /// Inflate on a thread of its own ([`NormalizedReader::threaded`]); only worth it with
+    /// more than one vCPU ([`tripline_aws::lambda::threads_pay`]). [`Detect::new`] turns it on.
+    pub threads: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -58,7 +61,8 @@ pub struct Report {
 }
 
 impl Detect {
-    /// Loads the built-in rules and mappings and `TRIPLINE_CONFIG`.
+    /// Loads the built-in rules and mappings and `TRIPLINE_CONFIG`, with
+    /// [`Detect::threads`] on (the function sets it from its memory size).
     pub fn new(s3: aws_sdk_s3::Client, settings: Settings) -> anyhow::Result<Self> {
         let config = match &settings.config_toml {
             Some(text) => Config::from_toml_str(text).context("TRIPLINE_CONFIG")?,
@@ -70,6 +74,7 @@ impl Detect {
             rules: Arc::new(RuleSet::builtin().context("built-in rules")?),
             mapper: Arc::new(Mapper::builtin().context("built-in mappings")?),
             config: Arc::new(config),
+            threads: true,
         })
     }
 
@@ -109,7 +114,7 @@ impl Detect {
     }
 
     /// Streams one gzip NDJSON object through the detector on a blocking thread (inflating
-    /// on another).
+    /// there too, or on another with [`Detect::threads`]).
     async fn read(
         &self,
         object: &ObjectRef,
@@ -117,9 +122,15 @@ impl Detect {
     ) -> anyhow::Result<(Detector, u64)> {
         let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
         let name = format!("s3://{}/{}", object.bucket, object.key);
+        let threads = self.threads;
         tokio::task::spawn_blocking(move || -> anyhow::Result<(Detector, u64)> {
             let mut bad = 0;
-            for line in NormalizedReader::new(reader) {
+            let lines = if threads {
+                NormalizedReader::threaded(reader)
+            } else {
+                NormalizedReader::new(reader)
+            };
+            for line in lines {
                 match line.with_context(|| format!("reading {name}"))? {
                     Line::Event(event) => {
                         detector.observe(*event);

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use tripline_aws::{clients, logging, Settings};
+use tripline_aws::{clients, lambda, logging, Settings};
 use tripline_detect::{metrics, Detect};
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
@@ -17,7 +17,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Error> {
     logging::init_json_logs();
     let config = clients::load_config().await;
-    let detect = Detect::new(clients::s3(&config), Settings::from_env()?)?;
+    let detect = Detect {
+        // Inflate on a thread of its own only with more than one vCPU.
+        threads: lambda::threads_pay_here(),
+        ..Detect::new(clients::s3(&config), Settings::from_env()?)?
+    };
     let detect = &detect;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();

@@ -106,6 +106,16 @@ async fn alerts_are_written_once_per_id() {
     let replay = detect.handle(&event).await.unwrap();
     assert!(replay.written.is_empty());
     assert_eq!(replay.deduplicated.len(), report.written.len());
+    // Inflating inline (a function at one vCPU or less) reads the same object the same way.
+    let inline = Detect {
+        threads: false,
+        ..Detect::new(s3.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap()
+    };
+    let replay_inline = inline.handle(&event).await.unwrap();
+    assert_eq!(replay_inline.bad_lines, 1);
+    assert_eq!(replay_inline.stats, replay.stats);
+    assert!(replay_inline.written.is_empty());
+    assert_eq!(replay_inline.deduplicated, replay.deduplicated);
     s3.put_object()
         .bucket(BUCKET)
         .key("normalized/raw/2026/11/17/02/b.gz.ndjson.gz")

@@ -19,22 +19,8 @@ pub struct Parse {
     pub s3: aws_sdk_s3::Client,
     pub settings: Settings,
     pub options: Options,
-    /// Inflate and deflate on threads of their own (see [`threads_pay`]).
+    /// Inflate and deflate on threads of their own (see [`tripline_aws::lambda::threads_pay`]).
     pub threads: bool,
-}
-
-/// Lambda memory that comes with one full vCPU; CPU is allotted in proportion to memory.
-pub const ONE_VCPU_MB: u32 = 1769;
-
-/// Whether inflate and deflate should get threads of their own, given the function's memory
-/// (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in MB). The threads shorten an object only where there
-/// is more than one vCPU's worth of CPU; below that they take turns on one share, and the
-/// same work inline used 4-11% less CPU in the bench (BENCHMARKS.md), which is what such a
-/// function is billed for. Unknown (outside Lambda): use them.
-pub fn threads_pay(memory_mb: Option<&str>) -> bool {
-    memory_mb
-        .and_then(|m| m.trim().parse::<u32>().ok())
-        .is_none_or(|mb| mb > ONE_VCPU_MB)
 }
 
 /// What one object produced.
@@ -182,21 +168,4 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             ("Duration", duration_ms, Unit::Milliseconds),
         ],
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn threads_only_with_more_than_one_vcpu() {
-        assert!(!threads_pay(Some("128")));
-        assert!(!threads_pay(Some("1024")));
-        assert!(!threads_pay(Some("1769")));
-        assert!(threads_pay(Some("1770")));
-        assert!(threads_pay(Some("3008")));
-        // Outside Lambda, or a value we can't read: the threads.
-        assert!(threads_pay(None));
-        assert!(threads_pay(Some("lots")));
-    }
 }

@@ -4,9 +4,9 @@ use std::time::Instant;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use tripline_aws::{clients, logging, Settings};
+use tripline_aws::{clients, lambda, logging, Settings};
 use tripline_core::decode::Options;
-use tripline_parse::{metrics, threads_pay, Parse};
+use tripline_parse::{metrics, Parse};
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
 // values; ~12% less wall time per object (bench `fused`). `no_thp`: no transparent huge pages,
@@ -22,11 +22,8 @@ async fn main() -> Result<(), Error> {
         s3: clients::s3(&config),
         settings: Settings::from_env()?,
         options: Options::default(),
-        threads: threads_pay(
-            std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-                .ok()
-                .as_deref(),
-        ),
+        // Inflate and deflate on threads of their own only with more than one vCPU.
+        threads: lambda::threads_pay_here(),
     };
     let parse = &parse;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
