@@ -13,6 +13,8 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::fields::{FieldValue, Fields};
+
 use crate::config::{Config, Version};
 use crate::event::Event;
 
@@ -156,11 +158,10 @@ fn query_is(query: &str, table: &str) -> bool {
     })
 }
 
-fn col_str<'a>(cols: &'a Map<String, Value>, key: &str) -> Option<std::borrow::Cow<'a, str>> {
+fn col_str<'a>(cols: &'a Fields, key: &str) -> Option<std::borrow::Cow<'a, str>> {
     match cols.get(key)? {
-        Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
-        Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(std::borrow::Cow::Owned(b.to_string())),
+        FieldValue::Str(s) | FieldValue::Number(_, s) => Some(std::borrow::Cow::Borrowed(s)),
+        FieldValue::Bool(b) => Some(std::borrow::Cow::Owned(b.to_string())),
         _ => None,
     }
 }
@@ -173,7 +174,7 @@ const WRAPPERS: &[&str] = &["sudo", "doas", "env", "nohup", "exec", "command", "
 /// Wrapper options that consume the following argument (`sudo -u root ...`).
 const OPTS_WITH_ARG: &[&str] = &["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-n"];
 
-fn program(cols: &Map<String, Value>) -> Option<String> {
+fn program(cols: &Fields) -> Option<String> {
     for key in ["command", "cmdline"] {
         if let Some(cmd) = col_str(cols, key) {
             if let Some(p) = program_of(&cmd) {
@@ -337,7 +338,7 @@ fn platform(event: &Event) -> Option<Platform> {
     }
     for map in [&event.columns, &event.decorations] {
         for v in map.values() {
-            if let Value::String(s) = v {
+            if let FieldValue::Str(s) = v {
                 if let Some(p) = platform_from_path(s) {
                     return Some(p);
                 }
@@ -447,17 +448,17 @@ fn platform_from_pack(pack: &str) -> Option<Platform> {
 // ---------------------------------------------------------------------------------------
 // derived.osquery_outdated / derived.macos_unsupported
 
-fn is_osquery_info(query: &str, cols: &Map<String, Value>) -> bool {
+fn is_osquery_info(query: &str, cols: &Fields) -> bool {
     if query_is(query, "osquery_info") {
         return true;
     }
     cols.contains_key("version")
         && ["build_platform", "config_hash", "instance_id", "extensions"]
             .iter()
-            .any(|k| cols.contains_key(*k))
+            .any(|k| cols.contains_key(k))
 }
 
-fn osquery_outdated(query: &str, cols: &Map<String, Value>, config: &Config) -> Option<bool> {
+fn osquery_outdated(query: &str, cols: &Fields, config: &Config) -> Option<bool> {
     if !is_osquery_info(query, cols) {
         return None;
     }
@@ -467,7 +468,7 @@ fn osquery_outdated(query: &str, cols: &Map<String, Value>, config: &Config) -> 
 
 fn macos_unsupported(
     query: &str,
-    cols: &Map<String, Value>,
+    cols: &Fields,
     platform: Option<Platform>,
     config: &Config,
 ) -> Option<bool> {
@@ -501,13 +502,13 @@ fn macos_unsupported(
 // ---------------------------------------------------------------------------------------
 // derived.remote_outside_office
 
-fn is_login_table(query: &str, cols: &Map<String, Value>) -> bool {
+fn is_login_table(query: &str, cols: &Fields) -> bool {
     query_is(query, "logged_in_users")
         || query_is(query, "last")
         || (cols.contains_key("tty") && cols.contains_key("host"))
 }
 
-fn remote_outside_office(query: &str, cols: &Map<String, Value>, config: &Config) -> Option<bool> {
+fn remote_outside_office(query: &str, cols: &Fields, config: &Config) -> Option<bool> {
     if config.office_networks.is_empty() || !is_login_table(query, cols) {
         return None;
     }
@@ -556,7 +557,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// Columns holding a history row's own time, in order of preference.
 const TIME_COLUMNS: &[&str] = &["time", "timestamp", "unix_time", "event_time", "login_time"];
 
-fn is_history_table(query: &str, cols: &Map<String, Value>) -> bool {
+fn is_history_table(query: &str, cols: &Fields) -> bool {
     query_is(query, "shell_history")
         || query_is(query, "last")
         || query.ends_with("_events")
@@ -577,7 +578,7 @@ fn stale(query: &str, event: &Event, config: &Config) -> bool {
     };
     let Some(row_time) = TIME_COLUMNS
         .iter()
-        .find_map(|k| event.columns.get(*k).and_then(column_time))
+        .find_map(|k| event.columns.get(k).and_then(column_time))
     else {
         return false;
     };
@@ -588,10 +589,10 @@ fn stale(query: &str, event: &Event, config: &Config) -> bool {
 
 /// A row timestamp in seconds: unix seconds or milliseconds (number or numeric string), or
 /// RFC 3339. `0` means "unknown" in osquery (zsh history without timestamps), not 1970.
-fn column_time(v: &Value) -> Option<i64> {
+fn column_time(v: FieldValue<'_>) -> Option<i64> {
     let n = match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => {
+        FieldValue::Number(n, _) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        FieldValue::Str(s) => {
             let s = s.trim();
             s.parse::<i64>()
                 .ok()
@@ -627,8 +628,8 @@ mod tests {
             query: Some(query.into()),
             host: Some("h1".into()),
             action: None,
-            columns: columns.as_object().cloned().unwrap_or_default(),
-            decorations: Map::new(),
+            columns: columns.as_object().map(Fields::from).unwrap_or_default(),
+            decorations: Fields::new(),
             time: Some("2024-05-01T12:00:00Z".into()),
             unix_time: Some(1_714_564_800),
             epoch: Some(0),
@@ -768,7 +769,7 @@ mod tests {
     fn platform_detection() {
         let c = Config::default();
         let mut e = event("x", json!({}));
-        e.decorations.insert("platform".into(), json!("darwin"));
+        e.decorations.insert("platform", &json!("darwin"));
         assert_eq!(derive(&e, &c).platform, Some(Platform::Darwin));
         let e = event(
             "os_version",

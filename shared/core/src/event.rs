@@ -5,10 +5,9 @@
 //! and the detect function reads them back from the normalized NDJSON. Add fields; never
 //! rename them.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
 use crate::attack::TechniqueRef;
+use crate::fields::Fields;
+use serde::{Deserialize, Serialize};
 
 /// Whether an event is a query result row or an osquery status (log) line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,9 +103,9 @@ pub struct Event {
     pub query: Option<String>,
     pub host: Option<String>,
     pub action: Option<Action>,
-    /// Column values exactly as logged (strings, numbers or null).
-    pub columns: Map<String, Value>,
-    pub decorations: Map<String, Value>,
+    /// Column values exactly as logged (strings, numbers or null), sorted by name.
+    pub columns: Fields,
+    pub decorations: Fields,
     /// RFC 3339 UTC, from `unixTime`, else `calendarTime`.
     pub time: Option<String>,
     /// Seconds since the Unix epoch behind `time`, kept so consumers need not re-parse it.

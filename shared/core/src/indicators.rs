@@ -8,21 +8,20 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use serde_json::{Map, Value};
-
 use crate::event::Indicators;
+use crate::fields::Fields;
 
 /// Extracts indicators from a row's columns. Values that don't have the expected shape
 /// for their column are ignored, never guessed at.
-pub fn extract(columns: &Map<String, Value>) -> Indicators {
+pub fn extract(columns: &Fields) -> Indicators {
     let mut out = Indicators::default();
-    for (key, value) in columns {
+    for (key, value) in columns.iter() {
         // Most columns are no indicator: decide by name before looking at the value.
         // osquery's column names are lowercase already, so this rarely allocates.
         let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(key.to_ascii_lowercase())
         } else {
-            Cow::Borrowed(key.as_str())
+            Cow::Borrowed(key)
         };
         let Some(class) = classify(&key) else {
             continue;
@@ -153,10 +152,10 @@ fn url_host(text: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
-    fn cols(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+    fn cols(v: Value) -> Fields {
+        v.as_object().unwrap().into()
     }
 
     #[test]

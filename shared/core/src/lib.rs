@@ -21,6 +21,7 @@ pub mod config;
 pub mod decode;
 pub mod derive;
 pub mod event;
+pub mod fields;
 pub mod gzip_writer;
 pub mod indicators;
 pub mod layer;

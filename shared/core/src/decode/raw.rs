@@ -4,7 +4,7 @@
 //! per top-level key and value (a `BTreeMap` of ~15 entries per record) that was thrown
 //! away straight after. Here each known key is deserialized into what it becomes:
 //! header scalars borrow from the input (`"unixTime":"1794816000"` is read in place),
-//! rows go straight into the `Map` the event keeps, and only unknown keys (top-level
+//! rows go straight into the [`Fields`] the event keeps, and only unknown keys (top-level
 //! decorations) become `Value`s. Wrong types never fail the parse: they are recorded
 //! (`Wrong("number")`) so the caller can quarantine with the same reasons as before.
 
@@ -12,7 +12,9 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
+
+use crate::fields::{Fields, FieldsVisitor};
 
 /// A top-level value where osquery writes a scalar (natively or stringified).
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +50,7 @@ impl Scalar<'_> {
 /// or the AWS loggers' `""`).
 #[derive(Debug, Default)]
 pub(crate) enum Object {
-    Map(Map<String, Value>),
+    Map(Fields),
     #[default]
     Empty,
     Wrong(&'static str),
@@ -57,7 +59,7 @@ pub(crate) enum Object {
 /// `snapshot`, `diffResults.added`/`removed`: a list of rows, or nothing.
 #[derive(Debug, Default)]
 pub(crate) enum Rows {
-    List(Vec<Map<String, Value>>),
+    List(Vec<Fields>),
     #[default]
     Empty,
     Wrong(&'static str),
@@ -351,12 +353,8 @@ impl<'de> Deserialize<'de> for Object {
                 f.write_str("an object")
             }
             wrong_scalars!(Object::Wrong, Object::Empty);
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
-                let mut out = Map::new();
-                while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                    out.insert(k, v);
-                }
-                Ok(Object::Map(out))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Object, A::Error> {
+                FieldsVisitor.visit_map(map).map(Object::Map)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Object, A::Error> {
                 drain(seq).map(|()| Object::Wrong("array"))
@@ -380,7 +378,7 @@ impl<'de> Deserialize<'de> for Rows {
                 while let Some(row) = seq.next_element::<Object>()? {
                     match row {
                         Object::Map(map) => rows.push(map),
-                        Object::Empty => rows.push(Map::new()),
+                        Object::Empty => rows.push(Fields::new()),
                         Object::Wrong(kind) => {
                             let at = rows.len();
                             return drain(seq).map(|()| Rows::BadRow(at, kind));

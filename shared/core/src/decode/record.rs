@@ -6,11 +6,12 @@
 //! of tripline sees one shape. [`super::raw`] does the JSON parsing in one pass; this
 //! module turns its parts into events.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::raw::{self, Diff, Object, Parsed, RawRecord, Rows, Scalar};
 use crate::event::{Action, Event, Kind, SourceRef};
+use crate::fields::{FieldValue, Fields};
 use crate::{indicators, query_name};
 
 #[derive(Debug)]
@@ -80,8 +81,8 @@ pub(crate) fn decode(
         query: None,
         host,
         action: None,
-        columns: Map::new(),
-        decorations: Map::new(),
+        columns: Fields::new(),
+        decorations: Fields::new(),
         time: time.map(format_rfc3339),
         unix_time: time,
         epoch: r.epoch.as_ref().and_then(as_i64),
@@ -121,7 +122,7 @@ pub(crate) fn decode(
     }
 
     // Rows, taken out before the leftover keys become decorations.
-    let rows: Vec<(Action, Map<String, Value>)> = match shape {
+    let rows: Vec<(Action, Fields)> = match shape {
         Shape::Event(action) => vec![(action, object_or_empty(r.columns.take(), "columns")?)],
         Shape::Snapshot => rows_of(r.snapshot.take(), "snapshot")?
             .into_iter()
@@ -153,19 +154,17 @@ pub(crate) fn decode(
     // Top-level keys osquery doesn't own are decorations (`--decorations_top_level`);
     // the `decorations` object wins over a top-level key of the same name.
     if let Some(hostname) = r.hostname.take() {
-        base.decorations
-            .entry("hostname".to_owned())
-            .or_insert(hostname);
+        base.decorations.insert_if_absent("hostname", &hostname);
     }
     if shape != Shape::Status {
         for (key, value) in raw::STATUS_KEYS.into_iter().zip(status) {
             if let Some(value) = value {
-                base.decorations.entry(key.to_owned()).or_insert(value);
+                base.decorations.insert_if_absent(key, &value);
             }
         }
     }
     for (key, value) in r.extra.drain(..) {
-        base.decorations.entry(key).or_insert(value);
+        base.decorations.insert_if_absent(&key, &value);
     }
 
     let events = if shape == Shape::Status {
@@ -245,8 +244,8 @@ fn placeholder() -> Event {
         query: None,
         host: None,
         action: None,
-        columns: Map::new(),
-        decorations: Map::new(),
+        columns: Fields::new(),
+        decorations: Fields::new(),
         time: None,
         unix_time: None,
         epoch: None,
@@ -265,16 +264,16 @@ fn placeholder() -> Event {
 }
 
 /// osquery's AWS loggers turn `{}` into `""`; both mean "no fields".
-fn object_or_empty(value: Option<Object>, what: &str) -> Result<Map<String, Value>, Reason> {
+fn object_or_empty(value: Option<Object>, what: &str) -> Result<Fields, Reason> {
     match value {
-        None | Some(Object::Empty) => Ok(Map::new()),
+        None | Some(Object::Empty) => Ok(Fields::new()),
         Some(Object::Map(map)) => Ok(map),
         Some(Object::Wrong(kind)) => Err(format!("{what} is a JSON {kind}, not an object")),
     }
 }
 
 /// A list of rows, where the AWS loggers' `""` means an empty list or an empty row.
-fn rows_of(value: Option<Rows>, what: &str) -> Result<Vec<Map<String, Value>>, Reason> {
+fn rows_of(value: Option<Rows>, what: &str) -> Result<Vec<Fields>, Reason> {
     match value {
         None | Some(Rows::Empty) => Ok(Vec::new()),
         Some(Rows::List(rows)) => Ok(rows),
@@ -397,8 +396,8 @@ pub(crate) fn format_rfc3339(unix: i64) -> String {
 ///
 /// The fields are laid out in `scratch`, each length-prefixed so no value can imitate a
 /// boundary, and hashed in one call (xxh3's one-shot hash is much cheaper than feeding
-/// its streaming state field by field). Columns come sorted by name (serde_json's `Map`
-/// is a `BTreeMap`) with their decoded values, so `\/` and `/` hash alike.
+/// its streaming state field by field). Columns come sorted by name ([`Fields`] keeps
+/// them so) with their decoded values, so `\/` and `/` hash alike.
 fn event_id(e: &Event, row: u64, scratch: &mut Vec<u8>) -> String {
     fn put(scratch: &mut Vec<u8>, bytes: &[u8]) {
         scratch.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
@@ -420,25 +419,21 @@ fn event_id(e: &Event, row: u64, scratch: &mut Vec<u8>) -> String {
     put(scratch, e.message.as_deref().unwrap_or("").as_bytes());
     put(scratch, e.filename.as_deref().unwrap_or("").as_bytes());
     put(scratch, &e.line.unwrap_or(0).to_le_bytes());
-    for (key, value) in &e.columns {
+    for (key, value) in e.columns.iter() {
         put(scratch, key.as_bytes());
         // A type tag keeps the string "22" apart from the number 22.
         match value {
-            Value::String(s) => {
+            FieldValue::Str(s) => {
                 scratch.push(b's');
                 put(scratch, s.as_bytes());
             }
-            Value::Null => scratch.push(b'0'),
-            Value::Bool(b) => scratch.push(if *b { b't' } else { b'f' }),
+            FieldValue::Null => scratch.push(b'0'),
+            FieldValue::Bool(b) => scratch.push(if b { b't' } else { b'f' }),
             // Numbers and the rare nested column: their JSON text, which is canonical
-            // for these (objects are sorted maps too), length-prefixed in place.
-            other => {
+            // for these (objects are sorted maps too).
+            FieldValue::Number(_, json) | FieldValue::Json(json) => {
                 scratch.push(b'j');
-                let at = scratch.len();
-                scratch.extend_from_slice(&[0; 8]);
-                serde_json::to_writer(&mut *scratch, other).expect("writing JSON to a Vec");
-                let len = (scratch.len() - at - 8) as u64;
-                scratch[at..at + 8].copy_from_slice(&len.to_le_bytes());
+                put(scratch, json.as_bytes());
             }
         }
     }
@@ -486,7 +481,7 @@ mod tests {
         assert_eq!(e.query.as_deref(), Some("processes"));
         assert_eq!(e.time.as_deref(), Some("2014-08-25T19:10:57Z"));
         assert_eq!(e.counter, Some(3));
-        assert_eq!(e.columns["path"], "/usr/bin/curl");
+        assert_eq!(e.columns.get("path").unwrap(), "/usr/bin/curl");
         assert_eq!(native.warnings, 0);
     }
 
@@ -495,7 +490,7 @@ mod tests {
         let d = one(r#"{"diffResults":{"removed":"","added":[{"a":"1","b":"\/tmp"}]},"name":"q","hostIdentifier":"h","calendarTime":"x","unixTime":"1","epoch":"0","counter":"0","numerics":"true","log_type":"result"}"#).unwrap();
         assert_eq!(d.events.len(), 1);
         assert!(d.events[0].numerics);
-        assert_eq!(d.events[0].columns["b"], "/tmp");
+        assert_eq!(d.events[0].columns.get("b").unwrap(), "/tmp");
         let d = one(
             r#"{"snapshot":"","action":"snapshot","name":"q","hostIdentifier":"h","unixTime":"1"}"#,
         )
@@ -543,8 +538,8 @@ mod tests {
         let d = one(r#"{"name":"q","hostIdentifier":"h1","hostname":"h1.example.com","unixTime":5,"columns":{},"action":"added","host_uuid":"U"}"#).unwrap();
         let e = &d.events[0];
         assert_eq!(e.host.as_deref(), Some("h1"));
-        assert_eq!(e.decorations["hostname"], "h1.example.com");
-        assert_eq!(e.decorations["host_uuid"], "U");
+        assert_eq!(e.decorations.get("hostname").unwrap(), "h1.example.com");
+        assert_eq!(e.decorations.get("host_uuid").unwrap(), "U");
     }
 
     #[test]

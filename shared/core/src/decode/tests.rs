@@ -61,7 +61,7 @@ fn plain_and_gzip_give_the_same_events() {
     assert_eq!(plain.0, gz.0);
     assert_eq!(plain.0.len(), 3);
     assert_eq!(plain.0[0].pack.as_deref(), Some("osx-attacks"));
-    assert_eq!(plain.0[2].columns["port"], "443");
+    assert_eq!(plain.0[2].columns.get("port").unwrap(), "443");
     assert_eq!(plain.0[2].source.record, 2);
     assert_eq!(plain.0[2].source.row, Some(1));
     assert_eq!(gz.2.records, 2);

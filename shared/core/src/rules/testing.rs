@@ -29,6 +29,7 @@ use serde_json::{Map, Value};
 use crate::config::Config;
 use crate::derive::derive;
 use crate::event::{Action, Event, Kind, SourceRef};
+use crate::fields::Fields;
 use crate::mapping::Mapper;
 use crate::rules::detector::{Detector, Outcome};
 use crate::rules::{builtin, LoadError, RuleSet};
@@ -124,6 +125,7 @@ impl TestEvent {
                 return Err(format!("time {other} is neither RFC 3339 nor unix seconds"))
             }
         };
+        let columns = Fields::from(&self.columns);
         Ok(Event {
             kind: Kind::Result,
             name,
@@ -135,9 +137,9 @@ impl TestEvent {
                     .unwrap_or_else(|| DEFAULT_TEST_HOST.to_string()),
             ),
             action: Some(action),
-            indicators: crate::indicators::extract(&self.columns),
-            columns: self.columns.clone(),
-            decorations: self.decorations.clone(),
+            indicators: crate::indicators::extract(&columns),
+            columns,
+            decorations: (&self.decorations).into(),
             time: Some(crate::alert::rfc3339(unix_time)),
             unix_time: Some(unix_time),
             epoch: Some(0),

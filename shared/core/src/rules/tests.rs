@@ -39,7 +39,7 @@ fn event(query: &str, columns: Value, t: i64) -> Event {
         query: Some(query.into()),
         host: Some("h1".into()),
         action: Some(crate::event::Action::Added),
-        columns: columns.as_object().cloned().unwrap_or_default(),
+        columns: columns.as_object().map(Into::into).unwrap_or_default(),
         decorations: Default::default(),
         time: Some(crate::alert::rfc3339(t)),
         unix_time: Some(t),

@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 
 use crate::derive::Derived;
 use crate::event::{Event, Kind};
+use crate::fields::{FieldValue, Fields};
 
 /// The rules' view of one event: borrowed, zero-copy.
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +42,17 @@ impl<'a> EventView<'a> {
 }
 
 /// A column value as the rules see it: numbers as text, strings borrowed.
-fn column_value(v: &Value) -> EventValue<'_> {
+fn column_value(v: FieldValue<'_>) -> EventValue<'_> {
+    match v {
+        FieldValue::Str(s) | FieldValue::Number(_, s) => EventValue::Str(Cow::Borrowed(s)),
+        FieldValue::Bool(b) => EventValue::Bool(b),
+        FieldValue::Null => EventValue::Null,
+        FieldValue::Json(_) => nested_value(&v.to_value()).to_owned_value(),
+    }
+}
+
+/// A value inside a JSON-valued column, with numbers as text like the columns themselves.
+fn nested_value(v: &Value) -> EventValue<'_> {
     match v {
         Value::String(s) => EventValue::Str(Cow::Borrowed(s)),
         Value::Number(n) => EventValue::Str(Cow::Owned(n.to_string())),
@@ -49,16 +60,16 @@ fn column_value(v: &Value) -> EventValue<'_> {
     }
 }
 
-fn columns_map(m: &Map<String, Value>) -> EventValue<'_> {
+fn columns_map(m: &Fields) -> EventValue<'_> {
     EventValue::Map(
         m.iter()
-            .map(|(k, v)| (Cow::Borrowed(k.as_str()), column_value(v)))
+            .map(|(k, v)| (Cow::Borrowed(k), column_value(v)))
             .collect(),
     )
 }
 
 /// `columns.<name>`: the column itself, else (for JSON-valued columns) a nested walk.
-fn column<'v>(m: &'v Map<String, Value>, key: &str) -> Option<EventValue<'v>> {
+fn column<'v>(m: &'v Fields, key: &str) -> Option<EventValue<'v>> {
     if let Some(v) = m.get(key) {
         return Some(column_value(v));
     }
@@ -68,11 +79,12 @@ fn column<'v>(m: &'v Map<String, Value>, key: &str) -> Option<EventValue<'v>> {
         return None;
     }
     let mut segments = key.split('.');
-    let mut cur = m.get(segments.next()?)?;
+    let root = m.get(segments.next()?)?.to_value();
+    let mut cur = &root;
     for seg in segments {
         cur = cur.as_object()?.get(seg)?;
     }
-    Some(column_value(cur))
+    Some(nested_value(cur).to_owned_value())
 }
 
 fn opt_str(v: &Option<String>) -> Option<EventValue<'_>> {
@@ -231,7 +243,12 @@ impl EventView<'_> {
         }
         for map in [&e.columns, &e.decorations] {
             for v in map.values() {
-                if visit_value(v, f, 16) {
+                let hit = match v {
+                    FieldValue::Str(s) | FieldValue::Number(_, s) => f(s),
+                    FieldValue::Json(_) => visit_value(&v.to_value(), f, 16),
+                    FieldValue::Bool(_) | FieldValue::Null => false,
+                };
+                if hit {
                     return true;
                 }
             }
@@ -477,15 +494,15 @@ pub fn eval_view(event: &Event, derived: &Derived) -> Value {
     Value::Object(m)
 }
 
-fn flatten_into(out: &mut Map<String, Value>, prefix: &str, cols: &Map<String, Value>) {
+fn flatten_into(out: &mut Map<String, Value>, prefix: &str, cols: &Fields) {
     let mut key = String::with_capacity(prefix.len() + 24);
-    for (k, v) in cols {
+    for (k, v) in cols.iter() {
         key.clear();
         key.push_str(prefix);
         key.push_str(k);
         let v = match v {
-            Value::Number(n) => Value::String(n.to_string()),
-            other => other.clone(),
+            FieldValue::Number(_, text) => Value::String(text.to_owned()),
+            other => other.to_value(),
         };
         out.insert(key.clone(), v);
     }
@@ -511,9 +528,9 @@ mod tests {
             columns: json!({"port": 22, "cmd": "x", "big": 18446744073709551615u64,
                             "nested": {"inner": 5}})
             .as_object()
-            .cloned()
-            .unwrap(),
-            decorations: json!({"hostname": "h.local"}).as_object().cloned().unwrap(),
+            .unwrap()
+            .into(),
+            decorations: json!({"hostname": "h.local"}).as_object().unwrap().into(),
             time: Some("2024-01-01T00:00:00Z".into()),
             unix_time: Some(1_704_067_200),
             epoch: Some(0),
