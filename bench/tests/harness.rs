@@ -105,10 +105,13 @@ fn the_pipeline_finds_alerts_in_a_small_object() {
         s
     };
     assert_eq!(plain(&inline_out), plain(&normalized));
-    let d = pipeline::detect_stage(Cursor::new(normalized.clone()), &engine, false).unwrap();
-    assert_eq!(d.events, r.events);
-    assert_eq!(d.alerts_by_rule, r.alerts_by_rule);
-    assert_eq!(d.matches_by_rule, r.matches_by_rule);
+    for threads in [true, false] {
+        let d = pipeline::detect_stage(Cursor::new(normalized.clone()), &engine, false, threads)
+            .unwrap();
+        assert_eq!(d.events, r.events);
+        assert_eq!(d.alerts_by_rule, r.alerts_by_rule);
+        assert_eq!(d.matches_by_rule, r.matches_by_rule);
+    }
 
     // Everything on one thread finds the same, too.
     let one = pipeline::fused_with(

@@ -86,13 +86,13 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
             }
             None => None,
         };
+        let mut line = Vec::new();
         let ran = driver.run(input, |event| {
             let out: &mut dyn Write = match &mut file_out {
                 Some(f) => f,
                 None => &mut stdout,
             };
-            serde_json::to_writer(&mut *out, &event)?;
-            out.write_all(b"\n")
+            event.write_line(out, &mut line)
         });
         match ran {
             Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {

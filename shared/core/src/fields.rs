@@ -43,6 +43,8 @@ struct Entry {
     /// and only look at the text on a tie.
     prefix: u64,
     key: Span,
+    /// The name needs no JSON escaping (see [`Fields::write_json`]).
+    key_clean: bool,
     /// The value's text: a string's contents, a number's JSON text, or an array's or
     /// object's compact JSON; empty for booleans and `null`.
     value: Span,
@@ -57,7 +59,10 @@ struct Span {
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
-    Str,
+    /// `clean`: the string needs no JSON escaping, so it is written as it is.
+    Str {
+        clean: bool,
+    },
     U64(u64),
     I64(i64),
     F64(f64),
@@ -213,6 +218,32 @@ impl Fields {
             .collect()
     }
 
+    /// Appends the same JSON object that serializing with `serde_json` gives, byte for
+    /// byte, without its per-byte escaping scan: names and strings that came in without
+    /// escapes (most of them) are copied as they are, and numbers and nested values are
+    /// already JSON text.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, e) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, self.slice(e.key), e.key_clean);
+            out.push(b':');
+            let text = self.slice(e.value);
+            match e.kind {
+                Kind::Str { clean } => write_str(out, text, clean),
+                Kind::Bool(true) => out.extend_from_slice(b"true"),
+                Kind::Bool(false) => out.extend_from_slice(b"false"),
+                Kind::Null => out.extend_from_slice(b"null"),
+                Kind::U64(_) | Kind::I64(_) | Kind::F64(_) | Kind::Json => {
+                    out.extend_from_slice(text.as_bytes())
+                }
+            }
+        }
+        out.push(b'}');
+    }
+
     fn find(&self, key: &str) -> Result<usize, usize> {
         let prefix = prefix(key);
         self.entries.binary_search_by(|e| {
@@ -229,7 +260,7 @@ impl Fields {
     fn value(&self, e: &Entry) -> FieldValue<'_> {
         let text = self.slice(e.value);
         match e.kind {
-            Kind::Str => FieldValue::Str(text),
+            Kind::Str { .. } => FieldValue::Str(text),
             Kind::U64(n) => FieldValue::Number(n.into(), text),
             Kind::I64(n) => FieldValue::Number(n.into(), text),
             Kind::F64(f) => {
@@ -282,6 +313,34 @@ impl Serialize for Fields {
     }
 }
 
+/// Appends `s` as a JSON string; `clean` (from [`is_clean`]) skips the escaping scan.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str, clean: bool) {
+    if clean {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // `serde_json`'s own escaping, so the bytes stay exactly what it writes.
+        serde_json::to_writer(&mut *out, s).expect("writing JSON to a Vec");
+    }
+}
+
+/// A name as pushed: where its text is, and whether it needs JSON escaping.
+#[derive(Clone, Copy)]
+struct Key {
+    span: Span,
+    clean: bool,
+}
+
+/// Whether `serde_json` would write `s` between quotes unchanged: no `"`, `\` or
+/// control character. No early exit, so the loop vectorizes.
+pub(crate) fn is_clean(s: &str) -> bool {
+    !s.bytes().fold(false, |dirty, b| {
+        dirty | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
+}
+
 /// A name's first 8 bytes as a big-endian integer, zero-padded.
 fn prefix(name: &str) -> u64 {
     let b = name.as_bytes();
@@ -314,13 +373,16 @@ impl Builder {
         }
     }
 
-    fn push_key(&mut self, key: &str) -> Span {
+    fn push_key(&mut self, key: &str, clean: bool) -> Key {
         let start = self.fields.text.len();
         self.fields.text.push_str(key);
-        self.span_from(start)
+        Key {
+            span: self.span_from(start),
+            clean,
+        }
     }
 
-    fn push_entry(&mut self, key: Span, start: usize, kind: Kind) {
+    fn push_entry(&mut self, Key { span: key, clean }: Key, start: usize, kind: Kind) {
         let value = self.span_from(start);
         let prefix = prefix(&self.fields.text[key.start as usize..key.end as usize]);
         if value.end == key.start {
@@ -332,12 +394,13 @@ impl Builder {
         self.fields.entries.push(Entry {
             prefix,
             key,
+            key_clean: clean,
             value,
             kind,
         });
     }
 
-    fn push_number(&mut self, key: Span, n: Number) {
+    fn push_number(&mut self, key: Key, n: Number) {
         let start = self.fields.text.len();
         // `Number`'s `Display` is the text `serde_json` writes for it.
         let _ = write!(self.fields.text, "{n}");
@@ -352,12 +415,12 @@ impl Builder {
     }
 
     fn push(&mut self, key: &str, value: &Value) {
-        let key = self.push_key(key);
+        let key = self.push_key(key, is_clean(key));
         let start = self.fields.text.len();
         match value {
             Value::String(s) => {
                 self.fields.text.push_str(s);
-                self.push_entry(key, start, Kind::Str);
+                self.push_entry(key, start, Kind::Str { clean: is_clean(s) });
             }
             Value::Number(n) => self.push_number(key, n.clone()),
             Value::Bool(b) => self.push_entry(key, start, Kind::Bool(*b)),
@@ -428,28 +491,33 @@ impl<'de> Visitor<'de> for FieldsVisitor {
 struct KeySeed<'b>(&'b mut Builder);
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Span;
+    type Value = Key;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Span, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
         d.deserialize_str(self)
     }
 }
 
 impl<'de> Visitor<'de> for KeySeed<'_> {
-    type Value = Span;
+    type Value = Key;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a field name")
     }
 
-    fn visit_str<E>(self, s: &str) -> Result<Span, E> {
-        Ok(self.0.push_key(s))
+    /// Borrowed means the input spelled it without escapes, so it needs none.
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key, E> {
+        Ok(self.0.push_key(s, true))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Key, E> {
+        Ok(self.0.push_key(s, is_clean(s)))
     }
 }
 
 struct ValueSeed<'b> {
     b: &'b mut Builder,
-    key: Span,
+    key: Key,
 }
 
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
@@ -480,10 +548,21 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         f.write_str("a JSON value")
     }
 
+    /// Borrowed means the input spelled it without escapes (JSON strings cannot hold raw
+    /// control characters), so it needs none.
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<(), E> {
+        let start = self.b.fields.text.len();
+        self.b.fields.text.push_str(s);
+        self.b
+            .push_entry(self.key, start, Kind::Str { clean: true });
+        Ok(())
+    }
+
     fn visit_str<E>(self, s: &str) -> Result<(), E> {
         let start = self.b.fields.text.len();
         self.b.fields.text.push_str(s);
-        self.b.push_entry(self.key, start, Kind::Str);
+        self.b
+            .push_entry(self.key, start, Kind::Str { clean: is_clean(s) });
         Ok(())
     }
 
@@ -560,6 +639,33 @@ mod tests {
         assert_eq!(fields.to_map(), map);
         assert_eq!(Fields::from(&map), fields);
         assert_eq!(fields.len(), map.len());
+    }
+
+    #[test]
+    fn write_json_is_serde_json_byte_for_byte() {
+        let text = r#"{"z\"q":"a\u0001","a":"\/bin\/sh","n":22,"f":2.5,"t":true,"nul":null,"arr":[1,{"y":"\n"}],"k":"plain","é":"ü\\"}"#;
+        let f = parse(text);
+        let mut out = Vec::new();
+        f.write_json(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            serde_json::to_string(&f).unwrap()
+        );
+        let mut built = Fields::new();
+        built.insert("q\"", &json!("tab\t"));
+        built.insert("ok", &json!("fine"));
+        let mut out = Vec::new();
+        built.write_json(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"ok":"fine","q\"":"tab\t"}"#
+        );
+        assert!(
+            is_clean("/usr/bin/curl é")
+                && !is_clean("a\"b")
+                && !is_clean("a\\b")
+                && !is_clean("\u{1f}")
+        );
     }
 
     #[test]
@@ -675,6 +781,12 @@ mod tests {
             let map: Map<String, Value> = serde_json::from_str(&text).unwrap();
             let fields: Fields = serde_json::from_str(&text).unwrap();
             prop_assert_eq!(serde_json::to_string(&fields).unwrap(), serde_json::to_string(&map).unwrap());
+            let mut written = Vec::new();
+            fields.write_json(&mut written);
+            prop_assert_eq!(String::from_utf8(written).unwrap(), serde_json::to_string(&map).unwrap());
+            let mut written = Vec::new();
+            Fields::from(&map).write_json(&mut written);
+            prop_assert_eq!(String::from_utf8(written).unwrap(), serde_json::to_string(&map).unwrap());
             prop_assert_eq!(fields.to_map(), map.clone());
             prop_assert_eq!(&Fields::from(&map), &fields);
             for (k, v) in &map {
