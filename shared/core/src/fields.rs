@@ -244,13 +244,42 @@ impl Fields {
         out.push(b'}');
     }
 
+    /// Binary search on the 8-byte prefixes without branches on the data (rules look up
+    /// many columns a row doesn't have, so hits and misses are equally unpredictable),
+    /// then the names sharing that prefix in order.
     fn find(&self, key: &str) -> Result<usize, usize> {
-        let prefix = prefix(key);
-        self.entries.binary_search_by(|e| {
-            e.prefix
-                .cmp(&prefix)
-                .then_with(|| self.slice(e.key).cmp(key))
-        })
+        let needle = prefix(key);
+        let entries = &self.entries;
+        if entries.is_empty() {
+            return Err(0);
+        }
+        let (mut base, mut size) = (0, entries.len());
+        while size > 1 {
+            let half = size / 2;
+            let mid = base + half;
+            base = if entries[mid].prefix < needle {
+                mid
+            } else {
+                base
+            };
+            size -= half;
+        }
+        let mut i = base + usize::from(entries[base].prefix < needle);
+        while i < entries.len() && entries[i].prefix == needle {
+            let name = self.slice(entries[i].key);
+            let order = if name.len() <= 8 && key.len() <= 8 {
+                // Same first 8 bytes, zero-padded: the shorter name is the smaller.
+                name.len().cmp(&key.len())
+            } else {
+                name.cmp(key)
+            };
+            match order {
+                std::cmp::Ordering::Equal => return Ok(i),
+                std::cmp::Ordering::Greater => return Err(i),
+                std::cmp::Ordering::Less => i += 1,
+            }
+        }
+        Err(i)
     }
 
     fn slice(&self, span: Span) -> &str {
@@ -789,6 +818,9 @@ mod tests {
             prop_assert_eq!(String::from_utf8(written).unwrap(), serde_json::to_string(&map).unwrap());
             prop_assert_eq!(fields.to_map(), map.clone());
             prop_assert_eq!(&Fields::from(&map), &fields);
+            for probe in ["", "a", "a\0", "abcdefgh", "abcdefgha", "zz", "\u{10ffff}"] {
+                prop_assert_eq!(fields.get(probe).map(|f| f.to_value()), map.get(probe).cloned());
+            }
             for (k, v) in &map {
                 prop_assert_eq!(fields.get(k).map(|f| f.to_value()), Some(v.clone()));
                 if let Value::Number(n) = v {
