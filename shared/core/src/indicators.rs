@@ -104,15 +104,22 @@ fn by_name(key: &str) -> Option<Class> {
 
 /// Parses an IP as osquery prints it: possibly with an IPv6 zone (`fe80::1%en0`) or
 /// brackets. The unspecified address (`0.0.0.0`, `::`) means "any", not an observable.
-fn parse_ip(text: &str) -> Option<IpAddr> {
+/// Returns the address with the text it was parsed from (brackets and zone removed).
+fn parse_ip(text: &str) -> Option<(IpAddr, &str)> {
     let text = text.trim_start_matches('[').trim_end_matches(']');
     let text = text.split_once('%').map_or(text, |(ip, _zone)| ip);
     let ip: IpAddr = text.parse().ok()?;
-    (!ip.is_unspecified()).then_some(ip)
+    (!ip.is_unspecified()).then_some((ip, text))
 }
 
-fn push_ip(list: &mut Vec<String>, ip: IpAddr) {
-    push(list, ip.to_string());
+/// IPs are kept in their canonical text. An IPv4 address that parsed is already in it
+/// (the parser rejects leading zeros and other spellings), which saves formatting one or
+/// two addresses per socket row; IPv6 has many spellings, so it is formatted.
+fn push_ip(list: &mut Vec<String>, (ip, text): (IpAddr, &str)) {
+    match ip {
+        IpAddr::V4(_) => push(list, text.to_owned()),
+        IpAddr::V6(_) => push(list, ip.to_string()),
+    }
 }
 
 fn push(list: &mut Vec<String>, value: String) {
@@ -153,6 +160,20 @@ fn url_host(text: &str) -> Option<&str> {
 mod tests {
     use super::*;
     use serde_json::{json, Value};
+
+    #[test]
+    fn ips_are_kept_in_canonical_text() {
+        let i = extract(&cols(json!({
+            "remote_address": "10.0.0.1",
+            "local_address": "FE80:0:0:0:0:0:0:1%en0",
+            "address": "[::FFFF:1.2.3.4]",
+            "ip": "010.0.0.1",
+        })));
+        for ip in &i.ip {
+            assert_eq!(ip, &ip.parse::<IpAddr>().unwrap().to_string());
+        }
+        assert_eq!(i.ip.len(), 3, "{:?}", i.ip);
+    }
 
     fn cols(v: Value) -> Fields {
         v.as_object().unwrap().into()

@@ -437,7 +437,18 @@ fn event_id(e: &Event, row: u64, scratch: &mut Vec<u8>) -> String {
             }
         }
     }
-    format!("{:032x}", xxh3_128(scratch))
+    hex128(xxh3_128(scratch))
+}
+
+/// `format!("{:032x}", n)` without the formatting machinery (one id per event).
+fn hex128(n: u128) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    for (i, byte) in n.to_be_bytes().iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(byte >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(byte & 0xf)];
+    }
+    String::from_utf8(out.to_vec()).expect("hex digits are ASCII")
 }
 
 #[cfg(test)]
@@ -577,6 +588,19 @@ mod tests {
         assert_eq!(a.events[0].id, b.events[0].id);
         assert_ne!(a.events[0].id, c.events[0].id);
         assert_eq!(a.events[0].id.len(), 32);
+    }
+
+    #[test]
+    fn hex128_is_zero_padded_lowercase_hex() {
+        for n in [
+            0u128,
+            1,
+            0xabc,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        ] {
+            assert_eq!(hex128(n), format!("{n:032x}"));
+        }
     }
 
     #[test]
