@@ -141,6 +141,107 @@ impl Gate {
     }
 }
 
+impl Atom {
+    fn field(&self) -> usize {
+        match self {
+            Atom::Present(f) | Atom::Equals { field: f, .. } | Atom::Text { field: f, .. } => *f,
+        }
+    }
+}
+
+/// Which gates an event can pass, found with a few field lookups instead of by testing
+/// every gate.
+///
+/// Most gates have a clause about one field only, usually `query` equal to one of a few
+/// names. Such a clause can only hold if that field has one of the clause's literals
+/// (an all-[`Atom::Equals`] clause) or, for any other single-field clause, if the field is
+/// present (every atom is false on an absent field). So each gate is filed under the first
+/// such clause in its cost order, by literal or by field, and an event only has its gates
+/// tested when its own value or presence picks them out: one lookup of `query` stands in
+/// for a few dozen gate checks that would each fail on it. The candidates still have their
+/// whole gate checked, so this only skips gates that would have rejected the event.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    /// Per keyed field: for each of its literal ids, the gates filed under it.
+    by_literal: Vec<(usize, Vec<Vec<u32>>)>,
+    /// Per keyed field: the gates filed under its presence.
+    by_presence: Vec<(usize, Vec<u32>)>,
+    /// Gates without a single-field clause: tested on every event.
+    always: Vec<u32>,
+}
+
+impl Index {
+    /// Files each gate (by position in `gates`) under its most selective single-field clause.
+    pub(crate) fn new<'g>(gates: impl IntoIterator<Item = &'g Gate>, fields: &Fields) -> Index {
+        let mut index = Index::default();
+        for (pos, gate) in gates.into_iter().enumerate() {
+            let pos = pos as u32;
+            // Clauses are sorted by cost, which puts the selective fields first.
+            let key = gate.clauses.iter().find(|clause| {
+                clause
+                    .first()
+                    .is_some_and(|a| clause.iter().all(|b| b.field() == a.field()))
+            });
+            let Some(clause) = key else {
+                index.always.push(pos);
+                continue;
+            };
+            let field = clause[0].field();
+            let all_equals = clause.iter().all(|a| matches!(a, Atom::Equals { .. }));
+            if all_equals {
+                let slot = match index.by_literal.iter().position(|(f, _)| *f == field) {
+                    Some(i) => i,
+                    None => {
+                        let n = fields.literals[field].len();
+                        index.by_literal.push((field, vec![Vec::new(); n]));
+                        index.by_literal.len() - 1
+                    }
+                };
+                let table = &mut index.by_literal[slot].1;
+                for atom in clause {
+                    if let Atom::Equals { ids, .. } = atom {
+                        for &id in ids {
+                            let list = &mut table[id as usize];
+                            if list.last() != Some(&pos) {
+                                list.push(pos);
+                            }
+                        }
+                    }
+                }
+            } else {
+                match index.by_presence.iter_mut().find(|(f, _)| *f == field) {
+                    Some((_, list)) => list.push(pos),
+                    None => index.by_presence.push((field, vec![pos])),
+                }
+            }
+        }
+        index
+    }
+
+    /// The gates (positions, ascending, no repeats) the event may pass; every gate it
+    /// passes is among them.
+    pub(crate) fn candidates<E: Event>(&self, facts: &Facts<'_, E>) -> Vec<u32> {
+        let mut out = self.always.clone();
+        for (field, table) in &self.by_literal {
+            match &facts.look(*field).ids {
+                Ids::None => {}
+                Ids::One(id) => out.extend_from_slice(&table[*id as usize]),
+                Ids::Many(ids) => ids
+                    .iter()
+                    .for_each(|id| out.extend_from_slice(&table[*id as usize])),
+            }
+        }
+        for (field, list) in &self.by_presence {
+            if facts.look(*field).present {
+                out.extend_from_slice(list);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 /// The literal ids one field's value equals (more than one only for arrays).
 enum Ids {
     None,

@@ -280,6 +280,8 @@ pub struct RuleSet {
     gates: Vec<(Gate, Option<usize>)>,
     /// The fields the gates look up.
     gate_fields: gate::Fields,
+    /// The gates filed by the field values that can satisfy them.
+    gate_index: gate::Index,
     by_name: HashMap<String, usize>,
     warnings: Vec<Problem>,
 }
@@ -397,7 +399,8 @@ impl RuleSet {
                 let idx = compiled.id.as_deref().and_then(|id| by_id.get(id)).copied();
                 (Gate::of_rule(compiled, &mut gate_fields), idx)
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let gate_index = gate::Index::new(gates.iter().map(|(g, _)| g), &gate_fields);
         let by_name = rules
             .iter()
             .enumerate()
@@ -408,6 +411,7 @@ impl RuleSet {
             engine,
             gates,
             gate_fields,
+            gate_index,
             by_name,
             warnings,
         })
@@ -443,15 +447,18 @@ impl RuleSet {
     /// the gate is a necessary condition, so the answer is the engine's own.
     pub fn matching(&self, view: &impl rsigma_eval::Event) -> Vec<usize> {
         let facts = Facts::new(view, &self.gate_fields);
+        let compiled = self.engine.rules();
+        // Only the gates the index picks out can pass; the rest are skipped unchecked.
         let mut out: Vec<usize> = self
-            .engine
-            .rules()
-            .iter()
-            .zip(&self.gates)
-            .filter(|(compiled, (gate, _))| {
-                gate.admits(&facts) && rsigma_eval::evaluate_rule(compiled, view).is_some()
+            .gate_index
+            .candidates(&facts)
+            .into_iter()
+            .filter_map(|pos| {
+                let (gate, idx) = &self.gates[pos as usize];
+                let hit = gate.admits(&facts)
+                    && rsigma_eval::evaluate_rule(&compiled[pos as usize], view).is_some();
+                hit.then_some(*idx).flatten()
             })
-            .filter_map(|(_, (_, idx))| *idx)
             .collect();
         out.sort_unstable();
         out.dedup();
