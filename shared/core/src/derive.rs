@@ -362,6 +362,15 @@ pub fn platform_from_name(name: &str) -> Option<Platform> {
     if n.is_empty() {
         return None;
     }
+    // The bare names osquery and decorators usually report decide without the substring
+    // searches below (each sets up a searcher, and this runs for every event). None of
+    // them contains another family's marker, so the answer is the same.
+    match n {
+        "darwin" | "macos" | "osx" => return Some(Platform::Darwin),
+        "windows" | "win32" | "win64" => return Some(Platform::Windows),
+        _ if LINUX.contains(&n) => return Some(Platform::Linux),
+        _ => {}
+    }
     if n.contains("darwin") || n.contains("macos") || n.contains("mac os") || n == "osx" {
         return Some(Platform::Darwin);
     }
@@ -795,6 +804,24 @@ mod tests {
         let mut e = event("Keylogger", json!({}));
         e.pack = Some("osx-attacks".into());
         assert_eq!(derive(&e, &c).platform, Some(Platform::Darwin));
+        // Bare names (the fast path) and free-form ones (the substring searches).
+        for (name, want) in [
+            ("darwin", Some(Platform::Darwin)),
+            ("osx", Some(Platform::Darwin)),
+            ("Mac OS X", Some(Platform::Darwin)),
+            ("windows", Some(Platform::Windows)),
+            ("win64", Some(Platform::Windows)),
+            ("Microsoft Windows 11 Pro", Some(Platform::Windows)),
+            ("ubuntu", Some(Platform::Linux)),
+            ("RHEL", Some(Platform::Linux)),
+            ("ol", Some(Platform::Linux)),
+            ("Ubuntu 22.04", Some(Platform::Linux)),
+            ("archlinux", Some(Platform::Linux)),
+            ("freebsd", None),
+            ("", None),
+        ] {
+            assert_eq!(platform_from_name(name), want, "{name}");
+        }
     }
 
     #[test]
