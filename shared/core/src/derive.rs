@@ -159,9 +159,14 @@ fn query_is(query: &str, table: &str) -> bool {
 }
 
 fn col_str<'a>(cols: &'a Fields, key: &str) -> Option<std::borrow::Cow<'a, str>> {
-    match cols.get(key)? {
-        FieldValue::Str(s) | FieldValue::Number(_, s) => Some(std::borrow::Cow::Borrowed(s)),
-        FieldValue::Bool(b) => Some(std::borrow::Cow::Owned(b.to_string())),
+    value_str(cols.get(key)?)
+}
+
+/// A column value as text: strings and numbers as they arrived, booleans spelled out.
+fn value_str(v: FieldValue<'_>) -> Option<Cow<'_, str>> {
+    match v {
+        FieldValue::Str(s) | FieldValue::Number(_, s) => Some(Cow::Borrowed(s)),
+        FieldValue::Bool(b) => Some(Cow::Owned(b.to_string())),
         _ => None,
     }
 }
@@ -175,23 +180,19 @@ const WRAPPERS: &[&str] = &["sudo", "doas", "env", "nohup", "exec", "command", "
 const OPTS_WITH_ARG: &[&str] = &["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-n"];
 
 fn program(cols: &Fields) -> Option<String> {
-    for key in ["command", "cmdline"] {
-        if let Some(cmd) = col_str(cols, key) {
-            if let Some(p) = program_of(&cmd) {
-                return Some(p);
-            }
-        }
+    if let Some(p) = col_str(cols, "command").and_then(|cmd| program_of(&cmd)) {
+        return Some(p);
+    }
+    // Looked up once for both uses below: most rows have neither column, and this runs for
+    // every event.
+    let cmdline = cols.get("cmdline")?;
+    if let Some(p) = value_str(cmdline).and_then(|cmd| program_of(&cmd)) {
+        return Some(p);
     }
     // Kernel threads and zombies log an empty cmdline; the executable path still names them.
-    if cols.contains_key("cmdline") {
-        if let Some(path) = col_str(cols, "path") {
-            let b = basename(path.trim());
-            if !b.is_empty() {
-                return Some(b.to_string());
-            }
-        }
-    }
-    None
+    let path = col_str(cols, "path")?;
+    let b = basename(path.trim());
+    (!b.is_empty()).then(|| b.to_string())
 }
 
 /// The basename of the program a command line runs, skipping `sudo`/`env`-style wrappers,
