@@ -355,7 +355,7 @@ pub fn detect_stage(
     let alert_bytes = alert_json_bytes(&report)?;
     lap(timed, &mut t, &mut st.alerts_s);
     let mut r = RunResult {
-        mode: "detect".into(),
+        mode: if threads { "detect" } else { "detect_inline" }.into(),
         wall_s: start.elapsed().as_secs_f64(),
         bytes_in,
         bytes_decoded: decoded,
