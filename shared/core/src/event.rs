@@ -138,6 +138,19 @@ pub struct Event {
 }
 
 impl Event {
+    /// Writes the event as one NDJSON line ([`Event::write_json`] and a newline) with one
+    /// `write_all`, building it in `scratch`, a buffer the caller keeps between events.
+    pub fn write_line(
+        &self,
+        out: &mut (impl Write + ?Sized),
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        scratch.clear();
+        self.write_json(scratch);
+        scratch.push(b'\n');
+        out.write_all(scratch)
+    }
+
     /// Appends this event as one JSON object, byte for byte what `serde_json` writes for
     /// it (a test holds the two together), without a trailing newline.
     ///
@@ -266,21 +279,6 @@ impl Event {
             json(out, attack);
         }
         out.push(b'}');
-    }
-}
-
-impl Event {
-    /// Writes the event as one NDJSON line ([`Event::write_json`] and a newline) with one
-    /// `write_all`, building it in `scratch`, a buffer the caller keeps between events.
-    pub fn write_line(
-        &self,
-        out: &mut (impl Write + ?Sized),
-        scratch: &mut Vec<u8>,
-    ) -> io::Result<()> {
-        scratch.clear();
-        self.write_json(scratch);
-        scratch.push(b'\n');
-        out.write_all(scratch)
     }
 }
 
