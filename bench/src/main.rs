@@ -380,26 +380,18 @@ fn bench_object(
     } else {
         best_of(runs, || child("parse", file, &["--out", &norm_arg]))?
     };
-    let detect = if skipped("lambdas") {
-        RunResult::default()
-    } else {
-        best_of(runs, || child("detect", &normalized, &[]))?
+    // The deployed functions' rows, all skipped together with `--skip lambdas`.
+    let lambda_row = |mode: &str, input: &Path| {
+        if skipped("lambdas") {
+            Ok(RunResult::default())
+        } else {
+            best_of(runs, || child(mode, input, &[]))
+        }
     };
-    let parse_inline = if skipped("lambdas") {
-        RunResult::default()
-    } else {
-        best_of(runs, || child("parse-inline", file, &[]))?
-    };
-    let detect_inline = if skipped("lambdas") {
-        RunResult::default()
-    } else {
-        best_of(runs, || child("detect-inline", &normalized, &[]))?
-    };
-    let gzip_output = if skipped("lambdas") {
-        RunResult::default()
-    } else {
-        best_of(runs, || child("gzip-output", &normalized, &[]))?
-    };
+    let detect = lambda_row("detect", &normalized)?;
+    let parse_inline = lambda_row("parse-inline", file)?;
+    let detect_inline = lambda_row("detect-inline", &normalized)?;
+    let gzip_output = lambda_row("gzip-output", &normalized)?;
 
     let python = match python {
         Some(py) => Some(best_of(python_runs, || {

@@ -446,8 +446,9 @@ impl<W: Write + Send + 'static> Write for OutWriter<W> {
             OutWriter::Direct(w) => w.write(buf),
         }
     }
-    // serde_json calls `write_all` per token: forward it, so each variant takes its own
-    // inlined fast path exactly as the writer it stands for does.
+    // Events arrive as one `write_all` per line, quarantine records one per serde_json
+    // token: forward it, so each variant takes its own fast path exactly as the writer it
+    // stands for does.
     #[inline]
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
