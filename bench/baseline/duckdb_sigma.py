@@ -18,7 +18,7 @@ backend quotes dotted names), extracted as text with ``json_extract_string`` (os
 representation; tripline's rules also see column numbers as text). DuckDB runs with one thread
 (per-core comparison, like ours). Usage::
 
-    .venv-bench/bin/python bench/baseline/duckdb_sigma.py OBJECT.normalized.ndjson.gz
+    .venv-bench/bin/python bench/baseline/duckdb_sigma.py OBJECT.normalized.ndjson.zst
 
 Prints one JSON line with times, counts, alerts and matches per rule, and peak RSS.
 """

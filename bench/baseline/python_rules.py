@@ -947,7 +947,7 @@ def main():
         "records": records,
         "events": events,
         "quarantined": quarantined,
-        "normalized_gz_bytes": sink.n,
+        "normalized_bytes": sink.n,
         "alerts": sum(alerts_by_rule.values()),
         "matches": sum(matches_by_rule.values()),
         "alert_json_bytes": alert_bytes,

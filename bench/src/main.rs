@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use tripline_bench::gen::{self, Shape};
 use tripline_bench::pipeline::{self, Engine, Output, RunResult};
+use tripline_core::compress::Codec;
 use tripline_core::decode::Origin;
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
@@ -78,10 +79,14 @@ enum Cmd {
         /// Also write every result as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Measurements to leave out (comma-separated): timed, single-thread-gzip,
-        /// unbuffered, lambdas (the parse and detect rows and the gzip-output lower bound).
+        /// Measurements to leave out (comma-separated): timed, single-thread, unbuffered,
+        /// other-codec (the one-process row with the other output codec), lambdas (the parse
+        /// and detect rows and the compress-output lower bound).
         #[arg(long, value_delimiter = ',')]
         skip: Vec<String>,
+        /// The normalized output's compression, as TRIPLINE_OUTPUT_COMPRESSION: zstd | gzip.
+        #[arg(long, default_value_t = Codec::default())]
+        codec: Codec,
     },
     /// Start-up: built-in catalog, rules and mappings ready, in fresh processes.
     Startup {
@@ -91,8 +96,8 @@ enum Cmd {
     /// One measurement in this process; prints its result as JSON (used by `pipeline`, and
     /// the thing to put under `perf record`).
     Run {
-        /// fused | fused-single-thread-gzip | fused-unbuffered | parse | parse-inline | detect |
-        /// gunzip | gzip-output (FILE: a normalized .ndjson.gz) | startup
+        /// fused | fused-single-thread | fused-unbuffered | parse | parse-inline | detect |
+        /// detect-inline | gunzip | compress-output (FILE: a normalized object) | startup
         mode: String,
         file: Option<PathBuf>,
         /// Split the wall time by stage with per-item timers.
@@ -104,6 +109,9 @@ enum Cmd {
         /// Repeat the measurement in-process this many times (for profiling).
         #[arg(long, default_value_t = 1)]
         repeat: usize,
+        /// The normalized output's compression: zstd | gzip.
+        #[arg(long, default_value_t = Codec::default())]
+        codec: Codec,
     },
 }
 
@@ -141,10 +149,11 @@ fn main() -> anyhow::Result<()> {
             timed,
             out,
             repeat,
+            codec,
         } => {
             let mut r = RunResult::default();
             for _ in 0..repeat.max(1) {
-                r = run_one(&mode, file.as_deref(), timed, out.as_deref())?;
+                r = run_one(&mode, file.as_deref(), timed, out.as_deref(), codec)?;
             }
             if timed {
                 r.mode.push_str("_timed");
@@ -165,19 +174,21 @@ fn main() -> anyhow::Result<()> {
             tmp,
             json,
             skip,
+            codec,
         } => {
             let python = python.unwrap_or_else(default_python);
             let mut all = Vec::new();
             for f in &files {
-                all.push(bench_object(
-                    f,
+                let plan = Plan {
                     runs,
-                    python_runs.unwrap_or(runs),
-                    (!no_python).then_some(python.as_path()),
+                    python_runs: python_runs.unwrap_or(runs),
+                    python: (!no_python).then_some(python.as_path()),
                     duckdb,
-                    &tmp,
-                    &skip,
-                )?);
+                    tmp: &tmp,
+                    skip: &skip,
+                    codec,
+                };
+                all.push(bench_object(f, &plan)?);
             }
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_vec_pretty(&all)?)?;
@@ -193,6 +204,7 @@ fn run_one(
     file: Option<&Path>,
     timed: bool,
     out: Option<&Path>,
+    codec: Codec,
 ) -> anyhow::Result<RunResult> {
     let open = || -> anyhow::Result<File> {
         let f = file.context("this mode needs a FILE")?;
@@ -213,26 +225,30 @@ fn run_one(
         }
         "fused" => {
             let engine = Engine::builtin()?;
-            pipeline::fused(open()?, origin(), &engine, timed)?
+            pipeline::fused(open()?, origin(), &engine, timed, codec)?
         }
         "fused-unbuffered" => {
             let engine = Engine::builtin()?;
             pipeline::fused_with(open()?, origin(), &engine, timed, Output::Unbuffered)?
         }
-        "fused-single-thread-gzip" => {
+        "fused-single-thread" => {
             let engine = Engine::builtin()?;
-            pipeline::fused_with(open()?, origin(), &engine, timed, Output::SingleThread)?
+            let output = Output::SingleThread(codec);
+            pipeline::fused_with(open()?, origin(), &engine, timed, output)?
         }
-        "gzip-output" => pipeline::gzip_output(open()?)?,
+        "compress-output" => pipeline::compress_output(open()?, codec)?,
         "parse" => match out {
             Some(p) => {
                 let w = BufWriter::with_capacity(8 << 20, File::create(p)?);
-                pipeline::parse_stage(open()?, origin(), w, timed, true)?.0
+                pipeline::parse_stage(open()?, origin(), w, timed, true, codec)?.0
             }
-            None => pipeline::parse_stage(open()?, origin(), std::io::sink(), timed, true)?.0,
+            None => {
+                let sink = std::io::sink();
+                pipeline::parse_stage(open()?, origin(), sink, timed, true, codec)?.0
+            }
         },
         "parse-inline" => {
-            pipeline::parse_stage(open()?, origin(), std::io::sink(), timed, false)?.0
+            pipeline::parse_stage(open()?, origin(), std::io::sink(), timed, false, codec)?.0
         }
         "detect" => {
             let engine = Engine::builtin()?;
@@ -321,12 +337,18 @@ struct ObjectReport {
     gunzip: RunResult,
     fused: RunResult,
     fused_timed: RunResult,
-    /// Deflating the normalized output alone (run on the parse row's output).
-    gzip_output: RunResult,
-    fused_single_thread_gzip: RunResult,
+    /// The output codec of every row below but the `_other` ones.
+    codec: String,
+    /// The one-process row with the other codec.
+    fused_other: RunResult,
+    /// Compressing the normalized output alone (run on the parse row's output), with the
+    /// codec and with the other one.
+    compress_output: RunResult,
+    compress_output_other: RunResult,
+    fused_single_thread: RunResult,
     fused_unbuffered: RunResult,
     parse: RunResult,
-    /// The parse Lambda under one vCPU: no inflate/deflate threads.
+    /// The parse Lambda under one vCPU: no inflate/compress threads.
     parse_inline: RunResult,
     detect: RunResult,
     detect_inline: RunResult,
@@ -340,21 +362,44 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
-fn bench_object(
-    file: &Path,
+/// What `pipeline` measures on each object, from its flags.
+struct Plan<'a> {
     runs: usize,
     python_runs: usize,
-    python: Option<&Path>,
+    python: Option<&'a Path>,
     duckdb: bool,
-    tmp: &Path,
-    skip: &[String],
-) -> anyhow::Result<ObjectReport> {
+    tmp: &'a Path,
+    skip: &'a [String],
+    codec: Codec,
+}
+
+fn bench_object(file: &Path, plan: &Plan<'_>) -> anyhow::Result<ObjectReport> {
+    let Plan {
+        runs,
+        python_runs,
+        python,
+        duckdb,
+        tmp,
+        skip,
+        codec,
+    } = *plan;
+    let other = match codec {
+        Codec::Zstd => Codec::Gzip,
+        Codec::Gzip => Codec::Zstd,
+    };
     let skipped = |name: &str| skip.iter().any(|s| s == name);
-    let maybe = |name: &str, mode: &'static str, extra: &'static [&'static str], n: usize| {
+    // Every child gets `--codec`.
+    let child = |mode: &str, input: &Path, extra: &[&str], codec: Codec| {
+        let codec = codec.to_string();
+        let mut args = vec!["--codec", codec.as_str()];
+        args.extend_from_slice(extra);
+        child(mode, input, &args)
+    };
+    let maybe = |name: &str, mode: &str, extra: &[&str], n: usize| {
         if skipped(name) {
             Ok(RunResult::default())
         } else {
-            best_of(n, || child(mode, file, extra))
+            best_of(n, || child(mode, file, extra, codec))
         }
     };
     std::fs::create_dir_all(tmp)?;
@@ -363,35 +408,40 @@ fn bench_object(
     // Warm the page cache so the first measurement doesn't pay for the disk.
     std::io::copy(&mut File::open(file)?, &mut std::io::sink())?;
 
-    let gunzip = best_of(runs, || child("gunzip", file, &[]))?;
-    let fused = best_of(runs, || child("fused", file, &[]))?;
+    let gunzip = best_of(runs, || child("gunzip", file, &[], codec))?;
+    let fused = best_of(runs, || child("fused", file, &[], codec))?;
+    let fused_other = if skipped("other-codec") {
+        RunResult::default()
+    } else {
+        best_of(runs, || child("fused", file, &[], other))?
+    };
     let fused_timed = maybe("timed", "fused", &["--timed"], runs.min(3))?;
-    let fused_single_thread_gzip =
-        maybe("single-thread-gzip", "fused-single-thread-gzip", &[], runs)?;
+    let fused_single_thread = maybe("single-thread", "fused-single-thread", &[], runs)?;
     let fused_unbuffered = maybe("unbuffered", "fused-unbuffered", &[], runs)?;
     let stem = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "object".into());
-    let normalized = tmp.join(format!("{stem}.normalized.ndjson.gz"));
+    let normalized = tmp.join(format!("{stem}.normalized.ndjson{}", codec.extension()));
     let norm_arg = normalized.display().to_string();
     let parse = if skipped("lambdas") && !duckdb {
         RunResult::default()
     } else {
-        best_of(runs, || child("parse", file, &["--out", &norm_arg]))?
+        best_of(runs, || child("parse", file, &["--out", &norm_arg], codec))?
     };
     // The deployed functions' rows, all skipped together with `--skip lambdas`.
-    let lambda_row = |mode: &str, input: &Path| {
+    let lambda_row = |mode: &str, input: &Path, codec: Codec| {
         if skipped("lambdas") {
             Ok(RunResult::default())
         } else {
-            best_of(runs, || child(mode, input, &[]))
+            best_of(runs, || child(mode, input, &[], codec))
         }
     };
-    let detect = lambda_row("detect", &normalized)?;
-    let parse_inline = lambda_row("parse-inline", file)?;
-    let detect_inline = lambda_row("detect-inline", &normalized)?;
-    let gzip_output = lambda_row("gzip-output", &normalized)?;
+    let detect = lambda_row("detect", &normalized, codec)?;
+    let parse_inline = lambda_row("parse-inline", file, codec)?;
+    let detect_inline = lambda_row("detect-inline", &normalized, codec)?;
+    let compress_output = lambda_row("compress-output", &normalized, codec)?;
+    let compress_output_other = lambda_row("compress-output", &normalized, other)?;
 
     let python = match python {
         Some(py) => Some(best_of(python_runs, || {
@@ -423,8 +473,11 @@ fn bench_object(
         gunzip,
         fused,
         fused_timed,
-        gzip_output,
-        fused_single_thread_gzip,
+        codec: codec.to_string(),
+        fused_other,
+        compress_output,
+        compress_output_other,
+        fused_single_thread,
         fused_unbuffered,
         parse,
         parse_inline,
@@ -539,19 +592,33 @@ fn print_report(r: &ObjectReport) {
         0,
         format!("ours {:.2}x its time", f.wall_s / r.gunzip.wall_s),
     );
+    let other = &r.fused_other;
     row(
-        "gzip of the normalized output alone",
-        &r.gzip_output,
-        0,
-        format!("{:.2}x floor", r.gzip_output.wall_s / r.gunzip.wall_s),
+        &format!(
+            "the same with {} output",
+            other.mode.trim_start_matches("fused_")
+        ),
+        other,
+        f.events,
+        format!("{:.2}x floor", other.wall_s / r.gunzip.wall_s),
     );
-    if r.gzip_output.wall_s > 0.0 {
-        // Inflate and deflate must both happen whatever the parsing costs; two cores can at
-        // best split them evenly.
-        let bound = (r.gunzip.wall_s + r.gzip_output.wall_s) / 2.0;
+    let size = |x: &RunResult| format!("{:.1} MB", x.normalized_bytes as f64 / 1e6);
+    for x in [&r.compress_output, &r.compress_output_other] {
+        let codec = x.mode.trim_start_matches("compress_output_");
+        row(
+            &format!("{codec} of the output alone ({})", size(x)),
+            x,
+            0,
+            format!("{:.2}x floor", x.wall_s / r.gunzip.wall_s),
+        );
+    }
+    if r.compress_output.wall_s > 0.0 {
+        // Inflating and compressing must both happen whatever the parsing costs; two cores
+        // can at best split them evenly.
+        let bound = (r.gunzip.wall_s + r.compress_output.wall_s) / 2.0;
         println!(
             "{:<44} {:>9.3} {:>7} {:>9} {:>11} {:>9} {:>12}",
-            "lower bound: (gunzip + gzip output) / 2",
+            format!("lower bound: (gunzip + {} output) / 2", r.codec),
             bound,
             "-",
             "-",
@@ -562,11 +629,11 @@ fn print_report(r: &ObjectReport) {
     }
     row(
         "all on one thread (what <1 vCPU runs)",
-        &r.fused_single_thread_gzip,
+        &r.fused_single_thread,
         f.events,
         format!(
             "{:.2}x floor",
-            r.fused_single_thread_gzip.wall_s / r.gunzip.wall_s
+            r.fused_single_thread.wall_s / r.gunzip.wall_s
         ),
     );
     row(
@@ -664,7 +731,7 @@ fn print_report(r: &ObjectReport) {
             ("frame + parse + normalize (decode - floor)", frame_parse),
             ("detect (map, derive, rules, aggregate)", s.detect_s),
             (
-                "serialize (NDJSON to the gzip thread, alerts)",
+                "serialize (NDJSON to the compressor, alerts)",
                 s.serialize_s + s.alerts_s,
             ),
         ] {

@@ -2,16 +2,16 @@
 //!
 //! - [`fused`]: what `parse` + `detect` do to one Firehose object, in one process (as
 //!   `tripline scan` runs them): decode (inflate on a second thread, frame, parse,
-//!   normalize), write each event as NDJSON into the parse Lambda's `GzOutput` (256 KiB
-//!   buffers deflated at `Compression::fast()` on a third thread, here into a counting sink
-//!   instead of an S3 multipart upload), then `Detector::observe` (ATT&CK mapping, derived
+//!   normalize), write each event as NDJSON into the parse Lambda's `compress::Output`
+//!   (256 KiB buffers compressed with the chosen [`Codec`], zstd by default, on a third
+//!   thread, here into a counting sink instead of an S3 multipart upload), then `Detector::observe` (ATT&CK mapping, derived
 //!   fields, rule gates, every rule, aggregation), then each alert as JSON (the detect
 //!   Lambda's `serde_json::to_vec(alert)`).
 //! - [`parse_stage`] and [`detect_stage`]: the two Lambdas as deployed, separately: parse
 //!   writes the normalized object, detect reads it back through `NormalizedReader`, as
 //!   `tripline-detect` does, and evaluates it.
 //! - [`gunzip`]: the floor, decompression alone into a sink (same flate2 backend);
-//!   [`gzip_output`]: deflating the normalized output alone (the lower bound).
+//!   [`compress_output`]: compressing the normalized output alone (the lower bound).
 //!
 //! With `timed`, cheap per-item timers split the wall time by stage; the untimed run is the
 //! one to quote for throughput.
@@ -21,14 +21,15 @@ use std::io::{self, BufReader, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use flate2::bufread::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::{Deserialize, Serialize};
 use tripline_core::attack::Catalog;
+use tripline_core::compress::{self, Codec, DEFAULT_BUFFER_SIZE};
 use tripline_core::config::Config;
 use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
-use tripline_core::gzip_writer::{GzOutput, DEFAULT_BUFFER_SIZE};
 use tripline_core::mapping::Mapper;
 use tripline_core::normalized::{Line, NormalizedReader};
 use tripline_core::rules::{DetectReport, Detector, RuleSet};
@@ -67,11 +68,12 @@ impl Engine {
 pub struct Stages {
     /// Inside the decoder: gunzip + framing + JSON parse + normalization.
     pub decode_s: f64,
-    /// Event to NDJSON, through the gzip writer.
+    /// Event to NDJSON, through the compressing writer.
     pub serialize_s: f64,
     /// `Detector::observe` (mapping, derive, rules, aggregation) and `finish`.
     pub detect_s: f64,
-    /// Reading the normalized object back (detect Lambda only): gunzip + lines + `Event` parse.
+    /// Reading the normalized object back (detect Lambda only): decompress + lines + `Event`
+    /// parse.
     pub reread_s: f64,
     /// Alerts to JSON.
     pub alerts_s: f64,
@@ -88,7 +90,8 @@ pub struct RunResult {
     pub records: u64,
     pub events: u64,
     pub quarantined: u64,
-    pub normalized_gz_bytes: u64,
+    /// Size of the compressed normalized output.
+    pub normalized_bytes: u64,
     pub alerts: u64,
     pub matches: u64,
     pub alert_json_bytes: u64,
@@ -162,22 +165,23 @@ pub fn fused(
     origin: Origin,
     engine: &Engine,
     timed: bool,
+    codec: Codec,
 ) -> anyhow::Result<RunResult> {
-    fused_with(reader, origin, engine, timed, Output::Threaded)
+    fused_with(reader, origin, engine, timed, Output::Threaded(codec))
 }
 
 /// How [`fused_with`] writes the normalized output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     /// The product: `ObjectDecoder::threaded` (inflate on its own thread) and a threaded
-    /// `GzOutput` (deflate on another), as the parse Lambda runs above one vCPU.
-    Threaded,
+    /// `compress::Output` (compression on another), as the parse Lambda runs above one vCPU.
+    Threaded(Codec),
     /// Everything on the caller's thread: `ObjectDecoder::new` and a 256 KiB `BufWriter`
-    /// in front of the `GzEncoder` (the parse Lambda's writer from d2366c0 until the
-    /// threads). What a Lambda with less than one vCPU effectively runs.
-    SingleThread,
-    /// Events written straight into the `GzEncoder`, as before d2366c0 (serde_json writes
-    /// token by token, and each write is a deflate call).
+    /// in front of the encoder (the parse Lambda's writer from d2366c0 until the threads).
+    /// What a Lambda with less than one vCPU effectively runs.
+    SingleThread(Codec),
+    /// Events written straight into a `GzEncoder`, as before d2366c0 (serde_json wrote
+    /// token by token then, and each write was a deflate call).
     Unbuffered,
 }
 
@@ -192,12 +196,12 @@ pub fn fused_with(
 ) -> anyhow::Result<RunResult> {
     let start = Instant::now();
     let mut st = Stages::default();
-    let mut events_out = OutWriter::new(output, CountingSink::default());
+    let mut events_out = OutWriter::new(output, CountingSink::default())?;
     let mut quarantine_out: Option<OutWriter<CountingSink>> = None;
     let mut detector = engine.detector();
     let mut decoder = match output {
-        Output::Threaded => ObjectDecoder::threaded(reader, origin, Options::default()),
-        Output::SingleThread | Output::Unbuffered => {
+        Output::Threaded(_) => ObjectDecoder::threaded(reader, origin, Options::default()),
+        Output::SingleThread(_) | Output::Unbuffered => {
             ObjectDecoder::new(reader, origin, Options::default())
         }
     };
@@ -215,8 +219,10 @@ pub fn fused_with(
                 lap(timed, &mut t, &mut st.detect_s);
             }
             Some(Decoded::Quarantined(q)) => {
-                let out = quarantine_out
-                    .get_or_insert_with(|| OutWriter::new(output, CountingSink::default()));
+                let out = match &mut quarantine_out {
+                    Some(out) => out,
+                    slot @ None => slot.insert(OutWriter::new(output, CountingSink::default())?),
+                };
                 write_line(out, &*q)?;
                 lap(timed, &mut t, &mut st.serialize_s);
             }
@@ -234,18 +240,17 @@ pub fn fused_with(
     lap(timed, &mut t, &mut st.alerts_s);
     let mut r = RunResult {
         mode: match output {
-            Output::Threaded => "fused",
-            Output::SingleThread => "fused_single_thread_gzip",
-            Output::Unbuffered => "fused_unbuffered_before_d2366c0",
-        }
-        .into(),
+            Output::Threaded(codec) => format!("fused_{codec}"),
+            Output::SingleThread(codec) => format!("fused_single_thread_{codec}"),
+            Output::Unbuffered => "fused_unbuffered_before_d2366c0".into(),
+        },
         wall_s: start.elapsed().as_secs_f64(),
         bytes_in: summary.bytes_in,
         bytes_decoded: summary.bytes_decoded,
         records: summary.records,
         events: summary.events,
         quarantined: summary.quarantined,
-        normalized_gz_bytes: normalized,
+        normalized_bytes: normalized,
         stages: st,
         ..Default::default()
     };
@@ -254,23 +259,24 @@ pub fn fused_with(
 }
 
 /// The parse Lambda's work: decode and write the normalized object to `out`, through the
-/// same writer (deflate on a second thread, which owns `out`). Returns `out` too.
+/// same writer (compressing on a second thread, which owns `out`). Returns `out` too.
 pub fn parse_stage<W: Write + Send + 'static>(
     reader: impl Read + Send + 'static,
     origin: Origin,
     out: W,
     timed: bool,
     threads: bool,
+    codec: Codec,
 ) -> anyhow::Result<(RunResult, W)> {
     let start = Instant::now();
     let mut st = Stages::default();
-    // As `tripline-parse` does: inflate and deflate threads above one vCPU, inline below.
+    // As `tripline-parse` does: inflate and compress threads above one vCPU, inline below.
     let counted = CountingWriter {
         inner: out,
         count: 0,
     };
-    let mut events_out = GzOutput::new(counted, Compression::fast(), threads);
-    let mut quarantine_out: Option<GzOutput<CountingSink>> = None;
+    let mut events_out = compress::Output::new(counted, codec, threads)?;
+    let mut quarantine_out: Option<compress::Output<CountingSink>> = None;
     let mut decoder = if threads {
         ObjectDecoder::threaded(reader, origin, Options::default())
     } else {
@@ -285,9 +291,14 @@ pub fn parse_stage<W: Write + Send + 'static>(
             None => break,
             Some(Decoded::Event(e)) => e.write_line(&mut events_out, &mut line)?,
             Some(Decoded::Quarantined(q)) => {
-                let out = quarantine_out.get_or_insert_with(|| {
-                    GzOutput::new(CountingSink::default(), Compression::fast(), threads)
-                });
+                let out = match &mut quarantine_out {
+                    Some(out) => out,
+                    slot @ None => slot.insert(compress::Output::new(
+                        CountingSink::default(),
+                        codec,
+                        threads,
+                    )?),
+                };
                 write_line(out, &*q)?;
             }
         }
@@ -301,22 +312,22 @@ pub fn parse_stage<W: Write + Send + 'static>(
     w.flush()?;
     lap(timed, &mut t, &mut st.serialize_s);
     let r = RunResult {
-        mode: if threads { "parse" } else { "parse_inline" }.into(),
+        mode: format!("{}_{codec}", if threads { "parse" } else { "parse_inline" }),
         wall_s: start.elapsed().as_secs_f64(),
         bytes_in: summary.bytes_in,
         bytes_decoded: summary.bytes_decoded,
         records: summary.records,
         events: summary.events,
         quarantined: summary.quarantined,
-        normalized_gz_bytes: w.count,
+        normalized_bytes: w.count,
         stages: st,
         ..Default::default()
     };
     Ok((r, w.inner))
 }
 
-/// The detect Lambda's work on one normalized object (gzip NDJSON of events).
-/// `threads`: inflate on a second thread, as `tripline-detect` does above 1,769 MB.
+/// The detect Lambda's work on one normalized object (compressed NDJSON of events).
+/// `threads`: decompress on a second thread, as `tripline-detect` does above 1,769 MB.
 pub fn detect_stage(
     reader: impl Read + Send + 'static,
     engine: &Engine,
@@ -382,13 +393,16 @@ pub fn gunzip(reader: impl Read) -> anyhow::Result<RunResult> {
     })
 }
 
-/// Part of the lower bound: gzip at the parse Lambda's level of the normalized output alone
-/// (`normalized` is the `.ndjson.gz` the parse row wrote). Only the deflate calls are timed;
-/// inflating the input to get the bytes back is not. Whatever the parsing costs, the parse
-/// Lambda must also inflate its input and deflate this much output.
-pub fn gzip_output(normalized: impl Read) -> anyhow::Result<RunResult> {
-    let mut dec = MultiGzDecoder::new(BufReader::with_capacity(64 << 10, normalized));
-    let mut enc = GzEncoder::new(CountingSink::default(), Compression::fast());
+/// Part of the lower bound: compressing the normalized output alone with `codec`, as the
+/// parse Lambda does (`normalized` is the object the parse row wrote, in either codec). Only
+/// the compression calls are timed; decompressing the input to get the bytes back is not.
+/// Whatever the parsing costs, the parse Lambda must also inflate its input and compress
+/// this much output.
+pub fn compress_output(normalized: impl Read + Send, codec: Codec) -> anyhow::Result<RunResult> {
+    let mut raw = BufReader::with_capacity(64 << 10, normalized);
+    let found = Codec::sniff(io::BufRead::fill_buf(&mut raw)?).context("not compressed")?;
+    let mut dec = found.decoder(raw);
+    let mut enc = codec.encoder(CountingSink::default())?;
     let mut chunk = vec![0u8; DEFAULT_BUFFER_SIZE];
     let (mut deflate, mut plain) = (Duration::ZERO, 0u64);
     loop {
@@ -405,30 +419,32 @@ pub fn gzip_output(normalized: impl Read) -> anyhow::Result<RunResult> {
     let out = enc.finish()?;
     deflate += t.elapsed();
     Ok(RunResult {
-        mode: "gzip_output".into(),
+        mode: format!("compress_output_{codec}"),
         wall_s: deflate.as_secs_f64(),
         bytes_in: plain,
-        normalized_gz_bytes: out.0,
+        normalized_bytes: out.0,
         ..Default::default()
     })
 }
 
-/// The normalized-output writer of [`fused_with`]: the product's [`GzOutput`] (threaded or
-/// inline), or the unbuffered encoder of before d2366c0.
+/// The normalized-output writer of [`fused_with`]: the product's [`compress::Output`]
+/// (threaded or inline), or the unbuffered gzip encoder of before d2366c0.
 enum OutWriter<W: Write + Send + 'static> {
-    Product(GzOutput<W>),
+    Product(compress::Output<W>),
     Direct(GzEncoder<W>),
 }
 
 impl<W: Write + Send + 'static> OutWriter<W> {
-    fn new(output: Output, inner: W) -> Self {
-        match output {
-            Output::Threaded => OutWriter::Product(GzOutput::new(inner, Compression::fast(), true)),
-            Output::SingleThread => {
-                OutWriter::Product(GzOutput::new(inner, Compression::fast(), false))
+    fn new(output: Output, inner: W) -> io::Result<Self> {
+        Ok(match output {
+            Output::Threaded(codec) => {
+                OutWriter::Product(compress::Output::new(inner, codec, true)?)
+            }
+            Output::SingleThread(codec) => {
+                OutWriter::Product(compress::Output::new(inner, codec, false)?)
             }
             Output::Unbuffered => OutWriter::Direct(GzEncoder::new(inner, Compression::fast())),
-        }
+        })
     }
 
     fn finish(self) -> io::Result<W> {

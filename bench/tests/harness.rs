@@ -4,6 +4,7 @@ use std::io::Cursor;
 
 use tripline_bench::gen::{generate_vec, Shape};
 use tripline_bench::pipeline::{self, Engine};
+use tripline_core::compress::Codec;
 use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
 
 const SMALL: u64 = 256 << 10;
@@ -70,7 +71,14 @@ fn the_pipeline_finds_alerts_in_a_small_object() {
     // 1% attack records (ten times the benchmark's share) to keep the object small.
     let (gz, stats) = generate_vec(3, SMALL, Shape::Osquery, 100);
     assert!(stats.attack_records > 0);
-    let r = pipeline::fused(Cursor::new(gz.clone()), Origin::path("t"), &engine, true).unwrap();
+    let r = pipeline::fused(
+        Cursor::new(gz.clone()),
+        Origin::path("t"),
+        &engine,
+        true,
+        Codec::Zstd,
+    )
+    .unwrap();
     assert_eq!(r.events, stats.rows);
     assert_eq!(r.quarantined, 0);
     assert!(
@@ -80,31 +88,45 @@ fn the_pipeline_finds_alerts_in_a_small_object() {
     );
     assert!(r.stages.decode_s > 0.0 && r.stages.detect_s > 0.0);
 
-    // The deployed split (parse writes, detect re-reads) finds the same alerts.
-    let (p, normalized) = pipeline::parse_stage(
-        Cursor::new(gz.clone()),
-        Origin::path("t"),
-        Vec::new(),
-        false,
-        true,
-    )
-    .unwrap();
-    assert_eq!(p.events, r.events);
-    let (inline, inline_out) = pipeline::parse_stage(
-        Cursor::new(gz.clone()),
-        Origin::path("t"),
-        Vec::new(),
-        false,
-        false,
-    )
-    .unwrap();
-    assert_eq!(inline.events, r.events);
-    let plain = |gz: &[u8]| {
+    // The deployed split (parse writes, detect re-reads) finds the same alerts, threaded or
+    // inline, with either output codec, and writes the same lines.
+    let plain = |packed: &[u8]| {
+        let codec = Codec::sniff(packed).expect("compressed");
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(gz), &mut s).unwrap();
+        std::io::Read::read_to_string(&mut codec.decoder(packed), &mut s).unwrap();
         s
     };
-    assert_eq!(plain(&inline_out), plain(&normalized));
+    let parse = |threads, codec| {
+        let origin = Origin::path("t");
+        pipeline::parse_stage(
+            Cursor::new(gz.clone()),
+            origin,
+            Vec::new(),
+            false,
+            threads,
+            codec,
+        )
+        .unwrap()
+    };
+    let (p, normalized) = parse(true, Codec::Zstd);
+    assert_eq!(p.events, r.events);
+    assert_eq!(Codec::sniff(&normalized), Some(Codec::Zstd));
+    for (threads, codec) in [
+        (false, Codec::Zstd),
+        (true, Codec::Gzip),
+        (false, Codec::Gzip),
+    ] {
+        let (other, out) = parse(threads, codec);
+        assert_eq!(other.events, r.events);
+        assert_eq!(Codec::sniff(&out), Some(codec));
+        assert_eq!(
+            plain(&out),
+            plain(&normalized),
+            "{codec} threads: {threads}"
+        );
+        let d = pipeline::detect_stage(Cursor::new(out), &engine, false, threads).unwrap();
+        assert_eq!(d.alerts_by_rule, r.alerts_by_rule);
+    }
     for threads in [true, false] {
         let d = pipeline::detect_stage(Cursor::new(normalized.clone()), &engine, false, threads)
             .unwrap();
@@ -119,21 +141,19 @@ fn the_pipeline_finds_alerts_in_a_small_object() {
         Origin::path("t"),
         &engine,
         false,
-        pipeline::Output::SingleThread,
+        pipeline::Output::SingleThread(Codec::Gzip),
     )
     .unwrap();
     assert_eq!(one.alerts_by_rule, r.alerts_by_rule);
     assert_eq!(one.events, r.events);
 
-    // The lower-bound row deflates exactly the normalized output's bytes.
-    let plain = std::io::copy(
-        &mut flate2::read::MultiGzDecoder::new(&normalized[..]),
-        &mut std::io::sink(),
-    )
-    .unwrap();
-    let z = pipeline::gzip_output(Cursor::new(normalized)).unwrap();
-    assert_eq!(z.bytes_in, plain);
-    assert!(z.normalized_gz_bytes > 0 && z.normalized_gz_bytes < plain);
+    // The lower-bound rows compress exactly the normalized output's bytes; zstd to less.
+    let plain = plain(&normalized).len() as u64;
+    let z = pipeline::compress_output(Cursor::new(normalized.clone()), Codec::Zstd).unwrap();
+    let g = pipeline::compress_output(Cursor::new(normalized), Codec::Gzip).unwrap();
+    assert_eq!((z.bytes_in, g.bytes_in), (plain, plain));
+    assert!(z.normalized_bytes > 0 && z.normalized_bytes < g.normalized_bytes);
+    assert!(g.normalized_bytes < plain);
     let g = pipeline::gunzip(Cursor::new(gz)).unwrap();
     assert_eq!(g.bytes_decoded, r.bytes_decoded);
 }

@@ -7,9 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use flate2::Compression;
+use tripline_core::compress::{Codec, ThreadedEncoder};
 use tripline_core::decode::{Limits, Options};
-use tripline_core::gzip_writer::ThreadedGzWriter;
 
 use crate::inputs::{self, Driver, RunError};
 
@@ -18,9 +17,14 @@ pub struct ParseArgs {
     /// Files, directories (recursive), or - for stdin. Gzip is detected by content.
     #[arg(value_name = "PATH|-", required = true)]
     pub paths: Vec<PathBuf>,
-    /// Write one gzip NDJSON file per input here (plus quarantine.ndjson) instead of stdout.
+    /// Write one compressed NDJSON file per input here (`<input>.ndjson.zst`, or `.gz` with
+    /// `--compression gzip`; plus quarantine.ndjson) instead of stdout.
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// How `--output` files are compressed: zstd or gzip (the parse Lambda's
+    /// TRIPLINE_OUTPUT_COMPRESSION).
+    #[arg(long, value_name = "zstd|gzip", default_value_t = Codec::default())]
+    pub compression: Codec,
     /// Write quarantined records (NDJSON, with reasons) to this file.
     #[arg(long, value_name = "FILE")]
     pub quarantine: Option<PathBuf>,
@@ -71,18 +75,16 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
     for input in &inputs {
         let mut file_out = match &args.output {
             Some(dir) => {
-                let path = unique(dir.join(input.output_name(".ndjson.gz")), &mut used_names);
+                let suffix = format!(".ndjson{}", args.compression.extension());
+                let path = unique(dir.join(input.output_name(&suffix)), &mut used_names);
                 if let Some(parent) = path.parent() {
                     fs::create_dir_all(parent)?;
                 }
                 let file =
                     File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-                // 256 KiB buffers (serde_json writes token by token), deflated on a second
-                // thread while this one decodes on.
-                Some(ThreadedGzWriter::new(
-                    BufWriter::new(file),
-                    Compression::fast(),
-                ))
+                // 256 KiB buffers, compressed on a second thread while this one decodes on.
+                let encoder = args.compression.encoder(BufWriter::new(file))?;
+                Some(ThreadedEncoder::new(encoder))
             }
             None => None,
         };

@@ -142,7 +142,7 @@ fn stdin_gzip_and_damaged_objects_are_reported_not_fatal() {
 }
 
 #[test]
-fn output_dir_gets_gzip_ndjson_and_a_quarantine_file() {
+fn output_dir_gets_compressed_ndjson_and_a_quarantine_file() {
     let dir = tempdir();
     let out = tripline(
         &[
@@ -160,12 +160,35 @@ fn output_dir_gets_gzip_ndjson_and_a_quarantine_file() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.stdout.is_empty());
-    let gz = dir.join("osquery/shapes-native.log.ndjson.gz");
+    // zstd by default; the same lines with --compression gzip.
+    let zst = dir.join("osquery/shapes-native.log.ndjson.zst");
     let mut text = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap())
+    let file = std::io::BufReader::new(std::fs::File::open(&zst).unwrap());
+    tripline_core::compress::Codec::Zstd
+        .decoder(file)
         .read_to_string(&mut text)
         .unwrap();
     assert_eq!(text.lines().count(), 10);
+    let gz_dir = tempdir();
+    let gzip = [
+        "parse",
+        "events/osquery/shapes-native.log",
+        "--compression",
+        "gzip",
+        "--output",
+        gz_dir.to_str().unwrap(),
+    ];
+    assert!(tripline(&gzip, None).status.success());
+    let gz = gz_dir.join("shapes-native.log.ndjson.gz");
+    let mut gz_text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap())
+        .read_to_string(&mut gz_text)
+        .unwrap();
+    assert_eq!(gz_text, text);
+    std::fs::remove_dir_all(gz_dir).unwrap();
+    let bad = tripline(&["parse", "events/osquery", "--compression", "lz4"], None);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("lz4"));
     let quarantine = std::fs::read(dir.join("quarantine.ndjson")).unwrap();
     let q = ndjson(&quarantine);
     let s = summary(&out.stderr);

@@ -89,7 +89,7 @@ impl Detect {
         for object in s3event::parse_value(event)? {
             let ours = object.is_created()
                 && object.key.starts_with(&self.settings.normalized_prefix)
-                && object.key.ends_with(".ndjson.gz");
+                && is_normalized_object(&object.key);
             if !ours {
                 tracing::info!(bucket = %object.bucket, key = %object.key,
                     "ignoring: not a normalized object created under the normalized prefix");
@@ -113,8 +113,8 @@ impl Detect {
         Ok(report)
     }
 
-    /// Streams one gzip NDJSON object through the detector on a blocking thread (inflating
-    /// there too, or on another with [`Detect::threads`]).
+    /// Streams one compressed NDJSON object through the detector on a blocking thread
+    /// (decompressing there too, or on another with [`Detect::threads`]).
     async fn read(
         &self,
         object: &ObjectRef,
@@ -192,6 +192,13 @@ pub fn alert_key(prefix: &str, alert: &Alert) -> String {
     format!("{prefix}{date}/{}.json", alert.id)
 }
 
+/// Whether `key` names normalized NDJSON as the parse stage writes it: `.ndjson.zst` or
+/// `.ndjson.gz`, whatever `TRIPLINE_OUTPUT_COMPRESSION` was when it was written (the reader
+/// tells the codec by the content, not the name).
+pub fn is_normalized_object(key: &str) -> bool {
+    key.ends_with(".ndjson.zst") || key.ends_with(".ndjson.gz")
+}
+
 /// The EMF metrics line for an invocation.
 pub fn metrics(report: &Report, duration_ms: f64) -> String {
     use tripline_aws::metrics::{emit, Unit};
@@ -214,4 +221,23 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             ("Duration", duration_ms, Unit::Milliseconds),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_normalized_object;
+
+    #[test]
+    fn normalized_objects_are_told_by_their_suffix() {
+        assert!(is_normalized_object("normalized/raw/a.gz.ndjson.zst"));
+        assert!(is_normalized_object("normalized/raw/a.gz.ndjson.gz"));
+        for other in [
+            "normalized/a.zst",
+            "normalized/a.ndjson",
+            "normalized/a.json.gz",
+            "",
+        ] {
+            assert!(!is_normalized_object(other), "{other}");
+        }
+    }
 }

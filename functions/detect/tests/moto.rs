@@ -4,22 +4,23 @@
 use std::io::Write;
 
 use aws_sdk_s3::primitives::ByteStream;
-use flate2::{write::GzEncoder, Compression};
 use serde_json::Value;
 use tripline_aws::{clients, testing::MotoServer, Settings};
+use tripline_core::compress::Codec;
 use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
 use tripline_detect::Detect;
 
 const BUCKET: &str = "tripline-data";
 
-/// The attack sample as the parse stage writes it: gzip NDJSON of normalized events.
-fn normalized_object() -> Vec<u8> {
+/// The attack sample as the parse stage writes it: NDJSON of normalized events compressed
+/// with `codec`.
+fn normalized_object(codec: Codec) -> Vec<u8> {
     let raw = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../events/osquery/attack-linux.ndjson"
     ))
     .unwrap();
-    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    let mut enc = codec.encoder(Vec::new()).unwrap();
     for item in ObjectDecoder::new(&raw[..], Origin::s3(BUCKET, "raw/x.gz"), Options::default()) {
         if let Decoded::Event(e) = item {
             serde_json::to_writer(&mut enc, &*e).unwrap();
@@ -56,12 +57,13 @@ async fn alerts_are_written_once_per_id() {
     let queue = moto.s3_events_queue(&config, BUCKET, "normalized/").await;
     let detect = Detect::new(s3.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap();
 
-    let body = normalized_object();
+    // The first object gzip, the second zstd: the detect stage reads either.
+    let body = normalized_object(Codec::Gzip);
     let first_key = "normalized/raw/2026/11/17/02/a.gz.ndjson.gz";
     s3.put_object()
         .bucket(BUCKET)
         .key(first_key)
-        .body(ByteStream::from(body.clone()))
+        .body(ByteStream::from(body))
         .send()
         .await
         .unwrap();
@@ -118,12 +120,16 @@ async fn alerts_are_written_once_per_id() {
     assert_eq!(replay_inline.deduplicated, replay.deduplicated);
     s3.put_object()
         .bucket(BUCKET)
-        .key("normalized/raw/2026/11/17/02/b.gz.ndjson.gz")
-        .body(ByteStream::from(body))
+        .key("normalized/raw/2026/11/17/02/b.gz.ndjson.zst")
+        .body(ByteStream::from(normalized_object(Codec::Zstd)))
         .send()
         .await
         .unwrap();
     let second = detect.handle(&queue.next_s3_event().await).await.unwrap();
+    assert_eq!(second.objects.len(), 1, "{second:?}");
+    assert_eq!(second.bad_lines, 1);
+    assert_eq!(second.stats, replay.stats);
+    assert_eq!(second.deduplicated.len(), report.written.len());
     assert!(second.written.is_empty());
     assert_eq!(keys(&s3, "alerts/").await, alerts);
 

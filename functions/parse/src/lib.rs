@@ -1,25 +1,25 @@
 //! The parse stage: each raw Firehose object named by an S3 event is streamed through the
-//! decoder and written back as gzip NDJSON, events to
-//! `<normalized prefix><original key>.ndjson.gz` and quarantined records to
-//! `<quarantine prefix><original key>.ndjson.gz`. Keys depend only on the input key, so a
-//! retried or replayed event rewrites the same objects instead of adding new ones.
+//! decoder and written back as compressed NDJSON (zstd by default, or gzip: see
+//! [`tripline_core::compress`]), events to `<normalized prefix><original key>.ndjson.zst`
+//! and quarantined records to `<quarantine prefix><original key>.ndjson.zst` (`.gz` with
+//! gzip). Keys depend only on the input key and the setting, so a retried or replayed event
+//! rewrites the same objects instead of adding new ones.
 
 use std::io::Write;
 
 use anyhow::Context;
-use flate2::Compression;
 use serde::Serialize;
 use serde_json::Value;
 use tripline_aws::{get_object_reader, s3event, ObjectRef, S3Writer, Settings};
+use tripline_core::compress::{Codec, Output};
 use tripline_core::decode::{Decoded, ObjectDecoder, ObjectError, Options, Origin, Summary};
-use tripline_core::gzip_writer::GzOutput;
 
 /// Everything an invocation needs, built once per container.
 pub struct Parse {
     pub s3: aws_sdk_s3::Client,
     pub settings: Settings,
     pub options: Options,
-    /// Inflate and deflate on threads of their own (see [`tripline_aws::lambda::threads_pay`]).
+    /// Inflate and compress on threads of their own (see [`tripline_aws::lambda::threads_pay`]).
     pub threads: bool,
 }
 
@@ -68,33 +68,29 @@ impl Parse {
         Ok(report)
     }
 
-    /// Streams one object: S3 body → inflate → decode → deflate → multipart upload, with
+    /// Streams one object: S3 body → inflate → decode → compress → multipart upload, with
     /// bounded buffers between, so memory stays at a few upload parts whatever the object's
-    /// size. With [`Parse::threads`], inflate and deflate each run on a thread of their own
-    /// beside the decoding one.
+    /// size. With [`Parse::threads`], inflate and compression each run on a thread of their
+    /// own beside the decoding one.
     async fn object(&self, object: &ObjectRef) -> anyhow::Result<ObjectReport> {
         let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
         let output_bucket = self.settings.output_bucket(&object.bucket).to_owned();
-        let events_key = format!(
-            "{}{}.ndjson.gz",
-            self.settings.normalized_prefix, object.key
-        );
-        let quarantine_key = format!(
-            "{}{}.ndjson.gz",
-            self.settings.quarantine_prefix, object.key
-        );
+        let codec = self.settings.output_compression;
+        let suffix = key_suffix(codec);
+        let events_key = format!("{}{}{suffix}", self.settings.normalized_prefix, object.key);
+        let quarantine_key = format!("{}{}{suffix}", self.settings.quarantine_prefix, object.key);
         let (s3, options, threads) = (self.s3.clone(), self.options.clone(), self.threads);
         let origin = Origin::s3(&object.bucket, &object.key);
         let (bucket, key) = (object.bucket.clone(), object.key.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<ObjectReport> {
-            // Events go in one write per line into 256 KiB buffers, and deflate gets one call
-            // per full buffer (7x faster than feeding gzip small writes), on a thread of its
-            // own (which then owns the S3Writer) or inline.
+            // Events go in one write per line into 256 KiB buffers, and the compressor gets
+            // one call per full buffer (7x faster than feeding gzip small writes), on a thread
+            // of its own (which then owns the S3Writer) or inline.
             let writer = |key: &str| {
                 let upload = S3Writer::new(s3.clone(), &output_bucket, key);
-                GzOutput::new(upload, Compression::fast(), threads)
+                Output::new(upload, codec, threads).context("starting the compressor")
             };
-            let mut events = writer(&events_key);
+            let mut events = writer(&events_key)?;
             let mut quarantine = None;
             let mut decoder = if threads {
                 ObjectDecoder::threaded(reader, origin, options)
@@ -106,7 +102,10 @@ impl Parse {
                 match item {
                     Decoded::Event(e) => e.write_line(&mut events, &mut line)?,
                     Decoded::Quarantined(q) => {
-                        let out = quarantine.get_or_insert_with(|| writer(&quarantine_key));
+                        let out = match &mut quarantine {
+                            Some(out) => out,
+                            slot @ None => slot.insert(writer(&quarantine_key)?),
+                        };
                         write_line(out, &*q)?
                     }
                 }
@@ -138,8 +137,18 @@ impl Parse {
     }
 }
 
-/// Compresses the rest, ends the gzip stream and completes the upload.
-fn finish(out: GzOutput<S3Writer>) -> anyhow::Result<()> {
+/// What the output keys end in: `.ndjson` and the codec's extension. Spelled out, since the
+/// detect trigger's S3 filter (Terraform's `local.normalized_suffix`) must match it, and the
+/// infra cross-check looks for these literals.
+pub fn key_suffix(codec: Codec) -> &'static str {
+    match codec {
+        Codec::Zstd => ".ndjson.zst",
+        Codec::Gzip => ".ndjson.gz",
+    }
+}
+
+/// Compresses the rest, ends the compressed stream and completes the upload.
+fn finish(out: Output<S3Writer>) -> anyhow::Result<()> {
     out.finish()?.finish()?;
     Ok(())
 }
@@ -169,4 +178,17 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             ("Duration", duration_ms, Unit::Milliseconds),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_suffix;
+    use tripline_core::compress::Codec;
+
+    #[test]
+    fn key_suffix_is_ndjson_and_the_codec_extension() {
+        for codec in [Codec::Zstd, Codec::Gzip] {
+            assert_eq!(key_suffix(codec), format!(".ndjson{}", codec.extension()));
+        }
+    }
 }

@@ -3,9 +3,10 @@
 use std::io::{Read, Write};
 
 use aws_sdk_s3::primitives::ByteStream;
-use flate2::{read::MultiGzDecoder, write::GzEncoder, Compression};
+use flate2::{write::GzEncoder, Compression};
 use serde_json::Value;
 use tripline_aws::{clients, testing::MotoServer, Settings};
+use tripline_core::compress::Codec;
 use tripline_core::decode::Options;
 use tripline_parse::Parse;
 
@@ -28,11 +29,11 @@ async fn get(s3: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
     out.body.collect().await.unwrap().into_bytes().to_vec()
 }
 
-fn gunzip_lines(bytes: &[u8]) -> Vec<Value> {
+/// The lines of a compressed object, checking it is in `codec`.
+fn lines(codec: Codec, bytes: &[u8]) -> Vec<Value> {
+    assert_eq!(Codec::sniff(bytes), Some(codec));
     let mut text = String::new();
-    MultiGzDecoder::new(bytes)
-        .read_to_string(&mut text)
-        .unwrap();
+    codec.decoder(bytes).read_to_string(&mut text).unwrap();
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
@@ -75,7 +76,7 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
     assert_eq!(report.objects.len(), 1, "{report:?}");
     let done = &report.objects[0];
     assert_eq!(done.key, key);
-    assert_eq!(done.events_key, format!("normalized/{key}.ndjson.gz"));
+    assert_eq!(done.events_key, format!("normalized/{key}.ndjson.zst"));
     assert_eq!(done.summary.records, records as u64 + 1);
     assert_eq!(done.summary.quarantined, 1);
     assert_eq!(
@@ -83,6 +84,10 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
         done.summary.decoded + done.summary.quarantined
     );
 
+    let head = s3.head_object().bucket(BUCKET).key(&done.events_key);
+    let head = head.send().await.unwrap();
+    assert_eq!(head.content_type(), Some("application/zstd"));
+    let gunzip_lines = |bytes: &[u8]| lines(Codec::Zstd, bytes);
     let events = gunzip_lines(&get(&s3, &done.events_key).await);
     assert_eq!(events.len() as u64, done.summary.events);
     assert!(events
@@ -111,7 +116,7 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
         gunzip_lines(&first)
     );
 
-    // Without the inflate and deflate threads (a function under one vCPU), the same output.
+    // Without the inflate and compress threads (a function under one vCPU), the same output.
     let inline = Parse {
         threads: false,
         ..parse
@@ -122,6 +127,33 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
         gunzip_lines(&get(&s3, &done.events_key).await),
         gunzip_lines(&first)
     );
+
+    // With TRIPLINE_OUTPUT_COMPRESSION=gzip: the same events and quarantine, gzipped, under
+    // `.ndjson.gz` keys.
+    let gzip_settings = Settings::from_lookup(&|name| {
+        (name == "TRIPLINE_OUTPUT_COMPRESSION").then(|| "gzip".to_owned())
+    })
+    .unwrap();
+    for threads in [true, false] {
+        let gz = Parse {
+            s3: inline.s3.clone(),
+            settings: gzip_settings.clone(),
+            options: inline.options.clone(),
+            threads,
+        };
+        let report = gz.handle(&event).await.unwrap();
+        let out = &report.objects[0];
+        assert_eq!(out.events_key, format!("normalized/{key}.ndjson.gz"));
+        assert_eq!(out.summary, done.summary);
+        let events_gz = lines(Codec::Gzip, &get(&s3, &out.events_key).await);
+        assert_eq!(events_gz, gunzip_lines(&first));
+        let quarantine_key = out.quarantine_key.as_deref().unwrap();
+        assert!(quarantine_key.ends_with(".ndjson.gz"));
+        assert_eq!(
+            lines(Codec::Gzip, &get(&s3, quarantine_key).await),
+            quarantine
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,8 @@ resource "aws_glue_catalog_database" "this" {
   description = "tripline: normalized osquery events and alerts in s3://${local.bucket_name}"
 }
 
-# normalized/YYYY/MM/DD/HH/<object>.ndjson.gz: one JSON event per line.
+# normalized/YYYY/MM/DD/HH/<object>.ndjson.zst (or .gz): one JSON event per line. Athena picks
+# the codec by the file extension, so objects written under either setting read alike.
 resource "aws_glue_catalog_table" "normalized" {
   count = var.enable_glue_catalog ? 1 : 0
 
@@ -28,7 +29,7 @@ resource "aws_glue_catalog_table" "normalized" {
   parameters = {
     "EXTERNAL"                    = "TRUE"
     "classification"              = "json"
-    "compressionType"             = "gzip"
+    "compressionType"             = var.output_compression
     "projection.enabled"          = "true"
     "projection.dt.type"          = "date"
     "projection.dt.format"        = "yyyy/MM/dd/HH"

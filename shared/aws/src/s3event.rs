@@ -263,7 +263,7 @@ mod tests {
         assert_eq!(d.bucket, "tripline-data");
         assert_eq!(
             d.key,
-            "normalized/2026/11/22/14/fleet export:host/a 1+1.ndjson.gz"
+            "normalized/2026/11/22/14/fleet export:host/a 1+1.ndjson.zst"
         );
         assert_eq!(
             d.event_name.as_deref(),

@@ -60,6 +60,8 @@ pub fn content_type_for(key: &str) -> &'static str {
         "application/x-ndjson"
     } else if key.ends_with(".gz") {
         "application/gzip"
+    } else if key.ends_with(".zst") {
+        "application/zstd"
     } else {
         "application/octet-stream"
     }
@@ -674,6 +676,7 @@ mod tests {
         assert_eq!(content_type_for("alerts/x.json"), "application/json");
         assert_eq!(content_type_for("n/x.ndjson"), "application/x-ndjson");
         assert_eq!(content_type_for("n/x.ndjson.gz"), "application/gzip");
+        assert_eq!(content_type_for("n/x.ndjson.zst"), "application/zstd");
         assert_eq!(content_type_for("state/x"), "application/octet-stream");
     }
 }

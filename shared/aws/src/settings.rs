@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use tripline_core::compress::Codec;
+
 use crate::error::{Error, Result};
 
 /// Variable names, one constant each so the code, [`ENV_VARS`] and tests cannot drift apart.
@@ -18,10 +20,13 @@ pub mod var {
     pub const BUCKET: &str = "TRIPLINE_BUCKET";
     /// Where Firehose writes raw osquery objects (default `raw/`).
     pub const RAW_PREFIX: &str = "TRIPLINE_RAW_PREFIX";
-    /// Normalized NDJSON.gz from `parse` (default `normalized/`).
+    /// Normalized NDJSON from `parse` (default `normalized/`).
     pub const NORMALIZED_PREFIX: &str = "TRIPLINE_NORMALIZED_PREFIX";
     /// Quarantined records from `parse` (default `quarantine/`).
     pub const QUARANTINE_PREFIX: &str = "TRIPLINE_QUARANTINE_PREFIX";
+    /// Parse only: how normalized and quarantined NDJSON is compressed, `zstd` (default, key
+    /// suffix `.ndjson.zst`) or `gzip` (`.ndjson.gz`). Detect reads either.
+    pub const OUTPUT_COMPRESSION: &str = "TRIPLINE_OUTPUT_COMPRESSION";
     /// Alert JSON from `detect` (default `alerts/`).
     pub const ALERTS_PREFIX: &str = "TRIPLINE_ALERTS_PREFIX";
     /// Dedup and delivery markers (default `state/`).
@@ -79,6 +84,7 @@ pub const PARSE_ENV_VARS: &[&str] = &[
     var::RAW_PREFIX,
     var::NORMALIZED_PREFIX,
     var::QUARANTINE_PREFIX,
+    var::OUTPUT_COMPRESSION,
 ];
 
 /// Variables the `detect` function reads.
@@ -358,10 +364,12 @@ pub struct Settings {
     pub bucket: Option<String>,
     /// Prefix of raw Firehose objects.
     pub raw_prefix: String,
-    /// Prefix of normalized NDJSON.gz objects.
+    /// Prefix of normalized NDJSON objects.
     pub normalized_prefix: String,
     /// Prefix of quarantined records.
     pub quarantine_prefix: String,
+    /// How `parse` compresses what it writes ([`var::OUTPUT_COMPRESSION`]).
+    pub output_compression: Codec,
     /// Prefix of alert objects.
     pub alerts_prefix: String,
     /// Prefix of dedup/delivery markers.
@@ -390,6 +398,12 @@ impl Settings {
             raw_prefix: prefix(var::RAW_PREFIX, DEFAULT_RAW_PREFIX),
             normalized_prefix: prefix(var::NORMALIZED_PREFIX, DEFAULT_NORMALIZED_PREFIX),
             quarantine_prefix: prefix(var::QUARANTINE_PREFIX, DEFAULT_QUARANTINE_PREFIX),
+            output_compression: match non_empty(lookup(var::OUTPUT_COMPRESSION)) {
+                None => Codec::default(),
+                Some(name) => name.parse().map_err(|e: String| {
+                    Error::Settings(format!("{}: {e}", var::OUTPUT_COMPRESSION))
+                })?,
+            },
             alerts_prefix: prefix(var::ALERTS_PREFIX, DEFAULT_ALERTS_PREFIX),
             state_prefix: prefix(var::STATE_PREFIX, DEFAULT_STATE_PREFIX),
             destinations: Destinations {
@@ -490,6 +504,7 @@ mod tests {
         assert_eq!(s.quarantine_prefix, "quarantine/");
         assert_eq!(s.alerts_prefix, "alerts/");
         assert_eq!(s.state_prefix, "state/");
+        assert_eq!(s.output_compression, Codec::Zstd);
         assert_eq!(s.output_bucket("in"), "in");
         let d = &s.destinations;
         assert_eq!(d.sns_topic_arn, None);
@@ -620,6 +635,20 @@ mod tests {
     #[test]
     fn bad_pagerduty_url_is_rejected() {
         assert!(parse(&[(var::PAGERDUTY_URL, "events.pagerduty.com")]).is_err());
+    }
+
+    #[test]
+    fn output_compression_is_parsed_and_checked() {
+        let s = parse(&[(var::OUTPUT_COMPRESSION, "gzip")]).unwrap();
+        assert_eq!(s.output_compression, Codec::Gzip);
+        let s = parse(&[(var::OUTPUT_COMPRESSION, " ")]).unwrap();
+        assert_eq!(s.output_compression, Codec::Zstd);
+        let e = parse(&[(var::OUTPUT_COMPRESSION, "lz4")]).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains(var::OUTPUT_COMPRESSION) && e.contains("lz4"),
+            "{e}"
+        );
     }
 
     #[test]

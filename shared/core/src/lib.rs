@@ -12,17 +12,17 @@
 //!    [`derive`](mod@derive)d fields and [`config`] settings; matches become [`alert`]s.
 //! 4. [`layer`]: ATT&CK Navigator layers of what fired and of what the rules cover.
 //!
-//! Between stages, [`gzip_writer`] writes normalized events out (deflating on a second
-//! thread) and [`normalized`] reads them back in.
+//! Between stages, [`compress`] writes normalized events out (zstd or gzip, on a second
+//! thread or inline) and [`normalized`] reads them back in.
 
 pub mod alert;
 pub mod attack;
+pub mod compress;
 pub mod config;
 pub mod decode;
 pub mod derive;
 pub mod event;
 pub mod fields;
-pub mod gzip_writer;
 pub mod indicators;
 pub mod layer;
 pub mod mapping;

@@ -1,9 +1,10 @@
 //! Reading normalized events back: the detect stage's input.
 //!
-//! The parse stage writes one [`Event`] per line (gzip NDJSON); the detect stage streams
-//! them back. Re-reading is most of what the detect stage costs, so a [`NormalizedReader`]
-//! reuses one line buffer instead of allocating a `String` per line and checks UTF-8 once
-//! per line; [`NormalizedReader::threaded`] also inflates on its own thread (like
+//! The parse stage writes one [`Event`] per line (zstd or gzip NDJSON, see [`Codec`]); the
+//! detect stage streams them back. Re-reading is most of what the detect stage costs, so a
+//! [`NormalizedReader`] reuses one line buffer instead of allocating a `String` per line and
+//! checks UTF-8 once per line; [`NormalizedReader::threaded`] also decompresses on its own
+//! thread (like
 //! [`crate::decode::ObjectDecoder::threaded`]), which pays only with more than one core. A
 //! line that is not an event (which we never write, but an object can be damaged or
 //! foreign) is returned as a [`BadLine`] and reading goes on; a line longer than
@@ -11,6 +12,7 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
+use crate::compress::Codec;
 use crate::decode::readahead::spawn_or_fail;
 use crate::event::Event;
 
@@ -33,7 +35,8 @@ pub struct BadLine {
     pub error: String,
 }
 
-/// Streams the events of a normalized object (gzip, detected by its magic bytes, or plain).
+/// Streams the events of a normalized object (zstd or gzip, told by their magic bytes, or
+/// plain).
 pub struct NormalizedReader<'a> {
     input: Box<dyn BufRead + Send + 'a>,
     buf: Vec<u8>,
@@ -41,42 +44,35 @@ pub struct NormalizedReader<'a> {
     bytes: u64,
 }
 
-/// Buffers the raw input and tells whether it is gzip, by its magic bytes.
-fn open<R: Read>(reader: R) -> (BufReader<R>, bool) {
+/// Buffers the raw input and tells how it is compressed, by its magic bytes.
+fn open<R: Read>(reader: R) -> (BufReader<R>, Option<Codec>) {
     let mut raw = BufReader::with_capacity(64 << 10, reader);
-    let gzip = matches!(raw.fill_buf(), Ok(b) if b.starts_with(&[0x1f, 0x8b]));
-    (raw, gzip)
+    let codec = raw.fill_buf().ok().and_then(Codec::sniff);
+    (raw, codec)
 }
 
 impl NormalizedReader<'static> {
-    /// Like [`NormalizedReader::new`], but a gzip object is inflated on its own thread, up
-    /// to 1 MiB ahead of the line parser, so decompression overlaps with parsing on a
+    /// Like [`NormalizedReader::new`], but a compressed object is decompressed on its own
+    /// thread, up to 1 MiB ahead of the line parser, so decompression overlaps with parsing on a
     /// second core. Items, byte counts and errors are the same as with `new`; if no thread
     /// can be started, that is the first item's read error. Plain input is read on the
     /// calling thread (there is nothing to overlap).
     pub fn threaded(reader: impl Read + Send + 'static) -> Self {
-        let (raw, gzip) = open(reader);
-        let input: Box<dyn BufRead + Send> = if gzip {
-            spawn_or_fail(flate2::bufread::MultiGzDecoder::new(raw))
-        } else {
-            Box::new(raw)
+        let input: Box<dyn BufRead + Send> = match open(reader) {
+            (raw, Some(codec)) => spawn_or_fail(codec.decoder(raw)),
+            (raw, None) => Box::new(raw),
         };
         Self::assemble(input)
     }
 }
 
 impl<'a> NormalizedReader<'a> {
-    /// Reads `reader` on the calling thread, inflating there too: with one core (or less, as
+    /// Reads `reader` on the calling thread, decompressing there too: with one core (or less, as
     /// a Lambda function at 1,769 MB and below), a second thread would only take turns.
     pub fn new(reader: impl Read + Send + 'a) -> Self {
-        let (raw, gzip) = open(reader);
-        let input: Box<dyn BufRead + Send + 'a> = if gzip {
-            Box::new(BufReader::with_capacity(
-                256 << 10,
-                flate2::bufread::MultiGzDecoder::new(raw),
-            ))
-        } else {
-            Box::new(raw)
+        let input: Box<dyn BufRead + Send + 'a> = match open(reader) {
+            (raw, Some(codec)) => Box::new(BufReader::with_capacity(256 << 10, codec.decoder(raw))),
+            (raw, None) => Box::new(raw),
         };
         Self::assemble(input)
     }
@@ -195,8 +191,11 @@ mod tests {
         out
     }
 
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    const CODECS: [Codec; 2] = [Codec::Zstd, Codec::Gzip];
+
+    /// `data` as the parse stage writes it with `codec`.
+    fn pack(codec: Codec, data: &[u8]) -> Vec<u8> {
+        let mut enc = codec.encoder(Vec::new()).unwrap();
         enc.write_all(data).unwrap();
         enc.finish().unwrap()
     }
@@ -225,7 +224,7 @@ mod tests {
         (items, r.bytes())
     }
 
-    /// Reads `input` inline and with inflate on its own thread; every test here thereby also
+    /// Reads `input` inline and with decompression on its own thread; every test here thereby also
     /// checks that the two agree item for item (line numbers and errors included) and in bytes.
     fn read_both(input: &[u8]) -> (Vec<Item>, u64) {
         let one = collect(NormalizedReader::new(input));
@@ -248,14 +247,16 @@ mod tests {
     }
 
     #[test]
-    fn events_round_trip_gzip_and_plain() {
+    fn events_round_trip_compressed_and_plain() {
         let events = fixture_events();
         assert!(events.len() > 5);
         let plain = ndjson(&events);
-        let (back, bad, bytes) = read_all(gzip(&plain));
-        assert_eq!(back, events);
-        assert!(bad.is_empty());
-        assert_eq!(bytes, plain.len() as u64);
+        for codec in CODECS {
+            let (back, bad, bytes) = read_all(pack(codec, &plain));
+            assert_eq!(back, events, "{codec}");
+            assert!(bad.is_empty());
+            assert_eq!(bytes, plain.len() as u64);
+        }
         let (back, bad, _) = read_all(plain);
         assert_eq!(back, events);
         assert!(bad.is_empty());
@@ -273,52 +274,65 @@ mod tests {
         let last = ndjson(&events[2..3]);
         data.extend_from_slice(&last[..last.len() - 1]);
         data.extend_from_slice(b"\r");
-        let (back, bad, _) = read_all(gzip(&data));
-        assert_eq!(back, events[..3].to_vec());
-        let lines: Vec<_> = bad.iter().map(|b| b.line).collect();
-        assert_eq!(lines, vec![2, 5, 6]);
-        assert!(bad[0].error.starts_with("not a normalized event"));
-        assert!(bad[1].error.starts_with("not UTF-8"));
-        assert!(bad[2].error.contains("longer than"));
+        for codec in CODECS {
+            let (back, bad, _) = read_all(pack(codec, &data));
+            assert_eq!(back, events[..3].to_vec());
+            let lines: Vec<_> = bad.iter().map(|b| b.line).collect();
+            assert_eq!(lines, vec![2, 5, 6], "{codec}");
+            assert!(bad[0].error.starts_with("not a normalized event"));
+            assert!(bad[1].error.starts_with("not UTF-8"));
+            assert!(bad[2].error.contains("longer than"));
+        }
     }
 
     #[test]
-    fn a_cut_gzip_stream_is_an_error_after_the_lines_before_it() {
+    fn a_cut_stream_is_an_error_after_the_lines_before_it() {
         let events = fixture_events();
-        let gz = gzip(&ndjson(&events));
-        let (mut items, _) = read_both(&gz[..gz.len() - 20]);
-        let error = match items.pop() {
-            Some(Item::Error(kind, _)) => kind,
-            other => panic!("a cut stream must end in an error, not {other:?}"),
-        };
-        assert!(
-            items.iter().all(|i| matches!(i, Item::Event(_))),
-            "{items:?}"
-        );
-        assert!(items.len() < events.len());
-        assert!(matches!(
-            error,
-            io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput
-        ));
+        for codec in CODECS {
+            let packed = pack(codec, &ndjson(&events));
+            let (mut items, _) = read_both(&packed[..packed.len() - 20]);
+            let error = match items.pop() {
+                Some(Item::Error(kind, _)) => kind,
+                other => panic!("a cut {codec} stream must end in an error, not {other:?}"),
+            };
+            assert!(
+                items.iter().all(|i| matches!(i, Item::Event(_))),
+                "{items:?}"
+            );
+            assert!(items.len() < events.len());
+            assert!(matches!(
+                error,
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::InvalidData
+                    | io::ErrorKind::InvalidInput
+                    | io::ErrorKind::Other
+            ));
+        }
     }
 
     #[test]
     fn empty_and_blank_input_have_no_lines() {
-        for input in [&b""[..], b"\n\n  \r\n", &gzip(b"")[..], &gzip(b"\n \n")[..]] {
-            let (events, bad, _) = read_all(input.to_vec());
+        let mut inputs = vec![b"".to_vec(), b"\n\n  \r\n".to_vec()];
+        for codec in CODECS {
+            inputs.extend([pack(codec, b""), pack(codec, b"\n \n")]);
+        }
+        for input in inputs {
+            let (events, bad, _) = read_all(input);
             assert!(events.is_empty() && bad.is_empty());
         }
     }
 
     #[test]
-    fn concatenated_gzip_members_are_read_through() {
+    fn concatenated_members_and_frames_are_read_through() {
         let events = fixture_events();
         let (a, b) = events.split_at(events.len() / 2);
-        let mut data = gzip(&ndjson(a));
-        data.extend_from_slice(&gzip(&ndjson(b)));
-        let (back, bad, bytes) = read_all(data);
-        assert_eq!(back, events);
-        assert!(bad.is_empty());
-        assert_eq!(bytes, ndjson(&events).len() as u64);
+        for codec in CODECS {
+            let mut data = pack(codec, &ndjson(a));
+            data.extend_from_slice(&pack(codec, &ndjson(b)));
+            let (back, bad, bytes) = read_all(data);
+            assert_eq!(back, events, "{codec}");
+            assert!(bad.is_empty());
+            assert_eq!(bytes, ndjson(&events).len() as u64);
+        }
     }
 }

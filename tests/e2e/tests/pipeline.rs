@@ -21,11 +21,12 @@ use aws_sdk_s3::types::{
     Event as S3EventName, FilterRule, FilterRuleName, NotificationConfiguration,
     NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
 };
-use flate2::{read::MultiGzDecoder, write::GzEncoder, Compression};
+use flate2::{write::GzEncoder, Compression};
 use serde_json::{json, Value};
 use tripline_aws::s3io::get_object_bytes;
 use tripline_aws::testing::{create_queue, MotoServer, REGION};
 use tripline_aws::{clients, s3event};
+use tripline_core::compress::Codec;
 use tripline_core::notify::webhook;
 use tripline_e2e::{cargo_lambda_path, repo_root, Receiver, Request, Watch};
 
@@ -168,11 +169,14 @@ fn raw_object() -> RawObject {
     }
 }
 
-fn gunzip(bytes: &[u8]) -> String {
+/// The text of a normalized or quarantine object, which parse writes as zstd by default.
+fn unpack(bytes: &[u8]) -> String {
+    assert_eq!(Codec::sniff(bytes), Some(Codec::Zstd), "zstd NDJSON");
     let mut out = String::new();
-    MultiGzDecoder::new(bytes)
+    Codec::Zstd
+        .decoder(bytes)
         .read_to_string(&mut out)
-        .expect("gzip NDJSON");
+        .expect("zstd NDJSON");
     out
 }
 
@@ -581,8 +585,8 @@ async fn pipeline_on_cargo_lambda_watch_moto_and_http_receiver() {
     assert_eq!(event_key(&raw_events[0]), RAW_KEY);
 
     let parsed = watch.invoke_ok(PARSE, &raw_events[0]).await;
-    let normalized_key = format!("normalized/{RAW_KEY}.ndjson.gz");
-    let quarantine_key = format!("quarantine/{RAW_KEY}.ndjson.gz");
+    let normalized_key = format!("normalized/{RAW_KEY}.ndjson.zst");
+    let quarantine_key = format!("quarantine/{RAW_KEY}.ndjson.zst");
     let summary = &parsed["objects"][0]["summary"];
     assert_eq!(
         parsed["objects"].as_array().map(Vec::len),
@@ -607,7 +611,7 @@ async fn pipeline_on_cargo_lambda_watch_moto_and_http_receiver() {
     // 5a. The normalized object: one line per event, every documented field.
     let normalized_events = queues.take("normalized/", 1, "parse").await;
     assert_eq!(event_key(&normalized_events[0]), normalized_key);
-    let normalized_text = gunzip(
+    let normalized_text = unpack(
         &get_object_bytes(&s3, BUCKET, &normalized_key)
             .await
             .unwrap(),
@@ -647,7 +651,7 @@ async fn pipeline_on_cargo_lambda_watch_moto_and_http_receiver() {
         .all(|e| e["counter"].is_i64() && e["numerics"].is_boolean()));
 
     // 5b. The quarantine object: the garbage line with its reason.
-    let quarantine_text = gunzip(
+    let quarantine_text = unpack(
         &get_object_bytes(&s3, BUCKET, &quarantine_key)
             .await
             .unwrap(),
@@ -1004,7 +1008,7 @@ async fn pipeline_on_cargo_lambda_watch_moto_and_http_receiver() {
     let renormalized_events = queues.take("normalized/", 1, "replayed parse").await;
     assert_eq!(event_key(&renormalized_events[0]), normalized_key);
     assert_eq!(
-        gunzip(
+        unpack(
             &get_object_bytes(&s3, BUCKET, &normalized_key)
                 .await
                 .unwrap()
@@ -1013,7 +1017,7 @@ async fn pipeline_on_cargo_lambda_watch_moto_and_http_receiver() {
         "a replayed parse rewrites the same normalized object"
     );
     assert_eq!(
-        gunzip(
+        unpack(
             &get_object_bytes(&s3, BUCKET, &quarantine_key)
                 .await
                 .unwrap()

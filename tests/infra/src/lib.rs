@@ -69,32 +69,36 @@ pub struct Trigger {
     pub function: &'static str,
     /// The variable holding the prefix the function accepts keys under.
     pub prefix_var: &'static str,
-    /// The suffix it accepts (`None`: any key under the prefix).
-    pub suffix: Option<&'static str>,
+    /// The suffixes it accepts (none: any key under the prefix). The notification filters on
+    /// one of them (Terraform may pick which, e.g. by the output codec).
+    pub suffixes: &'static [&'static str],
     /// Patterns that must occur in the function's source: where it filters on the same.
     pub evidence: &'static [&'static str],
     /// The function whose output this function consumes: its source must write keys with
-    /// this suffix.
+    /// each suffix the notification can filter on.
     pub producer: Option<&'static str>,
 }
 
 /// The S3 triggers as the code sees them: parse takes everything under the raw prefix;
-/// detect only `.ndjson.gz` under the normalized prefix (what parse writes); notify only
+/// detect only `.ndjson.zst` or `.ndjson.gz` under the normalized prefix (what parse writes,
+/// by `TRIPLINE_OUTPUT_COMPRESSION`); notify only
 /// `.json` under the alerts prefix (what detect writes).
 pub const TRIGGERS: &[Trigger] = &[
     Trigger {
         function: "parse",
         prefix_var: var::RAW_PREFIX,
-        suffix: None,
+        suffixes: &[],
         evidence: &["starts_with(&self.settings.raw_prefix)"],
         producer: None,
     },
     Trigger {
         function: "detect",
         prefix_var: var::NORMALIZED_PREFIX,
-        suffix: Some(".ndjson.gz"),
+        suffixes: &[".ndjson.zst", ".ndjson.gz"],
         evidence: &[
             "starts_with(&self.settings.normalized_prefix)",
+            "is_normalized_object(&object.key)",
+            r#"ends_with(".ndjson.zst")"#,
             r#"ends_with(".ndjson.gz")"#,
         ],
         producer: Some("parse"),
@@ -102,7 +106,7 @@ pub const TRIGGERS: &[Trigger] = &[
     Trigger {
         function: "notify",
         prefix_var: var::ALERTS_PREFIX,
-        suffix: Some(".json"),
+        suffixes: &[".json"],
         evidence: &[
             "starts_with(&self.settings.alerts_prefix)",
             r#"ends_with(".json")"#,
@@ -137,7 +141,8 @@ impl Access {
 /// finds (so a new adapter call needs a row here), and the role policy must grant each on its
 /// prefix and nothing wider.
 pub const S3_ACCESS: &[Access] = &[
-    // parse: reads the raw object of the event, streams <prefix><raw key>.ndjson.gz out.
+    // parse: reads the raw object of the event, streams <prefix><raw key>.ndjson.zst (or .gz)
+    // out.
     Access {
         function: "parse",
         action: iam::action::S3_GET_OBJECT,
@@ -154,7 +159,7 @@ pub const S3_ACCESS: &[Access] = &[
         prefix_var: var::NORMALIZED_PREFIX,
         sub: "",
         evidence: &[
-            r#""{}{}.ndjson.gz", self.settings.normalized_prefix"#,
+            r#""{}{}{suffix}", self.settings.normalized_prefix"#,
             "S3Writer::new(",
         ],
     },
@@ -164,7 +169,7 @@ pub const S3_ACCESS: &[Access] = &[
         prefix_var: var::NORMALIZED_PREFIX,
         sub: "",
         evidence: &[
-            r#""{}{}.ndjson.gz", self.settings.normalized_prefix"#,
+            r#""{}{}{suffix}", self.settings.normalized_prefix"#,
             "S3Writer::new(",
         ],
     },
@@ -174,7 +179,7 @@ pub const S3_ACCESS: &[Access] = &[
         prefix_var: var::QUARANTINE_PREFIX,
         sub: "",
         evidence: &[
-            r#""{}{}.ndjson.gz", self.settings.quarantine_prefix"#,
+            r#""{}{}{suffix}", self.settings.quarantine_prefix"#,
             "S3Writer::new(",
         ],
     },
@@ -184,7 +189,7 @@ pub const S3_ACCESS: &[Access] = &[
         prefix_var: var::QUARANTINE_PREFIX,
         sub: "",
         evidence: &[
-            r#""{}{}.ndjson.gz", self.settings.quarantine_prefix"#,
+            r#""{}{}{suffix}", self.settings.quarantine_prefix"#,
             "S3Writer::new(",
         ],
     },
@@ -701,13 +706,15 @@ impl Deployment {
                 .map(|e| ev.strings(e, &Scope::default()))
                 .transpose()?
                 .unwrap_or_default();
-            let want_suffix: BTreeSet<String> = t.suffix.map(str::to_owned).into_iter().collect();
-            if suffix != want_suffix
-                && !(t.suffix.is_none() && suffix == BTreeSet::from([String::new()]))
-            {
+            let fits = if t.suffixes.is_empty() {
+                suffix.is_empty() || suffix == BTreeSet::from([String::new()])
+            } else {
+                !suffix.is_empty() && suffix.iter().all(|s| t.suffixes.contains(&s.as_str()))
+            };
+            if !fits {
                 findings.push(format!(
                     "{}: notification {id:?} in {nfile} filters on suffix {suffix:?} but the code accepts {:?}",
-                    l.name, t.suffix
+                    l.name, t.suffixes
                 ));
             }
             let events = attr(block.body(), "events")
@@ -727,11 +734,15 @@ impl Deployment {
                     ));
                 }
             }
-            if let (Some(producer), Some(suffix)) = (t.producer, t.suffix) {
+            for (producer, suffix) in t
+                .producer
+                .iter()
+                .flat_map(|p| suffix.iter().map(move |s| (*p, s)))
+            {
                 let writes = self.code(producer).iter().any(|s| {
                     s.tokens
                         .iter()
-                        .any(|(tok, _)| matches!(tok, Tok::Str(s) if s.ends_with(suffix)))
+                        .any(|(tok, _)| matches!(tok, Tok::Str(s) if s.ends_with(suffix.as_str())))
                 });
                 if !writes {
                     findings.push(format!(

@@ -160,7 +160,7 @@ fn a_conditional_secret_passed_in_plain_text_is_found() {
 fn a_trigger_suffix_or_prefix_the_code_does_not_use_is_found() {
     let d = broken(
         "lambda.tf",
-        "filter_suffix       = \".ndjson.gz\"",
+        "filter_suffix       = local.normalized_suffix",
         "filter_suffix       = \".gz\"",
     );
     assert_finding(
