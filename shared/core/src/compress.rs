@@ -210,8 +210,34 @@ pub struct ThreadedEncoder<W: Write + Send + 'static> {
     jobs: Option<SyncSender<Job>>,
     back: Receiver<Back>,
     thread: Option<JoinHandle<io::Result<W>>>,
-    /// Why the thread stopped, once known; [`ThreadedEncoder::finish`] returns it.
-    failed: Option<io::Error>,
+    /// Why the thread stopped, once known.
+    failed: Option<Failure>,
+}
+
+/// Why the compressor thread stopped. The first call to report it gets the error itself, so
+/// a typed error inside it (an S3 upload's `tripline_aws::Error`, say) can still be
+/// downcast; later calls get a copy of its kind and message.
+#[derive(Debug)]
+struct Failure {
+    original: Option<io::Error>,
+    kind: io::ErrorKind,
+    message: String,
+}
+
+impl Failure {
+    fn new(e: io::Error) -> Self {
+        Failure {
+            kind: e.kind(),
+            message: e.to_string(),
+            original: Some(e),
+        }
+    }
+
+    fn report(&mut self) -> io::Error {
+        self.original
+            .take()
+            .unwrap_or_else(|| io::Error::new(self.kind, self.message.clone()))
+    }
 }
 
 impl<W: Write + Send + 'static> ThreadedEncoder<W> {
@@ -250,7 +276,8 @@ impl<W: Write + Send + 'static> ThreadedEncoder<W> {
 
     /// Compresses what is buffered, ends the compressed stream, waits for the thread and returns the
     /// inner writer (not flushed: finishing it, e.g. completing an upload, is the caller's
-    /// job). Returns the first error the thread met instead, if any.
+    /// job). Returns the first error the thread met instead, if any (itself, unless a
+    /// `write` or `flush` already returned it).
     pub fn finish(mut self) -> io::Result<W> {
         if let (None, Some(jobs)) = (&self.failed, self.jobs.take()) {
             let last = std::mem::take(&mut self.buf);
@@ -261,8 +288,8 @@ impl<W: Write + Send + 'static> ThreadedEncoder<W> {
         }
         self.jobs = None;
         let result = self.join();
-        match self.failed.take() {
-            Some(e) => Err(e),
+        match self.failed.as_mut() {
+            Some(failure) => Err(failure.report()),
             None => result,
         }
     }
@@ -287,17 +314,19 @@ impl<W: Write + Send + 'static> ThreadedEncoder<W> {
         }
     }
 
-    /// The thread stopped: record why (once) and return a copy of the error.
+    /// The thread stopped: record why (once) and report it (see [`Failure`]).
     fn stopped(&mut self) -> io::Error {
         if self.failed.is_none() {
             self.jobs = None;
-            self.failed = Some(match self.join() {
+            self.failed = Some(Failure::new(match self.join() {
                 Err(e) => e,
                 Ok(_) => io::Error::other("compressor thread stopped before finish"),
-            });
+            }));
         }
-        let e = self.failed.as_ref().expect("just set");
-        io::Error::new(e.kind(), e.to_string())
+        match self.failed.as_mut() {
+            Some(failure) => failure.report(),
+            None => io::Error::other("compressor thread stopped"),
+        }
     }
 
     /// Hands the current buffer to the thread and takes an empty one.
@@ -772,6 +801,58 @@ mod tests {
         let e = w.finish().unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::StorageFull);
         assert_eq!(e.to_string(), "disk full");
+    }
+
+    /// An error type of the inner writer's own, as `S3Writer` wraps `tripline_aws::Error`.
+    #[derive(Debug)]
+    struct Typed(u32);
+
+    impl std::fmt::Display for Typed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "typed error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Typed {}
+
+    /// Accepts nothing: every write fails with a [`Typed`] error inside the `io::Error`.
+    #[derive(Debug)]
+    struct Refusing;
+
+    impl Write for Refusing {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::other(Typed(7)))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_first_report_of_a_failure_keeps_the_typed_error() {
+        let typed = |e: &io::Error| {
+            e.get_ref()
+                .and_then(|e| e.downcast_ref::<Typed>())
+                .map(|t| t.0)
+        };
+        let mut w = threaded(Codec::Zstd, Refusing, 4096);
+        let input = data(1 << 20);
+        let first = input
+            .chunks(1000)
+            .find_map(|chunk| w.write_all(chunk).err())
+            .expect("a write fails once the thread has stopped");
+        assert_eq!(typed(&first), Some(7), "{first:?}");
+        // Later reports are copies: same kind and text.
+        let again = w.write_all(&input[..8192]).unwrap_err();
+        assert_eq!(
+            (again.kind(), again.to_string()),
+            (first.kind(), first.to_string())
+        );
+        let last = w.finish().unwrap_err();
+        assert_eq!(last.to_string(), "typed error 7");
+        // Had nothing reported it before, finish returns the error itself.
+        let e = threaded(Codec::Gzip, Refusing, 4096).finish().unwrap_err();
+        assert_eq!(typed(&e), Some(7));
     }
 
     #[test]
