@@ -4,17 +4,19 @@
 //!   `tripline scan` runs them): decode (inflate on a second thread, frame, parse,
 //!   normalize), write each event as NDJSON into the parse Lambda's `compress::Output`
 //!   (256 KiB buffers compressed with the chosen [`Codec`], zstd by default, on a third
-//!   thread, here into a counting sink instead of an S3 multipart upload), then `Detector::observe` (ATT&CK mapping, derived
-//!   fields, rule gates, every rule, aggregation), then each alert as JSON (the detect
-//!   Lambda's `serde_json::to_vec(alert)`).
+//!   thread, here into a counting sink instead of an S3 multipart upload), then
+//!   `Detector::observe` (ATT&CK mapping, derived fields, rule gates, every rule,
+//!   aggregation; on a fourth thread, `ThreadedDetector`, as `tripline scan` runs it with a
+//!   core to spare), then each alert as JSON (the detect Lambda's `serde_json::to_vec(alert)`).
 //! - [`parse_stage`] and [`detect_stage`]: the two Lambdas as deployed, separately: parse
 //!   writes the normalized object, detect reads it back through `NormalizedReader`, as
 //!   `tripline-detect` does, and evaluates it.
 //! - [`gunzip`]: the floor, decompression alone into a sink (same flate2 backend);
 //!   [`compress_output`]: compressing the normalized output alone (the lower bound).
 //!
-//! With `timed`, cheap per-item timers split the wall time by stage; the untimed run is the
-//! one to quote for throughput.
+//! With `timed`, cheap per-item timers split the wall time by stage (detection then runs
+//! inline, so that its time can be taken); the untimed run is the one to quote for
+//! throughput.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read, Write};
@@ -32,7 +34,7 @@ use tripline_core::config::Config;
 use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
 use tripline_core::mapping::Mapper;
 use tripline_core::normalized::{Line, NormalizedReader};
-use tripline_core::rules::{DetectReport, Detector, RuleSet};
+use tripline_core::rules::{DetectReport, Detection, Detector, RuleSet};
 
 /// The compiled rules, mapping and settings, built once (per container, in Lambda).
 #[derive(Clone)]
@@ -198,7 +200,10 @@ pub fn fused_with(
     let mut st = Stages::default();
     let mut events_out = OutWriter::new(output, CountingSink::default())?;
     let mut quarantine_out: Option<OutWriter<CountingSink>> = None;
-    let mut detector = engine.detector();
+    // As `tripline scan` runs where a second core is free: detection on its own thread
+    // (inline when timed: a stage on another thread cannot be timed per item here).
+    let threaded = matches!(output, Output::Threaded(_)) && !timed;
+    let mut detector = Detection::new(engine.detector(), threaded);
     let mut decoder = match output {
         Output::Threaded(_) => ObjectDecoder::threaded(reader, origin, Options::default()),
         Output::SingleThread(_) | Output::Unbuffered => {
@@ -336,7 +341,8 @@ pub fn detect_stage(
 ) -> anyhow::Result<RunResult> {
     let start = Instant::now();
     let mut st = Stages::default();
-    let mut detector = engine.detector();
+    // As `tripline-detect`: detection on its own thread too with threads (inline when timed).
+    let mut detector = Detection::new(engine.detector(), threads && !timed);
     let (counted, compressed) = SharedCount::new(reader);
     // What `tripline-detect` does: a `NormalizedReader`, inline or threaded.
     let mut lines = if threads {

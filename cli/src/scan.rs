@@ -9,7 +9,7 @@ use std::sync::Arc;
 use clap::ValueEnum;
 use tripline_core::alert::Alert;
 use tripline_core::decode::Summary;
-use tripline_core::rules::{DetectReport, Detector, Level};
+use tripline_core::rules::{DetectReport, Detection, Detector, Level};
 
 use crate::inputs::{self, Driver};
 use crate::parse::DecodeArgs;
@@ -68,7 +68,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         Format::Ndjson
     });
 
-    let mut detector = Detector::new(rules, Some(mapper), config);
+    // Detection on a thread of its own beside the decoding, where there is a core for it.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut detector = Detection::new(Detector::new(rules, Some(mapper), config), cores > 1);
     let mut driver = Driver::new(&inputs, args.decode.options(), args.quarantine.as_deref())?;
     for input in &inputs {
         driver.run(input, |event| {

@@ -31,7 +31,7 @@ use tripline_core::alert::Alert;
 use tripline_core::config::Config;
 use tripline_core::mapping::Mapper;
 use tripline_core::normalized::{Line, NormalizedReader};
-use tripline_core::rules::{DetectStats, Detector, RuleSet};
+use tripline_core::rules::{DetectStats, Detection, Detector, RuleSet};
 
 /// Built once per container: the rules compile once, not per invocation.
 pub struct Detect {
@@ -40,8 +40,9 @@ pub struct Detect {
     pub rules: Arc<RuleSet>,
     pub mapper: Arc<Mapper>,
     pub config: Arc<Config>,
-    /// Inflate on a thread of its own ([`NormalizedReader::threaded`]); only worth it with
-    /// more than one vCPU ([`tripline_aws::lambda::threads_pay`]). [`Detect::new`] turns it on.
+    /// Decompress and detect on threads of their own ([`NormalizedReader::threaded`],
+    /// [`Detection::Threaded`]); only worth it with more than one vCPU
+    /// ([`tripline_aws::lambda::threads_pay`]). [`Detect::new`] turns it on.
     pub threads: bool,
 }
 
@@ -80,10 +81,13 @@ impl Detect {
 
     pub async fn handle(&self, event: &Value) -> anyhow::Result<Report> {
         let mut report = Report::default();
-        let mut detector = Detector::new(
-            self.rules.clone(),
-            Some(self.mapper.clone()),
-            self.config.clone(),
+        let mut detector = Detection::new(
+            Detector::new(
+                self.rules.clone(),
+                Some(self.mapper.clone()),
+                self.config.clone(),
+            ),
+            self.threads,
         );
         let mut output_bucket = None;
         for object in s3event::parse_value(event)? {
@@ -103,6 +107,7 @@ impl Detect {
                 .get_or_insert_with(|| self.settings.output_bucket(&object.bucket).to_owned());
             report.objects.push(object.key);
         }
+        // Waits for the detector thread's last batch, if it has one: milliseconds.
         let result = detector.finish();
         report.stats = result.stats;
         if let Some(bucket) = output_bucket {
@@ -118,12 +123,12 @@ impl Detect {
     async fn read(
         &self,
         object: &ObjectRef,
-        mut detector: Detector,
-    ) -> anyhow::Result<(Detector, u64)> {
+        mut detector: Detection,
+    ) -> anyhow::Result<(Detection, u64)> {
         let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
         let name = format!("s3://{}/{}", object.bucket, object.key);
         let threads = self.threads;
-        tokio::task::spawn_blocking(move || -> anyhow::Result<(Detector, u64)> {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(Detection, u64)> {
             let mut bad = 0;
             let lines = if threads {
                 NormalizedReader::threaded(reader)

@@ -27,10 +27,12 @@ pub mod detector;
 pub mod fields;
 mod gate;
 pub mod testing;
+mod threaded;
 mod view;
 
 pub use detector::{DetectReport, DetectStats, Detector};
 pub use fields::Template;
+pub use threaded::{Detection, ThreadedDetector};
 pub use view::{eval_view, EventView};
 
 /// The rule files and test files of the repository's `rules/` directory, embedded at build
