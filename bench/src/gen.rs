@@ -609,9 +609,13 @@ impl Generator {
                 out.extend_from_slice(n.to_string().as_bytes());
             }
         };
+        // osquery keeps a row in a `std::map<std::string, ...>`, so it writes the columns in
+        // name (byte) order; so do the decorations below.
         let write_row = |out: &mut Vec<u8>, row: &Row| {
             out.push(b'{');
-            for (i, (k, v)) in row.iter().enumerate() {
+            let mut sorted: Vec<&(&str, V)> = row.iter().collect();
+            sorted.sort_unstable_by_key(|(k, _)| *k);
+            for (i, (k, v)) in sorted.into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
@@ -689,10 +693,10 @@ impl Generator {
         w(out, &host.uuid);
         out.extend_from_slice(b",\"hostname\":");
         w(out, &host.id);
-        out.extend_from_slice(b",\"platform\":");
-        w(out, host.distro);
         out.extend_from_slice(b",\"osquery_version\":");
         w(out, host.osquery);
+        out.extend_from_slice(b",\"platform\":");
+        w(out, host.distro);
         out.push(b'}');
         if format == Fmt::Event {
             let (action, row) = &rows[0];

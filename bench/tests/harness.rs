@@ -177,3 +177,104 @@ fn cpu_seconds_grow_with_work() {
     }
     assert!(pipeline::cpu_seconds() >= before + 0.02);
 }
+
+/// Counts the objects below the top level (rows and decorations; not the `diffResults`
+/// wrapper) whose keys are not in byte order, walking the JSON as written.
+struct UnsortedRows(usize);
+
+impl<'de> serde::Deserialize<'de> for UnsortedRows {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Walk {
+            depth: 0,
+            check: false,
+        })
+    }
+}
+
+struct Walk {
+    depth: usize,
+    /// Whether an object here is a row or decorations.
+    check: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Walk {
+    type Value = UnsortedRows;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Walk {
+    type Value = UnsortedRows;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut keys, mut below) = (Vec::new(), 0);
+        while let Some(key) = map.next_key::<String>()? {
+            // Under the record: rows in `columns`, `snapshot`, `added`/`removed` (inside
+            // `diffResults`), and `decorations`.
+            let check = self.depth == 0
+                && matches!(key.as_str(), "columns" | "decorations" | "snapshot")
+                || self.depth == 1 && matches!(key.as_str(), "added" | "removed");
+            below += map
+                .next_value_seed(Walk {
+                    depth: self.depth + 1,
+                    check,
+                })?
+                .0;
+            keys.push(key);
+        }
+        let unsorted = self.check && !keys.windows(2).all(|w| w[0] <= w[1]);
+        Ok(UnsortedRows(below + usize::from(unsorted)))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut below = 0;
+        while let Some(n) = seq.next_element_seed(Walk {
+            depth: self.depth,
+            check: self.check,
+        })? {
+            below += n.0;
+        }
+        Ok(UnsortedRows(below))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(UnsortedRows(0))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(UnsortedRows(0))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(UnsortedRows(0))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(UnsortedRows(0))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(UnsortedRows(0))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(UnsortedRows(0))
+    }
+}
+
+#[test]
+fn generated_rows_are_in_column_name_order_as_osquery_writes_them() {
+    for shape in [Shape::Osquery, Shape::Fleet] {
+        // No attack records: those are the hand-written samples, in their own order.
+        let (gz, stats) = generate_vec(5, SMALL, shape, 0);
+        assert_eq!(stats.attack_records, 0);
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut text)
+            .unwrap();
+        let unsorted: usize = text
+            .lines()
+            .map(|l| serde_json::from_str::<UnsortedRows>(l).unwrap().0)
+            .sum();
+        assert_eq!(unsorted, 0, "{shape:?}");
+        // And the walk can tell: a row out of order is counted.
+        let bad =
+            r#"{"name":"x","columns":{"pid":"1","name":"a"},"decorations":{"b":"1","a":"2"}}"#;
+        assert_eq!(serde_json::from_str::<UnsortedRows>(bad).unwrap().0, 2);
+    }
+}
