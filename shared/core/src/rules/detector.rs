@@ -153,7 +153,7 @@ impl Detector {
     pub fn observe_derived(&mut self, event: Event, derived: Derived) -> Vec<RuleOutcome> {
         self.stats.events += 1;
         let view = EventView::new(&event, &derived);
-        let matched = self.rules.matching(&view);
+        let matched = self.rules.matching_view(&view);
         let mut outcomes = Vec::with_capacity(matched.len());
         for idx in matched {
             let rule = &self.rules.rules()[idx];

@@ -32,6 +32,8 @@ use rsigma_eval::matcher::{ascii_lowercase_cow, CompiledMatcher, GroupMode};
 use rsigma_eval::{CompiledDetection, CompiledDetectionItem, CompiledRule};
 use rsigma_parser::{ArrayQuantifier, ConditionExpr, Quantifier};
 
+use super::view::{EventView, FieldPath};
+
 /// Cap on the clauses an OR may produce by distribution (`(a ∧ b) ∨ (c ∧ d)` implies four
 /// clauses); beyond it each branch contributes only its most selective clause.
 const MAX_OR_CLAUSES: usize = 16;
@@ -80,7 +82,7 @@ type Clause = Vec<Atom>;
 /// once per field rather than once per rule.
 #[derive(Debug, Default)]
 pub(crate) struct Fields {
-    paths: Vec<String>,
+    paths: Vec<FieldPath>,
     /// Per field: folded literal -> id.
     literals: Vec<FxHashMap<String, u32>>,
     /// Per field: whether a text atom reads its folded value.
@@ -89,10 +91,10 @@ pub(crate) struct Fields {
 
 impl Fields {
     fn intern(&mut self, path: &str) -> usize {
-        match self.paths.iter().position(|p| p == path) {
+        match self.paths.iter().position(|p| p.as_str() == path) {
             Some(i) => i,
             None => {
-                self.paths.push(path.to_string());
+                self.paths.push(FieldPath::new(path));
                 self.literals.push(FxHashMap::default());
                 self.text.push(false);
                 self.paths.len() - 1
@@ -129,7 +131,7 @@ impl Gate {
     }
 
     /// Whether the event can match the rule (false means it certainly cannot).
-    pub(crate) fn admits<E: Event>(&self, facts: &Facts<'_, E>) -> bool {
+    pub(crate) fn admits<S: Source>(&self, facts: &Facts<'_, S>) -> bool {
         self.clauses
             .iter()
             .all(|clause| clause.iter().any(|atom| facts.holds(atom)))
@@ -220,7 +222,7 @@ impl Index {
 
     /// The gates (positions, ascending, no repeats) the event may pass; every gate it
     /// passes is among them.
-    pub(crate) fn candidates<E: Event>(&self, facts: &Facts<'_, E>) -> Vec<u32> {
+    pub(crate) fn candidates<S: Source>(&self, facts: &Facts<'_, S>) -> Vec<u32> {
         let mut out = self.always.clone();
         for (field, table) in &self.by_literal {
             match &facts.look(*field).ids {
@@ -267,16 +269,37 @@ enum Folded<'e> {
     Unknown,
 }
 
+/// How the gates read an event's fields.
+pub(crate) trait Source {
+    fn value(&self, field: &FieldPath) -> Option<EventValue<'_>>;
+}
+
+/// The detector's view: fields found through their resolved paths.
+impl Source for EventView<'_> {
+    fn value(&self, field: &FieldPath) -> Option<EventValue<'_>> {
+        self.get(field)
+    }
+}
+
+/// Any other rsigma event, read by the paths' text.
+pub(crate) struct ByPath<'a, E>(pub(crate) &'a E);
+
+impl<E: Event> Source for ByPath<'_, E> {
+    fn value(&self, field: &FieldPath) -> Option<EventValue<'_>> {
+        self.0.get_field(field.as_str())
+    }
+}
+
 /// What the gates need to know about one event: each field is looked up at most once,
 /// however many gates ask.
-pub(crate) struct Facts<'e, E: Event> {
-    event: &'e E,
+pub(crate) struct Facts<'e, S: Source> {
+    event: &'e S,
     fields: &'e Fields,
     looked: Vec<OnceCell<Looked<'e>>>,
 }
 
-impl<'e, E: Event> Facts<'e, E> {
-    pub(crate) fn new(event: &'e E, fields: &'e Fields) -> Self {
+impl<'e, S: Source> Facts<'e, S> {
+    pub(crate) fn new(event: &'e S, fields: &'e Fields) -> Self {
         Facts {
             event,
             fields,
@@ -302,7 +325,7 @@ impl<'e, E: Event> Facts<'e, E> {
 
     fn look(&self, field: usize) -> &Looked<'e> {
         self.looked[field].get_or_init(|| {
-            let Some(value) = self.event.get_field(&self.fields.paths[field]) else {
+            let Some(value) = self.event.value(&self.fields.paths[field]) else {
                 return Looked {
                     present: false,
                     ids: Ids::None,
@@ -552,7 +575,7 @@ fn text_patterns(m: &CompiledMatcher) -> Option<Vec<(TextOp, String)>> {
 }
 
 /// Orders clauses so the cheapest, most selective checks run first. Only affects speed.
-fn sort_by_cost(clauses: &mut [Clause], paths: &[String]) {
+fn sort_by_cost(clauses: &mut [Clause], paths: &[FieldPath]) {
     let atom_cost = |a: &Atom| -> u8 {
         let (field, equals) = match a {
             Atom::Present(f) => (*f, false),

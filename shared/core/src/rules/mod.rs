@@ -21,7 +21,7 @@ use rsigma_parser::{SigmaCollection, SigmaRule};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{parse_tag, Catalog, Resolution, TechniqueRef};
-use gate::{Facts, Gate};
+use gate::{ByPath, Facts, Gate, Source};
 
 pub mod detector;
 pub mod fields;
@@ -444,9 +444,21 @@ impl RuleSet {
     /// compile time, and evaluation itself is total.
     ///
     /// Each rule's gate is checked first and rsigma evaluates only the rules it admits;
-    /// the gate is a necessary condition, so the answer is the engine's own.
+    /// the gate is a necessary condition, so the answer is the engine's own. The gates read
+    /// `view` by field path; [`RuleSet::matching_view`] is the same for an [`EventView`],
+    /// whose fields the gates find without reading the paths.
     pub fn matching(&self, view: &impl rsigma_eval::Event) -> Vec<usize> {
-        let facts = Facts::new(view, &self.gate_fields);
+        self.matching_through(&ByPath(view), view)
+    }
+
+    /// [`RuleSet::matching`] of the view the [`Detector`] builds.
+    pub fn matching_view(&self, view: &EventView<'_>) -> Vec<usize> {
+        self.matching_through(view, view)
+    }
+
+    /// The gates read `source`, rsigma reads `view`: the same event.
+    fn matching_through(&self, source: &impl Source, view: &impl rsigma_eval::Event) -> Vec<usize> {
+        let facts = Facts::new(source, &self.gate_fields);
         let compiled = self.engine.rules();
         // Only the gates the index picks out can pass; the rest are skipped unchecked.
         let mut out: Vec<usize> = self

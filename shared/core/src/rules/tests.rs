@@ -587,11 +587,10 @@ fn zero_copy_view_matches_like_json_view_on_builtin_tests() {
             let Ok(ev) = te.to_event(name) else { continue };
             let d = crate::derive::derive(&ev, &config);
             let flat = eval_view(&ev, &d);
-            assert_eq!(
-                rules.matching(&EventView::new(&ev, &d)),
-                rules.matching(&JsonEvent::borrow(&flat)),
-                "{name}: {flat}"
-            );
+            let view = EventView::new(&ev, &d);
+            let by_json = rules.matching(&JsonEvent::borrow(&flat));
+            assert_eq!(rules.matching(&view), by_json, "{name}: {flat}");
+            assert_eq!(rules.matching_view(&view), by_json, "{name}: {flat}");
             checked += 1;
         }
     }
@@ -674,6 +673,7 @@ fn gates_agree_with_the_engine_on_builtin_tests() {
             let view = EventView::new(&ev, &d);
             let gated = rules.matching(&view);
             assert_eq!(gated, rules.matching_ungated(&view), "{ev:?}");
+            assert_eq!(rules.matching_view(&view), gated, "{ev:?}");
             fired += gated.len();
         }
     }
@@ -786,6 +786,7 @@ fn gates_are_sound_for_tricky_conditions() {
         let ev = event(query, columns.clone(), T0);
         let view = EventView::new(&ev, &d);
         assert_eq!(rules.matching(&view), want, "{query} {columns}");
+        assert_eq!(rules.matching_view(&view), want, "{query} {columns}");
         assert_eq!(rules.matching_ungated(&view), want, "{query} {columns}");
     }
     assert_eq!(rules.open_gates(), ["negated", "keywords"]);
