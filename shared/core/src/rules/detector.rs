@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::derive::{derive, Derived};
 use crate::event::Event;
 use crate::mapping::Mapper;
+use crate::rules::gate::Recall;
 use crate::rules::{EventView, RuleSet};
 
 /// Rule errors kept verbatim in [`DetectStats::error_samples`]; the per-rule counts are
@@ -87,6 +88,8 @@ pub struct Detector {
     config: Arc<Config>,
     aggregator: Aggregator,
     stats: DetectStats,
+    /// The gates' memory of the previous event, for `rules` only.
+    recall: Recall,
 }
 
 impl Detector {
@@ -103,6 +106,7 @@ impl Detector {
             aggregator: Aggregator::new(config.max_samples),
             config,
             stats: DetectStats::default(),
+            recall: Recall::default(),
         }
     }
 
@@ -153,7 +157,7 @@ impl Detector {
     pub fn observe_derived(&mut self, event: Event, derived: Derived) -> Vec<RuleOutcome> {
         self.stats.events += 1;
         let view = EventView::new(&event, &derived);
-        let matched = self.rules.matching_view(&view);
+        let matched = self.rules.matching_view(&view, &mut self.recall);
         let mut outcomes = Vec::with_capacity(matched.len());
         for idx in matched {
             let rule = &self.rules.rules()[idx];

@@ -23,7 +23,7 @@
 //! differential tests in `rules::tests` compare gated evaluation with rsigma's engine.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 
 use rustc_hash::FxHashMap;
 
@@ -84,7 +84,7 @@ type Clause = Vec<Atom>;
 pub(crate) struct Fields {
     paths: Vec<FieldPath>,
     /// Per field: folded literal -> id.
-    literals: Vec<FxHashMap<String, u32>>,
+    literals: Vec<Literals>,
     /// Per field: whether a text atom reads its folded value.
     text: Vec<bool>,
 }
@@ -290,20 +290,66 @@ impl<E: Event> Source for ByPath<'_, E> {
     }
 }
 
+/// What the gates carry from one event to the next: per header field (the query, pack,
+/// action, ...), the last string value whose literal id was worked out, and that id. Events
+/// come in runs of one query (a batch or snapshot record is one run, and hosts log their
+/// queries in bursts), so these mostly repeat, and comparing a value with the last one
+/// costs less than folding and hashing it again. Columns change from row to row, so they
+/// are not remembered. Only meaningful with the [`Fields`] it was filled from, so it
+/// belongs to one rule set.
+#[derive(Debug, Default)]
+pub(crate) struct Recall {
+    last: Vec<Option<(String, Option<u32>)>>,
+}
+
+impl Recall {
+    /// [`literal_id`] of `value`, from memory when the field's last value was the same.
+    fn literal_id(&mut self, field: usize, value: &str, literals: &Literals) -> Option<u32> {
+        if self.last.len() <= field {
+            self.last.resize_with(field + 1, || None);
+        }
+        match &mut self.last[field] {
+            Some((last, id)) if last.as_str() == value => *id,
+            Some((last, id)) => {
+                last.clear();
+                last.push_str(value);
+                *id = literal_id(value, literals);
+                *id
+            }
+            slot @ None => {
+                let id = literal_id(value, literals);
+                *slot = Some((value.to_string(), id));
+                id
+            }
+        }
+    }
+}
+
+/// One field's literals: folded text -> id.
+type Literals = FxHashMap<String, u32>;
+
+/// The id of the literal a string value equals as the `Exact` matcher compares (folded).
+fn literal_id(value: &str, literals: &Literals) -> Option<u32> {
+    literals.get(ascii_lowercase_cow(value).as_ref()).copied()
+}
+
 /// What the gates need to know about one event: each field is looked up at most once,
 /// however many gates ask.
 pub(crate) struct Facts<'e, S: Source> {
     event: &'e S,
     fields: &'e Fields,
     looked: Vec<OnceCell<Looked<'e>>>,
+    recall: Option<RefCell<&'e mut Recall>>,
 }
 
 impl<'e, S: Source> Facts<'e, S> {
-    pub(crate) fn new(event: &'e S, fields: &'e Fields) -> Self {
+    /// `recall`, when given, must have been used with `fields` only.
+    pub(crate) fn new(event: &'e S, fields: &'e Fields, recall: Option<&'e mut Recall>) -> Self {
         Facts {
             event,
             fields,
             looked: (0..fields.paths.len()).map(|_| OnceCell::new()).collect(),
+            recall: recall.map(RefCell::new),
         }
     }
 
@@ -334,9 +380,15 @@ impl<'e, S: Source> Facts<'e, S> {
             };
             let literals = &self.fields.literals[field];
             let mut ids = Ids::None;
-            if !literals.is_empty() {
-                each_str_value(&value, &mut |s| {
-                    if let Some(&id) = literals.get(ascii_lowercase_cow(s).as_ref()) {
+            match (&value, &self.recall) {
+                _ if literals.is_empty() => {}
+                (EventValue::Str(s), Some(recall)) if self.fields.paths[field].is_header() => {
+                    if let Some(id) = recall.borrow_mut().literal_id(field, s, literals) {
+                        ids = Ids::One(id);
+                    }
+                }
+                _ => each_str_value(&value, &mut |s| {
+                    if let Some(id) = literal_id(s, literals) {
                         ids = match std::mem::replace(&mut ids, Ids::None) {
                             Ids::None => Ids::One(id),
                             Ids::One(first) => Ids::Many(vec![first, id]),
@@ -346,7 +398,7 @@ impl<'e, S: Source> Facts<'e, S> {
                             }
                         };
                     }
-                });
+                }),
             }
             let text = if !self.fields.text[field] {
                 Folded::Unknown

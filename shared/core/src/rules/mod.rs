@@ -21,7 +21,7 @@ use rsigma_parser::{SigmaCollection, SigmaRule};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{parse_tag, Catalog, Resolution, TechniqueRef};
-use gate::{ByPath, Facts, Gate, Source};
+use gate::{ByPath, Facts, Gate, Recall, Source};
 
 pub mod detector;
 pub mod fields;
@@ -448,17 +448,24 @@ impl RuleSet {
     /// `view` by field path; [`RuleSet::matching_view`] is the same for an [`EventView`],
     /// whose fields the gates find without reading the paths.
     pub fn matching(&self, view: &impl rsigma_eval::Event) -> Vec<usize> {
-        self.matching_through(&ByPath(view), view)
+        self.matching_through(&ByPath(view), view, None)
     }
 
-    /// [`RuleSet::matching`] of the view the [`Detector`] builds.
-    pub fn matching_view(&self, view: &EventView<'_>) -> Vec<usize> {
-        self.matching_through(view, view)
+    /// [`RuleSet::matching`] of the view the [`Detector`] builds. `recall` carries what the
+    /// gates can reuse from one event to the next; it must only ever be used with this
+    /// rule set.
+    pub(crate) fn matching_view(&self, view: &EventView<'_>, recall: &mut Recall) -> Vec<usize> {
+        self.matching_through(view, view, Some(recall))
     }
 
     /// The gates read `source`, rsigma reads `view`: the same event.
-    fn matching_through(&self, source: &impl Source, view: &impl rsigma_eval::Event) -> Vec<usize> {
-        let facts = Facts::new(source, &self.gate_fields);
+    fn matching_through(
+        &self,
+        source: &impl Source,
+        view: &impl rsigma_eval::Event,
+        recall: Option<&mut Recall>,
+    ) -> Vec<usize> {
+        let facts = Facts::new(source, &self.gate_fields, recall);
         let compiled = self.engine.rules();
         // Only the gates the index picks out can pass; the rest are skipped unchecked.
         let mut out: Vec<usize> = self

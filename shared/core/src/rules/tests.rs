@@ -590,7 +590,8 @@ fn zero_copy_view_matches_like_json_view_on_builtin_tests() {
             let view = EventView::new(&ev, &d);
             let by_json = rules.matching(&JsonEvent::borrow(&flat));
             assert_eq!(rules.matching(&view), by_json, "{name}: {flat}");
-            assert_eq!(rules.matching_view(&view), by_json, "{name}: {flat}");
+            let fresh = rules.matching_view(&view, &mut Recall::default());
+            assert_eq!(fresh, by_json, "{name}: {flat}");
             checked += 1;
         }
     }
@@ -657,6 +658,7 @@ fn gates_agree_with_the_engine_on_builtin_tests() {
     let rules = RuleSet::builtin().unwrap_or_else(|e| panic!("{e}"));
     let config = Config::default();
     let mut fired = 0;
+    let mut recall = Recall::default();
     for ev in builtin_test_events_and_variants() {
         for d in [
             crate::derive::derive(&ev, &config),
@@ -673,13 +675,89 @@ fn gates_agree_with_the_engine_on_builtin_tests() {
             let view = EventView::new(&ev, &d);
             let gated = rules.matching(&view);
             assert_eq!(gated, rules.matching_ungated(&view), "{ev:?}");
-            assert_eq!(rules.matching_view(&view), gated, "{ev:?}");
+            // One memory across every event, as a detector keeps it.
+            assert_eq!(rules.matching_view(&view, &mut recall), gated, "{ev:?}");
             fired += gated.len();
         }
     }
     assert!(fired > 0);
     // Every built-in rule has a gate; an open one would be evaluated on every event.
     assert_eq!(rules.open_gates(), Vec::<&str>::new());
+}
+
+/// The gates' memory of the previous event must follow every change of value: a run of one
+/// query, then another query, a different spelling, a column that changes under the same
+/// query, and back.
+#[test]
+fn gate_memory_follows_changing_values() {
+    let rules = set(&[
+        rule_yaml(
+            "cron_added",
+            1,
+            "  a:\n    query: crontab\n    action: added\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "ssh_port",
+            2,
+            "  a:\n    query: listening_ports\n    columns.port: 22\n  condition: a",
+            "",
+        ),
+    ]);
+    let d = Derived::default();
+    let cases = [
+        ("crontab", Action::Added, json!({}), vec![0]),
+        ("crontab", Action::Added, json!({}), vec![0]),
+        ("crontab", Action::Removed, json!({}), vec![]),
+        ("crontab", Action::Added, json!({}), vec![0]),
+        ("users", Action::Added, json!({}), vec![]),
+        ("CronTab", Action::Added, json!({}), vec![0]),
+        (
+            "listening_ports",
+            Action::Added,
+            json!({"port": "2222"}),
+            vec![],
+        ),
+        (
+            "listening_ports",
+            Action::Added,
+            json!({"port": "22"}),
+            vec![1],
+        ),
+        (
+            "listening_ports",
+            Action::Added,
+            json!({"port": 22}),
+            vec![1],
+        ),
+        (
+            "listening_ports",
+            Action::Added,
+            json!({"port": "80"}),
+            vec![],
+        ),
+        ("listening_ports", Action::Added, json!({}), vec![]),
+        (
+            "listening_ports",
+            Action::Added,
+            json!({"port": "22"}),
+            vec![1],
+        ),
+        ("crontab", Action::Added, json!({"port": "22"}), vec![0]),
+    ];
+    let mut recall = Recall::default();
+    for (query, action, columns, want) in cases {
+        let mut ev = event(query, columns.clone(), T0);
+        ev.action = Some(action);
+        let view = EventView::new(&ev, &d);
+        let got = rules.matching_view(&view, &mut recall);
+        assert_eq!(got, want, "{query} {action:?} {columns}");
+        assert_eq!(
+            rules.matching_ungated(&view),
+            want,
+            "{query} {action:?} {columns}"
+        );
+    }
 }
 
 #[test]
@@ -786,7 +864,8 @@ fn gates_are_sound_for_tricky_conditions() {
         let ev = event(query, columns.clone(), T0);
         let view = EventView::new(&ev, &d);
         assert_eq!(rules.matching(&view), want, "{query} {columns}");
-        assert_eq!(rules.matching_view(&view), want, "{query} {columns}");
+        let fresh = rules.matching_view(&view, &mut Recall::default());
+        assert_eq!(fresh, want, "{query} {columns}");
         assert_eq!(rules.matching_ungated(&view), want, "{query} {columns}");
     }
     assert_eq!(rules.open_gates(), ["negated", "keywords"]);

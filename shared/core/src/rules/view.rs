@@ -176,6 +176,20 @@ impl FieldPath {
     pub(crate) fn as_str(&self) -> &str {
         &self.path
     }
+
+    /// Whether the path names a field of the record rather than of the row (the query,
+    /// its pack, the host, the action): one value for a whole batch or snapshot.
+    pub(crate) fn is_header(&self) -> bool {
+        matches!(
+            self.access,
+            Access::Kind
+                | Access::Name
+                | Access::Pack
+                | Access::Query
+                | Access::Host
+                | Access::Action
+        )
+    }
 }
 
 /// Where a path points: a header field, a column, a derived field, ...
