@@ -90,6 +90,17 @@ pub struct Detector {
     stats: DetectStats,
     /// The gates' memory of the previous event, for `rules` only.
     recall: Recall,
+    /// What the last annotated event's names mapped to.
+    last_mapped: Option<Mapped>,
+}
+
+/// One event's mapping inputs and the techniques they map to.
+#[derive(Debug)]
+struct Mapped {
+    pack: Option<String>,
+    query: String,
+    name: String,
+    techniques: Arc<[TechniqueRef]>,
 }
 
 impl Detector {
@@ -107,6 +118,7 @@ impl Detector {
             config,
             stats: DetectStats::default(),
             recall: Recall::default(),
+            last_mapped: None,
         }
     }
 
@@ -123,14 +135,33 @@ impl Detector {
     }
 
     /// Sets `event.attack` from the query mapping.
-    pub fn annotate(&self, event: &mut Event) {
+    pub fn annotate(&mut self, event: &mut Event) {
         let Some(mapper) = &self.mapper else { return };
         let name = event.name.as_deref().unwrap_or("");
         let query = event.query.as_deref().unwrap_or(name);
         if query.is_empty() {
             return;
         }
-        let techniques = mapper.techniques(event.pack.as_deref(), query, name);
+        let pack = event.pack.as_deref();
+        // Events come in runs of one query, so the last event's answer is usually this
+        // one's; the mapper's cache would trim and hash the three names again.
+        let techniques = match &self.last_mapped {
+            Some(last)
+                if last.query == query && last.name == name && last.pack.as_deref() == pack =>
+            {
+                Arc::clone(&last.techniques)
+            }
+            _ => {
+                let techniques = mapper.techniques(pack, query, name);
+                self.last_mapped = Some(Mapped {
+                    pack: pack.map(str::to_string),
+                    query: query.to_string(),
+                    name: name.to_string(),
+                    techniques: Arc::clone(&techniques),
+                });
+                techniques
+            }
+        };
         // Events carry the compact form; alerts add the URL. Built field by field rather
         // than with `TechniqueRef::without_url`, which would copy the URL only to drop it.
         event.attack = techniques

@@ -539,6 +539,44 @@ fn builtin_pack_loads_and_passes_its_tests() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Each event gets its own names' techniques, whatever the events before it were named.
+#[test]
+fn annotate_follows_changing_names() {
+    let mapper = Arc::new(crate::mapping::Mapper::builtin().unwrap());
+    let rules = set(&[rule_yaml(
+        "cron",
+        1,
+        "  a:\n    query: crontab\n  condition: a",
+        "",
+    )]);
+    let mut detector = Detector::new(rules, Some(Arc::clone(&mapper)), Config::default());
+    let names = [
+        (Some("test"), "crontab", "pack/test/crontab"),
+        (Some("test"), "crontab", "pack/test/crontab"),
+        (Some("test"), "shell_history", "pack/test/shell_history"),
+        (Some("test"), "users", "pack/test/users"),
+        (Some("test"), "crontab", "pack/test/crontab"),
+        (None, "crontab", "crontab"),
+        (None, "crontab", "pack_x_crontab"),
+        (Some("osx-attacks"), "crontab", "pack/osx-attacks/crontab"),
+        (Some("test"), "shell_history", "pack/test/shell_history"),
+    ];
+    let mut kinds = std::collections::BTreeSet::new();
+    for (pack, query, name) in names {
+        let mut ev = event(query, json!({}), T0);
+        ev.pack = pack.map(Into::into);
+        ev.name = Some(name.into());
+        detector.annotate(&mut ev);
+        let got: Vec<&str> = ev.attack.iter().map(|t| t.id.as_str()).collect();
+        let want = mapper.techniques_uncached(pack, query, name);
+        let want: Vec<&str> = want.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(got, want, "{pack:?} {query} {name}");
+        kinds.insert(want.join(","));
+    }
+    // The names map to different techniques, so a stale answer would show.
+    assert!(kinds.len() >= 3, "{kinds:?}");
+}
+
 #[test]
 fn window_parse() {
     assert_eq!(Window::parse("24h").unwrap().seconds, 86_400);
