@@ -143,81 +143,80 @@ impl Gate {
     }
 }
 
-impl Atom {
-    fn field(&self) -> usize {
-        match self {
-            Atom::Present(f) | Atom::Equals { field: f, .. } | Atom::Text { field: f, .. } => *f,
-        }
-    }
-}
-
 /// Which gates an event can pass, found with a few field lookups instead of by testing
 /// every gate.
 ///
-/// Most gates have a clause about one field only, usually `query` equal to one of a few
-/// names. Such a clause can only hold if that field has one of the clause's literals
-/// (an all-[`Atom::Equals`] clause) or, for any other single-field clause, if the field is
-/// present (every atom is false on an absent field). So each gate is filed under the first
-/// such clause in its cost order, by literal or by field, and an event only has its gates
-/// tested when its own value or presence picks them out: one lookup of `query` stands in
-/// for a few dozen gate checks that would each fail on it. The candidates still have their
-/// whole gate checked, so this only skips gates that would have rejected the event.
+/// A clause holds only if one of its atoms does, and an atom only holds if its field has
+/// one of the atom's literals (an [`Atom::Equals`]) or, for any other atom, if the field is
+/// present (every atom is false on an absent field). So each gate is filed under every
+/// atom of its first clause in cost order, usually `query` (or `pack`) equal to one of a
+/// few names, by literal or by field, and an event only has its gates tested when its own
+/// values or fields pick them out: one lookup of `query` stands in for a few dozen gate
+/// checks that would each fail on it. The candidates still have their whole gate checked,
+/// so this only skips gates that would have rejected the event.
+///
+/// Filing by the first clause matters when a rule's query condition is an OR (`pack` is
+/// `ossec-rootkit` or `query` is one of a hundred names): that clause spans two fields,
+/// and the next clause alone would be `action`, which nearly every row satisfies.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     /// Per keyed field: for each of its literal ids, the gates filed under it.
     by_literal: Vec<(usize, Vec<Vec<u32>>)>,
     /// Per keyed field: the gates filed under its presence.
     by_presence: Vec<(usize, Vec<u32>)>,
-    /// Gates without a single-field clause: tested on every event.
+    /// Gates without clauses: tested on every event.
     always: Vec<u32>,
 }
 
 impl Index {
-    /// Files each gate (by position in `gates`) under its most selective single-field clause.
+    /// Files each gate (by position in `gates`) under the atoms of its most selective clause.
     pub(crate) fn new<'g>(gates: impl IntoIterator<Item = &'g Gate>, fields: &Fields) -> Index {
         let mut index = Index::default();
         for (pos, gate) in gates.into_iter().enumerate() {
             let pos = pos as u32;
             // Clauses are sorted by cost, which puts the selective fields first.
-            let key = gate.clauses.iter().find(|clause| {
-                clause
-                    .first()
-                    .is_some_and(|a| clause.iter().all(|b| b.field() == a.field()))
-            });
-            let Some(clause) = key else {
+            let Some(clause) = gate.clauses.first() else {
                 index.always.push(pos);
                 continue;
             };
-            let field = clause[0].field();
-            let all_equals = clause.iter().all(|a| matches!(a, Atom::Equals { .. }));
-            if all_equals {
-                let slot = match index.by_literal.iter().position(|(f, _)| *f == field) {
-                    Some(i) => i,
-                    None => {
-                        let n = fields.literals[field].len();
-                        index.by_literal.push((field, vec![Vec::new(); n]));
-                        index.by_literal.len() - 1
-                    }
-                };
-                let table = &mut index.by_literal[slot].1;
-                for atom in clause {
-                    if let Atom::Equals { ids, .. } = atom {
+            for atom in clause {
+                match atom {
+                    Atom::Equals { field, ids } => {
+                        let table = index.literal_table(*field, fields);
                         for &id in ids {
-                            let list = &mut table[id as usize];
-                            if list.last() != Some(&pos) {
-                                list.push(pos);
-                            }
+                            file(&mut table[id as usize], pos);
                         }
                     }
-                }
-            } else {
-                match index.by_presence.iter_mut().find(|(f, _)| *f == field) {
-                    Some((_, list)) => list.push(pos),
-                    None => index.by_presence.push((field, vec![pos])),
+                    Atom::Present(field) | Atom::Text { field, .. } => {
+                        file(index.presence_list(*field), pos)
+                    }
                 }
             }
         }
         index
+    }
+
+    fn literal_table(&mut self, field: usize, fields: &Fields) -> &mut Vec<Vec<u32>> {
+        let slot = match self.by_literal.iter().position(|(f, _)| *f == field) {
+            Some(i) => i,
+            None => {
+                let n = fields.literals[field].len();
+                self.by_literal.push((field, vec![Vec::new(); n]));
+                self.by_literal.len() - 1
+            }
+        };
+        &mut self.by_literal[slot].1
+    }
+
+    fn presence_list(&mut self, field: usize) -> &mut Vec<u32> {
+        let slot = match self.by_presence.iter().position(|(f, _)| *f == field) {
+            Some(i) => i,
+            None => {
+                self.by_presence.push((field, Vec::new()));
+                self.by_presence.len() - 1
+            }
+        };
+        &mut self.by_presence[slot].1
     }
 
     /// The gates (positions, ascending, no repeats) the event may pass; every gate it
@@ -241,6 +240,13 @@ impl Index {
         out.sort_unstable();
         out.dedup();
         out
+    }
+}
+
+/// Adds gate `pos` to a list, once (gates are filed in ascending order).
+fn file(list: &mut Vec<u32>, pos: u32) {
+    if list.last() != Some(&pos) {
+        list.push(pos);
     }
 }
 

@@ -723,6 +723,26 @@ fn gates_agree_with_the_engine_on_builtin_tests() {
     assert_eq!(rules.open_gates(), Vec::<&str>::new());
 }
 
+/// A row of a table no rule names, without the columns and derived fields rules look for,
+/// has no gate to test: no built-in rule is filed under `action`, which nearly every row
+/// has, even those whose query condition is an OR of `pack` and `query`.
+#[test]
+fn unrelated_rows_have_no_candidate_gates() {
+    let rules = RuleSet::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let d = Derived::default();
+    for action in [Action::Added, Action::Removed, Action::Snapshot] {
+        let mut ev = event("unrelated_table", json!({"pid": "1", "uid": "0"}), T0);
+        ev.action = Some(action);
+        let view = EventView::new(&ev, &d);
+        let facts = gate::Facts::new(&view, &rules.gate_fields, None);
+        assert_eq!(
+            rules.gate_index.candidates(&facts),
+            Vec::<u32>::new(),
+            "{action:?}"
+        );
+    }
+}
+
 /// The gates' memory of the previous event must follow every change of value: a run of one
 /// query, then another query, a different spelling, a column that changes under the same
 /// query, and back.
