@@ -95,7 +95,7 @@ impl Fields {
             Some(i) => i,
             None => {
                 self.paths.push(FieldPath::new(path));
-                self.literals.push(FxHashMap::default());
+                self.literals.push(Literals::default());
                 self.text.push(false);
                 self.paths.len() - 1
             }
@@ -103,9 +103,7 @@ impl Fields {
     }
 
     fn literal(&mut self, field: usize, folded: String) -> u32 {
-        let lits = &mut self.literals[field];
-        let next = lits.len() as u32;
-        *lits.entry(folded).or_insert(next)
+        self.literals[field].intern(folded)
     }
 }
 
@@ -309,7 +307,7 @@ pub(crate) struct Recall {
 }
 
 impl Recall {
-    /// [`literal_id`] of `value`, from memory when the field's last value was the same.
+    /// [`Literals::id_of`] `value`, from memory when the field's last value was the same.
     fn literal_id(&mut self, field: usize, value: &str, literals: &Literals) -> Option<u32> {
         if self.last.len() <= field {
             self.last.resize_with(field + 1, || None);
@@ -319,11 +317,11 @@ impl Recall {
             Some((last, id)) => {
                 last.clear();
                 last.push_str(value);
-                *id = literal_id(value, literals);
+                *id = literals.id_of(value);
                 *id
             }
             slot @ None => {
-                let id = literal_id(value, literals);
+                let id = literals.id_of(value);
                 *slot = Some((value.to_string(), id));
                 id
             }
@@ -331,12 +329,40 @@ impl Recall {
     }
 }
 
-/// One field's literals: folded text -> id.
-type Literals = FxHashMap<String, u32>;
+/// One field's literals: folded text -> id, and the lengths (in bytes) they come in.
+#[derive(Debug, Default)]
+struct Literals {
+    ids: FxHashMap<String, u32>,
+    lens: Vec<usize>,
+}
 
-/// The id of the literal a string value equals as the `Exact` matcher compares (folded).
-fn literal_id(value: &str, literals: &Literals) -> Option<u32> {
-    literals.get(ascii_lowercase_cow(value).as_ref()).copied()
+impl Literals {
+    fn intern(&mut self, folded: String) -> u32 {
+        if let Err(at) = self.lens.binary_search(&folded.len()) {
+            self.lens.insert(at, folded.len());
+        }
+        let next = self.ids.len() as u32;
+        *self.ids.entry(folded).or_insert(next)
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The id of the literal a string value equals as the `Exact` matcher compares (folded).
+    fn id_of(&self, value: &str) -> Option<u32> {
+        // Folding keeps an ASCII string's length, so most values of a column are ruled out
+        // by theirs, without being folded and hashed (every path is compared with
+        // `/etc/ld.so.preload`).
+        if value.is_ascii() && self.lens.binary_search(&value.len()).is_err() {
+            return None;
+        }
+        self.ids.get(ascii_lowercase_cow(value).as_ref()).copied()
+    }
 }
 
 /// What the gates need to know about one event: each field is looked up at most once,
@@ -394,7 +420,7 @@ impl<'e, S: Source> Facts<'e, S> {
                     }
                 }
                 _ => each_str_value(&value, &mut |s| {
-                    if let Some(id) = literal_id(s, literals) {
+                    if let Some(id) = literals.id_of(s) {
                         ids = match std::mem::replace(&mut ids, Ids::None) {
                             Ids::None => Ids::One(id),
                             Ids::One(first) => Ids::Many(vec![first, id]),
@@ -651,4 +677,24 @@ fn sort_by_cost(clauses: &mut [Clause], paths: &[FieldPath]) {
         }
     };
     clauses.sort_by_key(|c| c.iter().map(atom_cost).max().unwrap_or(0));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_ids_compare_folded_values_whatever_their_length() {
+        let mut lits = Literals::default();
+        let preload = lits.intern("/etc/ld.so.preload".into());
+        // Folding `İ` (2 bytes) gives `i̇` (3 bytes): the value is shorter than the literal.
+        let dotted = lits.intern("İx".to_lowercase());
+        assert_eq!(lits.id_of("/etc/ld.so.preload"), Some(preload));
+        assert_eq!(lits.id_of("/ETC/ld.so.PRELOAD"), Some(preload));
+        assert_eq!(lits.id_of("/etc/ld.so.preloa"), None);
+        assert_eq!(lits.id_of("/etc/ld.so.preload2"), None);
+        assert_eq!(lits.id_of("İx"), Some(dotted));
+        assert_eq!(lits.id_of("İX"), Some(dotted));
+        assert_eq!(lits.id_of(""), None);
+    }
 }
