@@ -222,13 +222,7 @@ impl Index {
     pub(crate) fn candidates<S: Source>(&self, facts: &Facts<'_, S>) -> Vec<u32> {
         let mut out = self.always.clone();
         for (field, table) in &self.by_literal {
-            match &facts.look(*field).ids {
-                Ids::None => {}
-                Ids::One(id) => out.extend_from_slice(&table[*id as usize]),
-                Ids::Many(ids) => ids
-                    .iter()
-                    .for_each(|id| out.extend_from_slice(&table[*id as usize])),
-            }
+            facts.each_id(*field, |id| out.extend_from_slice(&table[id as usize]));
         }
         for (field, list) in &self.by_presence {
             if facts.look(*field).present {
@@ -249,13 +243,20 @@ fn file(list: &mut Vec<u32>, pos: u32) {
 }
 
 /// The literal ids one field's value equals (more than one only for arrays).
+#[derive(Clone, Copy)]
 enum Ids {
     None,
     One(u32),
-    Many(Vec<u32>),
+    /// `Facts::spilled[start..end]`.
+    Many {
+        start: u32,
+        end: u32,
+    },
 }
 
-/// One field of one event, as the gates see it.
+/// One field of one event, as the gates see it. Nothing in it needs dropping (what it
+/// owns is kept in [`Facts`]), so a fact table of a few dozen fields is freed at once.
+#[derive(Clone, Copy)]
 struct Looked<'e> {
     present: bool,
     ids: Ids,
@@ -263,11 +264,14 @@ struct Looked<'e> {
 }
 
 /// A field's value folded for text atoms.
+#[derive(Clone, Copy)]
 enum Folded<'e> {
     /// Absent, null or a map: no string matcher can match it.
     Nothing,
-    /// A string, folded as the matchers fold it.
-    Str(Cow<'e, str>),
+    /// A string that folds to itself, or a string folded into `Facts::folded[i]`, folded
+    /// as the matchers fold it.
+    Str(&'e str),
+    Owned(usize),
     /// Numbers, booleans, arrays, or not needed by any text atom: text atoms hold (the
     /// conservative answer; rsigma decides).
     Unknown,
@@ -371,6 +375,10 @@ pub(crate) struct Facts<'e, S: Source> {
     event: &'e S,
     fields: &'e Fields,
     looked: Vec<OnceCell<Looked<'e>>>,
+    /// The ids of values that equal more than one literal (arrays).
+    spilled: RefCell<Vec<u32>>,
+    /// Folded values that differ from the value.
+    folded: RefCell<Vec<String>>,
     recall: Option<RefCell<&'e mut Recall>>,
 }
 
@@ -381,6 +389,8 @@ impl<'e, S: Source> Facts<'e, S> {
             event,
             fields,
             looked: (0..fields.paths.len()).map(|_| OnceCell::new()).collect(),
+            spilled: RefCell::default(),
+            folded: RefCell::default(),
             recall: recall.map(RefCell::new),
         }
     }
@@ -388,16 +398,31 @@ impl<'e, S: Source> Facts<'e, S> {
     fn holds(&self, atom: &Atom) -> bool {
         match atom {
             Atom::Present(f) => self.look(*f).present,
-            Atom::Equals { field, ids } => match &self.look(*field).ids {
-                Ids::None => false,
-                Ids::One(id) => ids.binary_search(id).is_ok(),
-                Ids::Many(found) => found.iter().any(|id| ids.binary_search(id).is_ok()),
-            },
-            Atom::Text { field, patterns } => match &self.look(*field).text {
-                Folded::Nothing => false,
-                Folded::Str(v) => patterns.iter().any(|(op, p)| op.test(v, p)),
-                Folded::Unknown => true,
-            },
+            Atom::Equals { field, ids } => {
+                let mut any = false;
+                self.each_id(*field, |id| any |= ids.binary_search(&id).is_ok());
+                any
+            }
+            Atom::Text { field, patterns } => {
+                let test = |v: &str| patterns.iter().any(|(op, p)| op.test(v, p));
+                match self.look(*field).text {
+                    Folded::Nothing => false,
+                    Folded::Str(v) => test(v),
+                    Folded::Owned(i) => test(&self.folded.borrow()[i]),
+                    Folded::Unknown => true,
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with every literal id the field's value equals.
+    fn each_id(&self, field: usize, mut f: impl FnMut(u32)) {
+        match self.look(field).ids {
+            Ids::None => {}
+            Ids::One(id) => f(id),
+            Ids::Many { start, end } => self.spilled.borrow()[start as usize..end as usize]
+                .iter()
+                .for_each(|&id| f(id)),
         }
     }
 
@@ -419,27 +444,34 @@ impl<'e, S: Source> Facts<'e, S> {
                         ids = Ids::One(id);
                     }
                 }
-                _ => each_str_value(&value, &mut |s| {
-                    if let Some(id) = literals.id_of(s) {
-                        ids = match std::mem::replace(&mut ids, Ids::None) {
-                            Ids::None => Ids::One(id),
-                            Ids::One(first) => Ids::Many(vec![first, id]),
-                            Ids::Many(mut v) => {
-                                v.push(id);
-                                Ids::Many(v)
-                            }
-                        };
-                    }
-                }),
+                _ => {
+                    let mut spilled = self.spilled.borrow_mut();
+                    let start = spilled.len();
+                    each_str_value(&value, &mut |s| spilled.extend(literals.id_of(s)));
+                    ids = match spilled.len() - start {
+                        0 => Ids::None,
+                        1 => Ids::One(spilled.pop().unwrap_or_default()),
+                        _ => Ids::Many {
+                            start: start as u32,
+                            end: spilled.len() as u32,
+                        },
+                    };
+                }
             }
             let text = if !self.fields.text[field] {
                 Folded::Unknown
             } else {
+                let own = |s: String| {
+                    let mut folded = self.folded.borrow_mut();
+                    folded.push(s);
+                    Folded::Owned(folded.len() - 1)
+                };
                 match value {
-                    EventValue::Str(Cow::Borrowed(s)) => Folded::Str(ascii_lowercase_cow(s)),
-                    EventValue::Str(Cow::Owned(s)) => {
-                        Folded::Str(Cow::Owned(ascii_lowercase_cow(&s).into_owned()))
-                    }
+                    EventValue::Str(Cow::Borrowed(s)) => match ascii_lowercase_cow(s) {
+                        Cow::Borrowed(s) => Folded::Str(s),
+                        Cow::Owned(s) => own(s),
+                    },
+                    EventValue::Str(Cow::Owned(s)) => own(ascii_lowercase_cow(&s).into_owned()),
                     EventValue::Null | EventValue::Map(_) => Folded::Nothing,
                     _ => Folded::Unknown,
                 }

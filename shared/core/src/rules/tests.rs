@@ -743,6 +743,56 @@ fn unrelated_rows_have_no_candidate_gates() {
     }
 }
 
+/// A field with several values (`attack.id`) can equal several literals at once; each of
+/// them admits the gates that name it.
+#[test]
+fn gates_see_every_value_of_a_list() {
+    let rules = set(&[
+        rule_yaml(
+            "both",
+            1,
+            "  a:\n    attack.id: [T1059, t1053.003]\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "second",
+            2,
+            "  a:\n    attack.id: T1053.003\n  condition: a",
+            "",
+        ),
+        rule_yaml("other", 3, "  a:\n    attack.id: T9999\n  condition: a", ""),
+    ]);
+    let tag = |id: &str| TechniqueRef {
+        id: id.into(),
+        name: "x".into(),
+        tactics: vec![],
+        url: None,
+    };
+    let d = Derived::default();
+    let cases = [
+        (vec![tag("T1059"), tag("T1053.003")], vec![0, 1]),
+        (vec![tag("T1053.003"), tag("T1059")], vec![0, 1]),
+        (vec![tag("T1059")], vec![0]),
+        (vec![tag("T1000"), tag("T1053.003")], vec![0, 1]),
+        (vec![tag("T1000")], vec![]),
+        (vec![], vec![]),
+    ];
+    let mut recall = Recall::default();
+    for (attack, want) in cases {
+        let mut ev = event("processes", json!({}), T0);
+        ev.attack = attack;
+        let view = EventView::new(&ev, &d);
+        assert_eq!(rules.matching(&view), want, "{:?}", ev.attack);
+        assert_eq!(
+            rules.matching_view(&view, &mut recall),
+            want,
+            "{:?}",
+            ev.attack
+        );
+        assert_eq!(rules.matching_ungated(&view), want, "{:?}", ev.attack);
+    }
+}
+
 /// The gates' memory of the previous event must follow every change of value: a run of one
 /// query, then another query, a different spelling, a column that changes under the same
 /// query, and back.
