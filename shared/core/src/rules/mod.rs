@@ -444,9 +444,9 @@ impl RuleSet {
     /// compile time, and evaluation itself is total.
     ///
     /// Each rule's gate is checked first and rsigma evaluates only the rules it admits;
-    /// the gate is a necessary condition, so the answer is the engine's own. The gates read
-    /// `view` by field path; [`RuleSet::matching_view`] is the same for an [`EventView`],
-    /// whose fields the gates find without reading the paths.
+    /// the gate is a necessary condition, so the answer is the engine's own. Here the gates
+    /// read `view` by field path; the [`Detector`] has them read its [`EventView`] through
+    /// paths resolved once per rule set, and remember values from one event to the next.
     pub fn matching(&self, view: &impl rsigma_eval::Event) -> Vec<usize> {
         self.matching_through(&ByPath(view), view, None)
     }
