@@ -39,7 +39,7 @@ use super::view::{EventView, FieldPath};
 const MAX_OR_CLAUSES: usize = 16;
 
 /// One necessary condition on a field.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Atom {
     /// `get_field(field)` is present.
     Present(usize),
@@ -52,6 +52,10 @@ enum Atom {
         field: usize,
         patterns: Vec<(TextOp, String)>,
     },
+    /// The field's value as a number (how the `NumericEq` matcher reads it) is one of these.
+    Number { field: usize, values: Vec<f64> },
+    /// The field's value as a boolean (how the `BoolEq` matcher reads it) is this one.
+    Bool { field: usize, value: bool },
 }
 
 /// How a [`Atom::Text`] pattern compares with the value.
@@ -87,6 +91,10 @@ pub(crate) struct Fields {
     literals: Vec<Literals>,
     /// Per field: whether a text atom reads its folded value.
     text: Vec<bool>,
+    /// Per field: whether a number atom reads its value as one.
+    number: Vec<bool>,
+    /// Per field: whether a boolean atom reads its value as one.
+    truth: Vec<bool>,
 }
 
 impl Fields {
@@ -97,6 +105,8 @@ impl Fields {
                 self.paths.push(FieldPath::new(path));
                 self.literals.push(Literals::default());
                 self.text.push(false);
+                self.number.push(false);
+                self.truth.push(false);
                 self.paths.len() - 1
             }
         }
@@ -185,9 +195,10 @@ impl Index {
                             file(&mut table[id as usize], pos);
                         }
                     }
-                    Atom::Present(field) | Atom::Text { field, .. } => {
-                        file(index.presence_list(*field), pos)
-                    }
+                    Atom::Present(field)
+                    | Atom::Text { field, .. }
+                    | Atom::Number { field, .. }
+                    | Atom::Bool { field, .. } => file(index.presence_list(*field), pos),
                 }
             }
         }
@@ -261,6 +272,49 @@ struct Looked<'e> {
     present: bool,
     ids: Ids,
     text: Folded<'e>,
+    number: Scalar<f64>,
+    truth: Scalar<bool>,
+}
+
+/// A field's value read as a number or a boolean, as rsigma's `NumericEq` and `BoolEq`
+/// matchers read it.
+#[derive(Clone, Copy)]
+enum Scalar<T> {
+    /// Absent, or nothing the matcher accepts (text that is not a number, null, a map).
+    Nothing,
+    Is(T),
+    /// Arrays (any member may match), or not needed by any atom: the atoms hold.
+    Unknown,
+}
+
+impl Scalar<f64> {
+    /// `match_numeric_value`: integers, floats and text that parses as a float.
+    fn number(v: &EventValue<'_>) -> Scalar<f64> {
+        match v {
+            EventValue::Int(n) => Scalar::Is(*n as f64),
+            EventValue::Float(f) => Scalar::Is(*f),
+            EventValue::Str(s) => s.parse::<f64>().map_or(Scalar::Nothing, Scalar::Is),
+            EventValue::Array(_) => Scalar::Unknown,
+            _ => Scalar::Nothing,
+        }
+    }
+}
+
+impl Scalar<bool> {
+    /// `BoolEq`'s reading: booleans, and `true`/`1`/`yes` or `false`/`0`/`no` in any case.
+    /// The matcher lower-cases with `to_lowercase`; the only non-ASCII character that
+    /// lower-cases to ASCII is the Kelvin sign (to `k`, in none of these words), so
+    /// comparing ASCII text without case gives the same answer without allocating.
+    fn truth(v: &EventValue<'_>) -> Scalar<bool> {
+        let is = |s: &str, words: [&str; 3]| words.iter().any(|w| s.eq_ignore_ascii_case(w));
+        match v {
+            EventValue::Bool(b) => Scalar::Is(*b),
+            EventValue::Str(s) if is(s, ["true", "1", "yes"]) => Scalar::Is(true),
+            EventValue::Str(s) if is(s, ["false", "0", "no"]) => Scalar::Is(false),
+            EventValue::Array(_) => Scalar::Unknown,
+            _ => Scalar::Nothing,
+        }
+    }
 }
 
 /// A field's value folded for text atoms.
@@ -412,6 +466,17 @@ impl<'e, S: Source> Facts<'e, S> {
                     Folded::Unknown => true,
                 }
             }
+            // The `NumericEq` matcher's own comparison.
+            Atom::Number { field, values } => match self.look(*field).number {
+                Scalar::Nothing => false,
+                Scalar::Is(v) => values.iter().any(|n| (v - n).abs() < f64::EPSILON),
+                Scalar::Unknown => true,
+            },
+            Atom::Bool { field, value } => match self.look(*field).truth {
+                Scalar::Nothing => false,
+                Scalar::Is(b) => b == *value,
+                Scalar::Unknown => true,
+            },
         }
     }
 
@@ -433,6 +498,8 @@ impl<'e, S: Source> Facts<'e, S> {
                     present: false,
                     ids: Ids::None,
                     text: Folded::Nothing,
+                    number: Scalar::Nothing,
+                    truth: Scalar::Nothing,
                 };
             };
             let literals = &self.fields.literals[field];
@@ -458,6 +525,16 @@ impl<'e, S: Source> Facts<'e, S> {
                     };
                 }
             }
+            let number = if self.fields.number[field] {
+                Scalar::number(&value)
+            } else {
+                Scalar::Unknown
+            };
+            let truth = if self.fields.truth[field] {
+                Scalar::truth(&value)
+            } else {
+                Scalar::Unknown
+            };
             let text = if !self.fields.text[field] {
                 Folded::Unknown
             } else {
@@ -480,6 +557,8 @@ impl<'e, S: Source> Facts<'e, S> {
                 present: true,
                 ids,
                 text,
+                number,
+                truth,
             }
         })
     }
@@ -594,7 +673,16 @@ impl Analyzer<'_, '_> {
                 self.fields.text[field] = true;
                 Atom::Text { field, patterns }
             }
-            None => Atom::Present(field),
+            None => match scalar_atom(field, &item.matcher) {
+                Some(atom) => {
+                    match atom {
+                        Atom::Number { .. } => self.fields.number[field] = true,
+                        _ => self.fields.truth[field] = true,
+                    }
+                    atom
+                }
+                None => Atom::Present(field),
+            },
         };
         vec![vec![atom]]
     }
@@ -690,12 +778,40 @@ fn text_patterns(m: &CompiledMatcher) -> Option<Vec<(TextOp, String)>> {
     }
 }
 
+/// A number (`port: 22`, or a list of them) or boolean (`enabled: true`) matcher as an atom.
+fn scalar_atom(field: usize, m: &CompiledMatcher) -> Option<Atom> {
+    match m {
+        CompiledMatcher::NumericEq(n) => Some(Atom::Number {
+            field,
+            values: vec![*n],
+        }),
+        CompiledMatcher::AnyOf(children) => {
+            let values = children
+                .iter()
+                .map(|c| match c {
+                    CompiledMatcher::NumericEq(n) => Some(*n),
+                    _ => None,
+                })
+                .collect::<Option<Vec<f64>>>()?;
+            Some(Atom::Number { field, values })
+        }
+        CompiledMatcher::BoolEq(value) => Some(Atom::Bool {
+            field,
+            value: *value,
+        }),
+        _ => None,
+    }
+}
+
 /// Orders clauses so the cheapest, most selective checks run first. Only affects speed.
 fn sort_by_cost(clauses: &mut [Clause], paths: &[FieldPath]) {
     let atom_cost = |a: &Atom| -> u8 {
         let (field, equals) = match a {
             Atom::Present(f) => (*f, false),
-            Atom::Equals { field, .. } | Atom::Text { field, .. } => (*field, true),
+            Atom::Equals { field, .. }
+            | Atom::Text { field, .. }
+            | Atom::Number { field, .. }
+            | Atom::Bool { field, .. } => (*field, true),
         };
         match (paths[field].as_str(), equals) {
             // The query (table) names the row's shape; the pack and name narrow it as well.

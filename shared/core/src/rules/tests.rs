@@ -793,6 +793,97 @@ fn gates_see_every_value_of_a_list() {
     }
 }
 
+/// Number and boolean literals are checked by the gates as rsigma's matchers read values:
+/// text that parses as the number, `TRUE`/`1`/`yes` for true, lists of numbers, integers.
+#[test]
+fn gates_read_numbers_and_booleans_like_the_engine() {
+    let rules = set(&[
+        rule_yaml("port", 1, "  a:\n    columns.port: 22\n  condition: a", ""),
+        rule_yaml(
+            "ports",
+            2,
+            "  a:\n    columns.port: [22, 2222]\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "on",
+            3,
+            "  a:\n    columns.enabled: true\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "off",
+            4,
+            "  a:\n    columns.enabled: false\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "counter",
+            5,
+            "  a:\n    counter: [0, 5]\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "initial",
+            6,
+            "  a:\n    derived.initial: true\n  condition: a",
+            "",
+        ),
+    ]);
+    let values = [
+        json!(22),
+        json!("22"),
+        json!("22.0"),
+        json!("022"),
+        json!(" 22"),
+        json!("0x16"),
+        json!(2222),
+        json!(22.5),
+        json!("22e0"),
+        json!(true),
+        json!(false),
+        json!("TRUE"),
+        json!("Yes"),
+        json!("1"),
+        json!("0"),
+        json!("no"),
+        json!("maybe"),
+        json!("\u{ff34}\u{ff32}\u{ff35}\u{ff25}"),
+        json!("\u{212a}"),
+        json!(1),
+        json!(0),
+        json!(""),
+        json!(null),
+        json!({"a": 1}),
+    ];
+    let mut recall = Recall::default();
+    let mut fired = std::collections::BTreeSet::new();
+    for v in values {
+        for counter in [Some(0), Some(5), Some(7), None] {
+            let mut ev = event("t", json!({"port": v.clone(), "enabled": v.clone()}), T0);
+            ev.counter = counter;
+            for d in [
+                Derived::default(),
+                Derived {
+                    initial: true,
+                    ..Default::default()
+                },
+            ] {
+                let view = EventView::new(&ev, &d);
+                let want = rules.matching_ungated(&view);
+                let what = format!("{v} {counter:?} {}", d.initial);
+                assert_eq!(rules.matching(&view), want, "{what}");
+                assert_eq!(rules.matching_view(&view, &mut recall), want, "{what}");
+                let flat = eval_view(&ev, &d);
+                assert_eq!(rules.matching(&JsonEvent::borrow(&flat)), want, "{what}");
+                fired.extend(want);
+            }
+        }
+    }
+    // Every rule fired on some value and was rejected on others.
+    assert_eq!(fired.len(), 6, "{fired:?}");
+}
+
 /// The gates' memory of the previous event must follow every change of value: a run of one
 /// query, then another query, a different spelling, a column that changes under the same
 /// query, and back.
