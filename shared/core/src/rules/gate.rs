@@ -25,6 +25,7 @@
 use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
 
+use memchr::memmem;
 use rustc_hash::FxHashMap;
 
 use rsigma_eval::event::{Event, EventValue};
@@ -50,7 +51,7 @@ enum Atom {
     /// these folded literals.
     Text {
         field: usize,
-        patterns: Vec<(TextOp, String)>,
+        patterns: Vec<Pattern>,
     },
     /// The field's value as a number (how the `NumericEq` matcher reads it) is one of these.
     Number { field: usize, values: Vec<f64> },
@@ -58,7 +59,7 @@ enum Atom {
     Bool { field: usize, value: bool },
 }
 
-/// How a [`Atom::Text`] pattern compares with the value.
+/// How a string matcher's literal compares with the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TextOp {
     Exact,
@@ -67,14 +68,51 @@ enum TextOp {
     Contains,
 }
 
-impl TextOp {
-    fn test(self, value: &str, pattern: &str) -> bool {
-        match self {
-            TextOp::Exact => value == pattern,
-            TextOp::Prefix => value.starts_with(pattern),
-            TextOp::Suffix => value.ends_with(pattern),
-            TextOp::Contains => value.contains(pattern),
+/// A [`Atom::Text`] literal (folded) and how it compares with the folded value.
+#[derive(Debug, Clone)]
+enum Pattern {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    /// The searcher is built once per rule set; `str::contains` sets one up on every call,
+    /// and these run on long command lines. Boxed: it is ten times the size of the others.
+    Contains(Box<memmem::Finder<'static>>),
+}
+
+impl Pattern {
+    fn new(op: TextOp, text: String) -> Pattern {
+        match op {
+            TextOp::Exact => Pattern::Exact(text),
+            TextOp::Prefix => Pattern::Prefix(text),
+            TextOp::Suffix => Pattern::Suffix(text),
+            TextOp::Contains => {
+                Pattern::Contains(Box::new(memmem::Finder::new(&text).into_owned()))
+            }
         }
+    }
+
+    fn test(&self, value: &str) -> bool {
+        match self {
+            Pattern::Exact(p) => value == p,
+            Pattern::Prefix(p) => value.starts_with(p.as_str()),
+            Pattern::Suffix(p) => value.ends_with(p.as_str()),
+            Pattern::Contains(finder) => finder.find(value.as_bytes()).is_some(),
+        }
+    }
+
+    fn parts(&self) -> (TextOp, &[u8]) {
+        match self {
+            Pattern::Exact(p) => (TextOp::Exact, p.as_bytes()),
+            Pattern::Prefix(p) => (TextOp::Prefix, p.as_bytes()),
+            Pattern::Suffix(p) => (TextOp::Suffix, p.as_bytes()),
+            Pattern::Contains(finder) => (TextOp::Contains, finder.needle()),
+        }
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.parts() == other.parts()
     }
 }
 
@@ -458,7 +496,7 @@ impl<'e, S: Source> Facts<'e, S> {
                 any
             }
             Atom::Text { field, patterns } => {
-                let test = |v: &str| patterns.iter().any(|(op, p)| op.test(v, p));
+                let test = |v: &str| patterns.iter().any(|p| p.test(v));
                 match self.look(*field).text {
                     Folded::Nothing => false,
                     Folded::Str(v) => test(v),
@@ -671,6 +709,10 @@ impl Analyzer<'_, '_> {
             }
             Some(patterns) => {
                 self.fields.text[field] = true;
+                let patterns = patterns
+                    .into_iter()
+                    .map(|(op, text)| Pattern::new(op, text))
+                    .collect();
                 Atom::Text { field, patterns }
             }
             None => match scalar_atom(field, &item.matcher) {
@@ -830,6 +872,29 @@ fn sort_by_cost(clauses: &mut [Clause], paths: &[FieldPath]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Each pattern answers what the `str` method of its kind does.
+        #[test]
+        fn patterns_compare_like_str(value in "[a-c/é]{0,12}", cut in (0usize..13, 0usize..13), other in "[a-c/é]{0,3}") {
+            let chars: Vec<char> = value.chars().collect();
+            let (a, b) = (cut.0.min(chars.len()), cut.1.min(chars.len()));
+            let piece: String = chars[a.min(b)..a.max(b)].iter().collect();
+            for text in [piece, other.clone()] {
+                let t = text.as_str();
+                let cases = [
+                    (TextOp::Exact, value == t),
+                    (TextOp::Prefix, value.starts_with(t)),
+                    (TextOp::Suffix, value.ends_with(t)),
+                    (TextOp::Contains, value.contains(t)),
+                ];
+                for (op, want) in cases {
+                    prop_assert_eq!(Pattern::new(op, text.clone()).test(&value), want, "{:?} {:?} {:?}", op, value, t);
+                }
+            }
+        }
+    }
 
     #[test]
     fn literal_ids_compare_folded_values_whatever_their_length() {
