@@ -264,34 +264,30 @@ fn basename(path: &str) -> &str {
 /// enough to find the first word of a logged command line; not a shell parser.
 struct ShellWords<'a> {
     s: &'a str,
-    rest: std::str::CharIndices<'a>,
+    /// Where the rest of the command line starts.
+    pos: usize,
 }
 
 impl<'a> ShellWords<'a> {
     fn new(s: &'a str) -> Self {
-        ShellWords {
-            s,
-            rest: s.char_indices(),
-        }
+        ShellWords { s, pos: 0 }
     }
-}
 
-impl<'a> Iterator for ShellWords<'a> {
-    /// Borrowed from the command line unless the word had quotes to remove: this runs for
-    /// every process and shell-history row.
-    type Item = Cow<'a, str>;
-    fn next(&mut self) -> Option<Cow<'a, str>> {
+    /// The words of `s[from..]`, a character at a time: quotes, and blanks beyond ASCII.
+    fn general(&mut self, from: usize) -> Option<Cow<'a, str>> {
         // The word starts at `start`; it is `s[start..]` up to the next blank until a quote
         // makes it differ from the text, from where on it is built in `owned`.
         let mut start: Option<usize> = None;
         let mut owned: Option<String> = None;
         let mut quote: Option<char> = None;
-        for (i, c) in self.rest.by_ref() {
+        for (i, c) in self.s[from..].char_indices() {
+            let i = from + i;
             match quote {
                 Some(q) if c == q => quote = None,
                 Some(_) => owned.get_or_insert_with(String::new).push(c),
                 None if c.is_whitespace() => {
                     if let Some(b) = start {
+                        self.pos = i + c.len_utf8();
                         return Some(owned.map_or(Cow::Borrowed(&self.s[b..i]), Cow::Owned));
                     }
                 }
@@ -310,8 +306,44 @@ impl<'a> Iterator for ShellWords<'a> {
                 }
             }
         }
+        self.pos = self.s.len();
         let b = start?;
         Some(owned.map_or(Cow::Borrowed(&self.s[b..]), Cow::Owned))
+    }
+}
+
+/// The ASCII characters `char::is_whitespace` accepts.
+fn is_ascii_blank(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b' ')
+}
+
+impl<'a> Iterator for ShellWords<'a> {
+    /// Borrowed from the command line unless the word had quotes to remove: this runs for
+    /// every process and shell-history row.
+    type Item = Cow<'a, str>;
+    fn next(&mut self) -> Option<Cow<'a, str>> {
+        // Nearly every word is plain ASCII up to an ASCII blank, and is taken a byte at a
+        // time; a quote or a non-ASCII character (which may be a blank) sends the word
+        // through the general loop instead.
+        let bytes = self.s.as_bytes();
+        let mut at = self.pos;
+        while at < bytes.len() && is_ascii_blank(bytes[at]) {
+            at += 1;
+        }
+        let start = at;
+        while at < bytes.len()
+            && bytes[at].is_ascii()
+            && !is_ascii_blank(bytes[at])
+            && bytes[at] != b'\''
+            && bytes[at] != b'"'
+        {
+            at += 1;
+        }
+        if at < bytes.len() && !is_ascii_blank(bytes[at]) {
+            return self.general(start);
+        }
+        self.pos = (at + 1).min(bytes.len());
+        (at > start).then(|| Cow::Borrowed(&self.s[start..at]))
     }
 }
 
@@ -693,6 +725,17 @@ mod tests {
             if !ended {
                 return out;
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Plain ASCII words, quotes, every ASCII blank and blanks beyond ASCII, mixed.
+        #[test]
+        fn shell_words_split_like_the_reference(
+            s in "[a-c/=\\-'\" \t\n\u{b}\u{c}\r\u{1c}\u{85}\u{a0}\u{3000}é]{0,16}"
+        ) {
+            let got: Vec<String> = ShellWords::new(&s).map(|w| w.into_owned()).collect();
+            proptest::prop_assert_eq!(got, reference_words(&s), "{:?}", s);
         }
     }
 

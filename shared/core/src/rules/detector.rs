@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::derive::{derive, Derived};
 use crate::event::Event;
 use crate::mapping::Mapper;
+use crate::rules::gate::Recall;
 use crate::rules::{EventView, RuleSet};
 
 /// Rule errors kept verbatim in [`DetectStats::error_samples`]; the per-rule counts are
@@ -87,6 +88,19 @@ pub struct Detector {
     config: Arc<Config>,
     aggregator: Aggregator,
     stats: DetectStats,
+    /// The gates' memory of the previous event, for `rules` only.
+    recall: Recall,
+    /// What the last annotated event's names mapped to.
+    last_mapped: Option<Mapped>,
+}
+
+/// One event's mapping inputs and the techniques they map to.
+#[derive(Debug)]
+struct Mapped {
+    pack: Option<String>,
+    query: String,
+    name: String,
+    techniques: Arc<[TechniqueRef]>,
 }
 
 impl Detector {
@@ -103,6 +117,8 @@ impl Detector {
             aggregator: Aggregator::new(config.max_samples),
             config,
             stats: DetectStats::default(),
+            recall: Recall::default(),
+            last_mapped: None,
         }
     }
 
@@ -119,14 +135,33 @@ impl Detector {
     }
 
     /// Sets `event.attack` from the query mapping.
-    pub fn annotate(&self, event: &mut Event) {
+    pub fn annotate(&mut self, event: &mut Event) {
         let Some(mapper) = &self.mapper else { return };
         let name = event.name.as_deref().unwrap_or("");
         let query = event.query.as_deref().unwrap_or(name);
         if query.is_empty() {
             return;
         }
-        let techniques = mapper.techniques(event.pack.as_deref(), query, name);
+        let pack = event.pack.as_deref();
+        // Events come in runs of one query, so the last event's answer is usually this
+        // one's; the mapper's cache would trim and hash the three names again.
+        let techniques = match &self.last_mapped {
+            Some(last)
+                if last.query == query && last.name == name && last.pack.as_deref() == pack =>
+            {
+                Arc::clone(&last.techniques)
+            }
+            _ => {
+                let techniques = mapper.techniques(pack, query, name);
+                self.last_mapped = Some(Mapped {
+                    pack: pack.map(str::to_string),
+                    query: query.to_string(),
+                    name: name.to_string(),
+                    techniques: Arc::clone(&techniques),
+                });
+                techniques
+            }
+        };
         // Events carry the compact form; alerts add the URL. Built field by field rather
         // than with `TechniqueRef::without_url`, which would copy the URL only to drop it.
         event.attack = techniques
@@ -153,7 +188,7 @@ impl Detector {
     pub fn observe_derived(&mut self, event: Event, derived: Derived) -> Vec<RuleOutcome> {
         self.stats.events += 1;
         let view = EventView::new(&event, &derived);
-        let matched = self.rules.matching(&view);
+        let matched = self.rules.matching_view(&view, &mut self.recall);
         let mut outcomes = Vec::with_capacity(matched.len());
         for idx in matched {
             let rule = &self.rules.rules()[idx];

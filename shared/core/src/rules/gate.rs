@@ -23,8 +23,9 @@
 //! differential tests in `rules::tests` compare gated evaluation with rsigma's engine.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 
+use memchr::memmem;
 use rustc_hash::FxHashMap;
 
 use rsigma_eval::event::{Event, EventValue};
@@ -32,12 +33,14 @@ use rsigma_eval::matcher::{ascii_lowercase_cow, CompiledMatcher, GroupMode};
 use rsigma_eval::{CompiledDetection, CompiledDetectionItem, CompiledRule};
 use rsigma_parser::{ArrayQuantifier, ConditionExpr, Quantifier};
 
+use super::view::{EventView, FieldPath};
+
 /// Cap on the clauses an OR may produce by distribution (`(a ∧ b) ∨ (c ∧ d)` implies four
 /// clauses); beyond it each branch contributes only its most selective clause.
 const MAX_OR_CLAUSES: usize = 16;
 
 /// One necessary condition on a field.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Atom {
     /// `get_field(field)` is present.
     Present(usize),
@@ -48,11 +51,15 @@ enum Atom {
     /// these folded literals.
     Text {
         field: usize,
-        patterns: Vec<(TextOp, String)>,
+        patterns: Vec<Pattern>,
     },
+    /// The field's value as a number (how the `NumericEq` matcher reads it) is one of these.
+    Number { field: usize, values: Vec<f64> },
+    /// The field's value as a boolean (how the `BoolEq` matcher reads it) is this one.
+    Bool { field: usize, value: bool },
 }
 
-/// How a [`Atom::Text`] pattern compares with the value.
+/// How a string matcher's literal compares with the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TextOp {
     Exact,
@@ -61,14 +68,51 @@ enum TextOp {
     Contains,
 }
 
-impl TextOp {
-    fn test(self, value: &str, pattern: &str) -> bool {
-        match self {
-            TextOp::Exact => value == pattern,
-            TextOp::Prefix => value.starts_with(pattern),
-            TextOp::Suffix => value.ends_with(pattern),
-            TextOp::Contains => value.contains(pattern),
+/// A [`Atom::Text`] literal (folded) and how it compares with the folded value.
+#[derive(Debug, Clone)]
+enum Pattern {
+    Exact(String),
+    Prefix(String),
+    Suffix(String),
+    /// The searcher is built once per rule set; `str::contains` sets one up on every call,
+    /// and these run on long command lines. Boxed: it is ten times the size of the others.
+    Contains(Box<memmem::Finder<'static>>),
+}
+
+impl Pattern {
+    fn new(op: TextOp, text: String) -> Pattern {
+        match op {
+            TextOp::Exact => Pattern::Exact(text),
+            TextOp::Prefix => Pattern::Prefix(text),
+            TextOp::Suffix => Pattern::Suffix(text),
+            TextOp::Contains => {
+                Pattern::Contains(Box::new(memmem::Finder::new(&text).into_owned()))
+            }
         }
+    }
+
+    fn test(&self, value: &str) -> bool {
+        match self {
+            Pattern::Exact(p) => value == p,
+            Pattern::Prefix(p) => value.starts_with(p.as_str()),
+            Pattern::Suffix(p) => value.ends_with(p.as_str()),
+            Pattern::Contains(finder) => finder.find(value.as_bytes()).is_some(),
+        }
+    }
+
+    fn parts(&self) -> (TextOp, &[u8]) {
+        match self {
+            Pattern::Exact(p) => (TextOp::Exact, p.as_bytes()),
+            Pattern::Prefix(p) => (TextOp::Prefix, p.as_bytes()),
+            Pattern::Suffix(p) => (TextOp::Suffix, p.as_bytes()),
+            Pattern::Contains(finder) => (TextOp::Contains, finder.needle()),
+        }
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.parts() == other.parts()
     }
 }
 
@@ -80,30 +124,34 @@ type Clause = Vec<Atom>;
 /// once per field rather than once per rule.
 #[derive(Debug, Default)]
 pub(crate) struct Fields {
-    paths: Vec<String>,
+    paths: Vec<FieldPath>,
     /// Per field: folded literal -> id.
-    literals: Vec<FxHashMap<String, u32>>,
+    literals: Vec<Literals>,
     /// Per field: whether a text atom reads its folded value.
     text: Vec<bool>,
+    /// Per field: whether a number atom reads its value as one.
+    number: Vec<bool>,
+    /// Per field: whether a boolean atom reads its value as one.
+    truth: Vec<bool>,
 }
 
 impl Fields {
     fn intern(&mut self, path: &str) -> usize {
-        match self.paths.iter().position(|p| p == path) {
+        match self.paths.iter().position(|p| p.as_str() == path) {
             Some(i) => i,
             None => {
-                self.paths.push(path.to_string());
-                self.literals.push(FxHashMap::default());
+                self.paths.push(FieldPath::new(path));
+                self.literals.push(Literals::default());
                 self.text.push(false);
+                self.number.push(false);
+                self.truth.push(false);
                 self.paths.len() - 1
             }
         }
     }
 
     fn literal(&mut self, field: usize, folded: String) -> u32 {
-        let lits = &mut self.literals[field];
-        let next = lits.len() as u32;
-        *lits.entry(folded).or_insert(next)
+        self.literals[field].intern(folded)
     }
 }
 
@@ -129,7 +177,7 @@ impl Gate {
     }
 
     /// Whether the event can match the rule (false means it certainly cannot).
-    pub(crate) fn admits<E: Event>(&self, facts: &Facts<'_, E>) -> bool {
+    pub(crate) fn admits<S: Source>(&self, facts: &Facts<'_, S>) -> bool {
         self.clauses
             .iter()
             .all(|clause| clause.iter().any(|atom| facts.holds(atom)))
@@ -141,95 +189,89 @@ impl Gate {
     }
 }
 
-impl Atom {
-    fn field(&self) -> usize {
-        match self {
-            Atom::Present(f) | Atom::Equals { field: f, .. } | Atom::Text { field: f, .. } => *f,
-        }
-    }
-}
-
 /// Which gates an event can pass, found with a few field lookups instead of by testing
 /// every gate.
 ///
-/// Most gates have a clause about one field only, usually `query` equal to one of a few
-/// names. Such a clause can only hold if that field has one of the clause's literals
-/// (an all-[`Atom::Equals`] clause) or, for any other single-field clause, if the field is
-/// present (every atom is false on an absent field). So each gate is filed under the first
-/// such clause in its cost order, by literal or by field, and an event only has its gates
-/// tested when its own value or presence picks them out: one lookup of `query` stands in
-/// for a few dozen gate checks that would each fail on it. The candidates still have their
-/// whole gate checked, so this only skips gates that would have rejected the event.
+/// A clause holds only if one of its atoms does, and an atom only holds if its field has
+/// one of the atom's literals (an [`Atom::Equals`]) or, for any other atom, if the field is
+/// present (every atom is false on an absent field). So each gate is filed under every
+/// atom of its first clause in cost order, usually `query` (or `pack`) equal to one of a
+/// few names, by literal or by field, and an event only has its gates tested when its own
+/// values or fields pick them out: one lookup of `query` stands in for a few dozen gate
+/// checks that would each fail on it. The candidates still have their whole gate checked,
+/// so this only skips gates that would have rejected the event.
+///
+/// Filing by the first clause matters when a rule's query condition is an OR (`pack` is
+/// `ossec-rootkit` or `query` is one of a hundred names): that clause spans two fields,
+/// and the next clause alone would be `action`, which nearly every row satisfies.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     /// Per keyed field: for each of its literal ids, the gates filed under it.
     by_literal: Vec<(usize, Vec<Vec<u32>>)>,
     /// Per keyed field: the gates filed under its presence.
     by_presence: Vec<(usize, Vec<u32>)>,
-    /// Gates without a single-field clause: tested on every event.
+    /// Gates without clauses: tested on every event.
     always: Vec<u32>,
 }
 
 impl Index {
-    /// Files each gate (by position in `gates`) under its most selective single-field clause.
+    /// Files each gate (by position in `gates`) under the atoms of its most selective clause.
     pub(crate) fn new<'g>(gates: impl IntoIterator<Item = &'g Gate>, fields: &Fields) -> Index {
         let mut index = Index::default();
         for (pos, gate) in gates.into_iter().enumerate() {
             let pos = pos as u32;
             // Clauses are sorted by cost, which puts the selective fields first.
-            let key = gate.clauses.iter().find(|clause| {
-                clause
-                    .first()
-                    .is_some_and(|a| clause.iter().all(|b| b.field() == a.field()))
-            });
-            let Some(clause) = key else {
+            let Some(clause) = gate.clauses.first() else {
                 index.always.push(pos);
                 continue;
             };
-            let field = clause[0].field();
-            let all_equals = clause.iter().all(|a| matches!(a, Atom::Equals { .. }));
-            if all_equals {
-                let slot = match index.by_literal.iter().position(|(f, _)| *f == field) {
-                    Some(i) => i,
-                    None => {
-                        let n = fields.literals[field].len();
-                        index.by_literal.push((field, vec![Vec::new(); n]));
-                        index.by_literal.len() - 1
-                    }
-                };
-                let table = &mut index.by_literal[slot].1;
-                for atom in clause {
-                    if let Atom::Equals { ids, .. } = atom {
+            for atom in clause {
+                match atom {
+                    Atom::Equals { field, ids } => {
+                        let table = index.literal_table(*field, fields);
                         for &id in ids {
-                            let list = &mut table[id as usize];
-                            if list.last() != Some(&pos) {
-                                list.push(pos);
-                            }
+                            file(&mut table[id as usize], pos);
                         }
                     }
-                }
-            } else {
-                match index.by_presence.iter_mut().find(|(f, _)| *f == field) {
-                    Some((_, list)) => list.push(pos),
-                    None => index.by_presence.push((field, vec![pos])),
+                    Atom::Present(field)
+                    | Atom::Text { field, .. }
+                    | Atom::Number { field, .. }
+                    | Atom::Bool { field, .. } => file(index.presence_list(*field), pos),
                 }
             }
         }
         index
     }
 
+    fn literal_table(&mut self, field: usize, fields: &Fields) -> &mut Vec<Vec<u32>> {
+        let slot = match self.by_literal.iter().position(|(f, _)| *f == field) {
+            Some(i) => i,
+            None => {
+                let n = fields.literals[field].len();
+                self.by_literal.push((field, vec![Vec::new(); n]));
+                self.by_literal.len() - 1
+            }
+        };
+        &mut self.by_literal[slot].1
+    }
+
+    fn presence_list(&mut self, field: usize) -> &mut Vec<u32> {
+        let slot = match self.by_presence.iter().position(|(f, _)| *f == field) {
+            Some(i) => i,
+            None => {
+                self.by_presence.push((field, Vec::new()));
+                self.by_presence.len() - 1
+            }
+        };
+        &mut self.by_presence[slot].1
+    }
+
     /// The gates (positions, ascending, no repeats) the event may pass; every gate it
     /// passes is among them.
-    pub(crate) fn candidates<E: Event>(&self, facts: &Facts<'_, E>) -> Vec<u32> {
+    pub(crate) fn candidates<S: Source>(&self, facts: &Facts<'_, S>) -> Vec<u32> {
         let mut out = self.always.clone();
         for (field, table) in &self.by_literal {
-            match &facts.look(*field).ids {
-                Ids::None => {}
-                Ids::One(id) => out.extend_from_slice(&table[*id as usize]),
-                Ids::Many(ids) => ids
-                    .iter()
-                    .for_each(|id| out.extend_from_slice(&table[*id as usize])),
-            }
+            facts.each_id(*field, |id| out.extend_from_slice(&table[id as usize]));
         }
         for (field, list) in &self.by_presence {
             if facts.look(*field).present {
@@ -242,97 +284,309 @@ impl Index {
     }
 }
 
+/// Adds gate `pos` to a list, once (gates are filed in ascending order).
+fn file(list: &mut Vec<u32>, pos: u32) {
+    if list.last() != Some(&pos) {
+        list.push(pos);
+    }
+}
+
 /// The literal ids one field's value equals (more than one only for arrays).
+#[derive(Clone, Copy)]
 enum Ids {
     None,
     One(u32),
-    Many(Vec<u32>),
+    /// `Facts::spilled[start..end]`.
+    Many {
+        start: u32,
+        end: u32,
+    },
 }
 
-/// One field of one event, as the gates see it.
+/// One field of one event, as the gates see it. Nothing in it needs dropping (what it
+/// owns is kept in [`Facts`]), so a fact table of a few dozen fields is freed at once.
+#[derive(Clone, Copy)]
 struct Looked<'e> {
     present: bool,
     ids: Ids,
     text: Folded<'e>,
+    number: Scalar<f64>,
+    truth: Scalar<bool>,
+}
+
+/// A field's value read as a number or a boolean, as rsigma's `NumericEq` and `BoolEq`
+/// matchers read it.
+#[derive(Clone, Copy)]
+enum Scalar<T> {
+    /// Absent, or nothing the matcher accepts (text that is not a number, null, a map).
+    Nothing,
+    Is(T),
+    /// Arrays (any member may match), or not needed by any atom: the atoms hold.
+    Unknown,
+}
+
+impl Scalar<f64> {
+    /// `match_numeric_value`: integers, floats and text that parses as a float.
+    fn number(v: &EventValue<'_>) -> Scalar<f64> {
+        match v {
+            EventValue::Int(n) => Scalar::Is(*n as f64),
+            EventValue::Float(f) => Scalar::Is(*f),
+            EventValue::Str(s) => s.parse::<f64>().map_or(Scalar::Nothing, Scalar::Is),
+            EventValue::Array(_) => Scalar::Unknown,
+            _ => Scalar::Nothing,
+        }
+    }
+}
+
+impl Scalar<bool> {
+    /// `BoolEq`'s reading: booleans, and `true`/`1`/`yes` or `false`/`0`/`no` in any case.
+    /// The matcher lower-cases with `to_lowercase`; the only non-ASCII character that
+    /// lower-cases to ASCII is the Kelvin sign (to `k`, in none of these words), so
+    /// comparing ASCII text without case gives the same answer without allocating.
+    fn truth(v: &EventValue<'_>) -> Scalar<bool> {
+        let is = |s: &str, words: [&str; 3]| words.iter().any(|w| s.eq_ignore_ascii_case(w));
+        match v {
+            EventValue::Bool(b) => Scalar::Is(*b),
+            EventValue::Str(s) if is(s, ["true", "1", "yes"]) => Scalar::Is(true),
+            EventValue::Str(s) if is(s, ["false", "0", "no"]) => Scalar::Is(false),
+            EventValue::Array(_) => Scalar::Unknown,
+            _ => Scalar::Nothing,
+        }
+    }
 }
 
 /// A field's value folded for text atoms.
+#[derive(Clone, Copy)]
 enum Folded<'e> {
     /// Absent, null or a map: no string matcher can match it.
     Nothing,
-    /// A string, folded as the matchers fold it.
-    Str(Cow<'e, str>),
+    /// A string that folds to itself, or a string folded into `Facts::folded[i]`, folded
+    /// as the matchers fold it.
+    Str(&'e str),
+    Owned(usize),
     /// Numbers, booleans, arrays, or not needed by any text atom: text atoms hold (the
     /// conservative answer; rsigma decides).
     Unknown,
 }
 
-/// What the gates need to know about one event: each field is looked up at most once,
-/// however many gates ask.
-pub(crate) struct Facts<'e, E: Event> {
-    event: &'e E,
-    fields: &'e Fields,
-    looked: Vec<OnceCell<Looked<'e>>>,
+/// How the gates read an event's fields.
+pub(crate) trait Source {
+    fn value(&self, field: &FieldPath) -> Option<EventValue<'_>>;
 }
 
-impl<'e, E: Event> Facts<'e, E> {
-    pub(crate) fn new(event: &'e E, fields: &'e Fields) -> Self {
+/// The detector's view: fields found through their resolved paths.
+impl Source for EventView<'_> {
+    fn value(&self, field: &FieldPath) -> Option<EventValue<'_>> {
+        self.get(field)
+    }
+}
+
+/// Any other rsigma event, read by the paths' text.
+pub(crate) struct ByPath<'a, E>(pub(crate) &'a E);
+
+impl<E: Event> Source for ByPath<'_, E> {
+    fn value(&self, field: &FieldPath) -> Option<EventValue<'_>> {
+        self.0.get_field(field.as_str())
+    }
+}
+
+/// What the gates carry from one event to the next: per header field (the query, pack,
+/// action, ...), the last string value whose literal id was worked out, and that id. Events
+/// come in runs of one query (a batch or snapshot record is one run, and hosts log their
+/// queries in bursts), so these mostly repeat, and comparing a value with the last one
+/// costs less than folding and hashing it again. Columns change from row to row, so they
+/// are not remembered. Only meaningful with the [`Fields`] it was filled from, so it
+/// belongs to one rule set.
+#[derive(Debug, Default)]
+pub(crate) struct Recall {
+    last: Vec<Option<(String, Option<u32>)>>,
+}
+
+impl Recall {
+    /// [`Literals::id_of`] `value`, from memory when the field's last value was the same.
+    fn literal_id(&mut self, field: usize, value: &str, literals: &Literals) -> Option<u32> {
+        if self.last.len() <= field {
+            self.last.resize_with(field + 1, || None);
+        }
+        match &mut self.last[field] {
+            Some((last, id)) if last.as_str() == value => *id,
+            Some((last, id)) => {
+                last.clear();
+                last.push_str(value);
+                *id = literals.id_of(value);
+                *id
+            }
+            slot @ None => {
+                let id = literals.id_of(value);
+                *slot = Some((value.to_string(), id));
+                id
+            }
+        }
+    }
+}
+
+/// One field's literals: folded text -> id, and the lengths (in bytes) they come in.
+#[derive(Debug, Default)]
+struct Literals {
+    ids: FxHashMap<String, u32>,
+    lens: Vec<usize>,
+}
+
+impl Literals {
+    fn intern(&mut self, folded: String) -> u32 {
+        if let Err(at) = self.lens.binary_search(&folded.len()) {
+            self.lens.insert(at, folded.len());
+        }
+        let next = self.ids.len() as u32;
+        *self.ids.entry(folded).or_insert(next)
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The id of the literal a string value equals as the `Exact` matcher compares (folded).
+    fn id_of(&self, value: &str) -> Option<u32> {
+        // Folding keeps an ASCII string's length, so most values of a column are ruled out
+        // by theirs, without being folded and hashed (every path is compared with
+        // `/etc/ld.so.preload`).
+        if value.is_ascii() && self.lens.binary_search(&value.len()).is_err() {
+            return None;
+        }
+        self.ids.get(ascii_lowercase_cow(value).as_ref()).copied()
+    }
+}
+
+/// What the gates need to know about one event: each field is looked up at most once,
+/// however many gates ask.
+pub(crate) struct Facts<'e, S: Source> {
+    event: &'e S,
+    fields: &'e Fields,
+    looked: Vec<OnceCell<Looked<'e>>>,
+    /// The ids of values that equal more than one literal (arrays).
+    spilled: RefCell<Vec<u32>>,
+    /// Folded values that differ from the value.
+    folded: RefCell<Vec<String>>,
+    recall: Option<RefCell<&'e mut Recall>>,
+}
+
+impl<'e, S: Source> Facts<'e, S> {
+    /// `recall`, when given, must have been used with `fields` only.
+    pub(crate) fn new(event: &'e S, fields: &'e Fields, recall: Option<&'e mut Recall>) -> Self {
         Facts {
             event,
             fields,
             looked: (0..fields.paths.len()).map(|_| OnceCell::new()).collect(),
+            spilled: RefCell::default(),
+            folded: RefCell::default(),
+            recall: recall.map(RefCell::new),
         }
     }
 
     fn holds(&self, atom: &Atom) -> bool {
         match atom {
             Atom::Present(f) => self.look(*f).present,
-            Atom::Equals { field, ids } => match &self.look(*field).ids {
-                Ids::None => false,
-                Ids::One(id) => ids.binary_search(id).is_ok(),
-                Ids::Many(found) => found.iter().any(|id| ids.binary_search(id).is_ok()),
+            Atom::Equals { field, ids } => {
+                let mut any = false;
+                self.each_id(*field, |id| any |= ids.binary_search(&id).is_ok());
+                any
+            }
+            Atom::Text { field, patterns } => {
+                let test = |v: &str| patterns.iter().any(|p| p.test(v));
+                match self.look(*field).text {
+                    Folded::Nothing => false,
+                    Folded::Str(v) => test(v),
+                    Folded::Owned(i) => test(&self.folded.borrow()[i]),
+                    Folded::Unknown => true,
+                }
+            }
+            // The `NumericEq` matcher's own comparison.
+            Atom::Number { field, values } => match self.look(*field).number {
+                Scalar::Nothing => false,
+                Scalar::Is(v) => values.iter().any(|n| (v - n).abs() < f64::EPSILON),
+                Scalar::Unknown => true,
             },
-            Atom::Text { field, patterns } => match &self.look(*field).text {
-                Folded::Nothing => false,
-                Folded::Str(v) => patterns.iter().any(|(op, p)| op.test(v, p)),
-                Folded::Unknown => true,
+            Atom::Bool { field, value } => match self.look(*field).truth {
+                Scalar::Nothing => false,
+                Scalar::Is(b) => b == *value,
+                Scalar::Unknown => true,
             },
+        }
+    }
+
+    /// Calls `f` with every literal id the field's value equals.
+    fn each_id(&self, field: usize, mut f: impl FnMut(u32)) {
+        match self.look(field).ids {
+            Ids::None => {}
+            Ids::One(id) => f(id),
+            Ids::Many { start, end } => self.spilled.borrow()[start as usize..end as usize]
+                .iter()
+                .for_each(|&id| f(id)),
         }
     }
 
     fn look(&self, field: usize) -> &Looked<'e> {
         self.looked[field].get_or_init(|| {
-            let Some(value) = self.event.get_field(&self.fields.paths[field]) else {
+            let Some(value) = self.event.value(&self.fields.paths[field]) else {
                 return Looked {
                     present: false,
                     ids: Ids::None,
                     text: Folded::Nothing,
+                    number: Scalar::Nothing,
+                    truth: Scalar::Nothing,
                 };
             };
             let literals = &self.fields.literals[field];
             let mut ids = Ids::None;
-            if !literals.is_empty() {
-                each_str_value(&value, &mut |s| {
-                    if let Some(&id) = literals.get(ascii_lowercase_cow(s).as_ref()) {
-                        ids = match std::mem::replace(&mut ids, Ids::None) {
-                            Ids::None => Ids::One(id),
-                            Ids::One(first) => Ids::Many(vec![first, id]),
-                            Ids::Many(mut v) => {
-                                v.push(id);
-                                Ids::Many(v)
-                            }
-                        };
+            match (&value, &self.recall) {
+                _ if literals.is_empty() => {}
+                (EventValue::Str(s), Some(recall)) if self.fields.paths[field].is_header() => {
+                    if let Some(id) = recall.borrow_mut().literal_id(field, s, literals) {
+                        ids = Ids::One(id);
                     }
-                });
+                }
+                _ => {
+                    let mut spilled = self.spilled.borrow_mut();
+                    let start = spilled.len();
+                    each_str_value(&value, &mut |s| spilled.extend(literals.id_of(s)));
+                    ids = match spilled.len() - start {
+                        0 => Ids::None,
+                        1 => Ids::One(spilled.pop().unwrap_or_default()),
+                        _ => Ids::Many {
+                            start: start as u32,
+                            end: spilled.len() as u32,
+                        },
+                    };
+                }
             }
+            let number = if self.fields.number[field] {
+                Scalar::number(&value)
+            } else {
+                Scalar::Unknown
+            };
+            let truth = if self.fields.truth[field] {
+                Scalar::truth(&value)
+            } else {
+                Scalar::Unknown
+            };
             let text = if !self.fields.text[field] {
                 Folded::Unknown
             } else {
+                let own = |s: String| {
+                    let mut folded = self.folded.borrow_mut();
+                    folded.push(s);
+                    Folded::Owned(folded.len() - 1)
+                };
                 match value {
-                    EventValue::Str(Cow::Borrowed(s)) => Folded::Str(ascii_lowercase_cow(s)),
-                    EventValue::Str(Cow::Owned(s)) => {
-                        Folded::Str(Cow::Owned(ascii_lowercase_cow(&s).into_owned()))
-                    }
+                    EventValue::Str(Cow::Borrowed(s)) => match ascii_lowercase_cow(s) {
+                        Cow::Borrowed(s) => Folded::Str(s),
+                        Cow::Owned(s) => own(s),
+                    },
+                    EventValue::Str(Cow::Owned(s)) => own(ascii_lowercase_cow(&s).into_owned()),
                     EventValue::Null | EventValue::Map(_) => Folded::Nothing,
                     _ => Folded::Unknown,
                 }
@@ -341,6 +595,8 @@ impl<'e, E: Event> Facts<'e, E> {
                 present: true,
                 ids,
                 text,
+                number,
+                truth,
             }
         })
     }
@@ -453,9 +709,22 @@ impl Analyzer<'_, '_> {
             }
             Some(patterns) => {
                 self.fields.text[field] = true;
+                let patterns = patterns
+                    .into_iter()
+                    .map(|(op, text)| Pattern::new(op, text))
+                    .collect();
                 Atom::Text { field, patterns }
             }
-            None => Atom::Present(field),
+            None => match scalar_atom(field, &item.matcher) {
+                Some(atom) => {
+                    match atom {
+                        Atom::Number { .. } => self.fields.number[field] = true,
+                        _ => self.fields.truth[field] = true,
+                    }
+                    atom
+                }
+                None => Atom::Present(field),
+            },
         };
         vec![vec![atom]]
     }
@@ -551,12 +820,40 @@ fn text_patterns(m: &CompiledMatcher) -> Option<Vec<(TextOp, String)>> {
     }
 }
 
+/// A number (`port: 22`, or a list of them) or boolean (`enabled: true`) matcher as an atom.
+fn scalar_atom(field: usize, m: &CompiledMatcher) -> Option<Atom> {
+    match m {
+        CompiledMatcher::NumericEq(n) => Some(Atom::Number {
+            field,
+            values: vec![*n],
+        }),
+        CompiledMatcher::AnyOf(children) => {
+            let values = children
+                .iter()
+                .map(|c| match c {
+                    CompiledMatcher::NumericEq(n) => Some(*n),
+                    _ => None,
+                })
+                .collect::<Option<Vec<f64>>>()?;
+            Some(Atom::Number { field, values })
+        }
+        CompiledMatcher::BoolEq(value) => Some(Atom::Bool {
+            field,
+            value: *value,
+        }),
+        _ => None,
+    }
+}
+
 /// Orders clauses so the cheapest, most selective checks run first. Only affects speed.
-fn sort_by_cost(clauses: &mut [Clause], paths: &[String]) {
+fn sort_by_cost(clauses: &mut [Clause], paths: &[FieldPath]) {
     let atom_cost = |a: &Atom| -> u8 {
         let (field, equals) = match a {
             Atom::Present(f) => (*f, false),
-            Atom::Equals { field, .. } | Atom::Text { field, .. } => (*field, true),
+            Atom::Equals { field, .. }
+            | Atom::Text { field, .. }
+            | Atom::Number { field, .. }
+            | Atom::Bool { field, .. } => (*field, true),
         };
         match (paths[field].as_str(), equals) {
             // The query (table) names the row's shape; the pack and name narrow it as well.
@@ -570,4 +867,47 @@ fn sort_by_cost(clauses: &mut [Clause], paths: &[String]) {
         }
     };
     clauses.sort_by_key(|c| c.iter().map(atom_cost).max().unwrap_or(0));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Each pattern answers what the `str` method of its kind does.
+        #[test]
+        fn patterns_compare_like_str(value in "[a-c/é]{0,12}", cut in (0usize..13, 0usize..13), other in "[a-c/é]{0,3}") {
+            let chars: Vec<char> = value.chars().collect();
+            let (a, b) = (cut.0.min(chars.len()), cut.1.min(chars.len()));
+            let piece: String = chars[a.min(b)..a.max(b)].iter().collect();
+            for text in [piece, other.clone()] {
+                let t = text.as_str();
+                let cases = [
+                    (TextOp::Exact, value == t),
+                    (TextOp::Prefix, value.starts_with(t)),
+                    (TextOp::Suffix, value.ends_with(t)),
+                    (TextOp::Contains, value.contains(t)),
+                ];
+                for (op, want) in cases {
+                    prop_assert_eq!(Pattern::new(op, text.clone()).test(&value), want, "{:?} {:?} {:?}", op, value, t);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn literal_ids_compare_folded_values_whatever_their_length() {
+        let mut lits = Literals::default();
+        let preload = lits.intern("/etc/ld.so.preload".into());
+        // Folding `İ` (2 bytes) gives `i̇` (3 bytes): the value is shorter than the literal.
+        let dotted = lits.intern("İx".to_lowercase());
+        assert_eq!(lits.id_of("/etc/ld.so.preload"), Some(preload));
+        assert_eq!(lits.id_of("/ETC/ld.so.PRELOAD"), Some(preload));
+        assert_eq!(lits.id_of("/etc/ld.so.preloa"), None);
+        assert_eq!(lits.id_of("/etc/ld.so.preload2"), None);
+        assert_eq!(lits.id_of("İx"), Some(dotted));
+        assert_eq!(lits.id_of("İX"), Some(dotted));
+        assert_eq!(lits.id_of(""), None);
+    }
 }

@@ -21,7 +21,7 @@ use rsigma_parser::{SigmaCollection, SigmaRule};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{parse_tag, Catalog, Resolution, TechniqueRef};
-use gate::{Facts, Gate};
+use gate::{ByPath, Facts, Gate, Recall, Source};
 
 pub mod detector;
 pub mod fields;
@@ -446,9 +446,28 @@ impl RuleSet {
     /// compile time, and evaluation itself is total.
     ///
     /// Each rule's gate is checked first and rsigma evaluates only the rules it admits;
-    /// the gate is a necessary condition, so the answer is the engine's own.
+    /// the gate is a necessary condition, so the answer is the engine's own. Here the gates
+    /// read `view` by field path; the [`Detector`] has them read its [`EventView`] through
+    /// paths resolved once per rule set, and remember values from one event to the next.
     pub fn matching(&self, view: &impl rsigma_eval::Event) -> Vec<usize> {
-        let facts = Facts::new(view, &self.gate_fields);
+        self.matching_through(&ByPath(view), view, None)
+    }
+
+    /// [`RuleSet::matching`] of the view the [`Detector`] builds. `recall` carries what the
+    /// gates can reuse from one event to the next; it must only ever be used with this
+    /// rule set.
+    pub(crate) fn matching_view(&self, view: &EventView<'_>, recall: &mut Recall) -> Vec<usize> {
+        self.matching_through(view, view, Some(recall))
+    }
+
+    /// The gates read `source`, rsigma reads `view`: the same event.
+    fn matching_through(
+        &self,
+        source: &impl Source,
+        view: &impl rsigma_eval::Event,
+        recall: Option<&mut Recall>,
+    ) -> Vec<usize> {
+        let facts = Facts::new(source, &self.gate_fields, recall);
         let compiled = self.engine.rules();
         // Only the gates the index picks out can pass; the rest are skipped unchecked.
         let mut out: Vec<usize> = self

@@ -539,6 +539,44 @@ fn builtin_pack_loads_and_passes_its_tests() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Each event gets its own names' techniques, whatever the events before it were named.
+#[test]
+fn annotate_follows_changing_names() {
+    let mapper = Arc::new(crate::mapping::Mapper::builtin().unwrap());
+    let rules = set(&[rule_yaml(
+        "cron",
+        1,
+        "  a:\n    query: crontab\n  condition: a",
+        "",
+    )]);
+    let mut detector = Detector::new(rules, Some(Arc::clone(&mapper)), Config::default());
+    let names = [
+        (Some("test"), "crontab", "pack/test/crontab"),
+        (Some("test"), "crontab", "pack/test/crontab"),
+        (Some("test"), "shell_history", "pack/test/shell_history"),
+        (Some("test"), "users", "pack/test/users"),
+        (Some("test"), "crontab", "pack/test/crontab"),
+        (None, "crontab", "crontab"),
+        (None, "crontab", "pack_x_crontab"),
+        (Some("osx-attacks"), "crontab", "pack/osx-attacks/crontab"),
+        (Some("test"), "shell_history", "pack/test/shell_history"),
+    ];
+    let mut kinds = std::collections::BTreeSet::new();
+    for (pack, query, name) in names {
+        let mut ev = event(query, json!({}), T0);
+        ev.pack = pack.map(Into::into);
+        ev.name = Some(name.into());
+        detector.annotate(&mut ev);
+        let got: Vec<&str> = ev.attack.iter().map(|t| t.id.as_str()).collect();
+        let want = mapper.techniques_uncached(pack, query, name);
+        let want: Vec<&str> = want.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(got, want, "{pack:?} {query} {name}");
+        kinds.insert(want.join(","));
+    }
+    // The names map to different techniques, so a stale answer would show.
+    assert!(kinds.len() >= 3, "{kinds:?}");
+}
+
 #[test]
 fn window_parse() {
     assert_eq!(Window::parse("24h").unwrap().seconds, 86_400);
@@ -587,11 +625,11 @@ fn zero_copy_view_matches_like_json_view_on_builtin_tests() {
             let Ok(ev) = te.to_event(name) else { continue };
             let d = crate::derive::derive(&ev, &config);
             let flat = eval_view(&ev, &d);
-            assert_eq!(
-                rules.matching(&EventView::new(&ev, &d)),
-                rules.matching(&JsonEvent::borrow(&flat)),
-                "{name}: {flat}"
-            );
+            let view = EventView::new(&ev, &d);
+            let by_json = rules.matching(&JsonEvent::borrow(&flat));
+            assert_eq!(rules.matching(&view), by_json, "{name}: {flat}");
+            let fresh = rules.matching_view(&view, &mut Recall::default());
+            assert_eq!(fresh, by_json, "{name}: {flat}");
             checked += 1;
         }
     }
@@ -658,6 +696,7 @@ fn gates_agree_with_the_engine_on_builtin_tests() {
     let rules = RuleSet::builtin().unwrap_or_else(|e| panic!("{e}"));
     let config = Config::default();
     let mut fired = 0;
+    let mut recall = Recall::default();
     for ev in builtin_test_events_and_variants() {
         for d in [
             crate::derive::derive(&ev, &config),
@@ -674,12 +713,250 @@ fn gates_agree_with_the_engine_on_builtin_tests() {
             let view = EventView::new(&ev, &d);
             let gated = rules.matching(&view);
             assert_eq!(gated, rules.matching_ungated(&view), "{ev:?}");
+            // One memory across every event, as a detector keeps it.
+            assert_eq!(rules.matching_view(&view, &mut recall), gated, "{ev:?}");
             fired += gated.len();
         }
     }
     assert!(fired > 0);
     // Every built-in rule has a gate; an open one would be evaluated on every event.
     assert_eq!(rules.open_gates(), Vec::<&str>::new());
+}
+
+/// A row of a table no rule names, without the columns and derived fields rules look for,
+/// has no gate to test: no built-in rule is filed under `action`, which nearly every row
+/// has, even those whose query condition is an OR of `pack` and `query`.
+#[test]
+fn unrelated_rows_have_no_candidate_gates() {
+    let rules = RuleSet::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let d = Derived::default();
+    for action in [Action::Added, Action::Removed, Action::Snapshot] {
+        let mut ev = event("unrelated_table", json!({"pid": "1", "uid": "0"}), T0);
+        ev.action = Some(action);
+        let view = EventView::new(&ev, &d);
+        let facts = gate::Facts::new(&view, &rules.gate_fields, None);
+        assert_eq!(
+            rules.gate_index.candidates(&facts),
+            Vec::<u32>::new(),
+            "{action:?}"
+        );
+    }
+}
+
+/// A field with several values (`attack.id`) can equal several literals at once; each of
+/// them admits the gates that name it.
+#[test]
+fn gates_see_every_value_of_a_list() {
+    let rules = set(&[
+        rule_yaml(
+            "both",
+            1,
+            "  a:\n    attack.id: [T1059, t1053.003]\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "second",
+            2,
+            "  a:\n    attack.id: T1053.003\n  condition: a",
+            "",
+        ),
+        rule_yaml("other", 3, "  a:\n    attack.id: T9999\n  condition: a", ""),
+    ]);
+    let tag = |id: &str| TechniqueRef {
+        id: id.into(),
+        name: "x".into(),
+        tactics: vec![],
+        url: None,
+    };
+    let d = Derived::default();
+    let cases = [
+        (vec![tag("T1059"), tag("T1053.003")], vec![0, 1]),
+        (vec![tag("T1053.003"), tag("T1059")], vec![0, 1]),
+        (vec![tag("T1059")], vec![0]),
+        (vec![tag("T1000"), tag("T1053.003")], vec![0, 1]),
+        (vec![tag("T1000")], vec![]),
+        (vec![], vec![]),
+    ];
+    let mut recall = Recall::default();
+    for (attack, want) in cases {
+        let mut ev = event("processes", json!({}), T0);
+        ev.attack = attack;
+        let view = EventView::new(&ev, &d);
+        assert_eq!(rules.matching(&view), want, "{:?}", ev.attack);
+        assert_eq!(
+            rules.matching_view(&view, &mut recall),
+            want,
+            "{:?}",
+            ev.attack
+        );
+        assert_eq!(rules.matching_ungated(&view), want, "{:?}", ev.attack);
+    }
+}
+
+/// Number and boolean literals are checked by the gates as rsigma's matchers read values:
+/// text that parses as the number, `TRUE`/`1`/`yes` for true, lists of numbers, integers.
+#[test]
+fn gates_read_numbers_and_booleans_like_the_engine() {
+    let rules = set(&[
+        rule_yaml("port", 1, "  a:\n    columns.port: 22\n  condition: a", ""),
+        rule_yaml(
+            "ports",
+            2,
+            "  a:\n    columns.port: [22, 2222]\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "on",
+            3,
+            "  a:\n    columns.enabled: true\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "off",
+            4,
+            "  a:\n    columns.enabled: false\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "counter",
+            5,
+            "  a:\n    counter: [0, 5]\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "initial",
+            6,
+            "  a:\n    derived.initial: true\n  condition: a",
+            "",
+        ),
+    ]);
+    let values = [
+        json!(22),
+        json!("22"),
+        json!("22.0"),
+        json!("022"),
+        json!(" 22"),
+        json!("0x16"),
+        json!(2222),
+        json!(22.5),
+        json!("22e0"),
+        json!(true),
+        json!(false),
+        json!("TRUE"),
+        json!("Yes"),
+        json!("1"),
+        json!("0"),
+        json!("no"),
+        json!("maybe"),
+        json!("\u{ff34}\u{ff32}\u{ff35}\u{ff25}"),
+        json!("\u{212a}"),
+        json!(1),
+        json!(0),
+        json!(""),
+        json!(null),
+        json!({"a": 1}),
+    ];
+    let mut recall = Recall::default();
+    let mut fired = std::collections::BTreeSet::new();
+    for v in values {
+        for counter in [Some(0), Some(5), Some(7), None] {
+            let mut ev = event("t", json!({"port": v.clone(), "enabled": v.clone()}), T0);
+            ev.counter = counter;
+            for d in [
+                Derived::default(),
+                Derived {
+                    initial: true,
+                    ..Default::default()
+                },
+            ] {
+                let view = EventView::new(&ev, &d);
+                let want = rules.matching_ungated(&view);
+                let what = format!("{v} {counter:?} {}", d.initial);
+                assert_eq!(rules.matching(&view), want, "{what}");
+                assert_eq!(rules.matching_view(&view, &mut recall), want, "{what}");
+                let flat = eval_view(&ev, &d);
+                assert_eq!(rules.matching(&JsonEvent::borrow(&flat)), want, "{what}");
+                fired.extend(want);
+            }
+        }
+    }
+    // Every rule fired on some value and was rejected on others.
+    assert_eq!(fired.len(), 6, "{fired:?}");
+}
+
+/// The gates' memory of the previous event must follow every change of value: a run of one
+/// query, then another query, a different spelling, a column that changes under the same
+/// query, and back.
+#[test]
+fn gate_memory_follows_changing_values() {
+    let rules = set(&[
+        rule_yaml(
+            "cron_added",
+            1,
+            "  a:\n    query: crontab\n    action: added\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "ssh_port",
+            2,
+            "  a:\n    query: listening_ports\n    columns.port: 22\n  condition: a",
+            "",
+        ),
+    ]);
+    let d = Derived::default();
+    let cases = [
+        ("crontab", Action::Added, json!({}), vec![0]),
+        ("crontab", Action::Added, json!({}), vec![0]),
+        ("crontab", Action::Removed, json!({}), vec![]),
+        ("crontab", Action::Added, json!({}), vec![0]),
+        ("users", Action::Added, json!({}), vec![]),
+        ("CronTab", Action::Added, json!({}), vec![0]),
+        (
+            "listening_ports",
+            Action::Added,
+            json!({"port": "2222"}),
+            vec![],
+        ),
+        (
+            "listening_ports",
+            Action::Added,
+            json!({"port": "22"}),
+            vec![1],
+        ),
+        (
+            "listening_ports",
+            Action::Added,
+            json!({"port": 22}),
+            vec![1],
+        ),
+        (
+            "listening_ports",
+            Action::Added,
+            json!({"port": "80"}),
+            vec![],
+        ),
+        ("listening_ports", Action::Added, json!({}), vec![]),
+        (
+            "listening_ports",
+            Action::Added,
+            json!({"port": "22"}),
+            vec![1],
+        ),
+        ("crontab", Action::Added, json!({"port": "22"}), vec![0]),
+    ];
+    let mut recall = Recall::default();
+    for (query, action, columns, want) in cases {
+        let mut ev = event(query, columns.clone(), T0);
+        ev.action = Some(action);
+        let view = EventView::new(&ev, &d);
+        let got = rules.matching_view(&view, &mut recall);
+        assert_eq!(got, want, "{query} {action:?} {columns}");
+        assert_eq!(
+            rules.matching_ungated(&view),
+            want,
+            "{query} {action:?} {columns}"
+        );
+    }
 }
 
 #[test]
@@ -786,6 +1063,8 @@ fn gates_are_sound_for_tricky_conditions() {
         let ev = event(query, columns.clone(), T0);
         let view = EventView::new(&ev, &d);
         assert_eq!(rules.matching(&view), want, "{query} {columns}");
+        let fresh = rules.matching_view(&view, &mut Recall::default());
+        assert_eq!(fresh, want, "{query} {columns}");
         assert_eq!(rules.matching_ungated(&view), want, "{query} {columns}");
     }
     assert_eq!(rules.open_gates(), ["negated", "keywords"]);

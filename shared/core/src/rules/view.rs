@@ -129,22 +129,198 @@ fn kind_str(kind: Kind) -> &'static str {
     }
 }
 
+/// A field of [`Derived`], named in a path as `derived.<name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DerivedField {
+    Program,
+    Platform,
+    OsqueryOutdated,
+    MacosUnsupported,
+    RemoteOutsideOffice,
+    Stale,
+    Initial,
+}
+
+impl DerivedField {
+    fn of(name: &str) -> Option<DerivedField> {
+        Some(match name {
+            "program" => DerivedField::Program,
+            "platform" => DerivedField::Platform,
+            "osquery_outdated" => DerivedField::OsqueryOutdated,
+            "macos_unsupported" => DerivedField::MacosUnsupported,
+            "remote_outside_office" => DerivedField::RemoteOutsideOffice,
+            "stale" => DerivedField::Stale,
+            "initial" => DerivedField::Initial,
+            _ => return None,
+        })
+    }
+}
+
+/// A dotted path with where it points in an [`EventView`] worked out. Working that out is
+/// string matching on the path; the gates look the same few paths up on every event, so
+/// they do it once per rule set ([`EventView::get`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FieldPath {
+    path: String,
+    access: Access,
+}
+
+impl FieldPath {
+    pub(crate) fn new(path: &str) -> FieldPath {
+        FieldPath {
+            path: path.to_string(),
+            access: Access::of(path),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether the path names a field of the record rather than of the row (the query,
+    /// its pack, the host, the action): one value for a whole batch or snapshot.
+    pub(crate) fn is_header(&self) -> bool {
+        matches!(
+            self.access,
+            Access::Kind
+                | Access::Name
+                | Access::Pack
+                | Access::Query
+                | Access::Host
+                | Access::Action
+        )
+    }
+}
+
+/// Where a path points: a header field, a column, a derived field, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Kind,
+    Name,
+    Pack,
+    Query,
+    Host,
+    Action,
+    /// `columns.<name>`, the name being the rest of the path.
+    Column,
+    /// `decorations.<name>`, likewise.
+    Decoration,
+    Derived(DerivedField),
+    /// `derived.<name>` with a name that is not a derived field: never present.
+    NoDerived,
+    /// Anything else, looked up by the path's text each time (rules rarely name these).
+    Path,
+}
+
+const COLUMNS: &str = "columns.";
+const DECORATIONS: &str = "decorations.";
+const DERIVED: &str = "derived.";
+
+impl Access {
+    fn of(path: &str) -> Access {
+        if path.starts_with(COLUMNS) {
+            return Access::Column;
+        }
+        if let Some(k) = path.strip_prefix(DERIVED) {
+            return DerivedField::of(k).map_or(Access::NoDerived, Access::Derived);
+        }
+        if path.starts_with(DECORATIONS) {
+            return Access::Decoration;
+        }
+        match path {
+            "kind" => Access::Kind,
+            "name" => Access::Name,
+            "pack" => Access::Pack,
+            "query" => Access::Query,
+            "host" => Access::Host,
+            "action" => Access::Action,
+            _ => Access::Path,
+        }
+    }
+}
+
 impl EventView<'_> {
-    fn derived_field(&self, key: &str) -> Option<EventValue<'_>> {
+    /// The value at a path resolved beforehand: what `get_field` answers, without looking
+    /// at the path's text.
+    pub(crate) fn get(&self, field: &FieldPath) -> Option<EventValue<'_>> {
+        self.get_at(field.access, &field.path)
+    }
+
+    /// `access` must be `Access::of(path)`.
+    fn get_at(&self, access: Access, path: &str) -> Option<EventValue<'_>> {
+        let e = self.event;
+        match access {
+            Access::Kind => Some(EventValue::Str(Cow::Borrowed(kind_str(e.kind)))),
+            Access::Name => opt_str(&e.name),
+            Access::Pack => opt_str(&e.pack),
+            Access::Query => opt_str(&e.query),
+            Access::Host => opt_str(&e.host),
+            Access::Action => Some(match e.action {
+                Some(a) => EventValue::Str(Cow::Borrowed(a.as_str())),
+                None => EventValue::Null,
+            }),
+            Access::Column => column(&e.columns, &path[COLUMNS.len()..]),
+            Access::Decoration => column(&e.decorations, &path[DECORATIONS.len()..]),
+            Access::Derived(f) => self.derived_field(f),
+            Access::NoDerived => None,
+            Access::Path => self.by_path(path),
+        }
+    }
+
+    fn derived_field(&self, field: DerivedField) -> Option<EventValue<'_>> {
         let d = self.derived;
-        match key {
-            "program" => d
+        match field {
+            DerivedField::Program => d
                 .program
                 .as_deref()
                 .map(|p| EventValue::Str(Cow::Borrowed(p))),
-            "platform" => d
+            DerivedField::Platform => d
                 .platform
                 .map(|p| EventValue::Str(Cow::Borrowed(p.as_str()))),
-            "osquery_outdated" => d.osquery_outdated.map(EventValue::Bool),
-            "macos_unsupported" => d.macos_unsupported.map(EventValue::Bool),
-            "remote_outside_office" => d.remote_outside_office.map(EventValue::Bool),
-            "stale" => Some(EventValue::Bool(d.stale)),
-            "initial" => Some(EventValue::Bool(d.initial)),
+            DerivedField::OsqueryOutdated => d.osquery_outdated.map(EventValue::Bool),
+            DerivedField::MacosUnsupported => d.macos_unsupported.map(EventValue::Bool),
+            DerivedField::RemoteOutsideOffice => d.remote_outside_office.map(EventValue::Bool),
+            DerivedField::Stale => Some(EventValue::Bool(d.stale)),
+            DerivedField::Initial => Some(EventValue::Bool(d.initial)),
+        }
+    }
+
+    /// The paths [`Access::of`] leaves to their text (`Access::Path`), which rules rarely
+    /// name.
+    fn by_path(&self, path: &str) -> Option<EventValue<'_>> {
+        let e = self.event;
+        let (root, rest) = match path.split_once('.') {
+            Some((r, rest)) => (r, Some(rest)),
+            None => (path, None),
+        };
+        match (root, rest) {
+            ("columns", None) => Some(columns_map(&e.columns)),
+            ("decorations", None) => Some(columns_map(&e.decorations)),
+            ("derived", None) => Some(EventValue::from(&self.derived.to_json()).to_owned_value()),
+            ("indicators", Some(k)) => self.indicator(k),
+            ("attack", k) => self.attack(k),
+            ("source", Some(k)) => self.source(k),
+            (_, Some(_)) => None,
+            ("time", None) => opt_str(&e.time),
+            ("epoch", None) => opt_int(e.epoch),
+            ("counter", None) => opt_int(e.counter),
+            ("numerics", None) => Some(EventValue::Bool(e.numerics)),
+            ("id", None) => Some(EventValue::Str(Cow::Borrowed(&e.id))),
+            ("unix_time", None) => e.unix_time.map(EventValue::Int),
+            ("severity", None) => e.severity.map(EventValue::Int),
+            ("line", None) => e.line.map(EventValue::Int),
+            ("filename", None) => e
+                .filename
+                .as_deref()
+                .map(|s| EventValue::Str(Cow::Borrowed(s))),
+            ("message", None) => e
+                .message
+                .as_deref()
+                .map(|s| EventValue::Str(Cow::Borrowed(s))),
+            ("version", None) => e
+                .version
+                .as_deref()
+                .map(|s| EventValue::Str(Cow::Borrowed(s))),
             _ => None,
         }
     }
@@ -293,61 +469,7 @@ fn visit_value(v: &Value, f: &mut dyn FnMut(&str) -> bool, depth: usize) -> bool
 
 impl SigmaEvent for EventView<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
-        let e = self.event;
-        // The roots rules name most, by prefix: the same answer as the split below, without
-        // matching the root against every arm (this runs many times per event).
-        if let Some(k) = path.strip_prefix("columns.") {
-            return column(&e.columns, k);
-        }
-        if let Some(k) = path.strip_prefix("derived.") {
-            return self.derived_field(k);
-        }
-        let (root, rest) = match path.split_once('.') {
-            Some((r, rest)) => (r, Some(rest)),
-            None => (path, None),
-        };
-        match (root, rest) {
-            ("columns", Some(k)) => column(&e.columns, k),
-            ("decorations", Some(k)) => column(&e.decorations, k),
-            ("columns", None) => Some(columns_map(&e.columns)),
-            ("decorations", None) => Some(columns_map(&e.decorations)),
-            ("derived", Some(k)) => self.derived_field(k),
-            ("derived", None) => Some(EventValue::from(&self.derived.to_json()).to_owned_value()),
-            ("indicators", Some(k)) => self.indicator(k),
-            ("attack", k) => self.attack(k),
-            ("source", Some(k)) => self.source(k),
-            (_, Some(_)) => None,
-            ("kind", None) => Some(EventValue::Str(Cow::Borrowed(kind_str(e.kind)))),
-            ("name", None) => opt_str(&e.name),
-            ("pack", None) => opt_str(&e.pack),
-            ("query", None) => opt_str(&e.query),
-            ("host", None) => opt_str(&e.host),
-            ("action", None) => Some(match e.action {
-                Some(a) => EventValue::Str(Cow::Borrowed(a.as_str())),
-                None => EventValue::Null,
-            }),
-            ("time", None) => opt_str(&e.time),
-            ("epoch", None) => opt_int(e.epoch),
-            ("counter", None) => opt_int(e.counter),
-            ("numerics", None) => Some(EventValue::Bool(e.numerics)),
-            ("id", None) => Some(EventValue::Str(Cow::Borrowed(&e.id))),
-            ("unix_time", None) => e.unix_time.map(EventValue::Int),
-            ("severity", None) => e.severity.map(EventValue::Int),
-            ("line", None) => e.line.map(EventValue::Int),
-            ("filename", None) => e
-                .filename
-                .as_deref()
-                .map(|s| EventValue::Str(Cow::Borrowed(s))),
-            ("message", None) => e
-                .message
-                .as_deref()
-                .map(|s| EventValue::Str(Cow::Borrowed(s))),
-            ("version", None) => e
-                .version
-                .as_deref()
-                .map(|s| EventValue::Str(Cow::Borrowed(s))),
-            _ => None,
-        }
+        self.get_at(Access::of(path), path)
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
@@ -622,11 +744,14 @@ mod tests {
             "source.row",
             "nonsense",
         ] {
+            let expected = json_view.get_field(path).map(|v| v.to_json());
             assert_eq!(
                 view.get_field(path).map(|v| v.to_json()),
-                json_view.get_field(path).map(|v| v.to_json()),
+                expected,
                 "{path}"
             );
+            let resolved = FieldPath::new(path);
+            assert_eq!(view.get(&resolved).map(|v| v.to_json()), expected, "{path}");
         }
         let mut a = view.all_string_values();
         let mut b = json_view.all_string_values();
