@@ -140,7 +140,9 @@ impl std::fmt::Debug for ThreadedDetector {
 /// core is free. Either way the report is the same.
 #[derive(Debug)]
 pub enum Detection {
-    Inline(Detector),
+    /// Boxed: a `Detector` carries its gates' per-event memory and is much larger than a
+    /// `ThreadedDetector`.
+    Inline(Box<Detector>),
     Threaded(ThreadedDetector),
 }
 
@@ -149,7 +151,7 @@ impl Detection {
         if threaded {
             Detection::Threaded(ThreadedDetector::new(detector))
         } else {
-            Detection::Inline(detector)
+            Detection::Inline(Box::new(detector))
         }
     }
 
