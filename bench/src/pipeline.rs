@@ -220,7 +220,7 @@ pub fn fused_with(
             Some(Decoded::Event(e)) => {
                 e.write_line(&mut events_out, &mut line)?;
                 lap(timed, &mut t, &mut st.serialize_s);
-                detector.observe(*e);
+                detector.observe(e);
                 lap(timed, &mut t, &mut st.detect_s);
             }
             Some(Decoded::Quarantined(q)) => {
@@ -359,7 +359,7 @@ pub fn detect_stage(
             None => break,
             Some(Line::Event(event)) => {
                 events += 1;
-                detector.observe(*event);
+                detector.observe(event);
             }
             Some(Line::Bad(_)) => {}
         }

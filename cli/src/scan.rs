@@ -74,7 +74,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let mut driver = Driver::new(&inputs, args.decode.options(), args.quarantine.as_deref())?;
     for input in &inputs {
         driver.run(input, |event| {
-            detector.observe(*event);
+            detector.observe(event);
             Ok(())
         })?;
     }

@@ -138,7 +138,7 @@ impl Detect {
             for line in lines {
                 match line.with_context(|| format!("reading {name}"))? {
                     Line::Event(event) => {
-                        detector.observe(*event);
+                        detector.observe(event);
                     }
                     Line::Bad(b) => {
                         bad += 1;
