@@ -277,13 +277,14 @@ fn baseline_script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Runs `run MODE FILE` in a fresh child and reads back its result.
-fn child(mode: &str, file: &Path, extra: &[&str]) -> anyhow::Result<RunResult> {
+/// Runs `run MODE FILE --codec CODEC` in a fresh child and reads back its result.
+fn child(mode: &str, file: &Path, extra: &[&str], codec: Codec) -> anyhow::Result<RunResult> {
     let exe = std::env::current_exe()?;
     let out = Command::new(exe)
         .arg("run")
         .arg(mode)
         .arg(file)
+        .args(["--codec", &codec.to_string()])
         .args(extra)
         .stderr(Stdio::inherit())
         .output()?;
@@ -388,13 +389,6 @@ fn bench_object(file: &Path, plan: &Plan<'_>) -> anyhow::Result<ObjectReport> {
         Codec::Gzip => Codec::Zstd,
     };
     let skipped = |name: &str| skip.iter().any(|s| s == name);
-    // Every child gets `--codec`.
-    let child = |mode: &str, input: &Path, extra: &[&str], codec: Codec| {
-        let codec = codec.to_string();
-        let mut args = vec!["--codec", codec.as_str()];
-        args.extend_from_slice(extra);
-        child(mode, input, &args)
-    };
     let maybe = |name: &str, mode: &str, extra: &[&str], n: usize| {
         if skipped(name) {
             Ok(RunResult::default())

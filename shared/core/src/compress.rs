@@ -36,6 +36,8 @@ use std::thread::JoinHandle;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use crate::decode::readahead::Failed;
+
 /// How the stages' NDJSON output is compressed. Each codec runs at its fastest useful level:
 /// the output is written once per object, under a CPU bill, and read back once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -98,7 +100,7 @@ impl Codec {
             Codec::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
             Codec::Zstd => match zstd::stream::read::Decoder::with_buffer(raw) {
                 Ok(d) => Box::new(d),
-                Err(e) => Box::new(FailedRead(Some(e))),
+                Err(e) => Box::new(Failed(Some(e))),
             },
         }
     }
@@ -163,18 +165,6 @@ impl<W: Write> Write for Encoder<W> {
         match self {
             Encoder::Gzip(e) => e.flush(),
             Encoder::Zstd(e) => e.flush(),
-        }
-    }
-}
-
-/// A reader whose first read is the error that kept it from being made.
-struct FailedRead(Option<io::Error>);
-
-impl Read for FailedRead {
-    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        match self.0.take() {
-            Some(e) => Err(e),
-            None => Ok(0),
         }
     }
 }

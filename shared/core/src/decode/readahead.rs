@@ -138,8 +138,8 @@ pub(crate) fn spawn_or_fail(inner: impl Read + Send + 'static) -> Box<dyn BufRea
     }
 }
 
-/// A stream that fails at once with an error found while setting up.
-struct Failed(Option<io::Error>);
+/// A stream that fails at once with an error found while setting up (then reads as empty).
+pub(crate) struct Failed(pub(crate) Option<io::Error>);
 
 impl Read for Failed {
     fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {

@@ -91,9 +91,7 @@ impl ThreadedDetector {
         let full = std::mem::take(&mut self.batch);
         let sent = self.jobs.as_ref().map(|jobs| jobs.send(full));
         if !matches!(sent, Some(Ok(()))) {
-            // The thread is gone: only a panic stops it early.
-            self.join();
-            unreachable!("the detector thread stopped without panicking");
+            self.stopped();
         }
         self.batch = if let Ok(empty) = self.back.try_recv() {
             empty
@@ -103,12 +101,17 @@ impl ThreadedDetector {
         } else {
             match self.back.recv() {
                 Ok(empty) => empty,
-                Err(_) => {
-                    self.join();
-                    unreachable!("the detector thread stopped without panicking");
-                }
+                Err(_) => self.stopped(),
             }
         };
+    }
+
+    /// The thread is gone while we still hold its channel: only a panic ends it that early,
+    /// and joining resumes that panic here.
+    #[cold]
+    fn stopped(&mut self) -> ! {
+        self.join();
+        unreachable!("the detector thread stopped without panicking");
     }
 
     /// Closes the channel and waits for the thread, resuming its panic if it had one.
