@@ -54,7 +54,7 @@ fn event(query: &str, columns: Value, t: i64) -> Event {
         source: SourceRef::default(),
         id: format!("ev-{t}"),
         indicators: Indicators::default(),
-        attack: vec![],
+        attack: Default::default(),
     }
 }
 
@@ -780,7 +780,7 @@ fn gates_see_every_value_of_a_list() {
     let mut recall = Recall::default();
     for (attack, want) in cases {
         let mut ev = event("processes", json!({}), T0);
-        ev.attack = attack;
+        ev.attack = attack.into();
         let view = EventView::new(&ev, &d);
         assert_eq!(rules.matching(&view), want, "{:?}", ev.attack);
         assert_eq!(
