@@ -457,7 +457,7 @@ impl Literals {
         if value.is_ascii() && self.lens.binary_search(&value.len()).is_err() {
             return None;
         }
-        self.ids.get(ascii_lowercase_cow(value).as_ref()).copied()
+        self.ids.get(fold(value).as_ref()).copied()
     }
 }
 
@@ -582,7 +582,7 @@ impl<'e, S: Source> Facts<'e, S> {
                     Folded::Owned(folded.len() - 1)
                 };
                 match value {
-                    EventValue::Str(Cow::Borrowed(s)) => match ascii_lowercase_cow(s) {
+                    EventValue::Str(Cow::Borrowed(s)) => match fold(s) {
                         Cow::Borrowed(s) => Folded::Str(s),
                         Cow::Owned(s) => own(s),
                     },
@@ -599,6 +599,20 @@ impl<'e, S: Source> Facts<'e, S> {
                 truth,
             }
         })
+    }
+}
+
+/// [`ascii_lowercase_cow`], rsigma's folding, with its common case (ASCII without capitals:
+/// nothing to do) found in one pass without early exits, which vectorizes; rsigma's check
+/// goes a byte at a time and was a third of the gates' own cost on long command lines.
+fn fold(s: &str) -> Cow<'_, str> {
+    let plain = s.bytes().fold(true, |plain, b| {
+        plain & b.is_ascii() & !b.is_ascii_uppercase()
+    });
+    if plain {
+        Cow::Borrowed(s)
+    } else {
+        ascii_lowercase_cow(s)
     }
 }
 
@@ -1062,6 +1076,16 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    proptest! {
+        /// `fold` is rsigma's folding, borrowing exactly when it does.
+        #[test]
+        fn fold_is_rsigmas_folding(s in "[a-zA-Z0-9 /._@-]{0,40}|\\PC{0,12}|[aZ]{0,20}[İK\u{212a}ſé]?[aZ]{0,20}") {
+            let (ours, theirs) = (fold(&s), ascii_lowercase_cow(&s));
+            prop_assert_eq!(matches!(ours, Cow::Borrowed(_)), matches!(theirs, Cow::Borrowed(_)));
+            prop_assert_eq!(ours, theirs);
         }
     }
 
