@@ -13,7 +13,15 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::fields::{FieldValue, Fields};
+use crate::fields::{FieldName, FieldValue, Fields};
+
+/// A column name this module reads on every event, its lookup key worked out at compile
+/// time ([`FieldName`]): `derive` makes about ten lookups per event.
+macro_rules! name {
+    ($name:literal) => {
+        const { FieldName::new($name) }
+    };
+}
 
 use crate::config::{Config, Version};
 use crate::event::Event;
@@ -158,8 +166,8 @@ fn query_is(query: &str, table: &str) -> bool {
     })
 }
 
-fn col_str<'a>(cols: &'a Fields, key: &str) -> Option<std::borrow::Cow<'a, str>> {
-    value_str(cols.get(key)?)
+fn col_str<'a>(cols: &'a Fields, key: FieldName<'_>) -> Option<std::borrow::Cow<'a, str>> {
+    value_str(cols.get_name(key)?)
 }
 
 /// A column value as text: strings and numbers as they arrived, booleans spelled out.
@@ -180,17 +188,17 @@ const WRAPPERS: &[&str] = &["sudo", "doas", "env", "nohup", "exec", "command", "
 const OPTS_WITH_ARG: &[&str] = &["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-n"];
 
 fn program(cols: &Fields) -> Option<String> {
-    if let Some(p) = col_str(cols, "command").and_then(|cmd| program_of(&cmd)) {
+    if let Some(p) = col_str(cols, name!("command")).and_then(|cmd| program_of(&cmd)) {
         return Some(p);
     }
     // Looked up once for both uses below: most rows have neither column, and this runs for
     // every event.
-    let cmdline = cols.get("cmdline")?;
+    let cmdline = cols.get_name(name!("cmdline"))?;
     if let Some(p) = value_str(cmdline).and_then(|cmd| program_of(&cmd)) {
         return Some(p);
     }
     // Kernel threads and zombies log an empty cmdline; the executable path still names them.
-    let path = col_str(cols, "path")?;
+    let path = col_str(cols, name!("path"))?;
     let b = basename(path.trim());
     (!b.is_empty()).then(|| b.to_string())
 }
@@ -352,18 +360,18 @@ impl<'a> Iterator for ShellWords<'a> {
 
 /// Decoration and column names that carry the OS (osquery's `os_version.platform`,
 /// `osquery_info.build_platform`, common decorator names).
-const PLATFORM_KEYS: &[&str] = &[
-    "platform",
-    "os_platform",
-    "build_platform",
-    "os",
-    "platform_like",
-    "os_family",
+const PLATFORM_KEYS: &[FieldName] = &[
+    name!("platform"),
+    name!("os_platform"),
+    name!("build_platform"),
+    name!("os"),
+    name!("platform_like"),
+    name!("os_family"),
 ];
 
 fn platform(event: &Event) -> Option<Platform> {
     for map in [&event.decorations, &event.columns] {
-        for key in PLATFORM_KEYS {
+        for &key in PLATFORM_KEYS {
             if let Some(p) = col_str(map, key).and_then(|v| platform_from_name(&v)) {
                 return Some(p);
             }
@@ -494,17 +502,22 @@ fn is_osquery_info(query: &str, cols: &Fields) -> bool {
     if query_is(query, "osquery_info") {
         return true;
     }
-    cols.contains_key("version")
-        && ["build_platform", "config_hash", "instance_id", "extensions"]
-            .iter()
-            .any(|k| cols.contains_key(k))
+    cols.contains_name(name!("version"))
+        && [
+            name!("build_platform"),
+            name!("config_hash"),
+            name!("instance_id"),
+            name!("extensions"),
+        ]
+        .into_iter()
+        .any(|k| cols.contains_name(k))
 }
 
 fn osquery_outdated(query: &str, cols: &Fields, config: &Config) -> Option<bool> {
     if !is_osquery_info(query, cols) {
         return None;
     }
-    let version = Version::parse(&col_str(cols, "version")?)?;
+    let version = Version::parse(&col_str(cols, name!("version"))?)?;
     Some(version < config.min_osquery_version)
 }
 
@@ -514,14 +527,14 @@ fn macos_unsupported(
     platform: Option<Platform>,
     config: &Config,
 ) -> Option<bool> {
-    let shaped = cols.contains_key("major") && cols.contains_key("minor");
+    let shaped = cols.contains_name(name!("major")) && cols.contains_name(name!("minor"));
     if !(query_is(query, "os_version") || shaped) {
         return None;
     }
-    let is_mac = col_str(cols, "platform")
+    let is_mac = col_str(cols, name!("platform"))
         .map(|p| platform_from_name(&p) == Some(Platform::Darwin))
         .or_else(|| {
-            col_str(cols, "name").map(|n| {
+            col_str(cols, name!("name")).map(|n| {
                 let n = n.to_ascii_lowercase();
                 n.contains("macos") || n.contains("mac os")
             })
@@ -530,12 +543,12 @@ fn macos_unsupported(
     if !is_mac {
         return None;
     }
-    let version = col_str(cols, "version")
+    let version = col_str(cols, name!("version"))
         .and_then(|v| Version::parse(&v))
         .or_else(|| {
-            let major = col_str(cols, "major")?;
-            let minor = col_str(cols, "minor").unwrap_or("0".into());
-            let patch = col_str(cols, "patch").unwrap_or("0".into());
+            let major = col_str(cols, name!("major"))?;
+            let minor = col_str(cols, name!("minor")).unwrap_or("0".into());
+            let patch = col_str(cols, name!("patch")).unwrap_or("0".into());
             Version::parse(&format!("{major}.{minor}.{patch}"))
         })?;
     Some(version < config.min_macos_version)
@@ -547,14 +560,14 @@ fn macos_unsupported(
 fn is_login_table(query: &str, cols: &Fields) -> bool {
     query_is(query, "logged_in_users")
         || query_is(query, "last")
-        || (cols.contains_key("tty") && cols.contains_key("host"))
+        || (cols.contains_name(name!("tty")) && cols.contains_name(name!("host")))
 }
 
 fn remote_outside_office(query: &str, cols: &Fields, config: &Config) -> Option<bool> {
     if config.office_networks.is_empty() || !is_login_table(query, cols) {
         return None;
     }
-    let ip = parse_remote_ip(&col_str(cols, "host")?)?;
+    let ip = parse_remote_ip(&col_str(cols, name!("host"))?)?;
     if ip.is_loopback() || ip.is_unspecified() {
         return Some(false);
     }
@@ -597,7 +610,13 @@ fn canonical(ip: IpAddr) -> IpAddr {
 // derived.stale
 
 /// Columns holding a history row's own time, in order of preference.
-const TIME_COLUMNS: &[&str] = &["time", "timestamp", "unix_time", "event_time", "login_time"];
+const TIME_COLUMNS: &[FieldName] = &[
+    name!("time"),
+    name!("timestamp"),
+    name!("unix_time"),
+    name!("event_time"),
+    name!("login_time"),
+];
 
 fn is_history_table(query: &str, cols: &Fields) -> bool {
     query_is(query, "shell_history")
@@ -605,7 +624,7 @@ fn is_history_table(query: &str, cols: &Fields) -> bool {
         || query.ends_with("_events")
         || query.contains("_events_")
         || query == "events"
-        || (cols.contains_key("command") && cols.contains_key("history_file"))
+        || (cols.contains_name(name!("command")) && cols.contains_name(name!("history_file")))
 }
 
 fn stale(query: &str, event: &Event, config: &Config) -> bool {
@@ -620,7 +639,7 @@ fn stale(query: &str, event: &Event, config: &Config) -> bool {
     };
     let Some(row_time) = TIME_COLUMNS
         .iter()
-        .find_map(|k| event.columns.get(k).and_then(column_time))
+        .find_map(|&k| event.columns.get_name(k).and_then(column_time))
     else {
         return false;
     };
@@ -685,7 +704,7 @@ mod tests {
             source: SourceRef::default(),
             id: "x".into(),
             indicators: Indicators::default(),
-            attack: vec![],
+            attack: Default::default(),
         }
     }
 

@@ -5,7 +5,7 @@
 //! and the detect function reads them back from the normalized NDJSON. Add fields; never
 //! rename them.
 
-use crate::attack::TechniqueRef;
+use crate::attack::Techniques;
 use crate::fields::{is_clean, write_str, Fields};
 use std::io::{self, Write};
 
@@ -133,8 +133,8 @@ pub struct Event {
     pub indicators: Indicators,
     /// ATT&CK techniques (`{id, name, tactics}`) from the query mapping; filled in by the
     /// detect stage.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attack: Vec<TechniqueRef>,
+    #[serde(default, skip_serializing_if = "Techniques::is_empty")]
+    pub attack: Techniques,
 }
 
 impl Event {
@@ -323,6 +323,7 @@ pub struct Quarantined {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attack::TechniqueRef;
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
@@ -372,7 +373,8 @@ mod tests {
                 name: "N".into(),
                 tactics: vec!["t".into()],
                 url: None,
-            }],
+            }]
+            .into(),
         }
     }
 
@@ -399,7 +401,7 @@ mod tests {
         e.version = None;
         e.source = SourceRef::default();
         e.indicators = Indicators::default();
-        e.attack.clear();
+        e.attack = Techniques::new();
         e.columns = Fields::new();
         same_bytes(&e);
         for action in [Action::Added, Action::Snapshot] {

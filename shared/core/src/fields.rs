@@ -155,6 +155,44 @@ impl Serialize for FieldValue<'_> {
     }
 }
 
+/// A name to look up in many rows (a rule's column, a column `derive` reads), with its
+/// search key (its first 8 bytes as an integer, which is how rows index their names) worked out once
+/// instead of on every lookup. `const`, so fixed names cost nothing at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldName<'a> {
+    prefix: u64,
+    name: &'a str,
+}
+
+impl<'a> FieldName<'a> {
+    pub const fn new(name: &'a str) -> FieldName<'a> {
+        // `prefix`, spelled so that it can run at compile time.
+        let b = name.as_bytes();
+        let mut prefix = 0u64;
+        let mut i = 0;
+        while i < 8 {
+            prefix = (prefix << 8) | if i < b.len() { b[i] as u64 } else { 0 };
+            i += 1;
+        }
+        FieldName { prefix, name }
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        self.name
+    }
+
+    /// The search key alone, for a caller that keeps the name's text elsewhere.
+    pub(crate) fn key(&self) -> u64 {
+        self.prefix
+    }
+
+    /// `name` with the search key `key` that [`FieldName::key`] gave for it earlier.
+    pub(crate) fn with_key(key: u64, name: &'a str) -> FieldName<'a> {
+        debug_assert_eq!(key, FieldName::new(name).prefix);
+        FieldName { prefix: key, name }
+    }
+}
+
 impl Fields {
     pub fn new() -> Self {
         Fields::default()
@@ -175,6 +213,18 @@ impl Fields {
 
     pub fn contains_key(&self, key: &str) -> bool {
         self.find(key).is_ok()
+    }
+
+    /// [`Fields::get`] with the name's search key prepared beforehand.
+    pub fn get_name(&self, name: FieldName<'_>) -> Option<FieldValue<'_>> {
+        self.find_prefixed(name.prefix, name.name)
+            .ok()
+            .map(|i| self.value(&self.entries[i]))
+    }
+
+    /// [`Fields::contains_key`] with the name's search key prepared beforehand.
+    pub fn contains_name(&self, name: FieldName<'_>) -> bool {
+        self.find_prefixed(name.prefix, name.name).is_ok()
     }
 
     /// Names and values in name order.
@@ -248,7 +298,11 @@ impl Fields {
     /// many columns a row doesn't have, so hits and misses are equally unpredictable),
     /// then the names sharing that prefix in order.
     fn find(&self, key: &str) -> Result<usize, usize> {
-        let needle = prefix(key);
+        self.find_prefixed(prefix(key), key)
+    }
+
+    /// [`Fields::find`] with `needle == prefix(key)` given.
+    fn find_prefixed(&self, needle: u64, key: &str) -> Result<usize, usize> {
         let entries = &self.entries;
         if entries.is_empty() {
             return Err(0);
@@ -746,6 +800,41 @@ mod tests {
     }
 
     #[test]
+    fn field_names_key_as_rows_do() {
+        // Worked out at compile time.
+        const CMDLINE: FieldName = FieldName::new("cmdline");
+        assert_eq!(CMDLINE.key(), u64::from_be_bytes(*b"cmdline\0"));
+        for name in [
+            "",
+            "a",
+            "a\0",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefgh1",
+            "é",
+            "日本語のキー",
+            "x\u{10ffff}",
+        ] {
+            assert_eq!(FieldName::new(name).key(), prefix(name), "{name:?}");
+            assert_eq!(FieldName::new(name).as_str(), name);
+        }
+        let f = parse(r#"{"abcdefgh2":1,"abcdefgh1":2,"abcdefgh":3,"a\u0000":4,"a":5}"#);
+        for name in [
+            "a",
+            "a\0",
+            "abcdefgh",
+            "abcdefgh1",
+            "abcdefgh2",
+            "abcdefgh3",
+            "b",
+            "",
+        ] {
+            assert_eq!(f.get_name(FieldName::new(name)), f.get(name), "{name:?}");
+            assert_eq!(f.contains_name(FieldName::new(name)), f.contains_key(name));
+        }
+    }
+
+    #[test]
     fn insert_replaces_and_insert_if_absent_keeps() {
         let mut f = parse(r#"{"b":"2"}"#);
         f.insert("a", &json!("1"));
@@ -820,9 +909,13 @@ mod tests {
             prop_assert_eq!(&Fields::from(&map), &fields);
             for probe in ["", "a", "a\0", "abcdefgh", "abcdefgha", "zz", "\u{10ffff}"] {
                 prop_assert_eq!(fields.get(probe).map(|f| f.to_value()), map.get(probe).cloned());
+                prop_assert_eq!(fields.get_name(FieldName::new(probe)), fields.get(probe));
+                prop_assert_eq!(fields.contains_name(FieldName::new(probe)), map.contains_key(probe));
             }
             for (k, v) in &map {
                 prop_assert_eq!(fields.get(k).map(|f| f.to_value()), Some(v.clone()));
+                prop_assert_eq!(fields.get_name(FieldName::new(k)), fields.get(k));
+                prop_assert!(fields.contains_name(FieldName::new(k)));
                 if let Value::Number(n) = v {
                     // The text is both what views show (`Display`) and what ids hash (JSON).
                     let text = n.to_string();

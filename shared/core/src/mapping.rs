@@ -43,7 +43,7 @@ use regex::{Regex, RegexSet};
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
-use crate::attack::{Catalog, Resolution, TechniqueRef};
+use crate::attack::{Catalog, Resolution, TechniqueRef, Techniques};
 
 /// The mapping files shipped in the repository's `rules/mappings/`, embedded so that a
 /// deployment gets useful annotations with no configuration. `(file name, YAML)`.
@@ -206,7 +206,14 @@ pub struct Mapper {
     regexes: RegexSet,
     regex_entries: Vec<usize>,
     /// Fx-hashed: the keys are our own query names, hashed once per event.
-    cache: RwLock<FxHashMap<CacheKey, Arc<[TechniqueRef]>>>,
+    cache: RwLock<FxHashMap<CacheKey, Cached>>,
+}
+
+/// One cached lookup, in both forms handed out.
+#[derive(Debug, Clone)]
+struct Cached {
+    full: Arc<[TechniqueRef]>,
+    compact: Techniques,
 }
 
 impl Mapper {
@@ -315,12 +322,31 @@ impl Mapper {
     /// configs in the wild contain both (osquery-attck has a query named
     /// `" Sophos_Anti-Virus_Services_1"`).
     pub fn techniques(&self, pack: Option<&str>, query: &str, name: &str) -> Arc<[TechniqueRef]> {
+        self.cached(pack, query, name).full
+    }
+
+    /// The techniques as events carry them: [`Mapper::techniques`] without the URLs (alerts
+    /// add those), one shared list per cached lookup, so annotating an event copies no
+    /// strings.
+    pub fn event_techniques(&self, pack: Option<&str>, query: &str, name: &str) -> Techniques {
+        self.cached(pack, query, name).compact
+    }
+
+    fn cached(&self, pack: Option<&str>, query: &str, name: &str) -> Cached {
         let (pack, query, name) = normalize_inputs(pack, query, name);
         let probe = KeyRef { pack, query, name };
         if let Some(hit) = self.read_cache().get(&probe as &dyn KeyView) {
-            return Arc::clone(hit);
+            return hit.clone();
         }
-        let result: Arc<[TechniqueRef]> = self.lookup(pack, query, name).into();
+        let full = self.lookup(pack, query, name);
+        let result = Cached {
+            compact: full
+                .iter()
+                .map(TechniqueRef::without_url)
+                .collect::<Vec<_>>()
+                .into(),
+            full: full.into(),
+        };
         let mut cache = self
             .cache
             .write()
@@ -334,7 +360,7 @@ impl Mapper {
                 query: query.into(),
                 name: name.into(),
             },
-            Arc::clone(&result),
+            result.clone(),
         );
         result
     }
@@ -386,9 +412,7 @@ impl Mapper {
         self.read_cache().len()
     }
 
-    fn read_cache(
-        &self,
-    ) -> std::sync::RwLockReadGuard<'_, FxHashMap<CacheKey, Arc<[TechniqueRef]>>> {
+    fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, FxHashMap<CacheKey, Cached>> {
         // A panic while holding the lock cannot leave a half-written Arc behind, so the cached
         // data is still valid after poisoning.
         self.cache

@@ -101,7 +101,7 @@ pub(crate) fn decode(
         source: source.clone(),
         id: String::new(),
         indicators: Default::default(),
-        attack: Vec::new(),
+        attack: Default::default(),
         name,
     };
     if let Some(name) = &base.name {
@@ -259,7 +259,7 @@ fn placeholder() -> Event {
         source: SourceRef::default(),
         id: String::new(),
         indicators: Default::default(),
-        attack: Vec::new(),
+        attack: Default::default(),
     }
 }
 

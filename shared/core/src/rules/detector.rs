@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Aggregator, Alert, Match};
-use crate::attack::TechniqueRef;
+use crate::attack::Techniques;
 use crate::config::Config;
 use crate::derive::{derive, Derived};
 use crate::event::Event;
@@ -100,7 +100,7 @@ struct Mapped {
     pack: Option<String>,
     query: String,
     name: String,
-    techniques: Arc<[TechniqueRef]>,
+    techniques: Techniques,
 }
 
 impl Detector {
@@ -145,49 +145,51 @@ impl Detector {
         let pack = event.pack.as_deref();
         // Events come in runs of one query, so the last event's answer is usually this
         // one's; the mapper's cache would trim and hash the three names again.
-        let techniques = match &self.last_mapped {
+        event.attack = match &self.last_mapped {
             Some(last)
                 if last.query == query && last.name == name && last.pack.as_deref() == pack =>
             {
-                Arc::clone(&last.techniques)
+                last.techniques.clone()
             }
             _ => {
-                let techniques = mapper.techniques(pack, query, name);
+                // Events carry the compact form (no URLs; alerts add them), shared rather
+                // than copied into each event.
+                let techniques = mapper.event_techniques(pack, query, name);
                 self.last_mapped = Some(Mapped {
                     pack: pack.map(str::to_string),
                     query: query.to_string(),
                     name: name.to_string(),
-                    techniques: Arc::clone(&techniques),
+                    techniques: techniques.clone(),
                 });
                 techniques
             }
         };
-        // Events carry the compact form; alerts add the URL. Built field by field rather
-        // than with `TechniqueRef::without_url`, which would copy the URL only to drop it.
-        event.attack = techniques
-            .iter()
-            .map(|t| TechniqueRef {
-                id: t.id.clone(),
-                name: t.name.clone(),
-                tactics: t.tactics.clone(),
-                url: None,
-            })
-            .collect();
     }
 
     /// Annotates, derives, evaluates every rule once and aggregates the matches. Returns
     /// what happened to each matching rule (empty for the usual non-matching event).
     pub fn observe(&mut self, mut event: Event) -> Vec<RuleOutcome> {
-        self.annotate(&mut event);
-        let derived = derive(&event, &self.config);
-        self.observe_derived(event, derived)
+        self.observe_in_place(&mut event)
+    }
+
+    /// [`Detector::observe`] of an event that stays where it is (annotated), such as one in
+    /// the `Box` the readers yield: an `Event` is about 650 bytes, and moving it out of its
+    /// box and on into the evaluation was two copies per event.
+    pub fn observe_in_place(&mut self, event: &mut Event) -> Vec<RuleOutcome> {
+        self.annotate(event);
+        let derived = derive(event, &self.config);
+        self.evaluate(event, derived)
     }
 
     /// Like [`Detector::observe`] with `derived` already computed (or forced, in rule tests)
     /// and `attack` already set.
     pub fn observe_derived(&mut self, event: Event, derived: Derived) -> Vec<RuleOutcome> {
+        self.evaluate(&event, derived)
+    }
+
+    fn evaluate(&mut self, event: &Event, derived: Derived) -> Vec<RuleOutcome> {
         self.stats.events += 1;
-        let view = EventView::new(&event, &derived);
+        let view = EventView::new(event, &derived);
         let matched = self.rules.matching_view(&view, &mut self.recall);
         let mut outcomes = Vec::with_capacity(matched.len());
         for idx in matched {
@@ -201,7 +203,7 @@ impl Detector {
             } else {
                 let m = Match {
                     rule,
-                    event: &event,
+                    event,
                     derived: &derived,
                     view: &view,
                 };

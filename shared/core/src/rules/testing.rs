@@ -155,7 +155,7 @@ impl TestEvent {
                 ..SourceRef::default()
             },
             id: label.to_string(),
-            attack: Vec::new(),
+            attack: Default::default(),
         })
     }
 

@@ -54,7 +54,7 @@ fn event(query: &str, columns: Value, t: i64) -> Event {
         source: SourceRef::default(),
         id: format!("ev-{t}"),
         indicators: Indicators::default(),
-        attack: vec![],
+        attack: Default::default(),
     }
 }
 
@@ -780,7 +780,7 @@ fn gates_see_every_value_of_a_list() {
     let mut recall = Recall::default();
     for (attack, want) in cases {
         let mut ev = event("processes", json!({}), T0);
-        ev.attack = attack;
+        ev.attack = attack.into();
         let view = EventView::new(&ev, &d);
         assert_eq!(rules.matching(&view), want, "{:?}", ev.attack);
         assert_eq!(
@@ -1071,4 +1071,145 @@ fn gates_are_sound_for_tricky_conditions() {
     // Numbers reach text atoms as JSON numbers through a JSON view; the gate stays sound.
     let flat = json!({"query": "ports", "columns.port": 1022, "columns.shell": "a"});
     assert_eq!(rules.matching(&JsonEvent::borrow(&flat)), vec![6]);
+}
+
+/// Pieces of command lines around what the built-in regex rules look for (history files,
+/// redirections, pipes into shells, `/tmp`, downloaders), in either case.
+fn command_piece() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        prop::sample::select(vec![
+            "rm ",
+            "shred ",
+            "unlink",
+            "truncate ",
+            "-s0 ",
+            "~/.bash_history",
+            ".zsh_history",
+            "_HISTORY",
+            ".histfile",
+            ".HISTFILE",
+            ">",
+            "> ",
+            "2>",
+            "0>",
+            ">>",
+            "|",
+            "||",
+            "| ",
+            "sudo ",
+            "bash",
+            "sh",
+            "zsh",
+            "ksh",
+            "-c ",
+            "/bin/",
+            "/tmp/",
+            "/var/tmp",
+            "/dev/shm",
+            "/DEV/SHM/",
+            "cd ",
+            "chmod +x ",
+            "python3 ",
+            "curl",
+            "wget ",
+            "nc",
+            "ncat ",
+            "dig",
+            "http://",
+            "HTTPS://",
+            "ln -s ",
+            "/dev/null",
+            "history -c",
+            "unset HISTFILE",
+            "HISTSIZE=0",
+            "set +o history",
+            " ",
+            ";",
+            "&",
+            "`",
+            "(",
+            "\t",
+            "\n",
+            "é",
+            "K",
+        ])
+        .prop_map(str::to_string),
+        "[a-zA-Z0-9/._ -]{1,6}".prop_map(|s: String| s),
+    ]
+}
+
+proptest::proptest! {
+    /// The gates of the built-in rules whose items are regexes (and `contains|all` lists)
+    /// let through every command line rsigma matches: gated and ungated evaluation agree on
+    /// rows built from the fragments those rules look for.
+    #[test]
+    fn regex_gates_agree_with_the_engine(
+        pieces in proptest::collection::vec(command_piece(), 0..8),
+        query in proptest::sample::select(vec!["crontab", "shell_history", "processes"]),
+        action in proptest::sample::select(vec![Action::Added, Action::Snapshot]),
+    ) {
+        static RULES: std::sync::OnceLock<RuleSet> = std::sync::OnceLock::new();
+        let rules = RULES.get_or_init(|| RuleSet::builtin().unwrap_or_else(|e| panic!("{e}")));
+        let command = pieces.concat();
+        let mut ev = event(query, json!({"command": command, "cmdline": command, "path": "/usr/bin/x"}), T0);
+        ev.action = Some(action);
+        let d = crate::derive::derive(&ev, &Config::default());
+        let view = EventView::new(&ev, &d);
+        proptest::prop_assert_eq!(rules.matching(&view), rules.matching_ungated(&view), "{:?}", command);
+    }
+}
+
+/// Regex items (cased, `|i`, anchored, without required literals) and `contains|all`
+/// lists gate soundly: gated evaluation is rsigma's on rows that do and do not match.
+#[test]
+fn regex_and_all_of_gates_are_sound() {
+    let rules = set(&[
+        rule_yaml(
+            "re_cased",
+            1,
+            "  a:\n    columns.command|re: '(^|;)\\s*(rm|shred)\\s+\\S*_history'\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "re_insensitive",
+            2,
+            "  a:\n    columns.command|re|i: 'curl\\s+http'\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "re_no_literal",
+            3,
+            "  a:\n    columns.command|re: '^[a-z]+$'\n  condition: a",
+            "",
+        ),
+        rule_yaml(
+            "all_of",
+            4,
+            "  a:\n    columns.command|contains|all:\n      - 'ln '\n      - /dev/null\n  condition: a",
+            "",
+        ),
+    ]);
+    let d = Derived::default();
+    let cases = [
+        ("rm ~/.bash_history", vec![0]),
+        ("x; shred .zsh_history", vec![0]),
+        ("x; shred -u .zsh_history", vec![]),
+        ("rm ~/.bash_HISTORY", vec![]),
+        ("CURL  HTTP://x", vec![1]),
+        ("curl http://x", vec![1]),
+        ("wget http://x", vec![]),
+        ("abc", vec![2]),
+        ("ab c", vec![]),
+        ("LN -s /DEV/NULL x", vec![3]),
+        ("ln -s /tmp x", vec![]),
+    ];
+    for (command, want) in cases {
+        let ev = event("x", json!({ "command": command }), T0);
+        let view = EventView::new(&ev, &d);
+        assert_eq!(rules.matching(&view), want, "{command}");
+        assert_eq!(rules.matching_ungated(&view), want, "{command}");
+    }
+    // Only the regex without a required literal is left with a presence check.
+    assert_eq!(rules.open_gates(), Vec::<&str>::new());
 }

@@ -50,8 +50,8 @@ impl ThreadedDetector {
             .name("detector".into())
             .spawn(move || {
                 for mut batch in job_rx {
-                    for event in batch.drain(..) {
-                        detector.observe(*event);
+                    for mut event in batch.drain(..) {
+                        detector.observe_in_place(&mut event);
                     }
                     // The sender may be gone (finishing); the batch is then just dropped.
                     let _ = back_tx.send(batch);
@@ -166,10 +166,10 @@ impl Detection {
 
     /// [`Detector::observe`], now or on the detector thread.
     #[inline]
-    pub fn observe(&mut self, event: Box<Event>) {
+    pub fn observe(&mut self, mut event: Box<Event>) {
         match self {
             Detection::Inline(d) => {
-                d.observe(*event);
+                d.observe_in_place(&mut event);
             }
             Detection::Threaded(d) => d.observe(event),
         }

@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 
 use crate::derive::Derived;
 use crate::event::{Event, Kind};
-use crate::fields::{FieldValue, Fields};
+use crate::fields::{FieldName, FieldValue, Fields};
 
 /// The rules' view of one event: borrowed, zero-copy.
 #[derive(Debug, Clone, Copy)]
@@ -69,10 +69,11 @@ fn columns_map(m: &Fields) -> EventValue<'_> {
 }
 
 /// `columns.<name>`: the column itself, else (for JSON-valued columns) a nested walk.
-fn column<'v>(m: &'v Fields, key: &str) -> Option<EventValue<'v>> {
-    if let Some(v) = m.get(key) {
+fn column<'v>(m: &'v Fields, name: FieldName<'_>) -> Option<EventValue<'v>> {
+    if let Some(v) = m.get_name(name) {
         return Some(column_value(v));
     }
+    let key = name.as_str();
     // Without a dot the walk would repeat the lookup that just missed; absent columns are
     // the common case for rules about other tables.
     if !key.contains('.') {
@@ -201,10 +202,11 @@ enum Access {
     Query,
     Host,
     Action,
-    /// `columns.<name>`, the name being the rest of the path.
-    Column,
+    /// `columns.<name>`, the name being the rest of the path; with the name's search key
+    /// ([`FieldName::key`]), worked out once per rule set rather than on every lookup.
+    Column(u64),
     /// `decorations.<name>`, likewise.
-    Decoration,
+    Decoration(u64),
     Derived(DerivedField),
     /// `derived.<name>` with a name that is not a derived field: never present.
     NoDerived,
@@ -218,14 +220,14 @@ const DERIVED: &str = "derived.";
 
 impl Access {
     fn of(path: &str) -> Access {
-        if path.starts_with(COLUMNS) {
-            return Access::Column;
+        if let Some(k) = path.strip_prefix(COLUMNS) {
+            return Access::Column(FieldName::new(k).key());
         }
         if let Some(k) = path.strip_prefix(DERIVED) {
             return DerivedField::of(k).map_or(Access::NoDerived, Access::Derived);
         }
-        if path.starts_with(DECORATIONS) {
-            return Access::Decoration;
+        if let Some(k) = path.strip_prefix(DECORATIONS) {
+            return Access::Decoration(FieldName::new(k).key());
         }
         match path {
             "kind" => Access::Kind,
@@ -259,8 +261,13 @@ impl EventView<'_> {
                 Some(a) => EventValue::Str(Cow::Borrowed(a.as_str())),
                 None => EventValue::Null,
             }),
-            Access::Column => column(&e.columns, &path[COLUMNS.len()..]),
-            Access::Decoration => column(&e.decorations, &path[DECORATIONS.len()..]),
+            Access::Column(key) => {
+                column(&e.columns, FieldName::with_key(key, &path[COLUMNS.len()..]))
+            }
+            Access::Decoration(key) => column(
+                &e.decorations,
+                FieldName::with_key(key, &path[DECORATIONS.len()..]),
+            ),
             Access::Derived(f) => self.derived_field(f),
             Access::NoDerived => None,
             Access::Path => self.by_path(path),
@@ -686,7 +693,8 @@ mod tests {
                     tactics: vec!["persistence".into()],
                     url: None,
                 },
-            ],
+            ]
+            .into(),
         };
         let derived = Derived {
             program: Some("aws".into()),
