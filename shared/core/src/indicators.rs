@@ -15,6 +15,14 @@ use crate::fields::Fields;
 /// for their column are ignored, never guessed at.
 pub fn extract(columns: &Fields) -> Indicators {
     let mut out = Indicators::default();
+    extract_into(columns, &mut out);
+    out
+}
+
+/// [`extract`] into `out`, replacing what it held but keeping its lists' buffers (the
+/// decoder refills recycled events).
+pub fn extract_into(columns: &Fields, out: &mut Indicators) {
+    out.clear();
     for (key, value) in columns.iter() {
         // Most columns are no indicator: decide by name before looking at the value.
         // osquery's column names are lowercase already, so this rarely allocates.
@@ -66,7 +74,6 @@ pub fn extract(columns: &Fields) -> Indicators {
             Class::Hash | Class::User => {}
         }
     }
-    out
 }
 
 enum Class {
