@@ -15,7 +15,7 @@ use xxhash_rust::xxh3::xxh3_128;
 use super::raw::{self, Diff, Object, Parsed, RawRecord, Rows, Scalar};
 use super::Origin;
 use crate::event::{Action, Event, Kind, SourceRef};
-use crate::fields::{FieldValue, Fields};
+use crate::fields::{put_prefixed, Fields};
 use crate::{indicators, query_name};
 
 /// Why a record was quarantined.
@@ -501,11 +501,16 @@ pub(crate) fn format_rfc3339(unix: i64) -> String {
 /// its streaming state field by field). Columns come sorted by name ([`Fields`] keeps
 /// them so) with their decoded values, so `\/` and `/` hash alike.
 fn event_id(e: &Event, row: u64, scratch: &mut Vec<u8>) -> u128 {
-    fn put(scratch: &mut Vec<u8>, bytes: &[u8]) {
-        scratch.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        scratch.extend_from_slice(bytes);
-    }
     scratch.clear();
+    event_id_header(e, row, scratch);
+    // Names sorted, values tagged by type: `"22"` and `22` differ.
+    e.columns.write_id_layout(scratch);
+    xxh3_128(scratch)
+}
+
+/// The event-id layout of everything but the columns.
+fn event_id_header(e: &Event, row: u64, scratch: &mut Vec<u8>) {
+    let put = put_prefixed;
     let kind: &[u8] = match e.kind {
         Kind::Status => b"status",
         Kind::Result => b"result",
@@ -521,25 +526,6 @@ fn event_id(e: &Event, row: u64, scratch: &mut Vec<u8>) -> u128 {
     put(scratch, e.message.as_deref().unwrap_or("").as_bytes());
     put(scratch, e.filename.as_deref().unwrap_or("").as_bytes());
     put(scratch, &e.line.unwrap_or(0).to_le_bytes());
-    for (key, value) in e.columns.iter() {
-        put(scratch, key.as_bytes());
-        // A type tag keeps the string "22" apart from the number 22.
-        match value {
-            FieldValue::Str(s) => {
-                scratch.push(b's');
-                put(scratch, s.as_bytes());
-            }
-            FieldValue::Null => scratch.push(b'0'),
-            FieldValue::Bool(b) => scratch.push(if b { b't' } else { b'f' }),
-            // Numbers and the rare nested column: their JSON text, which is canonical
-            // for these (objects are sorted maps too).
-            FieldValue::Number(_, json) | FieldValue::Json(json) => {
-                scratch.push(b'j');
-                put(scratch, json.as_bytes());
-            }
-        }
-    }
-    xxh3_128(scratch)
 }
 
 /// `format!("{:032x}", n)` into `out` (its old contents replaced), without the formatting
@@ -558,6 +544,7 @@ fn set_hex128(out: &mut String, n: u128) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fields::FieldValue;
 
     /// A decoded record: its events, and how many fields were missing (warnings).
     #[derive(Debug)]
@@ -704,6 +691,66 @@ mod tests {
         assert_eq!(a.events[0].id, b.events[0].id);
         assert_ne!(a.events[0].id, c.events[0].id);
         assert_eq!(a.events[0].id.len(), 32);
+    }
+
+    /// The id layout as it was first written, through the public `Fields` API: the
+    /// reference `Fields::write_id_layout` must match byte for byte (ids are a contract).
+    fn reference_layout(e: &Event, row: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        event_id_header(e, row, &mut out);
+        for (key, value) in e.columns.iter() {
+            put_prefixed(&mut out, key.as_bytes());
+            match value {
+                FieldValue::Str(s) => {
+                    out.push(b's');
+                    put_prefixed(&mut out, s.as_bytes());
+                }
+                FieldValue::Null => out.push(b'0'),
+                FieldValue::Bool(b) => out.push(if b { b't' } else { b'f' }),
+                FieldValue::Number(_, json) | FieldValue::Json(json) => {
+                    out.push(b'j');
+                    put_prefixed(&mut out, json.as_bytes());
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn id_layout_matches_the_reference() {
+        let mut events = Vec::new();
+        for cols in [
+            r#"{}"#,
+            r#"{"a":"22","b":22,"c":-3,"d":2.5,"e":null,"f":true,"g":false}"#,
+            r#"{"":null,"n":[1,{"y":1,"x":2}],"o":{},"s":"a\"b\u0001","é":"\/x"}"#,
+            r#"{"z":"1","a":"2","a":"3","long_column_name":"v","long_column_namf":"w"}"#,
+        ] {
+            let r = format!(
+                r#"{{"name":"q","hostIdentifier":"h","unixTime":5,"columns":{cols},"action":"added"}}"#
+            );
+            events.extend(one(&r).unwrap().events);
+        }
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/osquery");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let file = std::fs::File::open(&path).unwrap();
+            for item in
+                super::super::ObjectDecoder::new(file, Origin::path("t"), Default::default())
+            {
+                if let super::super::Decoded::Event(e) = item {
+                    events.push(*e);
+                }
+            }
+        }
+        assert!(events.len() > 200);
+        let mut scratch = Vec::new();
+        for e in &events {
+            let row = e.source.row.unwrap_or(0);
+            let reference = reference_layout(e, row);
+            let id = event_id(e, row, &mut scratch);
+            assert_eq!(scratch, reference, "{e:?}");
+            assert_eq!(id, xxh3_128(&reference));
+        }
     }
 
     #[test]
