@@ -69,9 +69,12 @@ impl ThreadedDetector {
                 {
                     for event in &mut events {
                         detector.observe_in_place(event);
+                        // What the detector added is freed here, off the caller's thread
+                        // (a refilled event's `attack` starts empty anyway).
+                        event.attack.clear();
                     }
                     if !give_back {
-                        // Freed here, off the caller's thread.
+                        // Freed here too.
                         events.clear();
                     }
                     // The sender may be gone (finishing); the batch is then just dropped.
@@ -101,7 +104,9 @@ impl ThreadedDetector {
     }
 
     /// Like [`ThreadedDetector::observe`], and hands to `done` every event the detector
-    /// thread has finished with since the last call (a batch at a time), for reuse.
+    /// thread has finished with since the last call (a batch at a time), for reuse. Their
+    /// `attack` comes back empty: the references the detector added are freed on its
+    /// thread, as whole events are with [`ThreadedDetector::observe`].
     #[inline]
     pub fn observe_then(&mut self, event: Box<Event>, mut done: impl FnMut(Box<Event>)) {
         self.give_back = true;
