@@ -448,12 +448,26 @@ pub(crate) fn is_clean(s: &str) -> bool {
 }
 
 /// A name's first 8 bytes as a big-endian integer, zero-padded.
+///
+/// One 8-byte load for the usual name, and a byte loop for short ones: a copy of a
+/// variable length into a padded buffer was a `memcpy` call per entry built and per
+/// lookup.
 fn prefix(name: &str) -> u64 {
     let b = name.as_bytes();
-    let mut buf = [0u8; 8];
-    let n = b.len().min(8);
-    buf[..n].copy_from_slice(&b[..n]);
-    u64::from_be_bytes(buf)
+    let n = b.len();
+    let byte = |i: usize| u64::from(b[i]) << (56 - 8 * i);
+    match b.first_chunk::<8>() {
+        Some(first) => u64::from_be_bytes(*first),
+        // Two 4-byte loads that overlap: the shared bytes land in the same places.
+        None if n >= 4 => {
+            let head = u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            let tail = u64::from(u32::from_be_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]));
+            head << 32 | tail << (64 - 8 * n)
+        }
+        // First, middle and last byte (some the same) cover 1 to 3 bytes.
+        None if n > 0 => byte(0) | byte(n / 2) | byte(n - 1),
+        None => 0,
+    }
 }
 
 /// Fills a [`Fields`] in any order, then sorts it once.
@@ -731,6 +745,18 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn prefix_is_the_first_8_bytes_zero_padded() {
+        let name = "abcdefghij\u{e9}";
+        for end in 0..=name.len() {
+            let Some(key) = name.get(..end) else { continue };
+            let mut buf = [0u8; 8];
+            let n = key.len().min(8);
+            buf[..n].copy_from_slice(&key.as_bytes()[..n]);
+            assert_eq!(prefix(key), u64::from_be_bytes(buf), "{key:?}");
+        }
+    }
 
     fn parse(s: &str) -> Fields {
         serde_json::from_str(s).unwrap()
