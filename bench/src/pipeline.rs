@@ -220,7 +220,8 @@ pub fn fused_with(
             Some(Decoded::Event(e)) => {
                 e.write_line(&mut events_out, &mut line)?;
                 lap(timed, &mut t, &mut st.serialize_s);
-                detector.observe(e);
+                // Detected events go back to the decoder to be refilled.
+                detector.observe_then(e, |e| decoder.recycle(e));
                 lap(timed, &mut t, &mut st.detect_s);
             }
             Some(Decoded::Quarantined(q)) => {
@@ -294,7 +295,10 @@ pub fn parse_stage<W: Write + Send + 'static>(
         lap(timed, &mut t, &mut st.decode_s);
         match item {
             None => break,
-            Some(Decoded::Event(e)) => e.write_line(&mut events_out, &mut line)?,
+            Some(Decoded::Event(e)) => {
+                e.write_line(&mut events_out, &mut line)?;
+                decoder.recycle(e);
+            }
             Some(Decoded::Quarantined(q)) => {
                 let out = match &mut quarantine_out {
                     Some(out) => out,

@@ -146,12 +146,14 @@ impl Driver {
         })
     }
 
-    /// Decodes one input, handing each event to `on_event`. An unreadable input is reported
-    /// and skipped (the run goes on); an error from `on_event` stops the run.
+    /// Decodes one input, handing each event to `on_event`, with a function that gives
+    /// events back to the decoder to be refilled once the caller is done with them
+    /// ([`ObjectDecoder::recycle`]). An unreadable input is reported and skipped (the run
+    /// goes on); an error from `on_event` stops the run.
     pub fn run(
         &mut self,
         input: &Input,
-        mut on_event: impl FnMut(Box<Event>) -> io::Result<()>,
+        mut on_event: impl FnMut(Box<Event>, &mut dyn FnMut(Box<Event>)) -> io::Result<()>,
     ) -> Result<(), RunError> {
         self.progress.set_message(input.display());
         let reader = match input.open() {
@@ -166,7 +168,9 @@ impl Driver {
         let mut since_tick = 0u32;
         while let Some(item) = decoder.next() {
             match item {
-                Decoded::Event(event) => on_event(event).map_err(RunError::Output)?,
+                Decoded::Event(event) => {
+                    on_event(event, &mut |done| decoder.recycle(done)).map_err(RunError::Output)?
+                }
                 Decoded::Quarantined(q) => self.quarantined(input, &q)?,
             }
             since_tick += 1;

@@ -89,12 +89,15 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
             None => None,
         };
         let mut line = Vec::new();
-        let ran = driver.run(input, |event| {
+        let ran = driver.run(input, |event, recycle| {
             let out: &mut dyn Write = match &mut file_out {
                 Some(f) => f,
                 None => &mut stdout,
             };
-            event.write_line(out, &mut line)
+            event.write_line(out, &mut line)?;
+            // Written: the decoder fills it again with a later row.
+            recycle(event);
+            Ok(())
         });
         match ran {
             Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {

@@ -73,8 +73,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let mut detector = Detection::new(Detector::new(rules, Some(mapper), config), cores > 1);
     let mut driver = Driver::new(&inputs, args.decode.options(), args.quarantine.as_deref())?;
     for input in &inputs {
-        driver.run(input, |event| {
-            detector.observe(event);
+        driver.run(input, |event, recycle| {
+            // Detected events go back to the decoder to be refilled.
+            detector.observe_then(event, recycle);
             Ok(())
         })?;
     }

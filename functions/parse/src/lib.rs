@@ -98,9 +98,13 @@ impl Parse {
                 ObjectDecoder::new(reader, origin, options)
             };
             let mut line = Vec::new();
-            for item in decoder.by_ref() {
+            while let Some(item) = decoder.next() {
                 match item {
-                    Decoded::Event(e) => e.write_line(&mut events, &mut line)?,
+                    Decoded::Event(e) => {
+                        e.write_line(&mut events, &mut line)?;
+                        // Written: the decoder fills it again with a later row.
+                        decoder.recycle(e);
+                    }
                     Decoded::Quarantined(q) => {
                         let out = match &mut quarantine {
                             Some(out) => out,

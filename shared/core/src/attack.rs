@@ -186,6 +186,11 @@ impl Techniques {
         self.0.is_none()
     }
 
+    /// Drops this event's reference to the list.
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+
     pub fn as_slice(&self) -> &[TechniqueRef] {
         self.0.as_deref().unwrap_or(&[])
     }

@@ -49,7 +49,7 @@ impl Action {
 }
 
 /// Where an event or quarantined record came from, precise enough to find the bytes again.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket: Option<String>,
@@ -66,7 +66,7 @@ pub struct SourceRef {
 
 /// Observables pulled out of the columns so responders (and rules) need not know each
 /// table's column names. Each list is deduplicated and keeps first-seen order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Indicators {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip: Vec<String>,
@@ -82,7 +82,105 @@ pub struct Indicators {
     pub user: Vec<String>,
 }
 
+/// `clone_from` keeps the target's buffers (see [`Event`]'s `Clone`).
+impl Clone for SourceRef {
+    fn clone(&self) -> Self {
+        let SourceRef {
+            bucket,
+            key,
+            path,
+            record,
+            row,
+        } = self;
+        SourceRef {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            path: path.clone(),
+            record: *record,
+            row: *row,
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        let SourceRef {
+            bucket,
+            key,
+            path,
+            record,
+            row,
+        } = source;
+        self.bucket.clone_from(bucket);
+        self.key.clone_from(key);
+        self.path.clone_from(path);
+        self.record = *record;
+        self.row = *row;
+    }
+}
+
+/// `clone_from` keeps the target's buffers (see [`Event`]'s `Clone`).
+impl Clone for Indicators {
+    fn clone(&self) -> Self {
+        let Indicators {
+            ip,
+            domain,
+            md5,
+            sha1,
+            sha256,
+            user,
+        } = self;
+        Indicators {
+            ip: ip.clone(),
+            domain: domain.clone(),
+            md5: md5.clone(),
+            sha1: sha1.clone(),
+            sha256: sha256.clone(),
+            user: user.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        let Indicators {
+            ip,
+            domain,
+            md5,
+            sha1,
+            sha256,
+            user,
+        } = source;
+        // Most lists are empty, and `clear` is cheaper than a general `clone_from`.
+        #[inline]
+        fn copy(to: &mut Vec<String>, from: &Vec<String>) {
+            if from.is_empty() {
+                to.clear();
+            } else {
+                to.clone_from(from);
+            }
+        }
+        copy(&mut self.ip, ip);
+        copy(&mut self.domain, domain);
+        copy(&mut self.md5, md5);
+        copy(&mut self.sha1, sha1);
+        copy(&mut self.sha256, sha256);
+        copy(&mut self.user, user);
+    }
+}
+
 impl Indicators {
+    /// Empties every list, keeping the buffers.
+    pub fn clear(&mut self) {
+        let Indicators {
+            ip,
+            domain,
+            md5,
+            sha1,
+            sha256,
+            user,
+        } = self;
+        for list in [ip, domain, md5, sha1, sha256, user] {
+            list.clear();
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ip.is_empty()
             && self.domain.is_empty()
@@ -94,7 +192,7 @@ impl Indicators {
 }
 
 /// One normalized osquery row (or status line).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub kind: Kind,
     /// The query name exactly as logged (`pack/Global/crontab`, `pack_osx-attacks_Keylogger`).
@@ -135,6 +233,114 @@ pub struct Event {
     /// detect stage.
     #[serde(default, skip_serializing_if = "Techniques::is_empty")]
     pub attack: Techniques,
+}
+
+/// Written out so that `clone_from` keeps the target's buffers: the decoder fills events
+/// handed back to it ([`crate::decode::ObjectDecoder::recycle`]) from a record's template
+/// with `clone_from`, so its strings and fields are copied into capacity the event already
+/// has instead of being allocated per row. Destructured so that a new field is a compile
+/// error here.
+impl Clone for Event {
+    fn clone(&self) -> Self {
+        let Event {
+            kind,
+            name,
+            pack,
+            query,
+            host,
+            action,
+            columns,
+            decorations,
+            time,
+            unix_time,
+            epoch,
+            counter,
+            numerics,
+            severity,
+            filename,
+            line,
+            message,
+            version,
+            source,
+            id,
+            indicators,
+            attack,
+        } = self;
+        Event {
+            kind: *kind,
+            name: name.clone(),
+            pack: pack.clone(),
+            query: query.clone(),
+            host: host.clone(),
+            action: *action,
+            columns: columns.clone(),
+            decorations: decorations.clone(),
+            time: time.clone(),
+            unix_time: *unix_time,
+            epoch: *epoch,
+            counter: *counter,
+            numerics: *numerics,
+            severity: *severity,
+            filename: filename.clone(),
+            line: *line,
+            message: message.clone(),
+            version: version.clone(),
+            source: source.clone(),
+            id: id.clone(),
+            indicators: indicators.clone(),
+            attack: attack.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, other: &Self) {
+        let Event {
+            kind,
+            name,
+            pack,
+            query,
+            host,
+            action,
+            columns,
+            decorations,
+            time,
+            unix_time,
+            epoch,
+            counter,
+            numerics,
+            severity,
+            filename,
+            line,
+            message,
+            version,
+            source,
+            id,
+            indicators,
+            attack,
+        } = other;
+        self.kind = *kind;
+        self.name.clone_from(name);
+        self.pack.clone_from(pack);
+        self.query.clone_from(query);
+        self.host.clone_from(host);
+        self.action = *action;
+        self.columns.clone_from(columns);
+        self.decorations.clone_from(decorations);
+        self.time.clone_from(time);
+        self.unix_time = *unix_time;
+        self.epoch = *epoch;
+        self.counter = *counter;
+        self.numerics = *numerics;
+        self.severity = *severity;
+        self.filename.clone_from(filename);
+        self.line = *line;
+        self.message.clone_from(message);
+        self.version.clone_from(version);
+        self.source.clone_from(source);
+        self.id.clone_from(id);
+        self.indicators.clone_from(indicators);
+        // A shared list: copying it is a reference count, not the techniques.
+        self.attack.clone_from(attack);
+    }
 }
 
 impl Event {

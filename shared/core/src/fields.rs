@@ -28,7 +28,7 @@ use serde_json::{Map, Number, Value};
 ///
 /// Build one by deserializing a JSON object, from a [`serde_json::Map`], or with
 /// [`Fields::insert`]. Serializes as a JSON object with its keys in sorted order.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Fields {
     /// Every name and value's text, back to back.
     text: String,
@@ -206,6 +206,12 @@ impl Fields {
         self.entries.is_empty()
     }
 
+    /// Removes every entry, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.entries.clear();
+    }
+
     /// The value of `key`, found by binary search.
     pub fn get(&self, key: &str) -> Option<FieldValue<'_>> {
         self.find(key).ok().map(|i| self.value(&self.entries[i]))
@@ -273,25 +279,66 @@ impl Fields {
     /// escapes (most of them) are copied as they are, and numbers and nested values are
     /// already JSON text.
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        // Room for every name and value with its quotes, colon and comma, reserved once:
+        // enough for the usual row, whose strings need no escaping.
+        out.reserve(self.text.len() + self.entries.len() * 6 + 2);
         out.push(b'{');
         for (i, e) in self.entries.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            write_str(out, self.slice(e.key), e.key_clean);
+            self.write_string(out, e.key, e.key_clean);
             out.push(b':');
-            let text = self.slice(e.value);
             match e.kind {
-                Kind::Str { clean } => write_str(out, text, clean),
+                Kind::Str { clean } => self.write_string(out, e.value, clean),
                 Kind::Bool(true) => out.extend_from_slice(b"true"),
                 Kind::Bool(false) => out.extend_from_slice(b"false"),
                 Kind::Null => out.extend_from_slice(b"null"),
                 Kind::U64(_) | Kind::I64(_) | Kind::F64(_) | Kind::Json => {
-                    out.extend_from_slice(text.as_bytes())
+                    out.extend_from_slice(self.bytes(e.value))
                 }
             }
         }
         out.push(b'}');
+    }
+
+    /// [`write_str`] for a name or string value, the clean case copied as bytes.
+    #[inline]
+    fn write_string(&self, out: &mut Vec<u8>, span: Span, clean: bool) {
+        if clean {
+            out.push(b'"');
+            out.extend_from_slice(self.bytes(span));
+            out.push(b'"');
+        } else {
+            write_str(out, self.slice(span), false);
+        }
+    }
+
+    /// Appends the columns' part of an event id's layout (`decode::record::event_id`): for
+    /// each entry in name order, the name length-prefixed, then a type tag and the value's
+    /// text length-prefixed (`s` a string, `j` a number's or nested value's JSON text) or
+    /// a tag alone (`0` null, `t`/`f` a boolean). Straight from the entries, without a
+    /// [`FieldValue`] per column, and with room reserved once: this layout was the biggest
+    /// part of computing ids.
+    pub(crate) fn write_id_layout(&self, out: &mut Vec<u8>) {
+        out.reserve(self.text.len() + self.entries.len() * 17);
+        for e in &self.entries {
+            put_prefixed(out, self.bytes(e.key));
+            let tag = match e.kind {
+                Kind::Str { .. } => b's',
+                Kind::Null => {
+                    out.push(b'0');
+                    continue;
+                }
+                Kind::Bool(b) => {
+                    out.push(if b { b't' } else { b'f' });
+                    continue;
+                }
+                Kind::U64(_) | Kind::I64(_) | Kind::F64(_) | Kind::Json => b'j',
+            };
+            out.push(tag);
+            put_prefixed(out, self.bytes(e.value));
+        }
     }
 
     /// Binary search on the 8-byte prefixes without branches on the data (rules look up
@@ -340,6 +387,12 @@ impl Fields {
         &self.text[span.start as usize..span.end as usize]
     }
 
+    /// [`Fields::slice`] as bytes, without its checks that the span falls on character
+    /// boundaries (where only the bytes are copied).
+    fn bytes(&self, span: Span) -> &[u8] {
+        &self.text.as_bytes()[span.start as usize..span.end as usize]
+    }
+
     fn value(&self, e: &Entry) -> FieldValue<'_> {
         let text = self.slice(e.value);
         match e.kind {
@@ -353,6 +406,23 @@ impl Fields {
             Kind::Null => FieldValue::Null,
             Kind::Json => FieldValue::Json(text),
         }
+    }
+}
+
+/// `clone_from` keeps this one's buffers: the decoder copies a record's decorations into
+/// events it recycles (see `ObjectDecoder::recycle`), so a copy is two `memcpy`s into
+/// capacity it already has, not two allocations.
+impl Clone for Fields {
+    fn clone(&self) -> Self {
+        Fields {
+            text: self.text.clone(),
+            entries: self.entries.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.text.clone_from(&source.text);
+        self.entries.clone_from(&source.entries);
     }
 }
 
@@ -409,6 +479,13 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str, clean: bool) {
     }
 }
 
+/// Appends `bytes` after its length (8 bytes, little-endian), so that no value can imitate
+/// a boundary in an event id's layout.
+pub(crate) fn put_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
 /// A name as pushed: where its text is, and whether it needs JSON escaping.
 #[derive(Clone, Copy)]
 struct Key {
@@ -425,12 +502,26 @@ pub(crate) fn is_clean(s: &str) -> bool {
 }
 
 /// A name's first 8 bytes as a big-endian integer, zero-padded.
+///
+/// One 8-byte load for the usual name, and a byte loop for short ones: a copy of a
+/// variable length into a padded buffer was a `memcpy` call per entry built and per
+/// lookup.
 fn prefix(name: &str) -> u64 {
     let b = name.as_bytes();
-    let mut buf = [0u8; 8];
-    let n = b.len().min(8);
-    buf[..n].copy_from_slice(&b[..n]);
-    u64::from_be_bytes(buf)
+    let n = b.len();
+    let byte = |i: usize| u64::from(b[i]) << (56 - 8 * i);
+    match b.first_chunk::<8>() {
+        Some(first) => u64::from_be_bytes(*first),
+        // Two 4-byte loads that overlap: the shared bytes land in the same places.
+        None if n >= 4 => {
+            let head = u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            let tail = u64::from(u32::from_be_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]));
+            head << 32 | tail << (64 - 8 * n)
+        }
+        // First, middle and last byte (some the same) cover 1 to 3 bytes.
+        None if n > 0 => byte(0) | byte(n / 2) | byte(n - 1),
+        None => 0,
+    }
 }
 
 /// Fills a [`Fields`] in any order, then sorts it once.
@@ -542,14 +633,16 @@ impl Builder {
 
 impl<'de> Deserialize<'de> for Fields {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(FieldsVisitor)
+        d.deserialize_map(FieldsVisitor(Fields::new()))
     }
 }
 
 /// Deserializes a JSON object's entries straight into a [`Fields`]: names and string
 /// values are copied from the input (or from serde's unescaping scratch) into the one
-/// text buffer, without a `String` of their own.
-pub(crate) struct FieldsVisitor;
+/// text buffer, without a `String` of their own. The entries go into the `Fields` it
+/// holds (emptied first), so a recycled one's buffers are filled again rather than new
+/// ones allocated.
+pub(crate) struct FieldsVisitor(pub(crate) Fields);
 
 impl<'de> Visitor<'de> for FieldsVisitor {
     type Value = Fields;
@@ -559,11 +652,12 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+        let mut fields = self.0;
+        fields.clear();
         // Room for a typical osquery row, so most rows never grow either buffer.
-        let mut b = Builder::from(Fields {
-            text: String::with_capacity(384),
-            entries: Vec::with_capacity(map.size_hint().unwrap_or(24)),
-        });
+        fields.text.reserve(384);
+        fields.entries.reserve(map.size_hint().unwrap_or(24));
+        let mut b = Builder::from(fields);
         while let Some(key) = map.next_key_seed(KeySeed(&mut b))? {
             map.next_value_seed(ValueSeed { b: &mut b, key })?;
         }
@@ -705,6 +799,18 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn prefix_is_the_first_8_bytes_zero_padded() {
+        let name = "abcdefghij\u{e9}";
+        for end in 0..=name.len() {
+            let Some(key) = name.get(..end) else { continue };
+            let mut buf = [0u8; 8];
+            let n = key.len().min(8);
+            buf[..n].copy_from_slice(&key.as_bytes()[..n]);
+            assert_eq!(prefix(key), u64::from_be_bytes(buf), "{key:?}");
+        }
+    }
 
     fn parse(s: &str) -> Fields {
         serde_json::from_str(s).unwrap()

@@ -15,8 +15,20 @@ use crate::fields::Fields;
 /// for their column are ignored, never guessed at.
 pub fn extract(columns: &Fields) -> Indicators {
     let mut out = Indicators::default();
+    extract_into(columns, &mut out);
+    out
+}
+
+/// [`extract`] into `out`, replacing what it held but keeping its lists' buffers (the
+/// decoder refills recycled events).
+pub fn extract_into(columns: &Fields, out: &mut Indicators) {
+    out.clear();
     for (key, value) in columns.iter() {
-        // Most columns are no indicator: decide by name before looking at the value.
+        // Most columns are no indicator: decide by name before looking at the value, and
+        // by its last byte before comparing it with any name.
+        if !may_classify(key) {
+            continue;
+        }
         // osquery's column names are lowercase already, so this rarely allocates.
         let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(key.to_ascii_lowercase())
@@ -66,7 +78,6 @@ pub fn extract(columns: &Fields) -> Indicators {
             Class::Hash | Class::User => {}
         }
     }
-    out
 }
 
 enum Class {
@@ -75,6 +86,20 @@ enum Class {
     Url,
     Hash,
     User,
+}
+
+/// Whether `classify` can accept `key` (any case), by its last byte: every name it accepts
+/// ends in one of these, lowercased. Many column names (`pid`, `cmdline`, `port`...) are
+/// turned away here, before they are compared with the known names.
+fn may_classify(key: &str) -> bool {
+    // `| 0x20` lowercases an ASCII letter and leaves the digits as they are; other bytes
+    // it maps into the set only let a name through to the full check.
+    key.as_bytes().last().is_some_and(|b| {
+        matches!(
+            b | 0x20,
+            b's' | b'p' | b'l' | b't' | b'e' | b'n' | b'r' | b'5' | b'1' | b'6' | b'h'
+        )
+    })
 }
 
 fn classify(key: &str) -> Option<Class> {
@@ -159,7 +184,75 @@ fn url_host(text: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::{json, Value};
+
+    /// Names `classify` accepts, and near misses.
+    const NAMES: &[&str] = &[
+        "host",
+        "remote_host",
+        "hostname_remote",
+        "domain",
+        "fqdn",
+        "server_name",
+        "user",
+        "username",
+        "user_name",
+        "login",
+        "account",
+        "md5",
+        "sha1",
+        "sha256",
+        "hash",
+        "url",
+        "address",
+        "local_address",
+        "mac_address",
+        "ip",
+        "src_ip",
+        "_ip",
+        "x_url",
+        "file_md5",
+        "a_sha1",
+        "b_sha256",
+        "pid",
+        "path",
+        "cmdline",
+        "hosts",
+        "urls",
+        "sha",
+        "",
+        "p",
+    ];
+
+    proptest! {
+        #[test]
+        fn the_last_byte_filter_turns_away_no_name_classify_accepts(
+            pick in 0..NAMES.len(),
+            prefix in "[a-zA-Z_]{0,3}",
+            upper in any::<u64>(),
+            random in "\\PC{0,12}",
+        ) {
+            let with_case = |name: &str| -> String {
+                name.chars()
+                    .enumerate()
+                    .map(|(i, c)| if upper >> (i % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c })
+                    .collect()
+            };
+            for key in [
+                NAMES[pick].to_string(),
+                format!("{prefix}{}", NAMES[pick]),
+                with_case(NAMES[pick]),
+                with_case(&format!("{prefix}{}", NAMES[pick])),
+                random.clone(),
+                with_case(&random),
+            ] {
+                if classify(&key.to_ascii_lowercase()).is_some() {
+                    prop_assert!(may_classify(&key), "{key:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn ips_are_kept_in_canonical_text() {

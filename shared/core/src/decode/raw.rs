@@ -11,7 +11,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::{Number, Value};
 
 use crate::fields::{Fields, FieldsVisitor};
@@ -121,20 +123,31 @@ pub(crate) enum Parsed<'a> {
     NotObject(&'static str),
 }
 
-/// Parses one record. `Err` only for invalid JSON.
-pub(crate) fn parse(text: &str) -> Result<Parsed<'_>, serde_json::Error> {
-    serde_json::from_str(text)
+/// Parses one record. `Err` only for invalid JSON. Rows and decorations are deserialized
+/// into `Fields` taken from `spare` (emptied first) while it has any.
+pub(crate) fn parse<'a>(
+    text: &'a str,
+    spare: &mut Vec<Fields>,
+) -> Result<Parsed<'a>, serde_json::Error> {
+    // What `serde_json::from_str` does, with a seed.
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = RecordSeed(spare).deserialize(&mut de)?;
+    de.end()?;
+    Ok(parsed)
 }
 
-impl<'de> Deserialize<'de> for Parsed<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(RecordVisitor)
+/// Deserializes a record, taking the `Fields` to fill from the vector it holds.
+struct RecordSeed<'s>(&'s mut Vec<Fields>);
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = Parsed<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
 }
 
-struct RecordVisitor;
-
-impl<'de> Visitor<'de> for RecordVisitor {
+impl<'de> Visitor<'de> for RecordSeed<'_> {
     type Value = Parsed<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -155,10 +168,14 @@ impl<'de> Visitor<'de> for RecordVisitor {
                 Key::Numerics => r.numerics = Some(map.next_value()?),
                 Key::LogNumericsAsNumbers => r.log_numerics_as_numbers = Some(map.next_value()?),
                 Key::Action => r.action = Some(map.next_value()?),
-                Key::Columns => r.columns = Some(map.next_value()?),
-                Key::DiffResults => r.diff_results = Some(map.next_value()?),
-                Key::Snapshot => r.snapshot = Some(map.next_value()?),
-                Key::Decorations => r.decorations = Some(map.next_value()?),
+                Key::Columns => r.columns = Some(map.next_value_seed(ObjectSeed(&mut *self.0))?),
+                Key::DiffResults => {
+                    r.diff_results = Some(map.next_value_seed(DiffSeed(&mut *self.0))?)
+                }
+                Key::Snapshot => r.snapshot = Some(map.next_value_seed(RowsSeed(&mut *self.0))?),
+                Key::Decorations => {
+                    r.decorations = Some(map.next_value_seed(ObjectSeed(&mut *self.0))?)
+                }
                 Key::LogType => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -344,84 +361,100 @@ macro_rules! wrong_scalars {
     };
 }
 
-impl<'de> Deserialize<'de> for Object {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = Object;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object")
-            }
-            wrong_scalars!(Object::Wrong, Object::Empty);
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Object, A::Error> {
-                FieldsVisitor.visit_map(map).map(Object::Map)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Object, A::Error> {
-                drain(seq).map(|()| Object::Wrong("array"))
-            }
-        }
-        d.deserialize_any(ObjectVisitor)
+/// Deserializes an [`Object`] (into a spare `Fields` if there is one).
+struct ObjectSeed<'s>(&'s mut Vec<Fields>);
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
+    type Value = Object;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Object, D::Error> {
+        d.deserialize_any(self)
     }
 }
 
-impl<'de> Deserialize<'de> for Rows {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct RowsVisitor;
-        impl<'de> Visitor<'de> for RowsVisitor {
-            type Value = Rows;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of rows")
-            }
-            wrong_scalars!(Rows::Wrong, Rows::Empty);
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Rows, A::Error> {
-                let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(row) = seq.next_element::<Object>()? {
-                    match row {
-                        Object::Map(map) => rows.push(map),
-                        Object::Empty => rows.push(Fields::new()),
-                        Object::Wrong(kind) => {
-                            let at = rows.len();
-                            return drain(seq).map(|()| Rows::BadRow(at, kind));
-                        }
-                    }
-                }
-                Ok(Rows::List(rows))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Rows, A::Error> {
-                drain_map(map).map(|()| Rows::Wrong("object"))
-            }
-        }
-        d.deserialize_any(RowsVisitor)
+impl<'de> Visitor<'de> for ObjectSeed<'_> {
+    type Value = Object;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+    wrong_scalars!(Object::Wrong, Object::Empty);
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Object, A::Error> {
+        let fields = self.0.pop().unwrap_or_default();
+        FieldsVisitor(fields).visit_map(map).map(Object::Map)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Object, A::Error> {
+        drain(seq).map(|()| Object::Wrong("array"))
     }
 }
 
-impl<'de> Deserialize<'de> for Diff {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct DiffVisitor;
-        impl<'de> Visitor<'de> for DiffVisitor {
-            type Value = Diff;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("diffResults")
-            }
-            wrong_scalars!(Diff::Wrong, Diff::Empty);
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Diff, A::Error> {
-                let (mut added, mut removed) = (Rows::Empty, Rows::Empty);
-                while let Some(key) = map.next_key::<DiffKey>()? {
-                    match key {
-                        DiffKey::Added => added = map.next_value()?,
-                        DiffKey::Removed => removed = map.next_value()?,
-                        DiffKey::Other => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
+/// Deserializes [`Rows`] (into spare `Fields` while there are any).
+struct RowsSeed<'s>(&'s mut Vec<Fields>);
+
+impl<'de> DeserializeSeed<'de> for RowsSeed<'_> {
+    type Value = Rows;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Rows, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowsSeed<'_> {
+    type Value = Rows;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of rows")
+    }
+    wrong_scalars!(Rows::Wrong, Rows::Empty);
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Rows, A::Error> {
+        let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(row) = seq.next_element_seed(ObjectSeed(&mut *self.0))? {
+            match row {
+                Object::Map(map) => rows.push(map),
+                Object::Empty => rows.push(Fields::new()),
+                Object::Wrong(kind) => {
+                    let at = rows.len();
+                    return drain(seq).map(|()| Rows::BadRow(at, kind));
                 }
-                Ok(Diff::Lists { added, removed })
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Diff, A::Error> {
-                drain(seq).map(|()| Diff::Wrong("array"))
             }
         }
-        d.deserialize_any(DiffVisitor)
+        Ok(Rows::List(rows))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Rows, A::Error> {
+        drain_map(map).map(|()| Rows::Wrong("object"))
+    }
+}
+
+/// Deserializes a [`Diff`] (its rows into spare `Fields` while there are any).
+struct DiffSeed<'s>(&'s mut Vec<Fields>);
+
+impl<'de> DeserializeSeed<'de> for DiffSeed<'_> {
+    type Value = Diff;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Diff, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DiffSeed<'_> {
+    type Value = Diff;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("diffResults")
+    }
+    wrong_scalars!(Diff::Wrong, Diff::Empty);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Diff, A::Error> {
+        let (mut added, mut removed) = (Rows::Empty, Rows::Empty);
+        while let Some(key) = map.next_key::<DiffKey>()? {
+            match key {
+                DiffKey::Added => added = map.next_value_seed(RowsSeed(&mut *self.0))?,
+                DiffKey::Removed => removed = map.next_value_seed(RowsSeed(&mut *self.0))?,
+                DiffKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Diff::Lists { added, removed })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Diff, A::Error> {
+        drain(seq).map(|()| Diff::Wrong("array"))
     }
 }
 

@@ -6,32 +6,84 @@
 //! of tripline sees one shape. [`super::raw`] does the JSON parsing in one pass; this
 //! module turns its parts into events.
 
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
 use serde_json::Value;
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::raw::{self, Diff, Object, Parsed, RawRecord, Rows, Scalar};
+use super::Origin;
 use crate::event::{Action, Event, Kind, SourceRef};
-use crate::fields::{FieldValue, Fields};
+use crate::fields::{put_prefixed, Fields};
 use crate::{indicators, query_name};
-
-#[derive(Debug)]
-/// A decoded record: its events, and how many fields were missing (warnings).
-pub(crate) struct Decoded {
-    pub events: Vec<Event>,
-    pub warnings: u64,
-}
 
 /// Why a record was quarantined.
 pub(crate) type Reason = String;
 
-/// Decodes one framed record. `source` carries bucket/key/path and the record index;
-/// `scratch` is a buffer reused across records (for event ids).
+/// Most events [`Reuse::spare`] holds: what the detector thread can have in flight
+/// ([`crate::rules::threaded::BATCH`] × [`crate::rules::threaded::BATCHES`]) plus one batch,
+/// so a one-process run reuses every event, while memory stays bounded whatever the caller
+/// hands back.
+pub(crate) const MAX_SPARE: usize = 1280;
+
+/// What the decoder keeps from record to record so that an event costs few allocations.
+///
+/// Every row of a record shares most of its event (name, pack, query, host, time, source,
+/// decorations...): that part is built once per record into `template`, whose strings keep
+/// their capacity from record to record, and copied into each row's event with
+/// [`Event::clone_from`]. Events the caller is done with come back into `spare`
+/// ([`super::ObjectDecoder::recycle`]) and are refilled that way, so a recycled event's
+/// strings and fields are overwritten in place, not freed and allocated again. Building
+/// every event afresh cost ~14 allocations per event, and with their frees about a fifth
+/// of the one-process run's main thread.
+pub(crate) struct Reuse {
+    /// Event-id layout.
+    scratch: Vec<u8>,
+    template: Event,
+    /// Boxed, as the decoder yields them: handing one back and out again moves a pointer.
+    #[allow(clippy::vec_box)]
+    pub(crate) spare: Vec<Box<Event>>,
+    /// Emptied rows and decorations for [`raw::parse`] to fill: the columns a refilled
+    /// event had, and the template's previous decorations.
+    fields: Vec<Fields>,
+}
+
+impl Default for Reuse {
+    fn default() -> Self {
+        Reuse {
+            scratch: Vec::new(),
+            template: placeholder(),
+            spare: Vec::new(),
+            fields: Vec::new(),
+        }
+    }
+}
+
+impl Reuse {
+    /// A spare event, or a new empty one.
+    fn event(&mut self) -> Box<Event> {
+        self.spare.pop().unwrap_or_else(|| Box::new(placeholder()))
+    }
+
+    /// Keeps `fields`' buffers for a later row (as many as events are kept).
+    fn give_back(&mut self, fields: Fields) {
+        if self.fields.len() < MAX_SPARE {
+            self.fields.push(fields);
+        }
+    }
+}
+
+/// Decodes one framed record (number `record`, 1-based, of the object from `origin`) into
+/// `out`, one event per row. Returns the number of warnings (missing fields).
 pub(crate) fn decode(
     bytes: &[u8],
-    source: &SourceRef,
+    origin: &Origin,
+    record: u64,
     extra_packs: &[String],
-    scratch: &mut Vec<u8>,
-) -> Result<Decoded, Reason> {
+    reuse: &mut Reuse,
+    out: &mut VecDeque<Box<Event>>,
+) -> Result<u64, Reason> {
     // One UTF-8 check for the whole record lets serde_json skip it per string.
     let text = std::str::from_utf8(bytes).map_err(|e| {
         format!(
@@ -39,7 +91,9 @@ pub(crate) fn decode(
             e.valid_up_to()
         )
     })?;
-    let mut r = match raw::parse(text).map_err(|e| format!("invalid JSON: {e}"))? {
+    let mut r = match raw::parse(text, &mut reuse.fields)
+        .map_err(|e| format!("invalid JSON: {e}"))?
+    {
         Parsed::Record(r) => r,
         Parsed::NotObject(kind) => return Err(format!("record is a JSON {kind}, not an object")),
     };
@@ -47,81 +101,8 @@ pub(crate) fn decode(
     let shape = Shape::of(&r)?;
     let mut warnings = 0;
 
-    // `hostname` names the host only in old records; with hostIdentifier present it is a
-    // (top-level) decoration.
-    let host = match r.host_identifier.take() {
-        Some(id) => scalar_string(&id),
-        None => r.hostname.take().as_ref().and_then(value_string),
-    };
-    let unix_time = r.unix_time.as_ref().and_then(as_i64).filter(|t| *t > 0);
-    let time = unix_time.or_else(|| {
-        r.calendar_time
-            .as_ref()
-            .and_then(Scalar::as_str)
-            .and_then(parse_calendar_time)
-    });
-    if host.is_none() {
-        warnings += 1;
-    }
-    if time.is_none() {
-        warnings += 1;
-    }
-    let name = r.name.as_ref().and_then(scalar_string);
-    if shape != Shape::Status && name.is_none() {
-        warnings += 1;
-    }
-
-    let mut base = Event {
-        kind: if shape == Shape::Status {
-            Kind::Status
-        } else {
-            Kind::Result
-        },
-        pack: None,
-        query: None,
-        host,
-        action: None,
-        columns: Fields::new(),
-        decorations: Fields::new(),
-        time: time.map(format_rfc3339),
-        unix_time: time,
-        epoch: r.epoch.as_ref().and_then(as_i64),
-        counter: r.counter.as_ref().and_then(as_i64),
-        numerics: r
-            .numerics
-            .as_ref()
-            .or(r.log_numerics_as_numbers.as_ref())
-            .and_then(as_bool)
-            .unwrap_or(false),
-        severity: None,
-        filename: None,
-        line: None,
-        message: None,
-        version: None,
-        source: source.clone(),
-        id: String::new(),
-        indicators: Default::default(),
-        attack: Default::default(),
-        name,
-    };
-    if let Some(name) = &base.name {
-        let (pack, query) = query_name::parse_with(name, extra_packs);
-        base.pack = pack.map(str::to_owned);
-        base.query = Some(query.to_owned());
-    }
-
-    // Status fields belong to status records; in result records they are decorations.
-    let status = std::mem::take(&mut r.status);
-    if shape == Shape::Status {
-        let [severity, filename, line, message, version] = &status;
-        base.severity = severity.as_ref().and_then(value_i64);
-        base.filename = filename.as_ref().and_then(value_string);
-        base.line = line.as_ref().and_then(value_i64);
-        base.message = message.as_ref().and_then(value_string);
-        base.version = version.as_ref().and_then(value_string);
-    }
-
-    // Rows, taken out before the leftover keys become decorations.
+    // Rows, taken out before the leftover keys become decorations (and before anything is
+    // written to the template, so a record quarantined here leaves nothing half-built).
     let rows: Vec<(Action, Fields)> = match shape {
         Shape::Event(action) => vec![(action, object_or_empty(r.columns.take(), "columns")?)],
         Shape::Snapshot => rows_of(r.snapshot.take(), "snapshot")?
@@ -149,49 +130,169 @@ pub(crate) fn decode(
         }
         Shape::Status => Vec::new(),
     };
+    let mut decorations = object_or_empty(r.decorations.take(), "decorations")?;
 
-    base.decorations = object_or_empty(r.decorations.take(), "decorations")?;
+    // The template: every field set here, for every record (destructured so that a new
+    // field is a compile error until it is).
+    let Event {
+        kind,
+        name,
+        pack,
+        query,
+        host,
+        action,
+        columns,
+        decorations: template_decorations,
+        time,
+        unix_time,
+        epoch,
+        counter,
+        numerics,
+        severity,
+        filename,
+        line,
+        message,
+        version,
+        source,
+        id,
+        indicators,
+        attack,
+    } = &mut reuse.template;
+
+    *kind = if shape == Shape::Status {
+        Kind::Status
+    } else {
+        Kind::Result
+    };
+    // `hostname` names the host only in old records; with hostIdentifier present it is a
+    // (top-level) decoration.
+    match r.host_identifier.take() {
+        Some(host_id) => set(host, scalar_text(&host_id).as_deref()),
+        None => set(
+            host,
+            r.hostname.take().as_ref().and_then(value_text).as_deref(),
+        ),
+    }
+    let seconds = r.unix_time.as_ref().and_then(as_i64).filter(|t| *t > 0);
+    let seconds = seconds.or_else(|| {
+        r.calendar_time
+            .as_ref()
+            .and_then(Scalar::as_str)
+            .and_then(parse_calendar_time)
+    });
+    if host.is_none() {
+        warnings += 1;
+    }
+    if seconds.is_none() {
+        warnings += 1;
+    }
+    // The template's `time` is always `unix_time` formatted: the same second (most
+    // records of a batch) is not formatted again.
+    if *unix_time != seconds {
+        *time = seconds.map(format_rfc3339);
+    }
+    *unix_time = seconds;
+    // Consecutive records mostly come from the same query: the name is compared before
+    // it is split again.
+    let new_name = r.name.as_ref().and_then(scalar_text);
+    if name.as_deref() != new_name.as_deref() {
+        set(name, new_name.as_deref());
+        match name.as_deref() {
+            Some(full) => {
+                let (p, q) = query_name::parse_with(full, extra_packs);
+                set(pack, p);
+                set(query, Some(q));
+            }
+            None => (*pack, *query) = (None, None),
+        }
+    }
+    if shape != Shape::Status && name.is_none() {
+        warnings += 1;
+    }
+    *action = None;
+    columns.clear();
+    *epoch = r.epoch.as_ref().and_then(as_i64);
+    *counter = r.counter.as_ref().and_then(as_i64);
+    *numerics = r
+        .numerics
+        .as_ref()
+        .or(r.log_numerics_as_numbers.as_ref())
+        .and_then(as_bool)
+        .unwrap_or(false);
+
+    // Status fields belong to status records; in result records they are decorations.
+    let status = std::mem::take(&mut r.status);
+    if shape == Shape::Status {
+        let [sev, file, ln, msg, ver] = &status;
+        *severity = sev.as_ref().and_then(value_i64);
+        set(filename, file.as_ref().and_then(value_text).as_deref());
+        *line = ln.as_ref().and_then(value_i64);
+        set(message, msg.as_ref().and_then(value_text).as_deref());
+        set(version, ver.as_ref().and_then(value_text).as_deref());
+    } else {
+        (*severity, *filename, *line, *message, *version) = (None, None, None, None, None);
+    }
+    source.bucket.clone_from(&origin.bucket);
+    source.key.clone_from(&origin.key);
+    source.path.clone_from(&origin.path);
+    source.record = record;
+    source.row = None;
+    id.clear();
+    indicators.clear();
+    attack.clear();
+
     // Top-level keys osquery doesn't own are decorations (`--decorations_top_level`);
     // the `decorations` object wins over a top-level key of the same name.
     if let Some(hostname) = r.hostname.take() {
-        base.decorations.insert_if_absent("hostname", &hostname);
+        decorations.insert_if_absent("hostname", &hostname);
     }
     if shape != Shape::Status {
         for (key, value) in raw::STATUS_KEYS.into_iter().zip(status) {
             if let Some(value) = value {
-                base.decorations.insert_if_absent(key, &value);
+                decorations.insert_if_absent(key, &value);
             }
         }
     }
     for (key, value) in r.extra.drain(..) {
-        base.decorations.insert_if_absent(&key, &value);
+        decorations.insert_if_absent(&key, &value);
     }
+    let old = std::mem::replace(template_decorations, decorations);
+    reuse.give_back(old);
 
-    let events = if shape == Shape::Status {
-        base.source.row = Some(0);
-        base.id = event_id(&base, 0, scratch);
-        vec![base]
+    if shape == Shape::Status {
+        let mut event = reuse.event();
+        Event::clone_from(&mut event, &reuse.template);
+        event.source.row = Some(0);
+        let hash = event_id(&event, 0, &mut reuse.scratch);
+        set_hex128(&mut event.id, hash);
+        out.push_back(event);
     } else {
-        let count = rows.len();
-        let mut events = Vec::with_capacity(count);
-        let mut rows = rows.into_iter().enumerate().peekable();
-        while let Some((row, (action, columns))) = rows.next() {
-            // The last row takes `base` itself, saving a clone for single-row records.
-            let mut event = if rows.peek().is_some() {
-                base.clone()
-            } else {
-                std::mem::replace(&mut base, placeholder())
-            };
+        for (row, (action, columns)) in rows.into_iter().enumerate() {
+            let mut event = reuse.event();
+            Event::clone_from(&mut event, &reuse.template);
             event.action = Some(action);
-            event.indicators = indicators::extract(&columns);
-            event.columns = columns;
+            indicators::extract_into(&columns, &mut event.indicators);
+            let old = std::mem::replace(&mut event.columns, columns);
+            reuse.give_back(old);
             event.source.row = Some(row as u64);
-            event.id = event_id(&event, row as u64, scratch);
-            events.push(event);
+            let hash = event_id(&event, row as u64, &mut reuse.scratch);
+            set_hex128(&mut event.id, hash);
+            out.push_back(event);
         }
-        events
-    };
-    Ok(Decoded { events, warnings })
+    }
+    Ok(warnings)
+}
+
+/// Sets an optional string, reusing the one there.
+fn set(dst: &mut Option<String>, value: Option<&str>) {
+    match (dst.as_mut(), value) {
+        (Some(d), Some(v)) => {
+            d.clear();
+            d.push_str(v);
+        }
+        (None, Some(v)) => *dst = Some(v.to_owned()),
+        (_, None) => *dst = None,
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -235,7 +336,7 @@ impl Shape {
     }
 }
 
-/// An event with nothing in it, left behind when the last row takes the template.
+/// An event with nothing in it: the first template, and a new event's start.
 fn placeholder() -> Event {
     Event {
         kind: Kind::Result,
@@ -284,11 +385,12 @@ fn rows_of(value: Option<Rows>, what: &str) -> Result<Vec<Fields>, Reason> {
     }
 }
 
-fn scalar_string(v: &Scalar<'_>) -> Option<String> {
+/// A scalar as the text a string field holds (`None` for `""`, `null` and containers).
+fn scalar_text<'a>(v: &'a Scalar<'_>) -> Option<Cow<'a, str>> {
     match v {
-        Scalar::Str(s) if !s.is_empty() => Some(s.clone().into_owned()),
-        Scalar::Num(n) => Some(n.to_string()),
-        Scalar::Bool(b) => Some(b.to_string()),
+        Scalar::Str(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
+        Scalar::Num(n) => Some(Cow::Owned(n.to_string())),
+        Scalar::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         _ => None,
     }
 }
@@ -320,12 +422,12 @@ fn as_bool(v: &Scalar<'_>) -> Option<bool> {
     }
 }
 
-/// [`scalar_string`] for the few fields kept as `Value`s (status fields, `hostname`).
-fn value_string(v: &Value) -> Option<String> {
+/// [`scalar_text`] for the few fields kept as `Value`s (status fields, `hostname`).
+fn value_text(v: &Value) -> Option<Cow<'_, str>> {
     match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        Value::String(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         _ => None,
     }
 }
@@ -398,12 +500,17 @@ pub(crate) fn format_rfc3339(unix: i64) -> String {
 /// boundary, and hashed in one call (xxh3's one-shot hash is much cheaper than feeding
 /// its streaming state field by field). Columns come sorted by name ([`Fields`] keeps
 /// them so) with their decoded values, so `\/` and `/` hash alike.
-fn event_id(e: &Event, row: u64, scratch: &mut Vec<u8>) -> String {
-    fn put(scratch: &mut Vec<u8>, bytes: &[u8]) {
-        scratch.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        scratch.extend_from_slice(bytes);
-    }
+fn event_id(e: &Event, row: u64, scratch: &mut Vec<u8>) -> u128 {
     scratch.clear();
+    event_id_header(e, row, scratch);
+    // Names sorted, values tagged by type: `"22"` and `22` differ.
+    e.columns.write_id_layout(scratch);
+    xxh3_128(scratch)
+}
+
+/// The event-id layout of everything but the columns.
+fn event_id_header(e: &Event, row: u64, scratch: &mut Vec<u8>) {
+    let put = put_prefixed;
     let kind: &[u8] = match e.kind {
         Kind::Status => b"status",
         Kind::Result => b"result",
@@ -419,52 +526,48 @@ fn event_id(e: &Event, row: u64, scratch: &mut Vec<u8>) -> String {
     put(scratch, e.message.as_deref().unwrap_or("").as_bytes());
     put(scratch, e.filename.as_deref().unwrap_or("").as_bytes());
     put(scratch, &e.line.unwrap_or(0).to_le_bytes());
-    for (key, value) in e.columns.iter() {
-        put(scratch, key.as_bytes());
-        // A type tag keeps the string "22" apart from the number 22.
-        match value {
-            FieldValue::Str(s) => {
-                scratch.push(b's');
-                put(scratch, s.as_bytes());
-            }
-            FieldValue::Null => scratch.push(b'0'),
-            FieldValue::Bool(b) => scratch.push(if b { b't' } else { b'f' }),
-            // Numbers and the rare nested column: their JSON text, which is canonical
-            // for these (objects are sorted maps too).
-            FieldValue::Number(_, json) | FieldValue::Json(json) => {
-                scratch.push(b'j');
-                put(scratch, json.as_bytes());
-            }
-        }
-    }
-    hex128(xxh3_128(scratch))
 }
 
-/// `format!("{:032x}", n)` without the formatting machinery (one id per event).
-fn hex128(n: u128) -> String {
+/// `format!("{:032x}", n)` into `out` (its old contents replaced), without the formatting
+/// machinery or an allocation (one id per event).
+fn set_hex128(out: &mut String, n: u128) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 32];
+    let mut hex = [0u8; 32];
     for (i, byte) in n.to_be_bytes().iter().enumerate() {
-        out[2 * i] = DIGITS[usize::from(byte >> 4)];
-        out[2 * i + 1] = DIGITS[usize::from(byte & 0xf)];
+        hex[2 * i] = DIGITS[usize::from(byte >> 4)];
+        hex[2 * i + 1] = DIGITS[usize::from(byte & 0xf)];
     }
-    String::from_utf8(out.to_vec()).expect("hex digits are ASCII")
+    out.clear();
+    out.push_str(std::str::from_utf8(&hex).expect("hex digits are ASCII"));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fields::FieldValue;
 
-    fn src() -> SourceRef {
-        SourceRef {
-            path: Some("t.log".into()),
-            record: 1,
-            ..Default::default()
-        }
+    /// A decoded record: its events, and how many fields were missing (warnings).
+    #[derive(Debug)]
+    struct Decoded {
+        events: Vec<Event>,
+        warnings: u64,
     }
 
     fn one(s: &str) -> Result<Decoded, Reason> {
-        decode(s.as_bytes(), &src(), &[], &mut Vec::new())
+        let mut out = VecDeque::new();
+        let origin = Origin::path("t.log");
+        let warnings = decode(
+            s.as_bytes(),
+            &origin,
+            1,
+            &[],
+            &mut Reuse::default(),
+            &mut out,
+        )?;
+        Ok(Decoded {
+            events: out.into_iter().map(|e| *e).collect(),
+            warnings,
+        })
     }
 
     #[test]
@@ -590,6 +693,66 @@ mod tests {
         assert_eq!(a.events[0].id.len(), 32);
     }
 
+    /// The id layout as it was first written, through the public `Fields` API: the
+    /// reference `Fields::write_id_layout` must match byte for byte (ids are a contract).
+    fn reference_layout(e: &Event, row: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        event_id_header(e, row, &mut out);
+        for (key, value) in e.columns.iter() {
+            put_prefixed(&mut out, key.as_bytes());
+            match value {
+                FieldValue::Str(s) => {
+                    out.push(b's');
+                    put_prefixed(&mut out, s.as_bytes());
+                }
+                FieldValue::Null => out.push(b'0'),
+                FieldValue::Bool(b) => out.push(if b { b't' } else { b'f' }),
+                FieldValue::Number(_, json) | FieldValue::Json(json) => {
+                    out.push(b'j');
+                    put_prefixed(&mut out, json.as_bytes());
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn id_layout_matches_the_reference() {
+        let mut events = Vec::new();
+        for cols in [
+            r#"{}"#,
+            r#"{"a":"22","b":22,"c":-3,"d":2.5,"e":null,"f":true,"g":false}"#,
+            r#"{"":null,"n":[1,{"y":1,"x":2}],"o":{},"s":"a\"b\u0001","é":"\/x"}"#,
+            r#"{"z":"1","a":"2","a":"3","long_column_name":"v","long_column_namf":"w"}"#,
+        ] {
+            let r = format!(
+                r#"{{"name":"q","hostIdentifier":"h","unixTime":5,"columns":{cols},"action":"added"}}"#
+            );
+            events.extend(one(&r).unwrap().events);
+        }
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/osquery");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let file = std::fs::File::open(&path).unwrap();
+            for item in
+                super::super::ObjectDecoder::new(file, Origin::path("t"), Default::default())
+            {
+                if let super::super::Decoded::Event(e) = item {
+                    events.push(*e);
+                }
+            }
+        }
+        assert!(events.len() > 200);
+        let mut scratch = Vec::new();
+        for e in &events {
+            let row = e.source.row.unwrap_or(0);
+            let reference = reference_layout(e, row);
+            let id = event_id(e, row, &mut scratch);
+            assert_eq!(scratch, reference, "{e:?}");
+            assert_eq!(id, xxh3_128(&reference));
+        }
+    }
+
     #[test]
     fn hex128_is_zero_padded_lowercase_hex() {
         for n in [
@@ -599,7 +762,9 @@ mod tests {
             u128::MAX,
             0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
         ] {
-            assert_eq!(hex128(n), format!("{n:032x}"));
+            let mut out = "left over".to_string();
+            set_hex128(&mut out, n);
+            assert_eq!(out, format!("{n:032x}"));
         }
     }
 

@@ -172,22 +172,19 @@ impl Detector {
         self.observe_in_place(&mut event)
     }
 
-    /// [`Detector::observe`] of an event that stays where it is (annotated), such as one in
-    /// the `Box` the readers yield: an `Event` is about 650 bytes, and moving it out of its
-    /// box and on into the evaluation was two copies per event.
+    /// [`Detector::observe`], leaving the event (annotated: `attack` set) with the caller,
+    /// who can hand it back to the decoder to be refilled
+    /// ([`crate::decode::ObjectDecoder::recycle`]). What the detector keeps of an event
+    /// (alert samples, group keys) it copies.
     pub fn observe_in_place(&mut self, event: &mut Event) -> Vec<RuleOutcome> {
         self.annotate(event);
         let derived = derive(event, &self.config);
-        self.evaluate(event, derived)
+        self.observe_derived(event, derived)
     }
 
     /// Like [`Detector::observe`] with `derived` already computed (or forced, in rule tests)
     /// and `attack` already set.
-    pub fn observe_derived(&mut self, event: Event, derived: Derived) -> Vec<RuleOutcome> {
-        self.evaluate(&event, derived)
-    }
-
-    fn evaluate(&mut self, event: &Event, derived: Derived) -> Vec<RuleOutcome> {
+    pub fn observe_derived(&mut self, event: &Event, derived: Derived) -> Vec<RuleOutcome> {
         self.stats.events += 1;
         let view = EventView::new(event, &derived);
         let matched = self.rules.matching_view(&view, &mut self.recall);

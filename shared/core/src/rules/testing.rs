@@ -348,7 +348,7 @@ pub fn run(
                     derived.initial = o.initial.unwrap_or(derived.initial);
                 }
                 let outcome = detector
-                    .observe_derived(event, derived)
+                    .observe_derived(&event, derived)
                     .into_iter()
                     .find(|o| o.rule == stem)
                     .map(|o| o.outcome);

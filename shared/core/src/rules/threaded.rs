@@ -4,8 +4,11 @@
 //! second core free they can overlap: [`ThreadedDetector`] collects events into batches and
 //! hands each full batch over a bounded channel to a thread that owns the [`Detector`]. The
 //! detector sees the events in the order they were observed, so its report is the one an
-//! inline `Detector` would give for the same events (tested). Batches come back empty to be
+//! inline `Detector` would give for the same events (tested). Batches come back to be
 //! refilled, and at most [`BATCHES`] exist, so memory stays bounded whatever the input's size.
+//! Events observed with [`ThreadedDetector::observe_then`] come back in their batch, once
+//! detected, for the caller to reuse (the decoder refills them); others are dropped on the
+//! detector thread.
 //!
 //! It only pays where a second core is free (`tripline scan` on a laptop, a function above
 //! 1,769 MB): on one core the two threads would take turns.
@@ -29,13 +32,23 @@ pub const BATCHES: usize = 4;
 #[allow(clippy::vec_box)]
 type Batch = Vec<Box<Event>>;
 
+/// A batch for the detector thread, and whether its events should come back once detected.
+struct Job {
+    events: Batch,
+    give_back: bool,
+}
+
 /// A [`Detector`] on its own thread. See the [module docs](self).
 pub struct ThreadedDetector {
     batch: Batch,
-    /// Empty batches sent back by the thread.
+    /// Whether `batch` holds events observed with [`ThreadedDetector::observe_then`].
+    give_back: bool,
+    /// Batches sent back by the thread: empty, or holding detected events to give back.
     back: Receiver<Batch>,
+    /// Detected events back from the thread, not yet given back to the caller.
+    spent: Batch,
     allocated: usize,
-    jobs: Option<SyncSender<Batch>>,
+    jobs: Option<SyncSender<Job>>,
     thread: Option<JoinHandle<Detector>>,
 }
 
@@ -44,24 +57,37 @@ impl ThreadedDetector {
     ///
     /// Panics if the operating system cannot start the thread (as `std::thread::spawn` does).
     pub fn new(mut detector: Detector) -> Self {
-        let (jobs, job_rx) = mpsc::sync_channel::<Batch>(BATCHES);
+        let (jobs, job_rx) = mpsc::sync_channel::<Job>(BATCHES);
         let (back_tx, back) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("detector".into())
             .spawn(move || {
-                for mut batch in job_rx {
-                    for mut event in batch.drain(..) {
-                        detector.observe_in_place(&mut event);
+                for Job {
+                    mut events,
+                    give_back,
+                } in job_rx
+                {
+                    for event in &mut events {
+                        detector.observe_in_place(event);
+                        // The techniques the detector added are let go of here, off the
+                        // caller's thread (a refilled event's `attack` starts empty anyway).
+                        event.attack.clear();
+                    }
+                    if !give_back {
+                        // Freed here too.
+                        events.clear();
                     }
                     // The sender may be gone (finishing); the batch is then just dropped.
-                    let _ = back_tx.send(batch);
+                    let _ = back_tx.send(events);
                 }
                 detector
             })
             .expect("spawning the detector thread");
         ThreadedDetector {
             batch: Vec::with_capacity(BATCH),
+            give_back: false,
             back,
+            spent: Vec::new(),
             allocated: 1,
             jobs: Some(jobs),
             thread: Some(thread),
@@ -77,6 +103,21 @@ impl ThreadedDetector {
         }
     }
 
+    /// Like [`ThreadedDetector::observe`], and hands to `done` every event the detector
+    /// thread has finished with since the last call (a batch at a time), for reuse. Their
+    /// `attack` comes back empty: the detector thread lets go of the techniques it added,
+    /// as it frees whole events with [`ThreadedDetector::observe`].
+    #[inline]
+    pub fn observe_then(&mut self, event: Box<Event>, mut done: impl FnMut(Box<Event>)) {
+        self.give_back = true;
+        self.observe(event);
+        if !self.spent.is_empty() {
+            for event in self.spent.drain(..) {
+                done(event);
+            }
+        }
+    }
+
     /// Detects on what is queued, waits for the thread and returns [`Detector::finish`].
     /// A panic on the detector thread (a bug, as it would be inline) resumes here.
     pub fn finish(mut self) -> DetectReport {
@@ -88,22 +129,29 @@ impl ThreadedDetector {
 
     #[cold]
     fn hand_over(&mut self) {
-        let full = std::mem::take(&mut self.batch);
-        let sent = self.jobs.as_ref().map(|jobs| jobs.send(full));
+        let job = Job {
+            events: std::mem::take(&mut self.batch),
+            give_back: std::mem::take(&mut self.give_back),
+        };
+        let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
         if !matches!(sent, Some(Ok(()))) {
             self.stopped();
         }
-        self.batch = if let Ok(empty) = self.back.try_recv() {
-            empty
+        let mut batch = if let Ok(back) = self.back.try_recv() {
+            back
         } else if self.allocated < BATCHES {
             self.allocated += 1;
             Vec::with_capacity(BATCH)
         } else {
             match self.back.recv() {
-                Ok(empty) => empty,
+                Ok(back) => back,
                 Err(_) => self.stopped(),
             }
         };
+        // Detected events to give back (see `observe_then`): out of the batch, which is
+        // refilled.
+        self.spent.append(&mut batch);
+        self.batch = batch;
     }
 
     /// The thread is gone while we still hold its channel: only a panic ends it that early,
@@ -172,6 +220,20 @@ impl Detection {
                 d.observe_in_place(&mut event);
             }
             Detection::Threaded(d) => d.observe(event),
+        }
+    }
+
+    /// Like [`Detection::observe`], and hands to `done` each event detection has finished
+    /// with, for reuse (`|e| decoder.recycle(e)`): at once inline, a batch at a time
+    /// threaded ([`ThreadedDetector::observe_then`]).
+    #[inline]
+    pub fn observe_then(&mut self, mut event: Box<Event>, mut done: impl FnMut(Box<Event>)) {
+        match self {
+            Detection::Inline(d) => {
+                d.observe_in_place(&mut event);
+                done(event);
+            }
+            Detection::Threaded(d) => d.observe_then(event, done),
         }
     }
 
@@ -254,6 +316,39 @@ mod tests {
             let report = detection.finish();
             assert_eq!(report.alerts, inline.alerts, "threaded: {threaded}");
             assert_eq!(report.stats, inline.stats, "threaded: {threaded}");
+        }
+    }
+
+    #[test]
+    fn observe_then_gives_back_every_event_once_and_detects_alike() {
+        let one = events();
+        let mut events: Vec<Event> = (0..3).flat_map(|_| one.iter().cloned()).collect();
+        // Tag each event, so the ones given back can be told apart.
+        for (i, e) in events.iter_mut().enumerate() {
+            e.source.record = i as u64;
+        }
+        let mut inline = detector();
+        for e in events.clone() {
+            inline.observe(e);
+        }
+        let inline = inline.finish();
+        for threaded in [true, false] {
+            let mut detection = Detection::new(detector(), threaded);
+            let mut back = Vec::new();
+            for e in events.iter().cloned() {
+                detection.observe_then(Box::new(e), |e| back.push(e.source.record));
+            }
+            let report = detection.finish();
+            assert_eq!(report.alerts, inline.alerts, "threaded: {threaded}");
+            assert_eq!(report.stats, inline.stats, "threaded: {threaded}");
+            // In order, each once; threaded, all but the batches still in flight.
+            assert!(back.iter().enumerate().all(|(i, r)| *r == i as u64));
+            let in_flight = if threaded { BATCH * BATCHES } else { 0 };
+            assert!(
+                back.len() + in_flight >= events.len(),
+                "{} back",
+                back.len()
+            );
         }
     }
 
