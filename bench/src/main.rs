@@ -80,7 +80,7 @@ enum Cmd {
         #[arg(long)]
         json: Option<PathBuf>,
         /// Measurements to leave out (comma-separated): timed, single-thread, unbuffered,
-        /// other-codec (the one-process row with the other output codec), lambdas (the parse
+        /// scan (parse+detect without the normalized copy), other-codec (the one-process row with the other output codec), lambdas (the parse
         /// and detect rows and the compress-output lower bound).
         #[arg(long, value_delimiter = ',')]
         skip: Vec<String>,
@@ -96,7 +96,7 @@ enum Cmd {
     /// One measurement in this process; prints its result as JSON (used by `pipeline`, and
     /// the thing to put under `perf record`).
     Run {
-        /// fused | fused-single-thread | fused-unbuffered | parse | parse-inline | detect |
+        /// fused | fused-single-thread | fused-unbuffered | scan | parse | parse-inline | detect |
         /// detect-inline | gunzip | compress-output (FILE: a normalized object) | startup
         mode: String,
         file: Option<PathBuf>,
@@ -236,6 +236,10 @@ fn run_one(
             let output = Output::SingleThread(codec);
             pipeline::fused_with(open()?, origin(), &engine, timed, output)?
         }
+        "scan" => {
+            let engine = Engine::builtin()?;
+            pipeline::scan(open()?, origin(), &engine)?
+        }
         "compress-output" => pipeline::compress_output(open()?, codec)?,
         "parse" => match out {
             Some(p) => {
@@ -342,6 +346,8 @@ struct ObjectReport {
     codec: String,
     /// The one-process row with the other codec.
     fused_other: RunResult,
+    /// Parse + detect with no normalized copy written: what `tripline scan` does.
+    scan: RunResult,
     /// Compressing the normalized output alone (run on the parse row's output), with the
     /// codec and with the other one.
     compress_output: RunResult,
@@ -409,6 +415,7 @@ fn bench_object(file: &Path, plan: &Plan<'_>) -> anyhow::Result<ObjectReport> {
     } else {
         best_of(runs, || child("fused", file, &[], other))?
     };
+    let scan = maybe("scan", "scan", &[], runs)?;
     let fused_timed = maybe("timed", "fused", &["--timed"], runs.min(3))?;
     let fused_single_thread = maybe("single-thread", "fused-single-thread", &[], runs)?;
     let fused_unbuffered = maybe("unbuffered", "fused-unbuffered", &[], runs)?;
@@ -469,6 +476,7 @@ fn bench_object(file: &Path, plan: &Plan<'_>) -> anyhow::Result<ObjectReport> {
         fused_timed,
         codec: codec.to_string(),
         fused_other,
+        scan,
         compress_output,
         compress_output_other,
         fused_single_thread,
@@ -595,6 +603,12 @@ fn print_report(r: &ObjectReport) {
         other,
         f.events,
         format!("{:.2}x floor", other.wall_s / r.gunzip.wall_s),
+    );
+    row(
+        "parse+detect, no normalized copy (scan)",
+        &r.scan,
+        f.events,
+        format!("{:.2}x floor", r.scan.wall_s / r.gunzip.wall_s),
     );
     let size = |x: &RunResult| format!("{:.1} MB", x.normalized_bytes as f64 / 1e6);
     for x in [&r.compress_output, &r.compress_output_other] {

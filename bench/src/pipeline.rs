@@ -264,6 +264,40 @@ pub fn fused_with(
     Ok(r)
 }
 
+/// What `tripline scan` does to one object: decode (inflate on a second thread) and detect
+/// (on a third), with no normalized copy written. The one-process row without its output,
+/// to show what that copy costs and how far decoding and detection alone are from the floor.
+pub fn scan(
+    reader: impl Read + Send + 'static,
+    origin: Origin,
+    engine: &Engine,
+) -> anyhow::Result<RunResult> {
+    let start = Instant::now();
+    let mut detector = Detection::new(engine.detector(), true);
+    let mut decoder = ObjectDecoder::threaded(reader, origin, Options::default());
+    while let Some(item) = decoder.next() {
+        if let Decoded::Event(e) = item {
+            detector.observe_then(e, |e| decoder.recycle(e));
+        }
+        // Quarantined records are counted in the summary, as `tripline scan` reports them.
+    }
+    let summary = decoder.summary();
+    let report = detector.finish();
+    let alert_bytes = alert_json_bytes(&report)?;
+    let mut r = RunResult {
+        mode: "scan".into(),
+        wall_s: start.elapsed().as_secs_f64(),
+        bytes_in: summary.bytes_in,
+        bytes_decoded: summary.bytes_decoded,
+        records: summary.records,
+        events: summary.events,
+        quarantined: summary.quarantined,
+        ..Default::default()
+    };
+    r.count_alerts(&report, alert_bytes);
+    Ok(r)
+}
+
 /// The parse Lambda's work: decode and write the normalized object to `out`, through the
 /// same writer (compressing on a second thread, which owns `out`). Returns `out` too.
 pub fn parse_stage<W: Write + Send + 'static>(

@@ -147,6 +147,13 @@ fn the_pipeline_finds_alerts_in_a_small_object() {
     assert_eq!(one.alerts_by_rule, r.alerts_by_rule);
     assert_eq!(one.events, r.events);
 
+    // And so does `tripline scan`'s work, without the normalized copy.
+    let scan = pipeline::scan(Cursor::new(gz.clone()), Origin::path("t"), &engine).unwrap();
+    assert_eq!(scan.events, r.events);
+    assert_eq!(scan.normalized_bytes, 0);
+    assert_eq!(scan.alerts_by_rule, r.alerts_by_rule);
+    assert_eq!(scan.matches_by_rule, r.matches_by_rule);
+
     // The lower-bound rows compress exactly the normalized output's bytes; zstd to less.
     let plain = plain(&normalized).len() as u64;
     let z = pipeline::compress_output(Cursor::new(normalized.clone()), Codec::Zstd).unwrap();
