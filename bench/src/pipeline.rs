@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use tripline_core::attack::Catalog;
 use tripline_core::compress::{self, Codec, DEFAULT_BUFFER_SIZE};
 use tripline_core::config::Config;
-use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
+use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin, Summary};
 use tripline_core::mapping::Mapper;
 use tripline_core::normalized::{Line, NormalizedReader};
 use tripline_core::rules::{DetectReport, Detection, Detector, RuleSet};
@@ -112,6 +112,21 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// A run over one raw object: its mode, the wall time since `start`, and what the
+    /// decoder counted.
+    fn decoded(mode: String, start: Instant, summary: &Summary) -> RunResult {
+        RunResult {
+            mode,
+            wall_s: start.elapsed().as_secs_f64(),
+            bytes_in: summary.bytes_in,
+            bytes_decoded: summary.bytes_decoded,
+            records: summary.records,
+            events: summary.events,
+            quarantined: summary.quarantined,
+            ..Default::default()
+        }
+    }
+
     /// Fills in what the detect stage found: alert and match counts, overall and per rule.
     fn count_alerts(&mut self, report: &DetectReport, alert_json_bytes: u64) {
         self.alerts = report.alerts.len() as u64;
@@ -244,21 +259,15 @@ pub fn fused_with(
     lap(timed, &mut t, &mut st.detect_s);
     let alert_bytes = alert_json_bytes(&report)?;
     lap(timed, &mut t, &mut st.alerts_s);
+    let mode = match output {
+        Output::Threaded(codec) => format!("fused_{codec}"),
+        Output::SingleThread(codec) => format!("fused_single_thread_{codec}"),
+        Output::Unbuffered => "fused_unbuffered_before_d2366c0".into(),
+    };
     let mut r = RunResult {
-        mode: match output {
-            Output::Threaded(codec) => format!("fused_{codec}"),
-            Output::SingleThread(codec) => format!("fused_single_thread_{codec}"),
-            Output::Unbuffered => "fused_unbuffered_before_d2366c0".into(),
-        },
-        wall_s: start.elapsed().as_secs_f64(),
-        bytes_in: summary.bytes_in,
-        bytes_decoded: summary.bytes_decoded,
-        records: summary.records,
-        events: summary.events,
-        quarantined: summary.quarantined,
         normalized_bytes: normalized,
         stages: st,
-        ..Default::default()
+        ..RunResult::decoded(mode, start, &summary)
     };
     r.count_alerts(&report, alert_bytes);
     Ok(r)
@@ -284,16 +293,7 @@ pub fn scan(
     let summary = decoder.summary();
     let report = detector.finish();
     let alert_bytes = alert_json_bytes(&report)?;
-    let mut r = RunResult {
-        mode: "scan".into(),
-        wall_s: start.elapsed().as_secs_f64(),
-        bytes_in: summary.bytes_in,
-        bytes_decoded: summary.bytes_decoded,
-        records: summary.records,
-        events: summary.events,
-        quarantined: summary.quarantined,
-        ..Default::default()
-    };
+    let mut r = RunResult::decoded("scan".into(), start, &summary);
     r.count_alerts(&report, alert_bytes);
     Ok(r)
 }
@@ -354,17 +354,11 @@ pub fn parse_stage<W: Write + Send + 'static>(
     let mut w = events_out.finish()?;
     w.flush()?;
     lap(timed, &mut t, &mut st.serialize_s);
+    let mode = format!("{}_{codec}", if threads { "parse" } else { "parse_inline" });
     let r = RunResult {
-        mode: format!("{}_{codec}", if threads { "parse" } else { "parse_inline" }),
-        wall_s: start.elapsed().as_secs_f64(),
-        bytes_in: summary.bytes_in,
-        bytes_decoded: summary.bytes_decoded,
-        records: summary.records,
-        events: summary.events,
-        quarantined: summary.quarantined,
         normalized_bytes: w.count,
         stages: st,
-        ..Default::default()
+        ..RunResult::decoded(mode, start, &summary)
     };
     Ok((r, w.inner))
 }
