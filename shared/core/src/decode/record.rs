@@ -16,6 +16,7 @@ use super::raw::{self, Diff, Object, Parsed, RawRecord, Rows, Scalar};
 use super::Origin;
 use crate::event::{Action, Event, Kind, SourceRef};
 use crate::fields::{put_prefixed, Fields};
+use crate::rules::threaded::{BATCH, BATCHES};
 use crate::{indicators, query_name};
 
 /// Why a record was quarantined.
@@ -25,7 +26,7 @@ pub(crate) type Reason = String;
 /// ([`crate::rules::threaded::BATCH`] × [`crate::rules::threaded::BATCHES`]) plus one batch,
 /// so a one-process run reuses every event, while memory stays bounded whatever the caller
 /// hands back.
-pub(crate) const MAX_SPARE: usize = 1280;
+pub(crate) const MAX_SPARE: usize = (BATCHES + 1) * BATCH;
 
 /// What the decoder keeps from record to record so that an event costs few allocations.
 ///

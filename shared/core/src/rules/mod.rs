@@ -27,7 +27,7 @@ pub mod detector;
 pub mod fields;
 mod gate;
 pub mod testing;
-mod threaded;
+pub(crate) mod threaded;
 mod view;
 
 pub use detector::{DetectReport, DetectStats, Detector};
