@@ -7,10 +7,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use std::sync::Arc;
 use tripline_core::compress::{Codec, ThreadedEncoder};
+
+use tripline_core::config::Config;
 use tripline_core::decode::{Limits, Options};
+use tripline_core::tables::{QueryDefs, Resolver};
 
 use crate::inputs::{self, Driver, RunError};
+use crate::rules_cmd::load_config;
 
 #[derive(clap::Args)]
 pub struct ParseArgs {
@@ -28,6 +33,9 @@ pub struct ParseArgs {
     /// Write quarantined records (NDJSON, with reasons) to this file.
     #[arg(long, value_name = "FILE")]
     pub quarantine: Option<PathBuf>,
+    /// Site settings (tripline.toml): its `queries` and `[query_sql]` are read.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub decode: DecodeArgs,
 }
@@ -44,21 +52,41 @@ pub struct DecodeArgs {
     /// Your own osquery pack names, so `pack_<pack>_<query>` names split correctly.
     #[arg(long = "pack", value_name = "NAME")]
     pub packs: Vec<String>,
+    /// Your fleet's query definitions (osquery config or pack JSON, Fleet YAML), so rows
+    /// are known by the tables their SQL reads; repeatable. Added to tripline.toml's.
+    #[arg(long = "queries", value_name = "FILE")]
+    pub queries: Vec<PathBuf>,
 }
 
 impl DecodeArgs {
-    pub fn options(&self) -> Options {
+    pub fn options(&self, tables: Arc<Resolver>) -> Options {
         Options {
             limits: Limits {
                 max_record_bytes: self.max_record_bytes,
                 max_decompressed_bytes: self.max_decompressed_bytes,
             },
             extra_packs: self.packs.clone(),
+            tables,
         }
     }
 }
 
+/// The query definitions of `config` and then of each `--queries` file, with every warning
+/// (SQL the parser could not read, pack files not found) on stderr.
+pub fn load_resolver(config: &Config, files: &[PathBuf]) -> anyhow::Result<Arc<Resolver>> {
+    let mut defs = config.query_defs()?;
+    for file in files {
+        defs.extend(QueryDefs::load(file)?);
+    }
+    for warning in defs.warnings() {
+        eprintln!("tripline: warning: {warning}");
+    }
+    Ok(Arc::new(Resolver::with_queries(defs)))
+}
+
 pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(args.config.as_deref())?;
+    let tables = load_resolver(&config, &args.decode.queries)?;
     let inputs = inputs::collect(&args.paths)?;
     if let Some(dir) = &args.output {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -67,7 +95,7 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
         .quarantine
         .clone()
         .or_else(|| args.output.as_ref().map(|d| d.join("quarantine.ndjson")));
-    let mut driver = Driver::new(&inputs, args.decode.options(), quarantine.as_deref())?;
+    let mut driver = Driver::new(&inputs, args.decode.options(tables), quarantine.as_deref())?;
     let stdout = io::stdout();
     let mut stdout = BufWriter::with_capacity(256 << 10, stdout.lock());
     let mut used_names = HashSet::new();

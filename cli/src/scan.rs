@@ -12,7 +12,7 @@ use tripline_core::decode::Summary;
 use tripline_core::rules::{DetectReport, Detection, Detector, Level};
 
 use crate::inputs::{self, Driver};
-use crate::parse::DecodeArgs;
+use crate::parse::{load_resolver, DecodeArgs};
 use crate::rules_cmd::{
     load_config, load_mapper, load_rules, write_table, MappingSource, RuleSource,
 };
@@ -59,6 +59,7 @@ fn parse_level(s: &str) -> Result<Level, String> {
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     // Everything that can be wrong with the setup fails before any input is read.
     let config = load_config(args.config.as_deref())?;
+    let tables = load_resolver(&config, &args.decode.queries)?;
     let rules = load_rules(&args.rules)?;
     let mapper = Arc::new(load_mapper(&args.mappings)?);
     let inputs = inputs::collect(&args.paths)?;
@@ -70,8 +71,15 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
 
     // Detection on a thread of its own beside the decoding, where there is a core for it.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut detector = Detection::new(Detector::new(rules, Some(mapper), config), cores > 1);
-    let mut driver = Driver::new(&inputs, args.decode.options(), args.quarantine.as_deref())?;
+    let mut detector = Detection::new(
+        Detector::new(rules, Some(mapper), config).with_tables(tables.clone()),
+        cores > 1,
+    );
+    let mut driver = Driver::new(
+        &inputs,
+        args.decode.options(tables),
+        args.quarantine.as_deref(),
+    )?;
     for input in &inputs {
         driver.run(input, |event, recycle| {
             // Detected events go back to the decoder to be refilled.

@@ -5,11 +5,14 @@
 //! Unknown keys are rejected rather than ignored: a typo such as `office_network` would
 //! otherwise silently disable a detection while looking configured.
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+
+use crate::tables::{DefsError, QueryDefs};
 
 /// Why a configuration could not be loaded; every variant names the file or key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +171,12 @@ pub struct Config {
     pub stale_after_minutes: u64,
     /// Events kept in each alert as evidence.
     pub max_samples: usize,
+    /// The fleet's query definition files (osquery config or packs, Fleet YAML), as the
+    /// file named them, relative to its folder ([`Config::query_defs`] reads them).
+    pub query_files: Vec<PathBuf>,
+    /// Query definitions written inline (`[query_sql]`: `"<query>"` or `"<pack>/<query>"`
+    /// to its SQL), the form the detect function's `TRIPLINE_CONFIG` can carry.
+    pub query_sql: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -178,6 +187,8 @@ impl Default for Config {
             office_networks: Vec::new(),
             stale_after_minutes: DEFAULT_STALE_AFTER_MINUTES,
             max_samples: DEFAULT_MAX_SAMPLES,
+            query_files: Vec::new(),
+            query_sql: BTreeMap::new(),
         }
     }
 }
@@ -192,6 +203,8 @@ struct RawConfig {
     office_networks: Option<Vec<String>>,
     stale_after_minutes: Option<i64>,
     max_samples: Option<i64>,
+    queries: Option<Vec<String>>,
+    query_sql: Option<BTreeMap<String, String>>,
 }
 
 impl Config {
@@ -207,7 +220,31 @@ impl Config {
             path: path.display().to_string(),
             error,
         })?;
-        Self::parse(&text, Some(path.display().to_string()))
+        let mut cfg = Self::parse(&text, Some(path.display().to_string()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for file in &mut cfg.query_files {
+            if file.is_relative() {
+                *file = dir.join(&*file);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// The query definitions this config names: its `queries` files, then its
+    /// `[query_sql]` table (a key `"<pack>/<query>"` defines a pack query).
+    pub fn query_defs(&self) -> Result<QueryDefs, DefsError> {
+        let mut defs = QueryDefs::new();
+        for file in &self.query_files {
+            defs.extend(QueryDefs::load(file)?);
+        }
+        for (key, sql) in &self.query_sql {
+            let (pack, name) = match key.split_once('/') {
+                Some((pack, name)) if !pack.is_empty() && !name.is_empty() => (Some(pack), name),
+                _ => (None, key.as_str()),
+            };
+            defs.define(pack, name, sql, "tripline.toml [query_sql]");
+        }
+        Ok(defs)
     }
 
     /// Builds a config from an already-parsed TOML/YAML/JSON-like table, so rule test files
@@ -271,6 +308,13 @@ impl Config {
             }
             cfg.max_samples = n as usize;
         }
+        cfg.query_files = raw
+            .queries
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        cfg.query_sql = raw.query_sql.unwrap_or_default();
         Ok(cfg)
     }
 

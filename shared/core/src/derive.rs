@@ -389,6 +389,15 @@ fn platform(event: &Event) -> Option<Platform> {
     event.pack.as_deref().and_then(platform_from_pack)
 }
 
+/// The platform a record's decorations (or, failing those, its pack's name) declare: what
+/// the decoder knows of a host before looking at any row.
+pub(crate) fn declared_platform(decorations: &Fields, pack: Option<&str>) -> Option<Platform> {
+    PLATFORM_KEYS
+        .iter()
+        .find_map(|&key| col_str(decorations, key).and_then(|v| platform_from_name(&v)))
+        .or_else(|| pack.and_then(platform_from_pack))
+}
+
 /// Maps an OS name as osquery and decorators report it (`darwin`, `ubuntu`, `rhel`,
 /// `Microsoft Windows 11 Pro`) to its family; unknown names give `None` rather than a guess.
 pub fn platform_from_name(name: &str) -> Option<Platform> {
@@ -687,6 +696,9 @@ mod tests {
             name: Some(format!("pack/test/{query}")),
             pack: Some("test".into()),
             query: Some(query.into()),
+            tables: Default::default(),
+            tables_from: None,
+            tables_ambiguous: false,
             host: Some("h1".into()),
             action: None,
             columns: columns.as_object().map(Fields::from).unwrap_or_default(),

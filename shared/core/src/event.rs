@@ -7,6 +7,7 @@
 
 use crate::attack::Techniques;
 use crate::fields::{is_clean, write_str, Fields};
+use crate::tables::{Tables, TablesFrom};
 use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
@@ -201,6 +202,17 @@ pub struct Event {
     pub pack: Option<String>,
     /// The query name without its pack prefix.
     pub query: Option<String>,
+    /// The osquery tables the row came from, the one that explains the row first; empty
+    /// when nothing is known (see [`crate::tables`]).
+    #[serde(default)]
+    pub tables: Tables,
+    /// How `tables` were known: `sql` (the query's SQL), `columns` (inferred from the
+    /// row's column names), or null.
+    #[serde(default)]
+    pub tables_from: Option<TablesFrom>,
+    /// Several sets of tables explained the row's columns equally; `tables` holds them all.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tables_ambiguous: bool,
     pub host: Option<String>,
     pub action: Option<Action>,
     /// Column values exactly as logged (strings, numbers or null), sorted by name.
@@ -247,6 +259,9 @@ impl Clone for Event {
             name,
             pack,
             query,
+            tables,
+            tables_from,
+            tables_ambiguous,
             host,
             action,
             columns,
@@ -271,6 +286,9 @@ impl Clone for Event {
             name: name.clone(),
             pack: pack.clone(),
             query: query.clone(),
+            tables: tables.clone(),
+            tables_from: *tables_from,
+            tables_ambiguous: *tables_ambiguous,
             host: host.clone(),
             action: *action,
             columns: columns.clone(),
@@ -298,6 +316,9 @@ impl Clone for Event {
             name,
             pack,
             query,
+            tables,
+            tables_from,
+            tables_ambiguous,
             host,
             action,
             columns,
@@ -321,6 +342,10 @@ impl Clone for Event {
         self.name.clone_from(name);
         self.pack.clone_from(pack);
         self.query.clone_from(query);
+        // A shared list: copying it is a reference count.
+        self.tables.clone_from(tables);
+        self.tables_from = *tables_from;
+        self.tables_ambiguous = *tables_ambiguous;
         self.host.clone_from(host);
         self.action = *action;
         self.columns.clone_from(columns);
@@ -371,6 +396,9 @@ impl Event {
             name,
             pack,
             query,
+            tables,
+            tables_from,
+            tables_ambiguous,
             host,
             action,
             columns,
@@ -399,6 +427,21 @@ impl Event {
         opt_str(out, pack);
         out.extend_from_slice(br#","query":"#);
         opt_str(out, query);
+        out.extend_from_slice(br#","tables":["#);
+        for (i, table) in tables.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, table);
+        }
+        out.extend_from_slice(match tables_from {
+            None => br#"],"tables_from":null"#,
+            Some(TablesFrom::Sql) => br#"],"tables_from":"sql""#,
+            Some(TablesFrom::Columns) => br#"],"tables_from":"columns""#,
+        });
+        if *tables_ambiguous {
+            out.extend_from_slice(br#","tables_ambiguous":true"#);
+        }
         out.extend_from_slice(br#","host":"#);
         opt_str(out, host);
         out.extend_from_slice(br#","action":"#);
@@ -548,6 +591,9 @@ mod tests {
             name: Some("pack/p/q".into()),
             pack: Some("p".into()),
             query: Some("q".into()),
+            tables: vec!["processes".to_string(), "process_open_sockets".to_string()].into(),
+            tables_from: Some(TablesFrom::Sql),
+            tables_ambiguous: true,
             host: Some("h\"1".into()),
             action: Some(Action::Removed),
             columns: json!({"a": "x\ny", "b": 2}).as_object().unwrap().into(),
@@ -593,6 +639,9 @@ mod tests {
         e.name = None;
         e.pack = None;
         e.query = None;
+        e.tables = Tables::new();
+        e.tables_from = None;
+        e.tables_ambiguous = false;
         e.host = None;
         e.action = None;
         e.time = None;

@@ -30,3 +30,4 @@ pub mod normalized;
 pub mod notify;
 pub mod query_name;
 pub mod rules;
+pub mod tables;

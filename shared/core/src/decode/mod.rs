@@ -22,7 +22,10 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, Quarantined, SourceRef};
+use std::sync::Arc;
+
+use crate::event::{Event, Kind, Quarantined, SourceRef};
+use crate::tables::{Resolver, TableCache};
 use framing::{Frame, Problem, Splitter};
 
 pub use framing::HEAD_BYTES as QUARANTINE_RAW_BYTES;
@@ -87,6 +90,10 @@ pub struct Options {
     pub limits: Limits,
     /// The user's own pack names, so `pack_<pack>_<query>` splits for them too.
     pub extra_packs: Vec<String>,
+    /// Works out each row's `tables` (the built-in registry and column inference by
+    /// default; [`Resolver::with_queries`] adds the user's query definitions, whose pack
+    /// names then split like `extra_packs`).
+    pub tables: Arc<Resolver>,
 }
 
 /// One item out of the decoder.
@@ -140,6 +147,9 @@ pub struct Summary {
     pub events: u64,
     /// Missing host, time or query name in records that still decoded.
     pub warnings: u64,
+    /// Result events whose tables nothing explained (see [`crate::tables`]).
+    #[serde(default)]
+    pub tables_unknown: u64,
     /// Bytes read from the source (compressed size for gzip).
     pub bytes_in: u64,
     /// Bytes after decompression (equal to `bytes_in` for plain objects).
@@ -159,6 +169,7 @@ impl Summary {
         self.quarantined += other.quarantined;
         self.events += other.events;
         self.warnings += other.warnings;
+        self.tables_unknown += other.tables_unknown;
         self.bytes_in += other.bytes_in;
         self.bytes_decoded += other.bytes_decoded;
         self.objects_with_errors += other.objects_with_errors;
@@ -172,13 +183,14 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "objects={} records={} decoded={} quarantined={} events={} warnings={} bytes_in={} bytes_decoded={}",
+            "objects={} records={} decoded={} quarantined={} events={} warnings={} tables_unknown={} bytes_in={} bytes_decoded={}",
             self.objects,
             self.records,
             self.decoded,
             self.quarantined,
             self.events,
             self.warnings,
+            self.tables_unknown,
             self.bytes_in,
             self.bytes_decoded
         )?;
@@ -198,6 +210,7 @@ pub struct ObjectDecoder<'a> {
     counters: Counters,
     origin: Origin,
     extra_packs: Vec<String>,
+    tables: TableCache,
     limit: u64,
     pending: VecDeque<Box<Event>>,
     /// Buffers kept from record to record, and events handed back to be refilled.
@@ -280,7 +293,12 @@ impl<'a> ObjectDecoder<'a> {
             splitter: Splitter::new(decoded, options.limits.max_record_bytes),
             counters,
             origin,
-            extra_packs: options.extra_packs,
+            extra_packs: {
+                let mut packs = options.extra_packs;
+                packs.extend(options.tables.queries().pack_names());
+                packs
+            },
+            tables: TableCache::new(options.tables),
             limit: options.limits.max_decompressed_bytes,
             pending: VecDeque::new(),
             reuse: record::Reuse::default(),
@@ -322,6 +340,7 @@ impl<'a> ObjectDecoder<'a> {
             &self.origin,
             record,
             &self.extra_packs,
+            &mut self.tables,
             &mut self.reuse,
             &mut self.pending,
         ) {
@@ -329,6 +348,11 @@ impl<'a> ObjectDecoder<'a> {
                 self.summary.decoded += 1;
                 self.summary.warnings += warnings;
                 self.summary.events += (self.pending.len() - before) as u64;
+                self.summary.tables_unknown += self
+                    .pending
+                    .range(before..)
+                    .filter(|e| e.kind == Kind::Result && e.tables_from.is_none())
+                    .count() as u64;
                 self.pending.pop_front().map(Decoded::Event)
             }
             Err(reason) => {

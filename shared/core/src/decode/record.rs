@@ -17,7 +17,8 @@ use super::Origin;
 use crate::event::{Action, Event, Kind, SourceRef};
 use crate::fields::{put_prefixed, Fields};
 use crate::rules::threaded::{BATCH, BATCHES};
-use crate::{indicators, query_name};
+use crate::tables::{Row, TableCache, Tables};
+use crate::{derive, indicators, query_name};
 
 /// Why a record was quarantined.
 pub(crate) type Reason = String;
@@ -82,6 +83,7 @@ pub(crate) fn decode(
     origin: &Origin,
     record: u64,
     extra_packs: &[String],
+    tables: &mut TableCache,
     reuse: &mut Reuse,
     out: &mut VecDeque<Box<Event>>,
 ) -> Result<u64, Reason> {
@@ -140,6 +142,9 @@ pub(crate) fn decode(
         name,
         pack,
         query,
+        tables: template_tables,
+        tables_from,
+        tables_ambiguous,
         host,
         action,
         columns,
@@ -241,6 +246,9 @@ pub(crate) fn decode(
     id.clear();
     indicators.clear();
     attack.clear();
+    // Set per row: a row's tables depend on its columns.
+    template_tables.clear();
+    (*tables_from, *tables_ambiguous) = (None, false);
 
     // Top-level keys osquery doesn't own are decorations (`--decorations_top_level`);
     // the `decorations` object wins over a top-level key of the same name.
@@ -259,6 +267,8 @@ pub(crate) fn decode(
     }
     let old = std::mem::replace(template_decorations, decorations);
     reuse.give_back(old);
+    let platform =
+        derive::declared_platform(&reuse.template.decorations, reuse.template.pack.as_deref());
 
     if shape == Shape::Status {
         let mut event = reuse.event();
@@ -273,6 +283,16 @@ pub(crate) fn decode(
             Event::clone_from(&mut event, &reuse.template);
             event.action = Some(action);
             indicators::extract_into(&columns, &mut event.indicators);
+            let row_names = Row {
+                name: event.name.as_deref(),
+                pack: event.pack.as_deref(),
+                query: event.query.as_deref(),
+                platform,
+            };
+            let resolved = tables.resolve(row_names, &columns);
+            event.tables.clone_from(&resolved.tables);
+            event.tables_from = resolved.from;
+            event.tables_ambiguous = resolved.ambiguous;
             let old = std::mem::replace(&mut event.columns, columns);
             reuse.give_back(old);
             event.source.row = Some(row as u64);
@@ -344,6 +364,9 @@ fn placeholder() -> Event {
         name: None,
         pack: None,
         query: None,
+        tables: Tables::new(),
+        tables_from: None,
+        tables_ambiguous: false,
         host: None,
         action: None,
         columns: Fields::new(),
@@ -562,6 +585,7 @@ mod tests {
             &origin,
             1,
             &[],
+            &mut TableCache::new(Default::default()),
             &mut Reuse::default(),
             &mut out,
         )?;

@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{Aggregator, Alert, Match};
 use crate::attack::Techniques;
 use crate::config::Config;
-use crate::derive::{derive, Derived};
-use crate::event::Event;
+use crate::derive::{declared_platform, derive, Derived};
+use crate::event::{Event, Kind};
 use crate::mapping::Mapper;
 use crate::rules::gate::Recall;
 use crate::rules::{EventView, RuleSet};
+use crate::tables::{Resolver, Row, TableCache};
 
 /// Rule errors kept verbatim in [`DetectStats::error_samples`]; the per-rule counts are
 /// complete regardless.
@@ -92,6 +93,9 @@ pub struct Detector {
     recall: Recall,
     /// What the last annotated event's names mapped to.
     last_mapped: Option<Mapped>,
+    /// Works out the tables of events that arrive without them (and of every event,
+    /// when the resolver has the user's own query definitions, which take precedence).
+    tables: TableCache,
 }
 
 /// One event's mapping inputs and the techniques they map to.
@@ -119,7 +123,15 @@ impl Detector {
             stats: DetectStats::default(),
             recall: Recall::default(),
             last_mapped: None,
+            tables: TableCache::new(Arc::new(Resolver::builtin())),
         }
+    }
+
+    /// Resolves tables with `resolver` (e.g. one with the site's query definitions)
+    /// instead of the built-in registry and column inference alone.
+    pub fn with_tables(mut self, resolver: Arc<Resolver>) -> Detector {
+        self.tables = TableCache::new(resolver);
+        self
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -134,8 +146,23 @@ impl Detector {
         &self.stats
     }
 
-    /// Sets `event.attack` from the query mapping.
+    /// Sets `event.tables` where the parse stage left them unknown or the user's query
+    /// definitions say otherwise, then `event.attack` from the mapping.
     pub fn annotate(&mut self, event: &mut Event) {
+        if event.kind == Kind::Result
+            && (event.tables_from.is_none() || !self.tables.resolver().queries().is_empty())
+        {
+            let row = Row {
+                name: event.name.as_deref(),
+                pack: event.pack.as_deref(),
+                query: event.query.as_deref(),
+                platform: declared_platform(&event.decorations, event.pack.as_deref()),
+            };
+            let resolved = self.tables.resolve(row, &event.columns);
+            event.tables.clone_from(&resolved.tables);
+            event.tables_from = resolved.from;
+            event.tables_ambiguous = resolved.ambiguous;
+        }
         let Some(mapper) = &self.mapper else { return };
         let name = event.name.as_deref().unwrap_or("");
         let query = event.query.as_deref().unwrap_or(name);

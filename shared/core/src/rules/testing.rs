@@ -33,6 +33,7 @@ use crate::fields::Fields;
 use crate::mapping::Mapper;
 use crate::rules::detector::{Detector, Outcome};
 use crate::rules::{builtin, LoadError, RuleSet};
+use crate::tables::{Resolution, Resolver, Row, TablesFrom};
 
 /// Default event time for test events: fixed, so windows and ids are reproducible.
 pub const DEFAULT_TEST_TIME: i64 = 1_704_067_200; // 2024-01-01T00:00:00Z
@@ -76,6 +77,10 @@ pub struct TestEvent {
     /// RFC 3339 or unix seconds; defaults to [`DEFAULT_TEST_TIME`].
     pub time: Option<Value>,
     pub derived: Option<DerivedOverride>,
+    /// The row's osquery tables; by default worked out as the decoder does (the built-in
+    /// registry of public queries, then the columns).
+    #[serde(default)]
+    pub tables: Option<Vec<String>>,
 }
 
 /// The derived fields a test may force, for rows whose real trigger (old timestamps,
@@ -85,6 +90,11 @@ pub struct TestEvent {
 pub struct DerivedOverride {
     pub stale: Option<bool>,
     pub initial: Option<bool>,
+}
+
+fn builtin_resolver() -> &'static Resolver {
+    static RESOLVER: std::sync::OnceLock<Resolver> = std::sync::OnceLock::new();
+    RESOLVER.get_or_init(Resolver::builtin)
 }
 
 impl TestEvent {
@@ -126,11 +136,32 @@ impl TestEvent {
             }
         };
         let columns = Fields::from(&self.columns);
+        let decorations = Fields::from(&self.decorations);
+        let resolved = match &self.tables {
+            Some(tables) => Resolution {
+                tables: tables.clone().into(),
+                from: Some(TablesFrom::Sql),
+                ambiguous: false,
+            },
+            None => {
+                let names: Vec<&str> = columns.keys().collect();
+                let row = Row {
+                    name: name.as_deref(),
+                    pack: pack.as_deref(),
+                    query: query.as_deref(),
+                    platform: crate::derive::declared_platform(&decorations, pack.as_deref()),
+                };
+                builtin_resolver().resolve(row, &names)
+            }
+        };
         Ok(Event {
             kind: Kind::Result,
             name,
             pack,
             query,
+            tables: resolved.tables,
+            tables_from: resolved.from,
+            tables_ambiguous: resolved.ambiguous,
             host: Some(
                 self.host
                     .clone()
@@ -139,7 +170,7 @@ impl TestEvent {
             action: Some(action),
             indicators: crate::indicators::extract(&columns),
             columns,
-            decorations: (&self.decorations).into(),
+            decorations,
             time: Some(crate::alert::rfc3339(unix_time)),
             unix_time: Some(unix_time),
             epoch: Some(0),

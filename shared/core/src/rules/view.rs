@@ -200,6 +200,9 @@ enum Access {
     Name,
     Pack,
     Query,
+    /// The row's osquery tables (a list: a selection matches when any of them does).
+    Tables,
+    TablesFrom,
     Host,
     Action,
     /// `columns.<name>`, the name being the rest of the path; with the name's search key
@@ -234,6 +237,8 @@ impl Access {
             "name" => Access::Name,
             "pack" => Access::Pack,
             "query" => Access::Query,
+            "tables" => Access::Tables,
+            "tables_from" => Access::TablesFrom,
             "host" => Access::Host,
             "action" => Access::Action,
             _ => Access::Path,
@@ -256,6 +261,11 @@ impl EventView<'_> {
             Access::Name => opt_str(&e.name),
             Access::Pack => opt_str(&e.pack),
             Access::Query => opt_str(&e.query),
+            Access::Tables => str_list(&e.tables),
+            Access::TablesFrom => Some(match e.tables_from {
+                Some(from) => EventValue::Str(Cow::Borrowed(from.as_str())),
+                None => EventValue::Null,
+            }),
             Access::Host => opt_str(&e.host),
             Access::Action => Some(match e.action {
                 Some(a) => EventValue::Str(Cow::Borrowed(a.as_str())),
@@ -541,6 +551,19 @@ pub fn eval_view(event: &Event, derived: &Derived) -> Value {
     m.insert("name".into(), opt_str(&event.name));
     m.insert("pack".into(), opt_str(&event.pack));
     m.insert("query".into(), opt_str(&event.query));
+    if !event.tables.is_empty() {
+        m.insert(
+            "tables".into(),
+            Value::Array(event.tables.iter().cloned().map(Value::String).collect()),
+        );
+    }
+    m.insert(
+        "tables_from".into(),
+        event
+            .tables_from
+            .map(|f| Value::String(f.as_str().into()))
+            .unwrap_or(Value::Null),
+    );
     m.insert("host".into(), opt_str(&event.host));
     m.insert(
         "action".into(),
@@ -652,6 +675,9 @@ mod tests {
             name: Some("pack/p/q".into()),
             pack: Some("p".into()),
             query: Some("q".into()),
+            tables: Default::default(),
+            tables_from: None,
+            tables_ambiguous: false,
             host: Some("h".into()),
             action: Some(Action::Added),
             columns: json!({"port": 22, "cmd": "x", "big": 18446744073709551615u64,

@@ -1,0 +1,390 @@
+//! Which osquery tables a row came from, whatever its query was called.
+//!
+//! Fleets name their scheduled queries freely (`pack/Global/ATT&CK® - Process_Network_Conn`,
+//! `pack_it-ops_procs`, a bare schedule key), so rules and ATT&CK mappings that key on query
+//! names miss most of a real fleet. Every event therefore carries `tables`: the osquery tables
+//! its row came from, the one that explains the row first. They are known, in this order:
+//!
+//! 1. from **the user's own query definitions** ([`QueryDefs`]: osquery config and pack files,
+//!    Fleet YAML), whose SQL is read with a real SQL parser ([`sql`]);
+//! 2. from **the built-in registry** of public packs (osquery's own packs, osquery-attck,
+//!    Fleet's standard query library and tripline's `packs/`), embedded at build time; a name
+//!    logged with its pack resolves by pack and query first;
+//! 3. from **the row's column names** and osquery's schema ([`schema`]): a query named after
+//!    a table whose columns explain the row is that table's; otherwise the smallest set of
+//!    tables that has every column, preferring the event's platform.
+//!
+//! The first two are `tables_from: sql`, the third `tables_from: columns` (with
+//! `tables_ambiguous` when several sets fit equally); `tables` is empty and `tables_from`
+//! null when nothing is known. A [`Resolver`] holds the sources; a [`TableCache`] in front of
+//! it works each distinct (name, platform, column names) out once, not per row.
+
+pub mod defs;
+pub mod schema;
+pub mod sql;
+
+use std::fmt;
+use std::ops::Deref;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::derive::Platform;
+use crate::fields::Fields;
+pub use defs::{DefsError, QueryDef, QueryDefs};
+pub use schema::{schema, Inference, Schema};
+
+/// How an event's `tables` were known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TablesFrom {
+    /// From the SQL of the query that produced the row (the user's or a public pack's).
+    Sql,
+    /// Inferred from the row's column names and osquery's schema.
+    Columns,
+}
+
+impl TablesFrom {
+    /// `sql` or `columns`, as in the event JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TablesFrom::Sql => "sql",
+            TablesFrom::Columns => "columns",
+        }
+    }
+}
+
+/// An event's tables: a shared list, so that the rows of one query hold one copy.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Tables(Option<Arc<[String]>>);
+
+impl Tables {
+    /// No tables.
+    pub const fn new() -> Tables {
+        Tables(None)
+    }
+
+    /// Empties the list (dropping this reference).
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Deref for Tables {
+    type Target = [String];
+    fn deref(&self) -> &[String] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+impl From<Vec<String>> for Tables {
+    fn from(v: Vec<String>) -> Tables {
+        if v.is_empty() {
+            Tables(None)
+        } else {
+            Tables(Some(v.into()))
+        }
+    }
+}
+
+impl fmt::Debug for Tables {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Tables {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tables {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tables, D::Error> {
+        Ok(Vec::<String>::deserialize(d)?.into())
+    }
+}
+
+/// The tables of one distinct row shape, and how they were known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolution {
+    /// The tables, the one that explains the row first; empty when unknown.
+    pub tables: Tables,
+    /// How they were known; `None` when unknown.
+    pub from: Option<TablesFrom>,
+    /// Several table sets explained the row's columns equally; `tables` is their union.
+    pub ambiguous: bool,
+}
+
+/// What a row's tables are worked out from.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    /// The query name as logged.
+    pub name: Option<&'a str>,
+    /// The pack split from it, when known.
+    pub pack: Option<&'a str>,
+    /// The query name without its pack.
+    pub query: Option<&'a str>,
+    /// The host's platform, when the record says.
+    pub platform: Option<Platform>,
+}
+
+/// Works out rows' tables from query definitions, the public packs and osquery's schema.
+/// Immutable and shared (one per process or Lambda container); put a [`TableCache`] in
+/// front of it per stream of events.
+#[derive(Debug, Default)]
+pub struct Resolver {
+    user: QueryDefs,
+}
+
+impl Resolver {
+    /// The built-in registry and column inference only.
+    pub fn builtin() -> Resolver {
+        Resolver::default()
+    }
+
+    /// The user's definitions first, then the built-in registry and column inference.
+    pub fn with_queries(user: QueryDefs) -> Resolver {
+        Resolver { user }
+    }
+
+    /// Reads each file with [`QueryDefs::load`] into one resolver.
+    pub fn load(files: &[impl AsRef<Path>]) -> Result<Resolver, DefsError> {
+        let mut user = QueryDefs::new();
+        for f in files {
+            user.extend(QueryDefs::load(f)?);
+        }
+        Ok(Resolver::with_queries(user))
+    }
+
+    /// The user's definitions.
+    pub fn queries(&self) -> &QueryDefs {
+        &self.user
+    }
+
+    /// Works out one row's tables (uncached; see [`TableCache`]).
+    pub fn resolve(&self, row: Row<'_>, columns: &[&str]) -> Resolution {
+        let name = row.name.unwrap_or("");
+        let query = row.query.unwrap_or(name);
+        let named = |defs: &QueryDefs, check: bool| {
+            from_defs(defs, row.pack, query, name, columns, check).or_else(|| {
+                // `pack_<pack>_<query>` of a pack nobody named: try the name's tails.
+                unsplit_tails(name, row.pack)
+                    .find_map(|tail| from_defs(defs, None, tail, tail, columns, check))
+            })
+        };
+        // The user's definitions are theirs to trust; a public pack's query name might be
+        // reused for other SQL, so its tables must share a column with the row.
+        if let Some(tables) = named(&self.user, false).or_else(|| named(registry(), true)) {
+            return Resolution {
+                tables: tables.into(),
+                from: Some(TablesFrom::Sql),
+                ambiguous: false,
+            };
+        }
+        let named = std::iter::once(query)
+            .chain(unsplit_tails(name, row.pack))
+            .find_map(|q| named_table(q, columns));
+        if let Some(table) = named {
+            return Resolution {
+                tables: vec![table].into(),
+                from: Some(TablesFrom::Columns),
+                ambiguous: false,
+            };
+        }
+        match schema().infer(columns, row.platform) {
+            Some(inference) => Resolution {
+                ambiguous: inference.alternatives > 1,
+                tables: inference.tables.into(),
+                from: Some(TablesFrom::Columns),
+            },
+            None => Resolution::default(),
+        }
+    }
+}
+
+/// The tables the definitions of a name read, ordered by what explains the row. A name
+/// defined several times (the same query name in several packs) takes the definitions
+/// whose tables explain the row best, with the fewest tables (the tightest account of
+/// the row), and the union of their tables when they tie. `None`
+/// when no definition of it has readable SQL, or (with `check`) the best explains less
+/// than half of the row.
+fn from_defs(
+    defs: &QueryDefs,
+    pack: Option<&str>,
+    query: &str,
+    name: &str,
+    columns: &[&str],
+    check: bool,
+) -> Option<Vec<String>> {
+    if query.is_empty() {
+        return None;
+    }
+    let schema = schema();
+    let mut best = (0.0, usize::MAX);
+    let mut tables: Vec<String> = Vec::new();
+    for def in defs.lookup(pack, query, name) {
+        let Ok(def_tables) = &def.tables else {
+            continue;
+        };
+        let explained = schema.explained(def_tables, columns);
+        let better = explained > best.0 || (explained == best.0 && def_tables.len() < best.1);
+        if better {
+            (best, tables) = ((explained, def_tables.len()), Vec::new());
+        }
+        if (explained, def_tables.len()) == best {
+            for t in def_tables {
+                if !tables.contains(t) {
+                    tables.push(t.clone());
+                }
+            }
+        }
+    }
+    if tables.is_empty() || (check && best.0 < 0.5) {
+        return None;
+    }
+    schema.order_by_explanation(&mut tables, columns);
+    Some(tables)
+}
+
+/// A query named after an osquery table (`processes`, `pack/Global/socket_events`) whose
+/// table has every column of the row the schema knows: the name decides between the
+/// tables such a row could come from.
+fn named_table(query: &str, columns: &[&str]) -> Option<String> {
+    let table = query.to_ascii_lowercase();
+    let schema = schema();
+    schema.table(&table)?;
+    let tables = [table];
+    (schema.explained(&tables, columns) == 1.0).then(|| {
+        let [table] = tables;
+        table
+    })
+}
+
+/// For a name like `pack_it_ops_crontab` whose pack was not recognized (`pack` is `None`),
+/// the candidate query names after each delimiter, longest first.
+fn unsplit_tails<'a>(name: &'a str, pack: Option<&str>) -> impl Iterator<Item = &'a str> {
+    let delimiter = match (pack, name.strip_prefix("pack")) {
+        (None, Some(rest)) => rest.chars().next().filter(|c| "_-:./".contains(*c)),
+        _ => None,
+    };
+    let body = delimiter.map_or("", |d| &name[4 + d.len_utf8()..]);
+    body.match_indices(delimiter.unwrap_or('\0'))
+        .map(move |(i, d)| &body[i + d.len()..])
+        .filter(|tail| !tail.is_empty())
+}
+
+/// The public packs embedded at build time, by path under `packs/` (see
+/// `packs/public/README.md` for their sources and licenses).
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/builtin_packs.rs"));
+}
+
+/// The built-in registry: every query of the embedded packs, read once on first use.
+pub fn registry() -> &'static QueryDefs {
+    static REGISTRY: OnceLock<QueryDefs> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut defs = QueryDefs::new();
+        for (path, text) in embedded::PACKS {
+            // The embedded files are tested to load (`registry_loads_every_public_pack`).
+            let _ = defs.add_registry_file(path, text);
+        }
+        defs
+    })
+}
+
+/// Bound on cached row shapes: a fleet has a few hundred; the bound only matters for
+/// unbounded names or columns (hostile or broken input), where it keeps memory flat.
+const MAX_CACHED: usize = 4096;
+
+/// A [`Resolver`] with a cache in front: each distinct (name, platform, column names) is
+/// worked out once. One per stream of events (not shared between threads).
+#[derive(Debug)]
+pub struct TableCache {
+    resolver: Arc<Resolver>,
+    /// The last row's key, so rows of one record (which share their shape) skip hashing.
+    last_key: Vec<u8>,
+    last: Resolution,
+    seen: FxHashMap<u128, Resolution>,
+}
+
+impl TableCache {
+    /// A cache in front of `resolver`.
+    pub fn new(resolver: Arc<Resolver>) -> TableCache {
+        TableCache {
+            resolver,
+            last_key: Vec::new(),
+            last: Resolution::default(),
+            seen: FxHashMap::default(),
+        }
+    }
+
+    /// The resolver behind the cache.
+    pub fn resolver(&self) -> &Arc<Resolver> {
+        &self.resolver
+    }
+
+    /// The tables of a row with these names and `columns`.
+    pub fn resolve(&mut self, row: Row<'_>, columns: &Fields) -> &Resolution {
+        if !self.same_key(row, columns) {
+            self.last_key.clear();
+            write_key(&mut self.last_key, row, columns);
+            let hash = xxhash_rust::xxh3::xxh3_128(&self.last_key);
+            self.last = match self.seen.get(&hash) {
+                Some(known) => known.clone(),
+                None => {
+                    let names: Vec<&str> = columns.keys().collect();
+                    let resolved = self.resolver.resolve(row, &names);
+                    if self.seen.len() >= MAX_CACHED {
+                        self.seen.clear();
+                    }
+                    self.seen.insert(hash, resolved.clone());
+                    resolved
+                }
+            };
+        }
+        &self.last
+    }
+
+    /// Whether `row` and `columns` spell the key of the previous call, compared in place.
+    fn same_key(&self, row: Row<'_>, columns: &Fields) -> bool {
+        let mut rest = self.last_key.as_slice();
+        let mut take = |part: &str| {
+            let (len, after) = rest.split_at_checked(4).unwrap_or((&[], &[]));
+            let matches = len == (part.len() as u32).to_le_bytes()
+                && after.get(..part.len()) == Some(part.as_bytes());
+            if matches {
+                rest = &after[part.len()..];
+            }
+            matches
+        };
+        !self.last_key.is_empty()
+            && key_parts(row).all(&mut take)
+            && columns.keys().all(&mut take)
+            && rest.is_empty()
+    }
+}
+
+fn key_parts(row: Row<'_>) -> impl Iterator<Item = &str> {
+    [
+        row.name.unwrap_or(""),
+        row.pack.unwrap_or(""),
+        row.query.unwrap_or(""),
+        row.platform.map_or("", Platform::as_str),
+    ]
+    .into_iter()
+}
+
+/// The cache key: every part with its length before it, so no two different rows spell
+/// the same key.
+fn write_key(key: &mut Vec<u8>, row: Row<'_>, columns: &Fields) {
+    for part in key_parts(row).chain(columns.keys()) {
+        key.extend_from_slice(&(part.len() as u32).to_le_bytes());
+        key.extend_from_slice(part.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests;
