@@ -18,6 +18,8 @@ const SCALAR_ROOTS: &[&str] = &[
     "name",
     "pack",
     "query",
+    "tables",
+    "tables_from",
     "host",
     "action",
     "time",
