@@ -1,9 +1,11 @@
-//! Query name -> ATT&CK technique mapping.
+//! Query name and osquery table -> ATT&CK technique mapping.
 //!
 //! osquery results say *which query* produced a row, not what adversary behaviour the row is
 //! evidence of. Mapping files bridge the two: every event is annotated with the techniques its
 //! query was written to observe, so that analysts (and Sigma rules) see `T1548.003` next to a
 //! `linux_sudoers` diff, and so that coverage reports can count queries as well as rules.
+//! Real fleets name their queries freely, so where no entry knows the query, the event is
+//! annotated from the osquery tables its row came from instead ("ATT&CK by table", below).
 //!
 //! # File format (`rules/mappings/*.yml`)
 //!
@@ -19,24 +21,50 @@
 //!     techniques: [T1059]
 //!   - regex: "^win_.*_persistence$"   # regex crate syntax, unanchored unless you anchor it
 //!     techniques: [T1547.001, t1060]  # any case; revoked IDs resolve to the current one
+//!   - table: crontab                  # an osquery table name, lower-case
+//!     techniques: [T1053.003]
+//!     note: cron entries of users and /etc/cron*   # optional on any entry: why
+//!   - table: cpuid
+//!     techniques: []                  # only table entries may list none
+//!     note: "inventory: CPU features"
 //! ```
 //!
-//! Each entry has exactly one of `query`, `glob` or `regex`, an optional `pack`, and a non-empty
-//! `techniques` list; unknown keys are rejected so that a typo (`technique:`) cannot silently
-//! disable an entry. Patterns are tried against the event's parsed query name *and* its full
-//! logged name (`pack_<pack>_<query>`), so a mapping can be written either way. Every entry
-//! that matches contributes; the result is the union in file order, deduplicated.
+//! Each entry has exactly one of `query`, `glob`, `regex` or `table`, an optional `pack` (not
+//! on `table` entries: a table's rows mean the same in every pack), an optional `note`, and a
+//! `techniques` list that must be present and, except on `table` entries, non-empty; unknown
+//! keys are rejected so that a typo (`technique:`) cannot silently disable an entry. A table
+//! entry may list no techniques so that a mapping file can say, visibly, that a table was
+//! looked at and its rows are no evidence of anything (`rules/mappings/tables.yml` notes
+//! those `inventory:`, or `generic:` when the evidence depends on what the query asks for).
+//! Patterns are tried against the event's parsed query name *and* its full logged name
+//! (`pack_<pack>_<query>`), so a mapping can be written either way. Every entry that matches
+//! contributes; the result is the union in file order, deduplicated. Several entries for the
+//! same table are likewise one union.
 //!
 //! Every technique ID is checked against the ATT&CK catalog at load time: an unknown or
 //! deprecated ID is an error naming the file and entry, because a mapping that silently drops
 //! a technique is worse than one that refuses to load.
+//!
+//! # ATT&CK by table
+//!
+//! [`Mapper::event_techniques_for`] takes the tables an event's row came from as well, the one
+//! that explains the row first, and whether they were read from the query's SQL (certain) or
+//! guessed from the row's column names:
+//!
+//! * a query that any `query`/`glob`/`regex` entry matches is mapped by those entries alone,
+//!   tables or not: an entry written for a query knows what the query looks for (a `file`
+//!   query over `/etc/ld.so.preload` is T1574.006, which the `file` table cannot know);
+//! * otherwise, with tables from SQL, the union over all of them, since the row is made of
+//!   all of them; with tables guessed from columns, only the first, so that a guess claims
+//!   no more than the one table that best explains the row;
+//! * a table no entry names contributes nothing.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use regex::{Regex, RegexSet};
@@ -62,8 +90,9 @@ pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Bound on cached `(pack, query, name)` lookups. A fleet logs a few hundred distinct query
-/// names; the bound only matters when names are unbounded (attacker-controlled or buggy
+/// Bound on cached `(pack, query, name)` lookups, and separately on cached table lists. A
+/// fleet logs a few hundred distinct query names (and no more distinct table lists than
+/// queries); the bound only matters when names are unbounded (attacker-controlled or buggy
 /// input), where it keeps memory flat at the cost of recomputing.
 const MAX_CACHE_ENTRIES: usize = 4096;
 
@@ -131,7 +160,7 @@ pub enum MappingError {
     RegexSet(#[source] regex::Error),
 }
 
-/// How an entry selects queries.
+/// How an entry selects events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pattern {
     /// Exact query name or full logged name.
@@ -140,6 +169,9 @@ pub enum Pattern {
     Glob(String),
     /// regex pattern (unanchored unless anchored explicitly).
     Regex(String),
+    /// osquery table the row came from (lower-case); consulted only for queries that no
+    /// query, glob or regex entry matches.
+    Table(String),
 }
 
 impl fmt::Display for Pattern {
@@ -148,6 +180,7 @@ impl fmt::Display for Pattern {
             Pattern::Query(s) => write!(f, "query: {s}"),
             Pattern::Glob(s) => write!(f, "glob: {s}"),
             Pattern::Regex(s) => write!(f, "regex: {s}"),
+            Pattern::Table(s) => write!(f, "table: {s}"),
         }
     }
 }
@@ -165,8 +198,11 @@ pub struct MappingEntry {
     pub pack: Option<String>,
     /// Technique IDs as written (upper-cased), so a linter can flag legacy IDs.
     pub declared: Vec<String>,
-    /// Current techniques, legacy IDs resolved, deduplicated, in declared order.
+    /// Current techniques, legacy IDs resolved, deduplicated, in declared order. Empty only
+    /// for a [`Pattern::Table`] entry (a table whose rows are no evidence of a technique).
     pub techniques: Vec<TechniqueRef>,
+    /// The entry's `note`: why these techniques (or none).
+    pub note: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -182,9 +218,11 @@ struct RawEntry {
     query: Option<String>,
     glob: Option<String>,
     regex: Option<String>,
+    table: Option<String>,
     pack: Option<String>,
-    #[serde(default)]
-    techniques: Vec<String>,
+    /// Missing is an error on every entry, and an empty list on all but table entries.
+    techniques: Option<Vec<String>>,
+    note: Option<String>,
 }
 
 /// Compiled mappings with a lookup cache.
@@ -197,6 +235,10 @@ struct RawEntry {
 /// readers do not serialize and the lock is uncontended in a single-threaded Lambda; a hit is
 /// one hash lookup with no allocation plus an `Arc` clone, instead of running a glob set and a
 /// regex set and cloning every technique's strings per event.
+///
+/// Table entries are merged per table once, at load ([`TableTechniques`]), so mapping an
+/// event by one table is one hash lookup; a union over several tables from SQL is computed
+/// once per distinct table list and cached in a second bounded map.
 #[derive(Debug)]
 pub struct Mapper {
     entries: Vec<MappingEntry>,
@@ -205,8 +247,20 @@ pub struct Mapper {
     glob_entries: Vec<usize>,
     regexes: RegexSet,
     regex_entries: Vec<usize>,
+    /// Every table that some table entry names (with no techniques too), keyed lower-case.
+    tables: FxHashMap<Box<str>, TableTechniques>,
     /// Fx-hashed: the keys are our own query names, hashed once per event.
     cache: RwLock<FxHashMap<CacheKey, Cached>>,
+    /// Unions over the table lists of SQL-read events, keyed by the list as given.
+    table_cache: RwLock<FxHashMap<TablesKey, Techniques>>,
+}
+
+/// The techniques of one table: the union of its entries in load order, in both forms
+/// handed out (with URLs for reports, compact for events).
+#[derive(Debug)]
+struct TableTechniques {
+    full: Vec<TechniqueRef>,
+    compact: Techniques,
 }
 
 /// One cached lookup, in both forms handed out.
@@ -259,6 +313,7 @@ impl Mapper {
         let mut glob_entries = Vec::new();
         let mut regex_sources = Vec::new();
         let mut regex_entries = Vec::new();
+        let mut tables: FxHashMap<Box<str>, Vec<TechniqueRef>> = FxHashMap::default();
         for (i, entry) in entries.iter().enumerate() {
             let err_ctx = || {
                 (
@@ -300,8 +355,27 @@ impl Mapper {
                     regex_sources.push(r.as_str());
                     regex_entries.push(i);
                 }
+                Pattern::Table(t) => {
+                    let merged = tables.entry(t.as_str().into()).or_default();
+                    for technique in &entry.techniques {
+                        if !merged.iter().any(|m| m.id == technique.id) {
+                            merged.push(technique.clone());
+                        }
+                    }
+                }
             }
         }
+        let tables = tables
+            .into_iter()
+            .map(|(table, full)| {
+                let compact = full
+                    .iter()
+                    .map(TechniqueRef::without_url)
+                    .collect::<Vec<_>>()
+                    .into();
+                (table, TableTechniques { full, compact })
+            })
+            .collect();
         let globs = globs.build().map_err(MappingError::GlobSet)?;
         let regexes = RegexSet::new(&regex_sources).map_err(MappingError::RegexSet)?;
         Ok(Mapper {
@@ -311,7 +385,9 @@ impl Mapper {
             glob_entries,
             regexes,
             regex_entries,
+            tables,
             cache: RwLock::new(FxHashMap::default()),
+            table_cache: RwLock::new(FxHashMap::default()),
         })
     }
 
@@ -332,10 +408,93 @@ impl Mapper {
         self.cached(pack, query, name).compact
     }
 
+    /// The techniques an event carries, by its query where an entry knows the query and by
+    /// the osquery tables its row came from otherwise (the rule is in the module docs, "ATT&CK
+    /// by table"). `tables` lists the row's tables, the one that explains the row first;
+    /// `tables_certain` says they were read from the query's SQL rather than guessed from the
+    /// row's column names, and only then is every table claimed.
+    ///
+    /// Cached like [`Mapper::event_techniques`]: the query part per `(pack, query, name)`, one
+    /// table's techniques merged at load, a union over several tables per distinct list.
+    pub fn event_techniques_for<T: AsRef<str>>(
+        &self,
+        pack: Option<&str>,
+        query: &str,
+        name: &str,
+        tables: &[T],
+        tables_certain: bool,
+    ) -> Techniques {
+        let by_query = self.event_techniques(pack, query, name);
+        // Query, glob and regex entries list at least one technique (checked at load), so an
+        // empty answer means that no entry knows the query.
+        if !by_query.is_empty() {
+            return by_query;
+        }
+        match tables {
+            [] => by_query,
+            [first, ..] if !tables_certain => self.table_compact(first.as_ref()),
+            [only] => self.table_compact(only.as_ref()),
+            _ => self.tables_union(tables),
+        }
+    }
+
+    /// The techniques a table's rows are evidence for, with URLs: the union of the table's
+    /// entries. Empty for a table that no entry names, or that its entries map to nothing.
+    /// Table names match in any case, as in osquery's SQL.
+    pub fn table_techniques(&self, table: &str) -> &[TechniqueRef] {
+        self.table(table).map_or(&[], |t| &t.full)
+    }
+
+    fn table(&self, table: &str) -> Option<&TableTechniques> {
+        match self.tables.get(table) {
+            Some(found) => Some(found),
+            // Keys are lower-case, as osquery names its tables and as events normally carry
+            // them, so only another spelling pays for a lower-cased copy.
+            None if table.bytes().any(|b| b.is_ascii_uppercase()) => {
+                self.tables.get(table.to_ascii_lowercase().as_str())
+            }
+            None => None,
+        }
+    }
+
+    fn table_compact(&self, table: &str) -> Techniques {
+        self.table(table)
+            .map(|t| t.compact.clone())
+            .unwrap_or_default()
+    }
+
+    fn tables_union<T: AsRef<str>>(&self, tables: &[T]) -> Techniques {
+        let probe = TablesRef(tables);
+        if let Some(hit) = read_lock(&self.table_cache).get(&probe as &dyn TablesView) {
+            return hit.clone();
+        }
+        let mut union: Vec<TechniqueRef> = Vec::new();
+        for table in tables {
+            let Some(found) = self.table(table.as_ref()) else {
+                continue;
+            };
+            for t in found.compact.iter() {
+                if !union.iter().any(|u| u.id == t.id) {
+                    union.push(t.clone());
+                }
+            }
+        }
+        let result = Techniques::from(union);
+        let mut cache = write_lock(&self.table_cache);
+        if cache.len() >= MAX_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(
+            TablesKey(tables.iter().map(|t| t.as_ref().into()).collect()),
+            result.clone(),
+        );
+        result
+    }
+
     fn cached(&self, pack: Option<&str>, query: &str, name: &str) -> Cached {
         let (pack, query, name) = normalize_inputs(pack, query, name);
         let probe = KeyRef { pack, query, name };
-        if let Some(hit) = self.read_cache().get(&probe as &dyn KeyView) {
+        if let Some(hit) = read_lock(&self.cache).get(&probe as &dyn KeyView) {
             return hit.clone();
         }
         let full = self.lookup(pack, query, name);
@@ -347,10 +506,7 @@ impl Mapper {
                 .into(),
             full: full.into(),
         };
-        let mut cache = self
-            .cache
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = write_lock(&self.cache);
         if cache.len() >= MAX_CACHE_ENTRIES {
             cache.clear();
         }
@@ -407,17 +563,9 @@ impl Mapper {
         out
     }
 
-    /// Number of cached lookups (for metrics and tests).
+    /// Number of cached lookups, query and table-list ones together (for metrics and tests).
     pub fn cache_len(&self) -> usize {
-        self.read_cache().len()
-    }
-
-    fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, FxHashMap<CacheKey, Cached>> {
-        // A panic while holding the lock cannot leave a half-written Arc behind, so the cached
-        // data is still valid after poisoning.
-        self.cache
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        read_lock(&self.cache).len() + read_lock(&self.table_cache).len()
     }
 
     fn matching_indices(&self, pack: Option<&str>, query: &str, name: &str) -> Vec<usize> {
@@ -499,6 +647,18 @@ pub fn read_dir_sources(dir: &Path) -> Result<Vec<(String, String)>, MappingErro
         .collect()
 }
 
+// A panic while holding a cache lock cannot leave a half-written entry behind (entries are
+// built before the lock is taken and inserted whole), so the cache is still valid after
+// poisoning.
+fn read_lock<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write_lock<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn normalize_inputs<'a>(
     pack: Option<&'a str>,
     query: &'a str,
@@ -537,6 +697,7 @@ fn parse_entry(
         raw.query.map(|s| Pattern::Query(s.trim().to_string())),
         raw.glob.map(Pattern::Glob),
         raw.regex.map(Pattern::Regex),
+        raw.table.map(|s| Pattern::Table(s.trim().to_string())),
     ]
     .into_iter()
     .flatten()
@@ -552,34 +713,69 @@ fn parse_entry(
         Err(ps) if ps.is_empty() => {
             return Err(err(
                 "no pattern".into(),
-                "needs one of `query`, `glob` or `regex`".into(),
+                "needs one of `query`, `glob`, `regex` or `table`".into(),
             ))
         }
         Err(ps) => {
             let all: Vec<String> = ps.iter().map(Pattern::to_string).collect();
             return Err(err(
                 all.join(", "),
-                "has more than one of `query`, `glob` and `regex`; split it into separate entries"
+                "has more than one of `query`, `glob`, `regex` and `table`; split it into separate \
+                 entries"
                     .into(),
             ));
         }
     };
     let shown = pattern.to_string();
-    if matches!(&pattern, Pattern::Query(s) | Pattern::Glob(s) | Pattern::Regex(s) if s.is_empty())
-    {
+    let (Pattern::Query(text) | Pattern::Glob(text) | Pattern::Regex(text) | Pattern::Table(text)) =
+        &pattern;
+    if text.is_empty() {
         return Err(err(shown, "pattern is empty".into()));
+    }
+    let is_table = matches!(&pattern, Pattern::Table(_));
+    if let Pattern::Table(table) = &pattern {
+        // Lookups lower-case what they are given, so an entry spelled otherwise could
+        // never match.
+        if !table
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(err(
+                shown,
+                "a table name is lower-case letters, digits and `_`, as osquery names tables"
+                    .into(),
+            ));
+        }
+        if raw.pack.is_some() {
+            return Err(err(
+                shown,
+                "`pack` does not apply to a `table` entry: a table's rows are the same evidence \
+                 in every pack"
+                    .into(),
+            ));
+        }
     }
     let pack = match raw.pack.map(|p| p.trim().to_string()) {
         Some(p) if p.is_empty() => return Err(err(shown, "`pack` is empty".into())),
         other => other,
     };
-    if raw.techniques.is_empty() {
-        return Err(err(shown, "`techniques` is missing or empty".into()));
-    }
+    let raw_techniques = match raw.techniques {
+        None => return Err(err(shown, "`techniques` is missing".into())),
+        // `event_techniques_for` reads an empty query answer as "no entry knows this query"
+        // and falls back to the tables; a query entry listing none would break that
+        // equivalence, so only a table may say "nothing" explicitly.
+        Some(list) if list.is_empty() && !is_table => {
+            return Err(err(
+                shown,
+                "`techniques` is empty (only a `table` entry may list none)".into(),
+            ))
+        }
+        Some(list) => list,
+    };
 
-    let mut declared = Vec::with_capacity(raw.techniques.len());
-    let mut techniques: Vec<TechniqueRef> = Vec::with_capacity(raw.techniques.len());
-    for id in &raw.techniques {
+    let mut declared = Vec::with_capacity(raw_techniques.len());
+    let mut techniques: Vec<TechniqueRef> = Vec::with_capacity(raw_techniques.len());
+    for id in &raw_techniques {
         let current = match catalog.resolution(id) {
             Resolution::Current(t) | Resolution::Replaced { current: t, .. } => t,
             Resolution::Unknown => {
@@ -605,6 +801,7 @@ fn parse_entry(
         pack,
         declared,
         techniques,
+        note: raw.note.map(|n| n.trim().to_string()),
     })
 }
 
@@ -672,6 +869,74 @@ impl PartialEq for CacheKey {
 }
 
 impl Eq for CacheKey {}
+
+/// Owned key of the table-union cache: the tables as the event listed them. Hashes and
+/// compares through [`TablesView`], like [`CacheKey`], so a hit allocates nothing.
+#[derive(Debug)]
+struct TablesKey(Box<[Box<str>]>);
+
+/// A borrowed table list, whatever the caller's string type.
+struct TablesRef<'a, T>(&'a [T]);
+
+trait TablesView {
+    fn len(&self) -> usize;
+    fn get(&self, i: usize) -> &str;
+}
+
+impl TablesView for TablesKey {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn get(&self, i: usize) -> &str {
+        &self.0[i]
+    }
+}
+
+impl<T: AsRef<str>> TablesView for TablesRef<'_, T> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn get(&self, i: usize) -> &str {
+        self.0[i].as_ref()
+    }
+}
+
+impl<'a> Borrow<dyn TablesView + 'a> for TablesKey {
+    fn borrow(&self) -> &(dyn TablesView + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn TablesView + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_usize(self.len());
+        for i in 0..self.len() {
+            self.get(i).hash(state);
+        }
+    }
+}
+
+impl PartialEq for dyn TablesView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && (0..self.len()).all(|i| self.get(i) == other.get(i))
+    }
+}
+
+impl Eq for dyn TablesView + '_ {}
+
+impl Hash for TablesKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self as &dyn TablesView).hash(state);
+    }
+}
+
+impl PartialEq for TablesKey {
+    fn eq(&self, other: &Self) -> bool {
+        (self as &dyn TablesView) == (other as &dyn TablesView)
+    }
+}
+
+impl Eq for TablesKey {}
 
 #[cfg(test)]
 mod tests {
@@ -896,6 +1161,27 @@ mappings:
         for (yaml, needle) in [
             ("mappings:\n  - techniques: [T1059]\n", "needs one of"),
             (
+                "mappings:\n  - table: crontab\n    query: crontab\n    techniques: [T1053.003]\n",
+                "more than one",
+            ),
+            (
+                "mappings:\n  - table: crontab\n    techniques: [T9999]\n",
+                "T9999",
+            ),
+            (
+                "mappings:\n  - table: crontab\n    pack: p\n    techniques: [T1053.003]\n",
+                "`pack` does not apply",
+            ),
+            (
+                "mappings:\n  - table: Crontab\n    techniques: [T1053.003]\n",
+                "lower-case",
+            ),
+            (
+                "mappings:\n  - table: \" \"\n    techniques: [T1053.003]\n",
+                "empty",
+            ),
+            ("mappings:\n  - table: crontab\n", "`techniques` is missing"),
+            (
                 "mappings:\n  - query: a\n    glob: b\n    techniques: [T1059]\n",
                 "more than one",
             ),
@@ -906,7 +1192,7 @@ mappings:
             ("mappings:\n  - query: a\n", "techniques"),
             (
                 "mappings:\n  - query: a\n    techniques: []\n",
-                "techniques",
+                "only a `table` entry may list none",
             ),
             (
                 "mappings:\n  - query: a\n    pack: \" \"\n    techniques: [T1059]\n",
@@ -1001,7 +1287,11 @@ mappings:
             assert!(BUILTIN_SOURCES
                 .iter()
                 .any(|(file, _)| *file == entry.source));
-            assert!(!entry.techniques.is_empty(), "{}", entry.pattern);
+            assert!(
+                !entry.techniques.is_empty() || matches!(entry.pattern, Pattern::Table(_)),
+                "{}",
+                entry.pattern
+            );
             for t in &entry.techniques {
                 let current = catalog.technique(&t.id).unwrap();
                 assert!(current.is_current(), "{} in {}", t.id, entry.pattern);
@@ -1058,5 +1348,199 @@ mappings:
         // Left unmapped upstream, attributed by osquery-attck-curated.yml.
         assert_eq!(ids(&m.techniques(None, "linux_setuid", "")), ["T1548.001"]);
         assert_eq!(ids(&m.techniques(None, "whoami.exe", "")), ["T1033"]);
+    }
+
+    const TABLES: &str = r#"
+mappings:
+  - query: shell_network_connections
+    techniques: [T1059.004, T1095]
+  - glob: "*_sockets_watch"
+    techniques: [T1571]
+  - table: process_open_sockets
+    techniques: [T1059, T1071, T1095]
+    note: sockets
+  - table: processes
+    techniques: [T1059, T1036.005]
+  - table: processes
+    techniques: [T1070.004, T1059]       # a second entry for a table adds to the first
+  - table: cpuid
+    techniques: []
+    note: "inventory: CPU features"
+"#;
+
+    fn event_ids(t: &Techniques) -> Vec<&str> {
+        t.iter().map(|t| t.id.as_str()).collect()
+    }
+
+    const SOCKETS_FIRST: [&str; 2] = ["process_open_sockets", "processes"];
+
+    #[test]
+    fn known_query_maps_by_its_entries_whatever_the_tables() {
+        let m = mapper(TABLES);
+        for certain in [true, false] {
+            let t = m.event_techniques_for(
+                Some("tripline-common"),
+                "shell_network_connections",
+                "pack_tripline-common_shell_network_connections",
+                &SOCKETS_FIRST,
+                certain,
+            );
+            assert_eq!(event_ids(&t), ["T1059.004", "T1095"], "certain: {certain}");
+            assert!(t.iter().all(|t| t.url.is_none()), "events carry no URLs");
+        }
+        // A glob entry knows the query as well as an exact one does.
+        let t = m.event_techniques_for(None, "team_sockets_watch", "", &SOCKETS_FIRST, true);
+        assert_eq!(event_ids(&t), ["T1571"]);
+        // And without tables it is the existing answer.
+        assert_eq!(
+            m.event_techniques_for::<&str>(None, "shell_network_connections", "", &[], false),
+            m.event_techniques(None, "shell_network_connections", "")
+        );
+    }
+
+    #[test]
+    fn unknown_query_maps_by_all_tables_from_sql_and_the_first_from_columns() {
+        let m = mapper(TABLES);
+        let name = "pack/Global/ATT&CK® - Process_Network_Conn";
+        let from_sql = m.event_techniques_for(
+            Some("Global"),
+            "ATT&CK® - Process_Network_Conn",
+            name,
+            &SOCKETS_FIRST,
+            true,
+        );
+        assert_eq!(
+            event_ids(&from_sql),
+            ["T1059", "T1071", "T1095", "T1036.005", "T1070.004"],
+            "union in table order, then entry order, deduplicated"
+        );
+        let from_columns = m.event_techniques_for(
+            Some("Global"),
+            "ATT&CK® - Process_Network_Conn",
+            name,
+            &SOCKETS_FIRST,
+            false,
+        );
+        assert_eq!(event_ids(&from_columns), ["T1059", "T1071", "T1095"]);
+        // The first table decides a guess, whichever it is.
+        let reversed = ["processes", "process_open_sockets"];
+        assert_eq!(
+            event_ids(&m.event_techniques_for(None, "q", "", &reversed, false)),
+            ["T1059", "T1036.005", "T1070.004"]
+        );
+        // Owned strings work as well as literals.
+        let owned: Vec<String> = SOCKETS_FIRST.iter().map(|t| t.to_string()).collect();
+        assert_eq!(
+            m.event_techniques_for(None, "q", "", &owned, true),
+            from_sql
+        );
+        // osquery's SQL takes table names in any case.
+        assert_eq!(
+            m.event_techniques_for(None, "q", "", &["Process_Open_Sockets", "PROCESSES"], true),
+            from_sql
+        );
+    }
+
+    #[test]
+    fn unknown_and_inventory_tables_map_to_nothing() {
+        let m = mapper(TABLES);
+        for certain in [true, false] {
+            assert!(m
+                .event_techniques_for(None, "q", "", &["no_such_table"], certain)
+                .is_empty());
+            assert!(m
+                .event_techniques_for(None, "q", "", &["cpuid"], certain)
+                .is_empty());
+            assert!(m
+                .event_techniques_for::<&str>(None, "q", "", &[], certain)
+                .is_empty());
+        }
+        // An unknown table beside known ones adds nothing, and a guess led by it claims nothing.
+        assert_eq!(
+            event_ids(&m.event_techniques_for(
+                None,
+                "q",
+                "",
+                &["no_such_table", "processes"],
+                true
+            )),
+            ["T1059", "T1036.005", "T1070.004"]
+        );
+        assert!(m
+            .event_techniques_for(None, "q", "", &["no_such_table", "processes"], false)
+            .is_empty());
+        assert!(m.table_techniques("no_such_table").is_empty());
+        assert!(m.table_techniques("cpuid").is_empty());
+        let cpuid = m
+            .entries()
+            .iter()
+            .find(|e| e.pattern == Pattern::Table("cpuid".into()))
+            .unwrap();
+        assert_eq!(cpuid.note.as_deref(), Some("inventory: CPU features"));
+        assert!(
+            !m.coverage()
+                .values()
+                .flatten()
+                .any(|e| e.pattern == cpuid.pattern),
+            "an empty table entry covers nothing"
+        );
+    }
+
+    #[test]
+    fn table_techniques_merge_entries_and_keep_urls() {
+        let m = mapper(TABLES);
+        let processes = m.table_techniques("processes");
+        assert_eq!(ids(processes), ["T1059", "T1036.005", "T1070.004"]);
+        assert!(
+            processes.iter().all(|t| t.url.is_some()),
+            "reports link them"
+        );
+        assert_eq!(ids(m.table_techniques("PROCESSES")), ids(processes));
+        // Table entries never answer for a query of the same name.
+        assert!(m.techniques(None, "processes", "processes").is_empty());
+    }
+
+    #[test]
+    fn table_lookups_are_cached_and_shared() {
+        let m = mapper(TABLES);
+        let first = m.event_techniques_for(None, "q", "", &SOCKETS_FIRST, true);
+        let len = m.cache_len();
+        let again = m.event_techniques_for(None, "q", "", &SOCKETS_FIRST, true);
+        assert_eq!(again, first);
+        assert_eq!(
+            again.as_ptr(),
+            first.as_ptr(),
+            "the second union is served from the cache, not rebuilt"
+        );
+        assert_eq!(m.cache_len(), len, "a hit adds nothing");
+        // Another spelling of the list is another key, with the same answer.
+        let owned: Vec<String> = SOCKETS_FIRST.iter().map(|t| t.to_string()).collect();
+        assert_eq!(m.event_techniques_for(None, "q2", "", &owned, true), first);
+        // One table needs no union: every event of it shares the list merged at load.
+        let a = m.event_techniques_for(None, "q", "", &["processes"], true);
+        let b = m.event_techniques_for(None, "other", "", &SOCKETS_FIRST[1..], false);
+        assert_eq!(a.as_ptr(), b.as_ptr());
+        let reversed = ["processes", "process_open_sockets"];
+        let guessed = m.event_techniques_for(None, "q3", "", &reversed, false);
+        assert_eq!(
+            guessed.as_ptr(),
+            a.as_ptr(),
+            "a guess is its first table's list"
+        );
+    }
+
+    #[test]
+    fn table_cache_stays_bounded() {
+        let m = mapper(TABLES);
+        for i in 0..(MAX_CACHE_ENTRIES + 10) {
+            let tables = ["processes".to_string(), format!("t{i}")];
+            m.event_techniques_for(None, "q", "", &tables, true);
+        }
+        assert!(m.cache_len() <= 2 * MAX_CACHE_ENTRIES);
+        assert!(read_lock(&m.table_cache).len() <= MAX_CACHE_ENTRIES);
+        assert_eq!(
+            event_ids(&m.event_techniques_for(None, "q", "", &SOCKETS_FIRST, true)),
+            ["T1059", "T1071", "T1095", "T1036.005", "T1070.004"]
+        );
     }
 }
