@@ -88,6 +88,10 @@ pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
         "tripline-packs.yml",
         include_str!("../../../rules/mappings/tripline-packs.yml"),
     ),
+    (
+        "tables.yml",
+        include_str!("../../../rules/mappings/tables.yml"),
+    ),
 ];
 
 /// Bound on cached `(pack, query, name)` lookups, and separately on cached table lists. A
@@ -941,6 +945,7 @@ impl Eq for TablesKey {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn mapper(yaml: &str) -> Mapper {
         Mapper::from_yaml_strs([("test.yml", yaml)]).unwrap()
@@ -1541,6 +1546,133 @@ mappings:
         assert_eq!(
             event_ids(&m.event_techniques_for(None, "q", "", &SOCKETS_FIRST, true)),
             ["T1059", "T1071", "T1095", "T1036.005", "T1070.004"]
+        );
+    }
+
+    #[test]
+    fn every_table_our_rules_and_packs_and_the_public_packs_read_is_mapped() {
+        let m = Mapper::builtin().unwrap();
+        let mapped: BTreeSet<&str> = m
+            .entries()
+            .iter()
+            .filter_map(|e| match &e.pattern {
+                Pattern::Table(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        // The query registry is every pack under packs/ (ours and the public ones), read with
+        // the SQL parser that gives events their `tables`.
+        let registry = crate::tables::registry();
+        let packs = registry.pack_names();
+        assert!(packs.iter().any(|p| p == "tripline-common"), "{packs:?}");
+        assert!(packs.iter().any(|p| p == "osx-attacks"), "{packs:?}");
+
+        let mut missing: Vec<String> = Vec::new();
+        for (file, yaml) in crate::rules::builtin::SIGMA_RULES {
+            let rule: yaml_serde::Value = yaml_serde::from_str(yaml).unwrap();
+            // A rule's service is its main table, or the public pack whose queries it reads;
+            // a rule with a `category` instead reads queries of our packs, checked below.
+            let Some(service) = rule["logsource"]["service"].as_str() else {
+                assert!(rule["logsource"]["category"].is_string(), "{file}");
+                continue;
+            };
+            if !mapped.contains(service) && !packs.iter().any(|p| p == service) {
+                missing.push(format!("{service} (service of {file})"));
+            }
+        }
+        for def in registry.iter() {
+            let tables = def
+                .tables
+                .as_ref()
+                .unwrap_or_else(|e| panic!("{def:?}: {e}"));
+            for table in tables {
+                if !mapped.contains(table.as_str()) {
+                    missing.push(format!("{table} ({})", def.origin));
+                }
+            }
+        }
+        // Decorators are no pack's queries, but their rows are logged all the same.
+        let conf: serde_json::Value =
+            serde_json::from_str(include_str!("../../../packs/osquery.conf")).unwrap();
+        for sql in conf["decorators"]["load"].as_array().unwrap() {
+            for table in crate::tables::sql::tables_in(sql.as_str().unwrap()).unwrap() {
+                if !mapped.contains(table.as_str()) {
+                    missing.push(format!("{table} (decorator in packs/osquery.conf)"));
+                }
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        assert!(
+            missing.is_empty(),
+            "tables without an entry in rules/mappings/tables.yml: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn builtin_table_entries_are_documented_osquery_tables() {
+        let m = Mapper::builtin().unwrap();
+        let schema = crate::tables::schema();
+        let mut seen = BTreeSet::new();
+        let mut count = 0;
+        for entry in m.entries() {
+            let Pattern::Table(table) = &entry.pattern else {
+                continue;
+            };
+            count += 1;
+            assert_eq!(entry.source, "tables.yml", "{table}");
+            assert!(seen.insert(table.as_str()), "{table} has two entries");
+            let note = entry.note.as_deref().unwrap_or_default();
+            assert!(!note.is_empty(), "{table} says nothing about its evidence");
+            if entry.techniques.is_empty() {
+                assert!(
+                    note.starts_with("inventory:") || note.starts_with("generic:"),
+                    "{table} maps to nothing without saying why: {note}"
+                );
+            }
+            assert!(
+                schema.table(table).is_some()
+                    || note.contains("not in osquery 5.23.1")
+                    || note.contains("removed"),
+                "{table} is not an osquery 5.23.1 table and its note does not say so"
+            );
+        }
+        assert!(count > 100, "{count} table entries");
+        // Spot checks of what the table mapping claims.
+        for (table, want) in [
+            ("crontab", &["T1053.003"][..]),
+            ("authorized_keys", &["T1098.004"]),
+            ("kernel_modules", &["T1547.006", "T1014"]),
+            ("launchd", &["T1543.001", "T1543.004"]),
+            ("shell_history", &["T1059.004", "T1552.003", "T1070.003"]),
+            ("process_open_sockets", &["T1059", "T1071", "T1095"]),
+            ("system_info", &[]),
+            ("cpuid", &[]),
+        ] {
+            assert_eq!(ids(m.table_techniques(table)), want, "{table}");
+        }
+        // A fleet's own name for a query falls back to its tables; ours keep their mapping.
+        let t = m.event_techniques_for(
+            Some("Global"),
+            "ATT&CK® - Process_Network_Conn",
+            "pack/Global/ATT&CK® - Process_Network_Conn",
+            &SOCKETS_FIRST,
+            true,
+        );
+        assert!(
+            event_ids(&t).starts_with(&["T1059", "T1071", "T1095"]),
+            "{:?}",
+            event_ids(&t)
+        );
+        assert_eq!(
+            event_ids(&m.event_techniques_for(
+                None,
+                "crontab",
+                "pack_tripline-common_crontab",
+                &["crontab"],
+                true
+            )),
+            ["T1053.003"]
         );
     }
 }
