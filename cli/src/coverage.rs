@@ -1,5 +1,6 @@
-//! `tripline coverage`: where on the ATT&CK matrix the rules and mapped queries look, as a
-//! Navigator layer plus a per-tactic table; and the "what fired" layer `scan --layer` writes.
+//! `tripline coverage`: where on the ATT&CK matrix the rules, the mapped queries and the mapped
+//! osquery tables look, as a Navigator layer plus a per-tactic table; and the "what fired" layer
+//! `scan --layer` writes.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use tripline_core::alert::Alert;
 use tripline_core::layer::{Layer, TechniqueTally};
+use tripline_core::mapping::{Mapper, Pattern};
 
 use crate::rules_cmd::{load_mapper, load_rules, write_table, MappingSource, RuleSource};
 
@@ -20,7 +22,7 @@ pub struct CoverageArgs {
     pub rules: RuleSource,
     #[command(flatten)]
     pub mappings: MappingSource,
-    /// Count only the rules, not the query mappings.
+    /// Count only the rules, not the query and table mappings.
     #[arg(long)]
     pub rules_only: bool,
 }
@@ -43,14 +45,20 @@ pub fn run(args: CoverageArgs) -> anyhow::Result<ExitCode> {
         tally.add_mapping_entries(m.entries());
     }
 
+    let mappings = mapper.as_ref().map(MappingCounts::of);
     if let Some(path) = &args.layer {
-        let description = match &mapper {
-            Some(m) => format!(
-                "Techniques covered by {} tripline rules and {} query mappings",
+        let description = match &mappings {
+            Some(c) => format!(
+                "Techniques covered by {} tripline rules, {} query mappings and {} osquery tables \
+                 (score: how many of them cover the technique)",
                 rules.len(),
-                m.entries().len()
+                c.queries,
+                c.tables_mapped
             ),
-            None => format!("Techniques covered by {} tripline rules", rules.len()),
+            None => format!(
+                "Techniques covered by {} tripline rules (score: how many)",
+                rules.len()
+            ),
         };
         let layer = Layer::coverage("tripline coverage", description, &tally);
         write_layer(path, &layer)?;
@@ -81,10 +89,7 @@ pub fn run(args: CoverageArgs) -> anyhow::Result<ExitCode> {
         out,
         "{distinct} techniques and sub-techniques covered by {} rules{}; {covered} technique-in-tactic cells of {total}",
         rules.len(),
-        mapper
-            .as_ref()
-            .map(|m| format!(" and {} query mappings", m.entries().len()))
-            .unwrap_or_default()
+        mappings.map(MappingCounts::summary).unwrap_or_default()
     )?;
     let unresolved: Vec<&str> = tally.unresolved().collect();
     if !unresolved.is_empty() {
@@ -97,6 +102,57 @@ pub fn run(args: CoverageArgs) -> anyhow::Result<ExitCode> {
         eprintln!("tripline coverage: wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the loaded mappings consist of, for the report.
+#[derive(Clone, Copy)]
+struct MappingCounts {
+    /// `query`, `glob` and `regex` entries.
+    queries: usize,
+    /// Distinct tables whose `table` entries map them to at least one technique.
+    tables_mapped: usize,
+    /// Distinct tables listed with no technique (inventory tables): looked at, covering nothing.
+    tables_unmapped: usize,
+}
+
+impl MappingCounts {
+    fn of(mapper: &Mapper) -> MappingCounts {
+        let mut tables: Vec<&str> = Vec::new();
+        let mut queries = 0;
+        for entry in mapper.entries() {
+            match &entry.pattern {
+                Pattern::Table(table) => tables.push(table),
+                _ => queries += 1,
+            }
+        }
+        tables.sort_unstable();
+        tables.dedup();
+        let tables_unmapped = tables
+            .iter()
+            .filter(|t| mapper.table_techniques(t).is_empty())
+            .count();
+        MappingCounts {
+            queries,
+            tables_mapped: tables.len() - tables_unmapped,
+            tables_unmapped,
+        }
+    }
+
+    /// `, 180 query mappings and 78 osquery tables (41 more map to no technique)` after "by 30
+    /// rules", or ` and 180 query mappings` for a `--mappings` directory without table entries.
+    fn summary(self) -> String {
+        if self.tables_mapped + self.tables_unmapped == 0 {
+            return format!(" and {} query mappings", self.queries);
+        }
+        let mut out = format!(
+            ", {} query mappings and {} osquery tables",
+            self.queries, self.tables_mapped
+        );
+        if self.tables_unmapped > 0 {
+            out += &format!(" ({} more map to no technique)", self.tables_unmapped);
+        }
+        out
+    }
 }
 
 /// The "what fired" layer: score = alerts per technique, comment naming the rules.

@@ -39,7 +39,8 @@ enum Command {
     Scan(scan::ScanArgs),
     /// List, test or check Sigma rules.
     Rules(rules_cmd::RulesArgs),
-    /// Write an ATT&CK Navigator layer of what the rules and mapped queries cover.
+    /// Write an ATT&CK Navigator layer of what the rules, mapped queries and mapped osquery
+    /// tables cover.
     Coverage(coverage::CoverageArgs),
 }
 

@@ -473,3 +473,79 @@ fn coverage_writes_layer_and_tactic_table() {
     assert!(techniques.iter().any(|t| t["techniqueID"] == "T1053.003"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn coverage_counts_table_mappings() {
+    let dir = std::env::temp_dir().join(format!("tripline-cov-tables-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let layer_of = |args: &[&str]| -> (String, Value) {
+        let path = dir.join("layer.json");
+        let mut all = vec!["coverage", "--layer", path.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = tripline(&all);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let layer = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        (text(&out.stdout), layer)
+    };
+    let technique = |layer: &Value, id: &str| -> Option<Value> {
+        layer["techniques"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["techniqueID"] == id)
+            .cloned()
+    };
+
+    // Built-in: interface_details (promiscuous interfaces) is the only source of T1040.
+    let (out, layer) = layer_of(&[]);
+    assert!(
+        out.contains("query mappings and ") && out.contains("more map to no technique"),
+        "{out}"
+    );
+    let sniffing = technique(&layer, "T1040").expect("T1040 covered by a table mapping");
+    assert_eq!(
+        sniffing["comment"],
+        "covered by 1: table: interface_details"
+    );
+    assert!(
+        layer["description"]
+            .as_str()
+            .unwrap()
+            .contains("osquery tables"),
+        "{}",
+        layer["description"]
+    );
+    let cron = technique(&layer, "T1053.003").unwrap();
+    let comment = cron["comment"].as_str().unwrap();
+    assert!(
+        comment.contains("rule osquery_suspicious_cron")
+            && comment.contains("query: crontab")
+            && comment.contains("table: crontab"),
+        "{comment}"
+    );
+
+    // Rules only: no mappings of either kind.
+    let (out, layer) = layer_of(&["--rules-only"]);
+    assert!(!out.contains("tables"), "{out}");
+    assert!(technique(&layer, "T1040").is_none());
+
+    // A mappings directory of table entries alone.
+    let mappings = dir.join("mappings");
+    std::fs::create_dir_all(&mappings).unwrap();
+    std::fs::write(
+        mappings.join("tables.yml"),
+        "mappings:\n  - table: crontab\n    techniques: [T1053.003]\n  - table: cpuid\n    techniques: []\n",
+    )
+    .unwrap();
+    let (out, layer) = layer_of(&["--mappings", mappings.to_str().unwrap()]);
+    assert!(
+        out.contains("0 query mappings and 1 osquery tables (1 more map to no technique)"),
+        "{out}"
+    );
+    let cron = technique(&layer, "T1053.003").unwrap();
+    assert_eq!(
+        cron["comment"],
+        "covered by 2: rule osquery_suspicious_cron; table: crontab"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

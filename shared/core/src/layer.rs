@@ -6,8 +6,13 @@
 //!
 //! * **what fired**: score = number of alerts per technique, comment = which rules and how often
 //!   ([`Layer::fired`]);
-//! * **coverage**: score = number of distinct rules and mapped queries per technique, comment =
-//!   their names ([`Layer::coverage`]).
+//! * **coverage**: score = number of distinct sources per technique, comment = their names
+//!   ([`Layer::coverage`]). A source is a rule (`rule <name>`), a query mapping entry
+//!   (`query: ...`, `glob: ...`, `regex: ...`, optionally `(pack ...)`) or a table mapping entry
+//!   (`table: <osquery table>`): a rule detects the technique, a mapping annotates the events
+//!   that are evidence of it, by the query's name or by the table the row came from. Colour
+//!   runs from light green (one source) to dark green (the most sources of any technique);
+//!   techniques with no source are not in the layer.
 //!
 //! Both are built from a [`TechniqueTally`], which resolves every ID through the catalog first:
 //! Navigator silently ignores revoked IDs, so a legacy ID in a rule tag would otherwise vanish
@@ -466,7 +471,8 @@ impl Layer {
         Layer::from_tally(name, description, tally, TallyScore::Occurrences)
     }
 
-    /// "Coverage": score = distinct rules and mapped queries per technique, comment = them.
+    /// "Coverage": score = distinct sources (rules, query mappings, table mappings) per
+    /// technique, comment = them.
     pub fn coverage(
         name: impl Into<String>,
         description: impl Into<String>,
@@ -484,7 +490,7 @@ impl Layer {
         let mut layer = Layer::new(name, description);
         let (colors, legend) = match mode {
             TallyScore::Occurrences => (FIRED_COLORS, "alerts"),
-            TallyScore::DistinctSources => (COVERAGE_COLORS, "rules and mapped queries"),
+            TallyScore::DistinctSources => (COVERAGE_COLORS, "rules and mappings"),
         };
         let mut max_score = 0u64;
         for (id, sources) in &tally.by_technique {
@@ -601,7 +607,9 @@ impl<'c> TechniqueTally<'c> {
     }
 
     /// Adds every technique of every mapping entry, with the entry's pattern (and pack) as the
-    /// source, for coverage layers.
+    /// source, for coverage layers: `query: linux_sudoers (pack generic_linux)`,
+    /// `table: sudoers`. Several entries for one table are one source, as they are one
+    /// table's techniques; a table entry listing no techniques adds nothing.
     pub fn add_mapping_entries<'e>(&mut self, entries: impl IntoIterator<Item = &'e MappingEntry>) {
         for entry in entries {
             let source = match &entry.pack {
@@ -960,6 +968,51 @@ mod tests {
         );
         assert_eq!(v["gradient"]["maxValue"], 2.0);
         assert_eq!(v["gradient"]["colors"][2], COVERAGE_COLORS[2]);
+    }
+
+    #[test]
+    fn coverage_layer_counts_table_mappings_as_sources() {
+        let mapper = crate::mapping::Mapper::from_yaml_strs([(
+            "m.yml",
+            "mappings:
+  - query: linux_sudoers
+    techniques: [T1548.003]
+  - table: sudoers
+    techniques: [T1548.003]
+  - table: sudoers
+    techniques: [T1548.003, T1098]
+  - table: interface_details
+    techniques: [T1040]
+  - table: cpuid
+    techniques: []
+",
+        )])
+        .unwrap();
+        let mut tally = TechniqueTally::new();
+        tally.add_mapping_entries(mapper.entries());
+        tally.add("T1548.003", "rule Sudoers modified");
+
+        let layer = Layer::coverage("Coverage", "rules + mappings", &tally);
+        let v = parse(&layer);
+        let techniques = v["techniques"].as_array().unwrap();
+        let find = |id: &str| techniques.iter().find(|t| t["techniqueID"] == id).unwrap();
+        assert_eq!(find("T1548.003")["score"], 3.0);
+        assert_eq!(
+            find("T1548.003")["comment"],
+            "covered by 3: query: linux_sudoers; rule Sudoers modified; table: sudoers",
+            "two entries for one table are one source"
+        );
+        assert_eq!(
+            find("T1040")["comment"],
+            "covered by 1: table: interface_details"
+        );
+        assert_eq!(find("T1098")["score"], 1.0);
+        assert_eq!(
+            techniques.len(),
+            3,
+            "a table mapped to nothing covers nothing"
+        );
+        assert_eq!(v["legendItems"][1]["label"], "more rules and mappings");
     }
 
     #[test]
