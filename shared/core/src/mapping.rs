@@ -420,12 +420,12 @@ impl Mapper {
     ///
     /// Cached like [`Mapper::event_techniques`]: the query part per `(pack, query, name)`, one
     /// table's techniques merged at load, a union over several tables per distinct list.
-    pub fn event_techniques_for<T: AsRef<str>>(
+    pub fn event_techniques_for(
         &self,
         pack: Option<&str>,
         query: &str,
         name: &str,
-        tables: &[T],
+        tables: &[String],
         tables_certain: bool,
     ) -> Techniques {
         let by_query = self.event_techniques(pack, query, name);
@@ -436,8 +436,8 @@ impl Mapper {
         }
         match tables {
             [] => by_query,
-            [first, ..] if !tables_certain => self.table_compact(first.as_ref()),
-            [only] => self.table_compact(only.as_ref()),
+            [first, ..] if !tables_certain => self.table_compact(first),
+            [only] => self.table_compact(only),
             _ => self.tables_union(tables),
         }
     }
@@ -467,14 +467,14 @@ impl Mapper {
             .unwrap_or_default()
     }
 
-    fn tables_union<T: AsRef<str>>(&self, tables: &[T]) -> Techniques {
+    fn tables_union(&self, tables: &[String]) -> Techniques {
         let probe = TablesRef(tables);
         if let Some(hit) = read_lock(&self.table_cache).get(&probe as &dyn TablesView) {
             return hit.clone();
         }
         let mut union: Vec<TechniqueRef> = Vec::new();
         for table in tables {
-            let Some(found) = self.table(table.as_ref()) else {
+            let Some(found) = self.table(table) else {
                 continue;
             };
             for t in found.compact.iter() {
@@ -489,7 +489,7 @@ impl Mapper {
             cache.clear();
         }
         cache.insert(
-            TablesKey(tables.iter().map(|t| t.as_ref().into()).collect()),
+            TablesKey(tables.iter().map(|t| t.as_str().into()).collect()),
             result.clone(),
         );
         result
@@ -879,8 +879,8 @@ impl Eq for CacheKey {}
 #[derive(Debug)]
 struct TablesKey(Box<[Box<str>]>);
 
-/// A borrowed table list, whatever the caller's string type.
-struct TablesRef<'a, T>(&'a [T]);
+/// A borrowed table list, as events carry it.
+struct TablesRef<'a>(&'a [String]);
 
 trait TablesView {
     fn len(&self) -> usize;
@@ -896,12 +896,12 @@ impl TablesView for TablesKey {
     }
 }
 
-impl<T: AsRef<str>> TablesView for TablesRef<'_, T> {
+impl TablesView for TablesRef<'_> {
     fn len(&self) -> usize {
         self.0.len()
     }
     fn get(&self, i: usize) -> &str {
-        self.0[i].as_ref()
+        &self.0[i]
     }
 }
 
@@ -1377,7 +1377,13 @@ mappings:
         t.iter().map(|t| t.id.as_str()).collect()
     }
 
-    const SOCKETS_FIRST: [&str; 2] = ["process_open_sockets", "processes"];
+    fn owned(tables: &[&str]) -> Vec<String> {
+        tables.iter().map(|t| t.to_string()).collect()
+    }
+
+    fn sockets_first() -> Vec<String> {
+        owned(&["process_open_sockets", "processes"])
+    }
 
     #[test]
     fn known_query_maps_by_its_entries_whatever_the_tables() {
@@ -1387,18 +1393,18 @@ mappings:
                 Some("tripline-common"),
                 "shell_network_connections",
                 "pack_tripline-common_shell_network_connections",
-                &SOCKETS_FIRST,
+                &sockets_first(),
                 certain,
             );
             assert_eq!(event_ids(&t), ["T1059.004", "T1095"], "certain: {certain}");
             assert!(t.iter().all(|t| t.url.is_none()), "events carry no URLs");
         }
         // A glob entry knows the query as well as an exact one does.
-        let t = m.event_techniques_for(None, "team_sockets_watch", "", &SOCKETS_FIRST, true);
+        let t = m.event_techniques_for(None, "team_sockets_watch", "", &sockets_first(), true);
         assert_eq!(event_ids(&t), ["T1571"]);
         // And without tables it is the existing answer.
         assert_eq!(
-            m.event_techniques_for::<&str>(None, "shell_network_connections", "", &[], false),
+            m.event_techniques_for(None, "shell_network_connections", "", &[], false),
             m.event_techniques(None, "shell_network_connections", "")
         );
     }
@@ -1411,7 +1417,7 @@ mappings:
             Some("Global"),
             "ATT&CK® - Process_Network_Conn",
             name,
-            &SOCKETS_FIRST,
+            &sockets_first(),
             true,
         );
         assert_eq!(
@@ -1423,25 +1429,31 @@ mappings:
             Some("Global"),
             "ATT&CK® - Process_Network_Conn",
             name,
-            &SOCKETS_FIRST,
+            &sockets_first(),
             false,
         );
         assert_eq!(event_ids(&from_columns), ["T1059", "T1071", "T1095"]);
         // The first table decides a guess, whichever it is.
-        let reversed = ["processes", "process_open_sockets"];
+        let reversed = owned(&["processes", "process_open_sockets"]);
         assert_eq!(
             event_ids(&m.event_techniques_for(None, "q", "", &reversed, false)),
             ["T1059", "T1036.005", "T1070.004"]
         );
-        // Owned strings work as well as literals.
-        let owned: Vec<String> = SOCKETS_FIRST.iter().map(|t| t.to_string()).collect();
+        // An event's own list is passed as it is.
+        let tables = crate::tables::Tables::from(sockets_first());
         assert_eq!(
-            m.event_techniques_for(None, "q", "", &owned, true),
+            m.event_techniques_for(None, "q", "", &tables, true),
             from_sql
         );
         // osquery's SQL takes table names in any case.
         assert_eq!(
-            m.event_techniques_for(None, "q", "", &["Process_Open_Sockets", "PROCESSES"], true),
+            m.event_techniques_for(
+                None,
+                "q",
+                "",
+                &owned(&["Process_Open_Sockets", "PROCESSES"]),
+                true
+            ),
             from_sql
         );
     }
@@ -1451,13 +1463,13 @@ mappings:
         let m = mapper(TABLES);
         for certain in [true, false] {
             assert!(m
-                .event_techniques_for(None, "q", "", &["no_such_table"], certain)
+                .event_techniques_for(None, "q", "", &owned(&["no_such_table"]), certain)
                 .is_empty());
             assert!(m
-                .event_techniques_for(None, "q", "", &["cpuid"], certain)
+                .event_techniques_for(None, "q", "", &owned(&["cpuid"]), certain)
                 .is_empty());
             assert!(m
-                .event_techniques_for::<&str>(None, "q", "", &[], certain)
+                .event_techniques_for(None, "q", "", &[], certain)
                 .is_empty());
         }
         // An unknown table beside known ones adds nothing, and a guess led by it claims nothing.
@@ -1466,13 +1478,19 @@ mappings:
                 None,
                 "q",
                 "",
-                &["no_such_table", "processes"],
+                &owned(&["no_such_table", "processes"]),
                 true
             )),
             ["T1059", "T1036.005", "T1070.004"]
         );
         assert!(m
-            .event_techniques_for(None, "q", "", &["no_such_table", "processes"], false)
+            .event_techniques_for(
+                None,
+                "q",
+                "",
+                &owned(&["no_such_table", "processes"]),
+                false
+            )
             .is_empty());
         assert!(m.table_techniques("no_such_table").is_empty());
         assert!(m.table_techniques("cpuid").is_empty());
@@ -1508,9 +1526,9 @@ mappings:
     #[test]
     fn table_lookups_are_cached_and_shared() {
         let m = mapper(TABLES);
-        let first = m.event_techniques_for(None, "q", "", &SOCKETS_FIRST, true);
+        let first = m.event_techniques_for(None, "q", "", &sockets_first(), true);
         let len = m.cache_len();
-        let again = m.event_techniques_for(None, "q", "", &SOCKETS_FIRST, true);
+        let again = m.event_techniques_for(None, "q", "", &sockets_first(), true);
         assert_eq!(again, first);
         assert_eq!(
             again.as_ptr(),
@@ -1518,14 +1536,16 @@ mappings:
             "the second union is served from the cache, not rebuilt"
         );
         assert_eq!(m.cache_len(), len, "a hit adds nothing");
-        // Another spelling of the list is another key, with the same answer.
-        let owned: Vec<String> = SOCKETS_FIRST.iter().map(|t| t.to_string()).collect();
-        assert_eq!(m.event_techniques_for(None, "q2", "", &owned, true), first);
+        // The key is the table list, whatever the query: another query over the same tables
+        // (an event's shared `Tables` here) is served the same list.
+        let tables = crate::tables::Tables::from(sockets_first());
+        let other = m.event_techniques_for(None, "q2", "", &tables, true);
+        assert_eq!(other.as_ptr(), first.as_ptr());
         // One table needs no union: every event of it shares the list merged at load.
-        let a = m.event_techniques_for(None, "q", "", &["processes"], true);
-        let b = m.event_techniques_for(None, "other", "", &SOCKETS_FIRST[1..], false);
+        let a = m.event_techniques_for(None, "q", "", &owned(&["processes"]), true);
+        let b = m.event_techniques_for(None, "other", "", &sockets_first()[1..], false);
         assert_eq!(a.as_ptr(), b.as_ptr());
-        let reversed = ["processes", "process_open_sockets"];
+        let reversed = owned(&["processes", "process_open_sockets"]);
         let guessed = m.event_techniques_for(None, "q3", "", &reversed, false);
         assert_eq!(
             guessed.as_ptr(),
@@ -1544,7 +1564,7 @@ mappings:
         assert!(m.cache_len() <= 2 * MAX_CACHE_ENTRIES);
         assert!(read_lock(&m.table_cache).len() <= MAX_CACHE_ENTRIES);
         assert_eq!(
-            event_ids(&m.event_techniques_for(None, "q", "", &SOCKETS_FIRST, true)),
+            event_ids(&m.event_techniques_for(None, "q", "", &sockets_first(), true)),
             ["T1059", "T1071", "T1095", "T1036.005", "T1070.004"]
         );
     }
@@ -1656,7 +1676,7 @@ mappings:
             Some("Global"),
             "ATT&CK® - Process_Network_Conn",
             "pack/Global/ATT&CK® - Process_Network_Conn",
-            &SOCKETS_FIRST,
+            &sockets_first(),
             true,
         );
         assert!(
@@ -1669,7 +1689,7 @@ mappings:
                 None,
                 "crontab",
                 "pack_tripline-common_crontab",
-                &["crontab"],
+                &owned(&["crontab"]),
                 true
             )),
             ["T1053.003"]
