@@ -1570,7 +1570,7 @@ mappings:
     }
 
     #[test]
-    fn every_table_our_rules_and_packs_and_the_public_packs_read_is_mapped() {
+    fn every_table_rules_and_packs_read_and_every_evented_table_is_mapped() {
         let m = Mapper::builtin().unwrap();
         let mapped: BTreeSet<&str> = m
             .entries()
@@ -1619,6 +1619,13 @@ mappings:
                 if !mapped.contains(table.as_str()) {
                     missing.push(format!("{table} (decorator in packs/osquery.conf)"));
                 }
+            }
+        }
+        // Evented tables are what fleets schedule under names of their own (`SELECT * FROM
+        // process_events`), so they need an entry whether or not a pack reads them.
+        for table in crate::tables::schema().tables() {
+            if table.evented && !mapped.contains(table.name.as_str()) {
+                missing.push(format!("{} (evented)", table.name));
             }
         }
         missing.sort();
