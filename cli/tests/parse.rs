@@ -246,3 +246,99 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A fleet's own query definitions, as a user keeps them: an osquery config with a private
+/// pack by path, and Fleet YAML.
+fn query_files(dir: &Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("secops.conf"),
+        r#"{"queries": {"conns": {"query": "SELECT p.name, p.cmdline, s.remote_address, s.remote_port FROM process_open_sockets s JOIN processes p USING (pid)", "interval": 60}}}"#,
+    )
+    .unwrap();
+    let conf = dir.join("osquery.conf");
+    std::fs::write(
+        &conf,
+        r#"{"schedule": {"weird": {"query": "SELEKT nonsense"}}, "packs": {"secops": "/etc/osquery/packs/secops.conf"}}"#,
+    )
+    .unwrap();
+    let fleet = dir.join("fleet.yml");
+    std::fs::write(
+        &fleet,
+        "apiVersion: v1\nkind: query\nspec:\n  name: Daily cron review\n  query: SELECT * FROM crontab WHERE command LIKE '%curl%'\n",
+    )
+    .unwrap();
+    (conf, fleet)
+}
+
+#[test]
+fn queries_files_name_each_rows_tables() {
+    let dir = std::env::temp_dir().join(format!("tripline-queries-{}", std::process::id()));
+    let (conf, fleet) = query_files(&dir);
+    let input = concat!(
+        r#"{"name":"pack_secops_conns","hostIdentifier":"h1","unixTime":1700000000,"action":"added","columns":{"name":"bash","cmdline":"bash -i","remote_address":"203.0.113.9","remote_port":"4444"}}"#,
+        "\n",
+        r#"{"name":"pack/Global/Daily cron review","hostIdentifier":"h2","unixTime":1700000000,"action":"added","columns":{"command":"curl x | sh","minute":"*"}}"#,
+        "\n",
+        r#"{"name":"weird","hostIdentifier":"h3","unixTime":1700000000,"action":"added","columns":{"alias_a":"1"}}"#,
+        "\n",
+    );
+    let out = tripline(
+        &[
+            "parse",
+            "-",
+            "--queries",
+            conf.to_str().unwrap(),
+            "--queries",
+            fleet.to_str().unwrap(),
+        ],
+        Some(input.as_bytes()),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let events = ndjson(&out.stdout);
+    let tables = |i: usize| {
+        (
+            events[i]["tables"].clone(),
+            events[i]["tables_from"].clone(),
+        )
+    };
+    // The private pack's name splits (its pack is defined) and its SQL names the tables,
+    // the one the row's columns come from most first.
+    assert_eq!(events[0]["pack"], "secops");
+    assert_eq!(
+        tables(0),
+        (
+            serde_json::json!(["process_open_sockets", "processes"]),
+            "sql".into()
+        )
+    );
+    assert_eq!(tables(1), (serde_json::json!(["crontab"]), "sql".into()));
+    // SQL the parser can't read: a warning naming file and query, and column inference.
+    assert!(
+        stderr.contains("warning") && stderr.contains("\"weird\""),
+        "{stderr}"
+    );
+    assert_eq!(tables(2), (serde_json::json!([]), Value::Null));
+    assert_eq!(summary(&out.stderr)["tables_unknown"], 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_broken_query_file_is_an_error_naming_file_and_query() {
+    let dir = std::env::temp_dir().join(format!("tripline-badq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.conf");
+    std::fs::write(&bad, r#"{"schedule": {"no_sql": {"interval": 60}}}"#).unwrap();
+    let out = tripline(
+        &["parse", "-", "--queries", bad.to_str().unwrap()],
+        Some(b""),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bad.conf") && stderr.contains("\"no_sql\""),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -32,6 +32,7 @@ use tripline_core::config::Config;
 use tripline_core::mapping::Mapper;
 use tripline_core::normalized::{Line, NormalizedReader};
 use tripline_core::rules::{DetectStats, Detection, Detector, RuleSet};
+use tripline_core::tables::Resolver;
 
 /// Built once per container: the rules compile once, not per invocation.
 pub struct Detect {
@@ -40,6 +41,9 @@ pub struct Detect {
     pub rules: Arc<RuleSet>,
     pub mapper: Arc<Mapper>,
     pub config: Arc<Config>,
+    /// Works out events' tables with the site's query definitions (`[query_sql]` in
+    /// `TRIPLINE_CONFIG`), which take precedence over what the parse stage found.
+    pub tables: Arc<Resolver>,
     /// Decompress and detect on threads of their own ([`NormalizedReader::threaded`],
     /// [`Detection::Threaded`]); only worth it with more than one vCPU
     /// ([`tripline_aws::lambda::threads_pay`]). [`Detect::new`] turns it on.
@@ -69,7 +73,14 @@ impl Detect {
             Some(text) => Config::from_toml_str(text).context("TRIPLINE_CONFIG")?,
             None => Config::default(),
         };
+        let queries = config
+            .query_defs()
+            .context("TRIPLINE_CONFIG query definitions")?;
+        for warning in queries.warnings() {
+            tracing::warn!(%warning, "query definition");
+        }
         Ok(Detect {
+            tables: Arc::new(Resolver::with_queries(queries)),
             s3,
             settings,
             rules: Arc::new(RuleSet::builtin().context("built-in rules")?),
@@ -86,7 +97,8 @@ impl Detect {
                 self.rules.clone(),
                 Some(self.mapper.clone()),
                 self.config.clone(),
-            ),
+            )
+            .with_tables(self.tables.clone()),
             self.threads,
         );
         let mut output_bucket = None;

@@ -342,6 +342,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_file_parses() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tripline.example.toml");
+        let c = Config::load(path).unwrap();
+        assert!(c.query_files.is_empty() && c.query_sql.is_empty());
+        assert!(c.query_defs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn query_definitions_inline_and_by_file() {
+        let c = Config::from_toml_str(
+            "[query_sql]\n\"conns\" = \"SELECT * FROM process_open_sockets\"\n\
+             \"it-ops/cron\" = \"SELECT * FROM crontab\"\n",
+        )
+        .unwrap();
+        let defs = c.query_defs().unwrap();
+        let tables = |pack, q| defs.lookup(pack, q, q)[0].tables.clone().unwrap();
+        assert_eq!(tables(None, "conns"), ["process_open_sockets"]);
+        assert_eq!(tables(Some("it-ops"), "cron"), ["crontab"]);
+        // Files are read relative to the config file, and a missing one is an error.
+        let dir = std::env::temp_dir().join(format!("tripline-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tripline.toml"), "queries = [\"q.conf\"]\n").unwrap();
+        let c = Config::load(dir.join("tripline.toml")).unwrap();
+        assert_eq!(c.query_files, [dir.join("q.conf")]);
+        let e = c.query_defs().unwrap_err().to_string();
+        assert!(e.contains("q.conf"), "{e}");
+        std::fs::write(
+            dir.join("q.conf"),
+            r#"{"schedule": {"u": {"query": "select * from users"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.query_defs().unwrap().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn defaults_when_empty() {
         let c = Config::from_toml_str("").unwrap();
         assert_eq!(c, Config::default());

@@ -89,6 +89,10 @@ pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
         include_str!("../../../rules/mappings/tripline-packs.yml"),
     ),
     (
+        "osquery-packs.yml",
+        include_str!("../../../rules/mappings/osquery-packs.yml"),
+    ),
+    (
         "tables.yml",
         include_str!("../../../rules/mappings/tables.yml"),
     ),

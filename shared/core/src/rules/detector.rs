@@ -14,7 +14,7 @@ use crate::event::{Event, Kind};
 use crate::mapping::Mapper;
 use crate::rules::gate::Recall;
 use crate::rules::{EventView, RuleSet};
-use crate::tables::{Resolver, Row, TableCache};
+use crate::tables::{Resolver, Row, TableCache, Tables};
 
 /// Rule errors kept verbatim in [`DetectStats::error_samples`]; the per-rule counts are
 /// complete regardless.
@@ -104,6 +104,7 @@ struct Mapped {
     pack: Option<String>,
     query: String,
     name: String,
+    tables: Tables,
     techniques: Techniques,
 }
 
@@ -166,26 +167,30 @@ impl Detector {
         let Some(mapper) = &self.mapper else { return };
         let name = event.name.as_deref().unwrap_or("");
         let query = event.query.as_deref().unwrap_or(name);
-        if query.is_empty() {
-            return;
-        }
         let pack = event.pack.as_deref();
-        // Events come in runs of one query, so the last event's answer is usually this
-        // one's; the mapper's cache would trim and hash the three names again.
+        // Events come in runs of one query and shape, so the last event's answer is usually
+        // this one's; the mapper's cache would trim and hash the names again.
         event.attack = match &self.last_mapped {
             Some(last)
-                if last.query == query && last.name == name && last.pack.as_deref() == pack =>
+                if last.query == query
+                    && last.name == name
+                    && last.pack.as_deref() == pack
+                    && last.tables == event.tables =>
             {
                 last.techniques.clone()
             }
             _ => {
-                // Events carry the compact form (no URLs; alerts add them), shared rather
-                // than copied into each event.
-                let techniques = mapper.event_techniques(pack, query, name);
+                // A query a mapping knows maps by its name; any other by the table that
+                // explains its row (the first), not every table its SQL joins: a `users`
+                // joined in to name a uid is no evidence of account creation. Events carry
+                // the compact form (no URLs; alerts add them), shared, not copied.
+                let techniques =
+                    mapper.event_techniques_for(pack, query, name, &event.tables, false);
                 self.last_mapped = Some(Mapped {
                     pack: pack.map(str::to_string),
                     query: query.to_string(),
                     name: name.to_string(),
+                    tables: event.tables.clone(),
                     techniques: techniques.clone(),
                 });
                 techniques

@@ -173,15 +173,20 @@ impl QueryDefs {
         packs.into_iter().map(str::to_string).collect()
     }
 
+    /// The definition of `query` in `pack`, exactly.
+    pub fn in_pack(&self, pack: &str, query: &str) -> Option<&QueryDef> {
+        self.by_pack
+            .get(&(pack.to_string(), query.to_string()))
+            .map(|&i| &self.defs[i])
+    }
+
     /// The definitions an event's names point to: its `(pack, query)` first, then its full
     /// logged name, then its query name alone (Fleet logs every query under a team or
     /// `Global` pack that no definition names). Several definitions of one name are all
     /// returned.
     pub fn lookup(&self, pack: Option<&str>, query: &str, name: &str) -> Vec<&QueryDef> {
-        if let Some(pack) = pack {
-            if let Some(&i) = self.by_pack.get(&(pack.to_string(), query.to_string())) {
-                return vec![&self.defs[i]];
-            }
+        if let Some(def) = pack.and_then(|pack| self.in_pack(pack, query)) {
+            return vec![def];
         }
         for key in [name, query] {
             if let Some(found) = self.by_name.get(key) {

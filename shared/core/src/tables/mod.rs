@@ -206,7 +206,8 @@ impl Resolver {
 }
 
 /// The tables the definitions of a name read, ordered by what explains the row. A name
-/// defined several times (the same query name in several packs) takes the definitions
+/// logged with its pack (`pack_incident-response_listening_ports`) is that pack's query
+/// whatever its row holds. Otherwise a name defined several times (the same query name in several packs) takes the definitions
 /// whose tables explain the row best, with the fewest tables (the tightest account of
 /// the row), and the union of their tables when they tie. `None`
 /// when no definition of it has readable SQL, or (with `check`) the best explains less
@@ -223,6 +224,12 @@ fn from_defs(
         return None;
     }
     let schema = schema();
+    // A name logged with its pack names one query exactly: its SQL is the row's.
+    if let Some(Ok(tables)) = pack.and_then(|p| defs.in_pack(p, query)).map(|d| &d.tables) {
+        let mut tables = tables.clone();
+        schema.order_by_explanation(&mut tables, columns);
+        return Some(tables);
+    }
     let mut best = (0.0, usize::MAX);
     let mut tables: Vec<String> = Vec::new();
     for def in defs.lookup(pack, query, name) {

@@ -198,3 +198,28 @@ fn a_query_named_after_a_table_is_that_table_when_its_columns_fit() {
     let got = resolve(&r, "processes", SOCKETS);
     assert_eq!(got.tables[0], "process_open_sockets");
 }
+
+#[test]
+fn a_name_logged_with_its_pack_is_that_query_whatever_the_row() {
+    // Panther's own test events carry osquery_info columns under listening_ports' name.
+    let r = Resolver::builtin();
+    let cols = [
+        "build_distro",
+        "build_platform",
+        "config_hash",
+        "pid",
+        "port",
+        "uuid",
+        "version",
+    ];
+    let got = resolve(&r, "pack_incident-response_listening_ports", &cols);
+    assert_eq!(got.from, Some(TablesFrom::Sql));
+    assert!(
+        got.tables.contains(&"listening_ports".to_string()),
+        "{got:?}"
+    );
+    // Without the pack, the same row's tables are only what its columns say.
+    let got = resolve(&r, "pack/Global/listening_ports", &cols);
+    assert_eq!(got.from, Some(TablesFrom::Columns), "{got:?}");
+    assert_eq!(got.tables[0], "osquery_info", "{got:?}");
+}
