@@ -300,6 +300,11 @@ fn a_record_without_a_time_alerts_at_the_scan_time() {
     .unwrap()
     .unix_timestamp();
     assert!((before..=after).contains(&first_seen), "{cron}");
+    // The URL in the command line is an indicator.
+    assert_eq!(
+        cron["samples"][0]["indicators"]["domain"],
+        serde_json::json!(["evil.example.net"])
+    );
 }
 
 #[test]
