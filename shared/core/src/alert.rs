@@ -6,7 +6,7 @@
 //! follow from keying on `(rule name, dedup values, window start)` with a fixed-grid window
 //! (`floor(t / w) * w`) instead of a sliding one that would depend on what was seen first.
 //!
-//! A match always becomes part of an alert. An event is placed in its window by its own
+//! A match always counts toward an alert. An event is placed in its window by its own
 //! time; one without a usable time (no `unixTime` or `calendarTime`, as in minimal test
 //! events and some forwarders, or one no alert could state, such as milliseconds read as
 //! seconds) is placed by the time of the object it arrived in, which the caller gives
