@@ -35,7 +35,7 @@ const ATTACK_SOURCES: &[&str] = &[
 ];
 
 /// Start of generated time: Mon 2026-11-16 08:00:00 UTC.
-const T0: i64 = 1_794_816_000;
+pub(crate) const T0: i64 = 1_794_816_000;
 
 /// Which Firehose logger wrote the object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -36,6 +36,11 @@ use tripline_core::mapping::Mapper;
 use tripline_core::normalized::{Line, NormalizedReader};
 use tripline_core::rules::{DetectReport, Detection, Detector, RuleSet};
 
+/// The object time the bench's detectors place events without a time by: the generated
+/// corpus' start. The corpus files' names carry no date to take it from, as the detect
+/// Lambda does from its key.
+pub const OBJECT_TIME: i64 = crate::gen::T0;
+
 /// The compiled rules, mapping and settings, built once (per container, in Lambda).
 #[derive(Clone)]
 pub struct Engine {
@@ -55,12 +60,15 @@ impl Engine {
         })
     }
 
+    /// A detector whose object time is fixed ([`OBJECT_TIME`]), so that every run and mode
+    /// places events without a time alike and reports the same alerts.
     fn detector(&self) -> Detector {
         Detector::new(
             Arc::clone(&self.rules),
             Some(Arc::clone(&self.mapper)),
             Arc::clone(&self.config),
         )
+        .with_object_time(OBJECT_TIME)
     }
 }
 

@@ -57,6 +57,11 @@ fn parse_level(s: &str) -> Result<Level, String> {
 }
 
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    // Places events that have no usable time of their own in their dedup windows: files on a
+    // laptop have no object time to go by, so the scan's start stands in for it.
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     // Everything that can be wrong with the setup fails before any input is read.
     let config = load_config(args.config.as_deref())?;
     let tables = load_resolver(&config, &args.decode.queries)?;
@@ -71,10 +76,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
 
     // Detection on a thread of its own beside the decoding, where there is a core for it.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut detector = Detection::new(
-        Detector::new(rules, Some(mapper), config).with_tables(tables.clone()),
-        cores > 1,
-    );
+    let detector = Detector::new(rules, Some(mapper), config)
+        .with_tables(tables.clone())
+        .with_object_time(started);
+    let mut detector = Detection::new(detector, cores > 1);
     let mut driver = Driver::new(
         &inputs,
         args.decode.options(tables),
@@ -102,13 +107,15 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let s = &report.stats;
     eprintln!(
         "tripline scan: records={} events={} quarantined={} warnings={} alerts={} matches={} \
-         suppressed_stale={} suppressed_initial={} below_threshold={} rule_errors={}",
+         matches_on_scan_time={} suppressed_stale={} suppressed_initial={} below_threshold={} \
+         rule_errors={}",
         total.records,
         total.events,
         total.quarantined,
         total.warnings,
         report.alerts.len(),
         s.matches,
+        s.matches_on_object_time,
         s.suppressed_stale,
         s.suppressed_initial,
         s.below_threshold,

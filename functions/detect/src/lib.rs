@@ -19,6 +19,14 @@
 //! matches spread over several objects are not added up. The first object that produces an
 //! alert for a window defines it; later objects in the same window are counted as
 //! `deduplicated` and do not change it.
+//!
+//! # Events without a time
+//!
+//! An event with no usable time of its own is placed in its dedup window by its object's
+//! time ([`object_time`]): the hour in the key (Firehose's `YYYY/MM/DD/HH/`, kept under the
+//! normalized prefix), else when S3 says the object was written, else the invocation's start.
+//! The key comes first because it is the same in every invocation that reads the object,
+//! replays included, so such an alert gets the same id each time.
 
 use std::sync::Arc;
 
@@ -27,7 +35,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tripline_aws::s3io::{get_object_reader, object_exists, put_if_absent, put_object, PutOutcome};
 use tripline_aws::{s3event, ObjectRef, Settings};
-use tripline_core::alert::Alert;
+use tripline_core::alert::{key_hour, Alert};
 use tripline_core::config::Config;
 use tripline_core::mapping::Mapper;
 use tripline_core::normalized::{Line, NormalizedReader};
@@ -92,15 +100,15 @@ impl Detect {
 
     pub async fn handle(&self, event: &Value) -> anyhow::Result<Report> {
         let mut report = Report::default();
-        let mut detector = Detection::new(
-            Detector::new(
-                self.rules.clone(),
-                Some(self.mapper.clone()),
-                self.config.clone(),
-            )
-            .with_tables(self.tables.clone()),
-            self.threads,
-        );
+        let detector = Detector::new(
+            self.rules.clone(),
+            Some(self.mapper.clone()),
+            self.config.clone(),
+        )
+        .with_tables(self.tables.clone());
+        // Its object time until one is set: now.
+        let invoked = detector.object_time();
+        let mut detector = Detection::new(detector, self.threads);
         let mut output_bucket = None;
         for object in s3event::parse_value(event)? {
             let ours = object.is_created()
@@ -112,6 +120,7 @@ impl Detect {
                 report.ignored.push(object.key);
                 continue;
             }
+            detector.set_object_time(object_time(&object).unwrap_or(invoked));
             let (d, bad) = self.read(&object, detector).await?;
             detector = d;
             report.bad_lines += bad;
@@ -209,6 +218,13 @@ pub fn alert_key(prefix: &str, alert: &Alert) -> String {
     format!("{prefix}{date}/{}.json", alert.id)
 }
 
+/// The time that places this object's events that have no usable time of their own: the
+/// hour its key is dated by ([`key_hour`]), else the S3 event's time. `None` when neither
+/// is known (the caller then uses the invocation's start).
+pub fn object_time(object: &ObjectRef) -> Option<i64> {
+    key_hour(&object.key).or(object.event_time)
+}
+
 /// Whether `key` names normalized NDJSON as the parse stage writes it: `.ndjson.zst` or
 /// `.ndjson.gz`, whatever `TRIPLINE_OUTPUT_COMPRESSION` was when it was written (the reader
 /// tells the codec by the content, not the name).
@@ -242,7 +258,46 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::is_normalized_object;
+    use super::{is_normalized_object, object_time};
+    use tripline_aws::s3event;
+
+    /// 2026-11-22T14:00:00Z
+    const HOUR: i64 = 1_795_356_000;
+
+    fn object(key: &str, event_time: Option<i64>) -> tripline_aws::ObjectRef {
+        tripline_aws::ObjectRef {
+            bucket: "b".into(),
+            key: key.into(),
+            size: None,
+            event_name: None,
+            event_time,
+            sqs_message_id: None,
+        }
+    }
+
+    #[test]
+    fn an_object_is_timed_by_its_key_hour_then_its_event() {
+        // The S3 event fixtures, as the function receives them.
+        for file in ["detect-put.json", "moto-put.json", "sqs-parse-put.json"] {
+            let path = format!("{}/../../events/s3/{file}", env!("CARGO_MANIFEST_DIR"));
+            let event = std::fs::read(&path).unwrap();
+            let objects = s3event::parse_event(&event).unwrap();
+            assert_eq!(object_time(&objects[0]), Some(HOUR), "{file}");
+        }
+        // The key's hour wins over a later write (a replay a day after).
+        let key = "normalized/raw/2026/11/22/14/tripline-osquery-1-2026-11-22-14-05-00-6d1f0c2e.gz.ndjson.zst";
+        assert_eq!(object_time(&object(key, Some(HOUR + 86_400))), Some(HOUR));
+        // A key without a date: the event's time, to the second.
+        let undated = "normalized/uploads/osquery.log.ndjson.zst";
+        assert_eq!(
+            object_time(&object(undated, Some(HOUR + 312))),
+            Some(HOUR + 312)
+        );
+        assert_eq!(object_time(&object(undated, None)), None);
+        // A date that does not exist is no date.
+        let bad = "normalized/raw/2026/02/30/14/x.gz.ndjson.zst";
+        assert_eq!(object_time(&object(bad, Some(HOUR))), Some(HOUR));
+    }
 
     #[test]
     fn normalized_objects_are_told_by_their_suffix() {

@@ -15,6 +15,14 @@ const BUCKET: &str = "tripline-data";
 /// The attack sample as the parse stage writes it: NDJSON of normalized events compressed
 /// with `codec`.
 fn normalized_object(codec: Codec) -> Vec<u8> {
+    normalized_object_with(codec, |_| {})
+}
+
+/// [`normalized_object`] with each event changed by `edit` first.
+fn normalized_object_with(
+    codec: Codec,
+    edit: impl Fn(&mut tripline_core::event::Event),
+) -> Vec<u8> {
     let raw = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../events/osquery/attack-linux.ndjson"
@@ -22,7 +30,8 @@ fn normalized_object(codec: Codec) -> Vec<u8> {
     .unwrap();
     let mut enc = codec.encoder(Vec::new()).unwrap();
     for item in ObjectDecoder::new(&raw[..], Origin::s3(BUCKET, "raw/x.gz"), Options::default()) {
-        if let Decoded::Event(e) = item {
+        if let Decoded::Event(mut e) = item {
+            edit(&mut e);
             serde_json::to_writer(&mut enc, &*e).unwrap();
             enc.write_all(b"\n").unwrap();
         }
@@ -163,4 +172,92 @@ async fn objects_outside_the_normalized_prefix_are_ignored() {
     let report = detect.handle(&queue.next_s3_event().await).await.unwrap();
     assert_eq!(report.ignored, vec!["raw/x.gz".to_string()]);
     assert!(keys(&s3, "alerts/").await.is_empty());
+}
+
+/// The alerts at `keys`, parsed.
+async fn alert_objects(s3: &aws_sdk_s3::Client, keys: &[String]) -> Vec<Value> {
+    let mut alerts = Vec::new();
+    for key in keys {
+        let out = s3
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        alerts
+            .push(serde_json::from_slice(&out.body.collect().await.unwrap().into_bytes()).unwrap());
+    }
+    alerts
+}
+
+fn unix(rfc3339: &Value) -> i64 {
+    time::OffsetDateTime::parse(
+        rfc3339.as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_without_a_time_alert_at_their_object_time() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let s3 = clients::s3(&config);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let queue = moto.s3_events_queue(&config, BUCKET, "normalized/").await;
+    let detect = Detect::new(s3.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap();
+    let timeless = || {
+        normalized_object_with(Codec::Zstd, |e| {
+            e.time = None;
+            e.unix_time = None;
+        })
+    };
+
+    // Dated by its key: 2026-11-17, hour 02.
+    s3.put_object()
+        .bucket(BUCKET)
+        .key("normalized/raw/2026/11/17/02/a.gz.ndjson.zst")
+        .body(ByteStream::from(timeless()))
+        .send()
+        .await
+        .unwrap();
+    let report = detect.handle(&queue.next_s3_event().await).await.unwrap();
+    assert_eq!(report.stats.rule_errors, 0, "{report:?}");
+    assert!(report.written.len() >= 5, "{report:?}");
+    assert_eq!(report.stats.matches_on_object_time, report.stats.matches);
+    let hour = unix(&"2026-11-17T02:00:00Z".into());
+    for alert in alert_objects(&s3, &report.written).await {
+        assert_eq!(alert["time_from"], "object", "{alert}");
+        assert_eq!(alert["first_seen"], "2026-11-17T02:00:00Z", "{alert}");
+        assert!(unix(&alert["dedup"]["window_start"]) <= hour, "{alert}");
+    }
+
+    // No date in the key: the S3 event's time (moto's now) places them.
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    s3.put_object()
+        .bucket(BUCKET)
+        .key("normalized/uploads/b.ndjson.zst")
+        .body(ByteStream::from(timeless()))
+        .send()
+        .await
+        .unwrap();
+    let undated = detect.handle(&queue.next_s3_event().await).await.unwrap();
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert_eq!(undated.stats.rule_errors, 0);
+    assert_eq!(undated.written.len(), report.written.len(), "{undated:?}");
+    for alert in alert_objects(&s3, &undated.written).await {
+        assert_eq!(alert["time_from"], "object", "{alert}");
+        assert!(
+            (before..=after).contains(&unix(&alert["first_seen"])),
+            "{alert}"
+        );
+    }
 }

@@ -223,6 +223,11 @@ resource "aws_glue_catalog_table" "alerts" {
       type = "string"
     }
     columns {
+      name    = "time_from"
+      type    = "string"
+      comment = "event, object (the events had no time: placed by their object's) or mixed"
+    }
+    columns {
       name = "count"
       type = "bigint"
     }

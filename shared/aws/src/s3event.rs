@@ -12,6 +12,10 @@
 //!
 //! Keys arrive URL-encoded with `+` for space (`url_decoded_key` is never filled in by AWS), and
 //! moto also encodes `/` as `%2F`; [`decode_key`] undoes both.
+//!
+//! `eventTime` is RFC 3339 (`2026-11-22T14:05:12.481Z`) from AWS and current moto, and had
+//! no offset in older moto versions (`2026-11-22T14:05:12.481000`, meaning UTC);
+//! [`event_time`] reads both.
 
 use aws_lambda_events::event::s3::S3Event;
 use serde_json::Value;
@@ -29,6 +33,9 @@ pub struct ObjectRef {
     pub size: Option<u64>,
     /// `ObjectCreated:Put`, `ObjectCreated:CompleteMultipartUpload`, ... (without `s3:`), as sent.
     pub event_name: Option<String>,
+    /// When the event happened (`eventTime`, for `ObjectCreated` when the object was
+    /// written), in unix seconds; `None` when absent or unreadable.
+    pub event_time: Option<i64>,
     /// The SQS message this object came in, for partial batch failure responses.
     pub sqs_message_id: Option<String>,
 }
@@ -83,10 +90,21 @@ pub fn from_s3_event(event: &S3Event) -> Result<Vec<ObjectRef>> {
                 key: decode_key(raw_key).map_err(|e| Error::Event(format!("{at}: {e}")))?,
                 size: r.s3.object.size.and_then(|s| u64::try_from(s).ok()),
                 event_name: r.event_name.clone(),
+                event_time: Some(r.event_time.timestamp()),
                 sqs_message_id: None,
             })
         })
         .collect()
+}
+
+/// Reads an `eventTime`: RFC 3339, or without an offset as older moto versions wrote it
+/// (then UTC).
+pub fn event_time(text: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let parse = |s: &str| time::OffsetDateTime::parse(s, &Rfc3339).ok();
+    parse(text)
+        .or_else(|| parse(&format!("{text}Z")))
+        .map(|t| t.unix_timestamp())
 }
 
 /// Decodes an event key: `+` is a space, then `%XX` escapes; the result must be UTF-8.
@@ -224,6 +242,10 @@ fn s3_record(
             .get("eventName")
             .and_then(Value::as_str)
             .map(str::to_owned),
+        event_time: record
+            .get("eventTime")
+            .and_then(Value::as_str)
+            .and_then(event_time),
         sqs_message_id: message_id.map(str::to_owned),
     })
 }
@@ -256,6 +278,8 @@ mod tests {
         );
         assert_eq!(p.size, Some(48213));
         assert_eq!(p.event_name.as_deref(), Some("ObjectCreated:Put"));
+        // 2026-11-22T14:05:12.481Z
+        assert_eq!(p.event_time, Some(1_795_356_312));
         assert!(p.is_created());
         assert_eq!(p.sqs_message_id, None);
 
@@ -299,6 +323,7 @@ mod tests {
         assert_eq!(m.bucket, "tripline-data");
         assert_eq!(m.key, "raw/2026/11/22/14/tripline osquery 1.gz");
         assert_eq!(m.size, Some(1234));
+        assert_eq!(m.event_time, Some(1_795_356_312));
         // ...which aws_lambda_events rejects: the reason for the lenient reader.
         assert!(serde_json::from_slice::<S3Event>(&fixture("moto-put.json")).is_err());
     }
@@ -359,6 +384,37 @@ mod tests {
             v = serde_json::json!({"Records": [{"body": v.to_string()}]});
         }
         assert!(parse_value(&v).is_err());
+    }
+
+    #[test]
+    fn event_times_with_and_without_an_offset() {
+        // AWS.
+        assert_eq!(event_time("2026-11-22T14:05:12.481Z"), Some(1_795_356_312));
+        assert_eq!(event_time("2026-11-22T15:05:12+01:00"), Some(1_795_356_312));
+        // Older moto: microseconds and no offset, meaning UTC.
+        assert_eq!(
+            event_time("2026-11-22T14:05:12.481000"),
+            Some(1_795_356_312)
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-11-22",
+            "2026-11-22T14:05:12+01:00Z",
+            "1795356312",
+        ] {
+            assert_eq!(event_time(bad), None, "{bad}");
+        }
+        // In an event; a missing or unreadable one is no time, not an error.
+        let ev = |time: Value| {
+            serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put", "eventTime": time,
+                "s3": {"bucket": {"name": "b"}, "object": {"key": "k"}}}]})
+        };
+        let at = |v| parse_value(&ev(v)).unwrap()[0].event_time;
+        assert_eq!(at("2026-11-22T14:05:12.481000".into()), Some(1_795_356_312));
+        assert_eq!(at("soon".into()), None);
+        assert_eq!(at(Value::Null), None);
+        assert_eq!(at(5.into()), None);
     }
 
     #[test]

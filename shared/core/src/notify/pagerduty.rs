@@ -38,6 +38,7 @@ pub fn payload(alert: &Alert, routing_key: &str) -> Value {
                 "host_count": alert.host_count,
                 "first_seen": alert.first_seen,
                 "last_seen": alert.last_seen,
+                "time_from": alert.time_from,
                 "attack": alert.attack,
                 "runbook": alert.rule.runbook,
                 "description": alert.rule.description,
@@ -73,6 +74,7 @@ mod tests {
         assert_eq!(p["payload"]["timestamp"], "2026-11-20T08:05:00Z");
         assert_eq!(p["payload"]["class"], "T1053.003");
         assert_eq!(p["payload"]["custom_details"]["count"], 2);
+        assert_eq!(p["payload"]["custom_details"]["time_from"], "event");
         assert_eq!(p["links"][0]["text"], "T1053.003 Cron");
     }
 

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{technique_url, truncate};
-use crate::alert::Alert;
+use crate::alert::{Alert, TimeFrom};
 use crate::rules::Level;
 
 /// Slack limits: header text 150 chars, section text 3000.
@@ -35,7 +35,7 @@ pub fn payload(alert: &Alert) -> Value {
             {"type": "mrkdwn", "text": format!("*Severity*\n{level}")},
             {"type": "mrkdwn", "text": format!("*Rule*\n`{}`", escape(&alert.rule.name))},
             {"type": "mrkdwn", "text": format!("*Host(s)*\n{}", escape(&hosts))},
-            {"type": "mrkdwn", "text": format!("*Events*\n{} between {} and {}", alert.count, alert.first_seen, alert.last_seen)},
+            {"type": "mrkdwn", "text": format!("*Events*\n{} between {} and {}{}", alert.count, alert.first_seen, alert.last_seen, time_note(alert.time_from))},
         ]}),
     ];
     if !techniques.is_empty() {
@@ -103,6 +103,16 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Says when the times shown are not the events' own, so nobody reads an object's time as
+/// the moment something happened.
+fn time_note(from: TimeFrom) -> &'static str {
+    match from {
+        TimeFrom::Event => "",
+        TimeFrom::Object => " (the time of their log object: the events had none)",
+        TimeFrom::Mixed => " (partly the time of their log object: some events had none)",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +139,17 @@ mod tests {
             .unwrap()
             .contains("<now>"));
         assert!(!text.contains("&lt;now&gt;") || !text.contains("|<now>"));
+    }
+
+    #[test]
+    fn times_not_from_the_events_are_marked() {
+        let mut a = fixtures::alert();
+        let events = |a: &Alert| payload(a)["blocks"][1]["fields"][3]["text"].to_string();
+        assert!(!events(&a).contains("log object"), "{}", events(&a));
+        a.time_from = TimeFrom::Object;
+        assert!(events(&a).contains("the time of their log object"));
+        a.time_from = TimeFrom::Mixed;
+        assert!(events(&a).contains("partly the time of their log object"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::alert::{Aggregator, Alert, Match};
+use crate::alert::{Aggregator, Alert, Match, TimeFrom};
 use crate::attack::Techniques;
 use crate::config::Config;
 use crate::derive::{declared_platform, derive, Derived};
@@ -31,7 +31,12 @@ pub struct DetectStats {
     pub suppressed_stale: u64,
     /// Matches dropped because the row came from a query's first run and the rule opted out.
     pub suppressed_initial: u64,
-    /// Matches that could not be turned into an alert (see [`crate::alert::MatchError`]).
+    /// Of `matches`, those placed in their window by the object's time because their event
+    /// had no usable time ([`crate::alert::TimeFrom::Object`]).
+    #[serde(default)]
+    pub matches_on_object_time: u64,
+    /// Matches that could not be turned into an alert (see [`crate::alert::MatchError`]:
+    /// only an unusable object time).
     pub rule_errors: u64,
     /// `rule_errors` by rule name.
     pub rule_errors_by_rule: BTreeMap<String, u64>,
@@ -88,6 +93,8 @@ pub struct Detector {
     mapper: Option<Arc<Mapper>>,
     config: Arc<Config>,
     aggregator: Aggregator,
+    /// Places matches whose event has no usable time ([`Detector::with_object_time`]).
+    object_time: i64,
     stats: DetectStats,
     /// The gates' memory of the previous event, for `rules` only.
     recall: Recall,
@@ -109,7 +116,8 @@ struct Mapped {
 }
 
 impl Detector {
-    /// `mapper: None` leaves each event's `attack` as it arrived.
+    /// `mapper: None` leaves each event's `attack` as it arrived. The object time starts as
+    /// the time of this call ([`Detector::with_object_time`]).
     pub fn new(
         rules: impl Into<Arc<RuleSet>>,
         mapper: Option<Arc<Mapper>>,
@@ -121,6 +129,7 @@ impl Detector {
             mapper,
             aggregator: Aggregator::new(config.max_samples),
             config,
+            object_time: now(),
             stats: DetectStats::default(),
             recall: Recall::default(),
             last_mapped: None,
@@ -133,6 +142,26 @@ impl Detector {
     pub fn with_tables(mut self, resolver: Arc<Resolver>) -> Detector {
         self.tables = TableCache::new(resolver);
         self
+    }
+
+    /// Sets the object time: the unix seconds that place a match in its dedup window when
+    /// its event has no usable time (no `unix_time` or `time`, or one out of range), such as
+    /// the hour in the Firehose object's key ([`crate::alert::key_hour`]). Without it, the
+    /// time the detector was created; either way such a match still becomes an alert, with
+    /// [`crate::alert::Alert::time_from`] saying so.
+    pub fn with_object_time(mut self, unix_seconds: i64) -> Detector {
+        self.object_time = unix_seconds;
+        self
+    }
+
+    /// [`Detector::with_object_time`] for the events observed from now on: a caller reading
+    /// several objects sets each one's time before its events.
+    pub fn set_object_time(&mut self, unix_seconds: i64) {
+        self.object_time = unix_seconds;
+    }
+
+    pub fn object_time(&self) -> i64 {
+        self.object_time
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -235,11 +264,15 @@ impl Detector {
                     event,
                     derived: &derived,
                     view: &view,
+                    object_time: self.object_time,
                 };
                 // One rule's failure is recorded and the loop goes on to the next rule.
                 match self.aggregator.add(m) {
-                    Ok(()) => {
+                    Ok(from) => {
                         self.stats.matches += 1;
+                        if from == TimeFrom::Object {
+                            self.stats.matches_on_object_time += 1;
+                        }
                         Outcome::Counted
                     }
                     Err(e) => {
@@ -276,6 +309,13 @@ impl Detector {
         stats.alerts = alerts.len() as u64;
         DetectReport { alerts, stats }
     }
+}
+
+/// Now, in unix seconds (0 for a clock before 1970, which no caller has).
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

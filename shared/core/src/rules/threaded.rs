@@ -32,10 +32,12 @@ pub const BATCHES: usize = 4;
 #[allow(clippy::vec_box)]
 type Batch = Vec<Box<Event>>;
 
-/// A batch for the detector thread, and whether its events should come back once detected.
+/// A batch for the detector thread, whether its events should come back once detected, and
+/// the object time they are detected with ([`Detector::set_object_time`]).
 struct Job {
     events: Batch,
     give_back: bool,
+    object_time: i64,
 }
 
 /// A [`Detector`] on its own thread. See the [module docs](self).
@@ -43,6 +45,9 @@ pub struct ThreadedDetector {
     batch: Batch,
     /// Whether `batch` holds events observed with [`ThreadedDetector::observe_then`].
     give_back: bool,
+    /// The object time of the events in `batch`: a batch never mixes two, so each event is
+    /// detected with the object time that was set when it was observed.
+    object_time: i64,
     /// Batches sent back by the thread: empty, or holding detected events to give back.
     back: Receiver<Batch>,
     /// Detected events back from the thread, not yet given back to the caller.
@@ -57,6 +62,7 @@ impl ThreadedDetector {
     ///
     /// Panics if the operating system cannot start the thread (as `std::thread::spawn` does).
     pub fn new(mut detector: Detector) -> Self {
+        let object_time = detector.object_time();
         let (jobs, job_rx) = mpsc::sync_channel::<Job>(BATCHES);
         let (back_tx, back) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -65,8 +71,10 @@ impl ThreadedDetector {
                 for Job {
                     mut events,
                     give_back,
+                    object_time,
                 } in job_rx
                 {
+                    detector.set_object_time(object_time);
                     for event in &mut events {
                         detector.observe_in_place(event);
                         // The techniques the detector added are let go of here, off the
@@ -86,6 +94,7 @@ impl ThreadedDetector {
         ThreadedDetector {
             batch: Vec::with_capacity(BATCH),
             give_back: false,
+            object_time,
             back,
             spent: Vec::new(),
             allocated: 1,
@@ -118,6 +127,15 @@ impl ThreadedDetector {
         }
     }
 
+    /// [`Detector::set_object_time`] for the events observed from now on. The events queued
+    /// so far are handed over first, with the object time they were observed under.
+    pub fn set_object_time(&mut self, unix_seconds: i64) {
+        if unix_seconds != self.object_time && !self.batch.is_empty() {
+            self.hand_over();
+        }
+        self.object_time = unix_seconds;
+    }
+
     /// Detects on what is queued, waits for the thread and returns [`Detector::finish`].
     /// A panic on the detector thread (a bug, as it would be inline) resumes here.
     pub fn finish(mut self) -> DetectReport {
@@ -132,6 +150,7 @@ impl ThreadedDetector {
         let job = Job {
             events: std::mem::take(&mut self.batch),
             give_back: std::mem::take(&mut self.give_back),
+            object_time: self.object_time,
         };
         let sent = self.jobs.as_ref().map(|jobs| jobs.send(job));
         if !matches!(sent, Some(Ok(()))) {
@@ -237,6 +256,14 @@ impl Detection {
         }
     }
 
+    /// [`Detector::set_object_time`] for the events observed from now on.
+    pub fn set_object_time(&mut self, unix_seconds: i64) {
+        match self {
+            Detection::Inline(d) => d.set_object_time(unix_seconds),
+            Detection::Threaded(d) => d.set_object_time(unix_seconds),
+        }
+    }
+
     /// [`Detector::finish`], once every observed event has been detected on.
     pub fn finish(self) -> DetectReport {
         match self {
@@ -275,12 +302,17 @@ mod tests {
         out
     }
 
+    /// 2026-11-22T14:00:00Z: fixed, so that two detectors created a moment apart place
+    /// events without a time alike.
+    const OBJECT_TIME: i64 = 1_795_356_000;
+
     fn detector() -> Detector {
         Detector::new(
             RuleSet::builtin().unwrap(),
             Some(Arc::new(Mapper::builtin().unwrap())),
             Config::default(),
         )
+        .with_object_time(OBJECT_TIME)
     }
 
     #[test]
@@ -349,6 +381,55 @@ mod tests {
                 "{} back",
                 back.len()
             );
+        }
+    }
+
+    #[test]
+    fn object_times_reach_the_events_observed_after_them() {
+        // The samples without their times, as three objects of different hours, whose
+        // boundaries fall inside batches.
+        let mut one = events();
+        for e in &mut one {
+            e.time = None;
+            e.unix_time = None;
+        }
+        let objects: Vec<(i64, &[Event])> =
+            (0..3).map(|i| (OBJECT_TIME + i * 3600, &one[..])).collect();
+        assert!(
+            !one.len().is_multiple_of(BATCH),
+            "object boundaries inside a batch"
+        );
+        let mut inline = detector();
+        for (t, events) in &objects {
+            inline.set_object_time(*t);
+            for e in events.iter() {
+                inline.observe(e.clone());
+            }
+        }
+        let inline = inline.finish();
+        let starts: std::collections::BTreeSet<&str> = inline
+            .alerts
+            .iter()
+            .map(|a| a.dedup.window_start.as_str())
+            .collect();
+        // Rules with hourly windows tell the three objects apart.
+        assert!(starts.contains("2026-11-22T15:00:00Z"), "{starts:?}");
+        assert!(starts.contains("2026-11-22T16:00:00Z"), "{starts:?}");
+        assert!(inline
+            .alerts
+            .iter()
+            .all(|a| a.time_from == crate::alert::TimeFrom::Object));
+        for threaded in [true, false] {
+            let mut detection = Detection::new(detector(), threaded);
+            for (t, events) in &objects {
+                detection.set_object_time(*t);
+                for e in events.iter() {
+                    detection.observe(Box::new(e.clone()));
+                }
+            }
+            let report = detection.finish();
+            assert_eq!(report.alerts, inline.alerts, "threaded: {threaded}");
+            assert_eq!(report.stats, inline.stats, "threaded: {threaded}");
         }
     }
 
