@@ -11,7 +11,10 @@ use tripline_core::alert::Alert;
 use tripline_core::layer::{Layer, TechniqueTally};
 use tripline_core::mapping::{Mapper, Pattern};
 
-use crate::rules_cmd::{load_mapper, load_rules, write_table, MappingSource, RuleSource};
+use crate::parse::load_resolver;
+use crate::rules_cmd::{
+    load_config, load_mapper, load_rules, write_table, MappingSource, RuleSource,
+};
 
 #[derive(clap::Args)]
 pub struct CoverageArgs {
@@ -25,9 +28,20 @@ pub struct CoverageArgs {
     /// Count only the rules, not the query and table mappings.
     #[arg(long)]
     pub rules_only: bool,
+    /// Report on your own fleet's queries instead (osquery config or pack JSON, Fleet YAML;
+    /// repeatable): each query's tables, the rules that can fire on it and its techniques,
+    /// and the rules no query feeds. `--layer` then writes that coverage.
+    #[arg(long = "queries", value_name = "FILE")]
+    pub queries: Vec<PathBuf>,
+    /// Site settings (tripline.toml): its `queries` and `[query_sql]` count as well.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 pub fn run(args: CoverageArgs) -> anyhow::Result<ExitCode> {
+    if !args.queries.is_empty() || args.config.is_some() {
+        return fleet(args);
+    }
     let rules = load_rules(&args.rules)?;
     let mapper = if args.rules_only {
         None
@@ -174,4 +188,132 @@ pub fn write_fired_layer(path: &Path, alerts: &[Alert]) -> anyhow::Result<()> {
 fn write_layer(path: &Path, layer: &Layer) -> anyhow::Result<()> {
     let json = layer.to_json().context("serializing the layer")?;
     std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// `coverage --queries`: what the built-in rules and mappings make of one fleet's queries.
+fn fleet(args: CoverageArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(args.config.as_deref())?;
+    let resolver = load_resolver(&config, &args.queries)?;
+    let defs = resolver.queries();
+    if defs.is_empty() {
+        anyhow::bail!("no query definitions in the files given");
+    }
+    let rules = load_rules(&args.rules)?;
+    let mapper = load_mapper(&args.mappings)?;
+    // Per rule, the tables it can fire on (`None`: any table, through its pack or name).
+    let rule_tables: Vec<Option<Vec<String>>> =
+        (0..rules.len()).map(|i| rules.tables_of(i)).collect();
+
+    let mut tally = TechniqueTally::new();
+    let mut fed = vec![false; rules.len()];
+    let mut rows = vec![vec![
+        "QUERY".to_string(),
+        "TABLES".to_string(),
+        "RULES".to_string(),
+        "TECHNIQUES".to_string(),
+    ]];
+    for def in defs.iter() {
+        let tables: Vec<String> = def.tables.clone().unwrap_or_default();
+        let firing: Vec<&str> = rules
+            .rules()
+            .iter()
+            .zip(&rule_tables)
+            .enumerate()
+            .filter(|(_, (_, needs))| {
+                needs
+                    .as_ref()
+                    .is_some_and(|needs| tables.iter().any(|t| needs.contains(t)))
+            })
+            .map(|(i, (rule, _))| {
+                fed[i] = true;
+                rule.name.as_str()
+            })
+            .collect();
+        // As the detect stage maps its rows: by the query's name where a mapping knows it,
+        // otherwise by the table that explains its rows (the first of its SQL's tables).
+        let mapped =
+            mapper.event_techniques_for(def.pack.as_deref(), &def.name, &def.name, &tables, false);
+        let mut techniques: Vec<String> = mapped.iter().map(|t| t.id.clone()).collect();
+        for name in &firing {
+            if let Some(rule) = rules.get(name) {
+                techniques.extend(rule.techniques.iter().map(|t| t.id.clone()));
+            }
+        }
+        techniques.sort_unstable();
+        techniques.dedup();
+        for t in &techniques {
+            tally.add(t, &format!("query {def}"));
+        }
+        let shown_tables = match &def.tables {
+            Ok(_) if tables.is_empty() => "-".to_string(),
+            Ok(_) => tables.join(","),
+            Err(_) => "(SQL not parsed: inferred per row)".to_string(),
+        };
+        rows.push(vec![
+            def.to_string(),
+            shown_tables,
+            if firing.is_empty() {
+                "-".to_string()
+            } else {
+                firing.join(",")
+            },
+            if techniques.is_empty() {
+                "-".to_string()
+            } else {
+                techniques.join(",")
+            },
+        ]);
+    }
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    write_table(&mut out, &rows)?;
+    writeln!(out)?;
+    let mut unfed = 0;
+    for ((rule, needs), fed) in rules.rules().iter().zip(&rule_tables).zip(&fed) {
+        match needs {
+            Some(needs) if !fed => {
+                unfed += 1;
+                writeln!(out, "{} needs a query on {}", rule.name, or_list(needs))?;
+            }
+            None => writeln!(
+                out,
+                "{} can fire on any query (it selects on a pack, a name or columns, not on tables)",
+                rule.name
+            )?,
+            _ => {}
+        }
+    }
+    writeln!(
+        out,
+        "{} queries; {} of {} rules fed by them ({unfed} need a query you don't run); {} techniques covered",
+        defs.len(),
+        fed.iter().filter(|f| **f).count(),
+        rules.len(),
+        tally.technique_ids().count()
+    )?;
+    for warning in defs.warnings() {
+        eprintln!("tripline coverage: warning: {warning}");
+    }
+    if let Some(path) = &args.layer {
+        let layer = Layer::coverage(
+            "tripline fleet coverage",
+            format!(
+                "Techniques your {} queries give evidence of: their mappings and the tripline rules they feed",
+                defs.len()
+            ),
+            &tally,
+        );
+        write_layer(path, &layer)?;
+        eprintln!("tripline coverage: wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
 }

@@ -585,3 +585,58 @@ fn coverage_counts_table_mappings() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `coverage --queries`: a fleet's own queries, by their tables, against the built-in rules.
+#[test]
+fn coverage_of_a_fleets_own_queries() {
+    let dir = std::env::temp_dir().join(format!("tripline-fleet-cov-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fleet = dir.join("fleet.yml");
+    std::fs::write(
+        &fleet,
+        "apiVersion: v1\nkind: query\nspec:\n  name: ATT&CK® - Process_Network_Conn\n  query: \
+         SELECT DISTINCT p.name, p.path, p.cmdline, pos.pid, pos.remote_address, pos.remote_port \
+         FROM process_open_sockets pos JOIN processes p USING (pid) WHERE pos.remote_port != 0\n\
+         ---\napiVersion: v1\nkind: query\nspec:\n  name: Who is here\n  query: SELECT * FROM logged_in_users\n",
+    )
+    .unwrap();
+    let layer = dir.join("fleet-layer.json");
+    let out = tripline(&[
+        "coverage",
+        "--queries",
+        fleet.to_str().unwrap(),
+        "--layer",
+        layer.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let row = |query: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(query))
+            .unwrap_or_else(|| panic!("no row for {query} in {stdout}"))
+            .to_string()
+    };
+    // The article's query reads process_open_sockets: the reverse-shell rule can fire on it,
+    // and its techniques are there.
+    let conns = row("ATT&CK® - Process_Network_Conn");
+    assert!(conns.contains("process_open_sockets,processes"), "{conns}");
+    assert!(conns.contains("osquery_reverse_shell") && conns.contains("T1059.004"), "{conns}");
+    assert!(row("Who is here").contains("logged_in_users"));
+    // Rules no query feeds say what they need.
+    assert!(
+        stdout.contains("osquery_suspicious_cron needs a query on crontab"),
+        "{stdout}"
+    );
+    let layer: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&layer).unwrap()).unwrap();
+    let ids: Vec<&str> = layer["techniques"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["techniqueID"].as_str())
+        .collect();
+    assert!(ids.contains(&"T1059.004"), "{ids:?}");
+    assert!(!ids.contains(&"T1053.003"), "no cron query, no cron coverage: {ids:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

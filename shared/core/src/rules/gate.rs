@@ -162,6 +162,34 @@ pub(crate) struct Gate {
 }
 
 impl Gate {
+    /// The values `path` must equal for the rule to match: the literals (folded) of a clause
+    /// made only of equality atoms on that field. `None` when no clause constrains the field
+    /// so (the rule may match whatever the field holds).
+    pub(crate) fn required(&self, path: &str, fields: &Fields) -> Option<Vec<String>> {
+        let f = fields.paths.iter().position(|p| p.as_str() == path)?;
+        let clause = self.clauses.iter().find(|clause| {
+            clause
+                .iter()
+                .all(|atom| matches!(atom, Atom::Equals { field, .. } if *field == f))
+        })?;
+        let mut ids: Vec<u32> = clause
+            .iter()
+            .flat_map(|atom| match atom {
+                Atom::Equals { ids, .. } => ids.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let literals = &fields.literals[f].ids;
+        Some(
+            ids.into_iter()
+                .filter_map(|id| literals.iter().find(|(_, &i)| i == id))
+                .map(|(text, _)| text.clone())
+                .collect(),
+        )
+    }
+
     /// Derives the gate of one compiled rule, interning its fields into `fields`.
     pub(crate) fn of_rule(rule: &CompiledRule, fields: &mut Fields) -> Gate {
         let mut a = Analyzer { rule, fields };

@@ -419,6 +419,21 @@ impl RuleSet {
         })
     }
 
+    /// The osquery tables a rule can fire on: what its `tables` selections require of every
+    /// match (from its gate), sorted. `None` when a match may come from any table (the rule
+    /// also matches on a pack or name, or selects on columns alone).
+    pub fn tables_of(&self, rule: usize) -> Option<Vec<String>> {
+        let mut tables: Vec<String> = Vec::new();
+        let mut any = false;
+        for (gate, _) in self.gates.iter().filter(|(_, r)| *r == Some(rule)) {
+            any = true;
+            tables.extend(gate.required("tables", &self.gate_fields)?);
+        }
+        tables.sort_unstable();
+        tables.dedup();
+        any.then_some(tables)
+    }
+
     pub fn rules(&self) -> &[Arc<Rule>] {
         &self.rules
     }

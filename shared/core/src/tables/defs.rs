@@ -89,7 +89,9 @@ impl QueryDefs {
     /// Reads one file: osquery JSON (config or pack) or Fleet YAML, told apart by content.
     /// Packs given by path in an osquery config are read relative to the config's folder
     /// when the path as written does not exist (configs name deployed paths such as
-    /// `/etc/osquery/packs/x.conf`); a pack file that can't be found is a warning.
+    /// `/etc/osquery/packs/x.conf`); one of osquery's own packs that isn't there either is
+    /// taken from the built-in registry; any other pack file that can't be found is a
+    /// warning.
     pub fn load(path: impl AsRef<Path>) -> Result<QueryDefs, DefsError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| DefsError::Io {
@@ -320,6 +322,17 @@ impl QueryDefs {
             dir.join(written.file_name().unwrap_or_default()),
         ];
         let Some(found) = candidates.iter().find(|p| p.is_file()) else {
+            // osquery's own packs ship with osquery (`/opt/osquery/share/osquery/packs`):
+            // the embedded copies stand in for them.
+            let public: Vec<QueryDef> = super::registry()
+                .iter()
+                .filter(|d| d.pack.as_deref() == Some(pack))
+                .cloned()
+                .collect();
+            if !public.is_empty() {
+                public.into_iter().for_each(|d| self.push(d));
+                return Ok(());
+            }
             self.warnings.push(format!(
                 "{origin}: pack {pack:?}: file {file} not found (looked beside the config too); \
                  its queries fall back to column inference"
@@ -676,7 +689,8 @@ mod tests {
         let config = dir.join("osquery.conf");
         std::fs::write(
             &config,
-            r#"{"packs": {"mine": "/etc/osquery/packs/mine.conf", "gone": "/nowhere/gone.conf"}}"#,
+            r#"{"packs": {"mine": "/etc/osquery/packs/mine.conf", "gone": "/nowhere/gone.conf",
+                "osx-attacks": "/opt/osquery/share/osquery/packs/osx-attacks.conf"}}"#,
         )
         .unwrap();
         let defs = QueryDefs::load(&config).unwrap();
@@ -689,6 +703,17 @@ mod tests {
             "{:?}",
             defs.warnings()
         );
+        // osquery's own pack, not beside the config: the embedded copy.
+        assert_eq!(
+            tables(
+                &defs,
+                Some("osx-attacks"),
+                "WireLurker",
+                "pack_osx-attacks_WireLurker"
+            ),
+            ["launchd"]
+        );
+        assert_eq!(defs.warnings().len(), 1, "{:?}", defs.warnings());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
