@@ -749,15 +749,17 @@ fn coverage_of_a_fleets_own_queries() {
     // and its techniques are there.
     let conns = row("ATT&CK® - Process_Network_Conn");
     assert!(conns.contains("process_open_sockets,processes"), "{conns}");
-    assert!(conns.contains("osquery_reverse_shell") && conns.contains("T1059.004"), "{conns}");
+    assert!(
+        conns.contains("osquery_reverse_shell") && conns.contains("T1059.004"),
+        "{conns}"
+    );
     assert!(row("Who is here").contains("logged_in_users"));
     // Rules no query feeds say what they need.
     assert!(
         stdout.contains("osquery_suspicious_cron needs a query on crontab"),
         "{stdout}"
     );
-    let layer: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&layer).unwrap()).unwrap();
+    let layer: serde_json::Value = serde_json::from_slice(&std::fs::read(&layer).unwrap()).unwrap();
     let ids: Vec<&str> = layer["techniques"]
         .as_array()
         .unwrap()
@@ -765,6 +767,9 @@ fn coverage_of_a_fleets_own_queries() {
         .filter_map(|t| t["techniqueID"].as_str())
         .collect();
     assert!(ids.contains(&"T1059.004"), "{ids:?}");
-    assert!(!ids.contains(&"T1053.003"), "no cron query, no cron coverage: {ids:?}");
+    assert!(
+        !ids.contains(&"T1053.003"),
+        "no cron query, no cron coverage: {ids:?}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -427,17 +427,12 @@ impl Event {
         opt_str(out, pack);
         out.extend_from_slice(br#","query":"#);
         opt_str(out, query);
-        out.extend_from_slice(br#","tables":["#);
-        for (i, table) in tables.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            string(out, table);
-        }
+        out.extend_from_slice(br#","tables":"#);
+        out.extend_from_slice(tables.json().as_bytes());
         out.extend_from_slice(match tables_from {
-            None => br#"],"tables_from":null"#,
-            Some(TablesFrom::Sql) => br#"],"tables_from":"sql""#,
-            Some(TablesFrom::Columns) => br#"],"tables_from":"columns""#,
+            None => br#","tables_from":null"#,
+            Some(TablesFrom::Sql) => br#","tables_from":"sql""#,
+            Some(TablesFrom::Columns) => br#","tables_from":"columns""#,
         });
         if *tables_ambiguous {
             out.extend_from_slice(br#","tables_ambiguous":true"#);

@@ -14,7 +14,7 @@
 //! formats, or a query without SQL, is an error naming the file and the query.
 
 use std::collections::BTreeSet;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
@@ -122,7 +122,55 @@ impl QueryDefs {
         }
     }
 
-    /// Adds one embedded registry file: a pack file (`.conf`, named by its stem) or Fleet
+    /// The registry file's definitions (see [`super::registry`]): the tables are already
+    /// read, so no SQL is parsed at run time and `sql` is empty.
+    pub(crate) fn from_registry_tsv(tsv: &str) -> QueryDefs {
+        let mut defs = QueryDefs::new();
+        for line in tsv.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let mut cols = line.split('\t');
+            let (Some(pack), Some(name), Some(tables), Some(origin)) =
+                (cols.next(), cols.next(), cols.next(), cols.next())
+            else {
+                continue;
+            };
+            defs.push(QueryDef {
+                pack: (!pack.is_empty()).then(|| pack.to_string()),
+                name: name.to_string(),
+                sql: String::new(),
+                tables: Ok(tables
+                    .split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .collect()),
+                origin: origin.to_string(),
+            });
+        }
+        defs
+    }
+
+    /// The definitions as registry lines (see [`QueryDefs::from_registry_tsv`]); a query
+    /// whose SQL could not be read is left out (it falls back to column inference).
+    pub(crate) fn to_registry_tsv(&self) -> String {
+        let mut out = String::from(
+            "# Generated from packs/ by `UPDATE_REGISTRY=1 cargo test -p tripline-core registry`; do not edit.\n\
+             # pack\tquery\ttables (as its SQL reads them)\tfile under packs/\n",
+        );
+        for def in &self.defs {
+            if let Ok(tables) = &def.tables {
+                let _ = writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}",
+                    def.pack.as_deref().unwrap_or(""),
+                    def.name,
+                    tables.join(","),
+                    def.origin
+                );
+            }
+        }
+        out
+    }
+
+    /// Adds one registry source file: a pack file (`.conf`, named by its stem) or Fleet
     /// YAML. An osquery config among them (one without `queries`) only names packs that
     /// are embedded on their own, so it adds nothing.
     pub(crate) fn add_registry_file(&mut self, path: &str, text: &str) -> Result<(), DefsError> {

@@ -8,7 +8,8 @@
 //! 1. from **the user's own query definitions** ([`QueryDefs`]: osquery config and pack files,
 //!    Fleet YAML), whose SQL is read with a real SQL parser ([`sql`]);
 //! 2. from **the built-in registry** of public packs (osquery's own packs, osquery-attck,
-//!    Fleet's standard query library and tripline's `packs/`), embedded at build time; a name
+//!    Fleet's standard query library and tripline's `packs/`), read from their SQL into
+//!    `data/osquery/registry.tsv` and embedded at build time; a name
 //!    logged with its pack resolves by pack and query first;
 //! 3. from **the row's column names** and osquery's schema ([`schema`]): a query named after
 //!    a table whose columns explain the row is that table's; otherwise the smallest set of
@@ -56,9 +57,17 @@ impl TablesFrom {
     }
 }
 
-/// An event's tables: a shared list, so that the rows of one query hold one copy.
+/// An event's tables: a shared list, so that the rows of one shape hold one copy, with its
+/// JSON written once (events are written by the million; their tables by the shape).
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Tables(Option<Arc<[String]>>);
+pub struct Tables(Option<Arc<Shared>>);
+
+#[derive(PartialEq, Eq)]
+struct Shared {
+    list: Vec<String>,
+    /// `["a","b"]`, as `serde_json` writes the list.
+    json: String,
+}
 
 impl Tables {
     /// No tables.
@@ -70,22 +79,27 @@ impl Tables {
     pub fn clear(&mut self) {
         self.0 = None;
     }
+
+    /// The list as JSON (`[]` when empty).
+    pub fn json(&self) -> &str {
+        self.0.as_deref().map_or("[]", |s| &s.json)
+    }
 }
 
 impl Deref for Tables {
     type Target = [String];
     fn deref(&self) -> &[String] {
-        self.0.as_deref().unwrap_or(&[])
+        self.0.as_deref().map_or(&[], |s| &s.list)
     }
 }
 
 impl From<Vec<String>> for Tables {
-    fn from(v: Vec<String>) -> Tables {
-        if v.is_empty() {
-            Tables(None)
-        } else {
-            Tables(Some(v.into()))
+    fn from(list: Vec<String>) -> Tables {
+        if list.is_empty() {
+            return Tables(None);
         }
+        let json = serde_json::to_string(&list).expect("a list of strings serializes");
+        Tables(Some(Arc::new(Shared { list, json })))
     }
 }
 
@@ -101,9 +115,50 @@ impl Serialize for Tables {
     }
 }
 
+/// Reading events back (the detect stage) meets the same few lists over and over: each
+/// thread keeps the last one read, and a list equal to it is shared, not built again, so a
+/// row's tables cost no allocation.
 impl<'de> Deserialize<'de> for Tables {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tables, D::Error> {
-        Ok(Vec::<String>::deserialize(d)?.into())
+        thread_local! {
+            static LAST: std::cell::RefCell<Tables> = const { std::cell::RefCell::new(Tables::new()) };
+        }
+        struct Seq;
+        impl<'de> serde::de::Visitor<'de> for Seq {
+            type Value = Tables;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of osquery table names")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Tables, A::Error> {
+                let last = LAST.with(|l| l.borrow().clone());
+                let mut same = 0;
+                let mut owned: Option<Vec<String>> = None;
+                while let Some(name) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
+                    match &mut owned {
+                        Some(list) => list.push(name.into_owned()),
+                        None if last.get(same).map(String::as_str) == Some(&*name) => same += 1,
+                        None => {
+                            let mut list: Vec<String> = last[..same].to_vec();
+                            list.push(name.into_owned());
+                            owned = Some(list);
+                        }
+                    }
+                }
+                Ok(match owned {
+                    None if same == last.len() => last,
+                    None => last[..same].to_vec().into(),
+                    Some(list) => {
+                        let tables = Tables::from(list);
+                        LAST.with(|l| *l.borrow_mut() = tables.clone());
+                        tables
+                    }
+                })
+            }
+        }
+        d.deserialize_seq(Seq)
     }
 }
 
@@ -283,23 +338,18 @@ fn unsplit_tails<'a>(name: &'a str, pack: Option<&str>) -> impl Iterator<Item = 
         .filter(|tail| !tail.is_empty())
 }
 
-/// The public packs embedded at build time, by path under `packs/` (see
-/// `packs/public/README.md` for their sources and licenses).
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/builtin_packs.rs"));
-}
+/// The built-in registry as `packs/` defines it: one line per query, `pack<TAB>query<TAB>
+/// tables<TAB>file`, generated from every pack file under `packs/` (ours and, verbatim,
+/// `packs/public/`) by reading each query's SQL. Kept generated in the repository rather than
+/// parsed at start-up, which cost a cold start ~600 SQL parses; the test
+/// `registry_file_is_current` regenerates it and fails when it differs
+/// (`UPDATE_REGISTRY=1 cargo test -p tripline-core registry` rewrites it).
+const REGISTRY_TSV: &str = include_str!("../../data/osquery/registry.tsv");
 
-/// The built-in registry: every query of the embedded packs, read once on first use.
+/// The built-in registry of public queries, read once on first use.
 pub fn registry() -> &'static QueryDefs {
     static REGISTRY: OnceLock<QueryDefs> = OnceLock::new();
-    REGISTRY.get_or_init(|| {
-        let mut defs = QueryDefs::new();
-        for (path, text) in embedded::PACKS {
-            // The embedded files are tested to load (`registry_loads_every_public_pack`).
-            let _ = defs.add_registry_file(path, text);
-        }
-        defs
-    })
+    REGISTRY.get_or_init(|| QueryDefs::from_registry_tsv(REGISTRY_TSV))
 }
 
 /// Bound on cached row shapes: a fleet has a few hundred; the bound only matters for

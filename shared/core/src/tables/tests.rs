@@ -40,17 +40,35 @@ const SOCKETS: &[&str] = &[
     "net_namespace",
 ];
 
-#[test]
-fn registry_loads_every_public_pack() {
-    let registry = registry();
-    // Every embedded file loads into the registry without an error.
-    for (path, text) in embedded::PACKS {
-        let mut one = QueryDefs::new();
-        one.add_registry_file(path, text)
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
+/// Every pack file under `packs/`, as the registry is generated from them.
+fn pack_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            pack_files(&path, out);
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("conf" | "yml" | "yaml")
+        ) {
+            out.push(path);
+        }
     }
-    assert!(registry.len() > 550, "only {} queries", registry.len());
-    let unparsed: Vec<String> = registry
+}
+
+#[test]
+fn registry_file_is_current() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packs");
+    let mut files = Vec::new();
+    pack_files(&root, &mut files);
+    files.sort();
+    let mut defs = QueryDefs::new();
+    for path in &files {
+        let relative = path.strip_prefix(&root).unwrap().display().to_string();
+        let text = std::fs::read_to_string(path).unwrap();
+        defs.add_registry_file(&relative, &text)
+            .unwrap_or_else(|e| panic!("{relative}: {e}"));
+    }
+    let unparsed: Vec<String> = defs
         .iter()
         .filter(|d| d.tables.is_err())
         .map(|d| format!("{} ({})", d, d.origin))
@@ -59,8 +77,20 @@ fn registry_loads_every_public_pack() {
         unparsed.is_empty(),
         "SQL the parser can't read: {unparsed:?}"
     );
-    // Pack names are the file stems.
-    let ir = registry.lookup(
+    let generated = defs.to_registry_tsv();
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/osquery/registry.tsv");
+    if std::env::var_os("UPDATE_REGISTRY").is_some() {
+        std::fs::write(&file, &generated).unwrap();
+    }
+    assert!(
+        generated == REGISTRY_TSV,
+        "data/osquery/registry.tsv is not what packs/ define: run \
+         UPDATE_REGISTRY=1 cargo test -p tripline-core registry"
+    );
+    // What the product loads is what was generated.
+    assert_eq!(registry().len(), defs.len());
+    assert!(registry().len() > 550, "only {} queries", registry().len());
+    let ir = registry().lookup(
         Some("incident-response"),
         "crontab",
         "pack_incident-response_crontab",
@@ -167,6 +197,21 @@ fn tables_serialize_as_a_list() {
     let back: Tables = serde_json::from_str(r#"["a","b"]"#).unwrap();
     assert_eq!(back, t);
     assert_eq!(serde_json::to_string(&Tables::new()).unwrap(), "[]");
+    // Read back in any order: a repeat shares the last list, others are their own.
+    for json in [
+        r#"["a","b"]"#,
+        r#"["a","b"]"#,
+        r#"["a"]"#,
+        r#"["a","c"]"#,
+        "[]",
+        r#"["a","b","c"]"#,
+        r#"["a","b"]"#,
+    ] {
+        let want: Vec<String> = serde_json::from_str(json).unwrap();
+        let got: Tables = serde_json::from_str(json).unwrap();
+        assert_eq!(got.to_vec(), want, "{json}");
+        assert_eq!(got.json(), serde_json::to_string(&want).unwrap());
+    }
 }
 
 #[test]
