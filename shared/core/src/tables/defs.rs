@@ -14,7 +14,7 @@
 //! formats, or a query without SQL, is an error naming the file and the query.
 
 use std::collections::BTreeSet;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
@@ -150,6 +150,7 @@ impl QueryDefs {
 
     /// The definitions as registry lines (see [`QueryDefs::from_registry_tsv`]); a query
     /// whose SQL could not be read is left out (it falls back to column inference).
+    #[cfg(test)]
     pub(crate) fn to_registry_tsv(&self) -> String {
         let mut out = String::from(
             "# Generated from packs/ by `UPDATE_REGISTRY=1 cargo test -p tripline-core registry`; do not edit.\n\
@@ -157,6 +158,7 @@ impl QueryDefs {
         );
         for def in &self.defs {
             if let Ok(tables) = &def.tables {
+                use std::fmt::Write as _;
                 let _ = writeln!(
                     out,
                     "{}\t{}\t{}\t{}",
@@ -173,6 +175,7 @@ impl QueryDefs {
     /// Adds one registry source file: a pack file (`.conf`, named by its stem) or Fleet
     /// YAML. An osquery config among them (one without `queries`) only names packs that
     /// are embedded on their own, so it adds nothing.
+    #[cfg(test)]
     pub(crate) fn add_registry_file(&mut self, path: &str, text: &str) -> Result<(), DefsError> {
         if !looks_like_json(text) {
             return self.add_fleet_yaml(text, path, true);
