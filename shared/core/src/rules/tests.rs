@@ -796,6 +796,43 @@ fn gates_see_every_value_of_a_list() {
     }
 }
 
+/// A rule on `tables` is filed under its tables, the cheapest and most selective of its
+/// conditions: a row with the rule's columns but from another table is not even a
+/// candidate, and a row of the table under any query name is.
+#[test]
+fn table_rules_are_filed_under_their_tables() {
+    let rules = set(&[rule_yaml(
+        "deleted",
+        1,
+        "  a:\n    tables: processes\n    columns.on_disk: 0\n  condition: a",
+        "",
+    )]);
+    let d = Derived::default();
+    let candidates = |tables: &[&str], query: &str| {
+        let mut ev = event(query, json!({"pid": "1", "on_disk": "0"}), T0);
+        ev.tables = tables
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .into();
+        let view = EventView::new(&ev, &d);
+        let facts = gate::Facts::new(&view, &rules.gate_fields, None);
+        let got = rules.gate_index.candidates(&facts);
+        assert_eq!(rules.matching(&view), rules.matching_ungated(&view));
+        (got, rules.matching(&view))
+    };
+    assert_eq!(candidates(&[], "processes"), (vec![], vec![]));
+    assert_eq!(candidates(&["docker_containers"], "x"), (vec![], vec![]));
+    assert_eq!(
+        candidates(&["processes"], "hourly_check_42"),
+        (vec![0], vec![0])
+    );
+    assert_eq!(
+        candidates(&["process_open_sockets", "PROCESSES"], "x"),
+        (vec![0], vec![0])
+    );
+}
+
 /// Number and boolean literals are checked by the gates as rsigma's matchers read values:
 /// text that parses as the number, `TRUE`/`1`/`yes` for true, lists of numbers, integers.
 #[test]
