@@ -120,8 +120,8 @@ enum Part {
 
 /// A parsed `"Suspicious cron job on {host}: {columns.command}"` template. `{{` and `}}`
 /// are literal braces. A placeholder may name alternatives, `{columns.key_file|columns.path}`:
-/// the first that the event has (not absent, not null) is shown, for rules whose tables name
-/// the same thing differently.
+/// the first that the event has (not absent, null or empty) is shown, for rules whose tables
+/// name the same thing differently.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     source: String,
@@ -201,10 +201,15 @@ impl Template {
             match part {
                 Part::Text(t) => out.push_str(t),
                 Part::Field(alternatives) => {
+                    // The first value with something to show; failing that, the first
+                    // present one (null renders as `-`, the empty string as nothing).
                     let mut found = None;
                     for f in alternatives {
                         match lookup(view, f) {
                             Some(Value::Null) => found = found.or(Some(Value::Null)),
+                            Some(Value::String(s)) if s.is_empty() => {
+                                found = found.or(Some(Value::String(s)))
+                            }
                             Some(v) => {
                                 found = Some(v);
                                 break;
@@ -308,11 +313,16 @@ mod tests {
         );
         let both = json!({"host": "h", "columns": {"key_file": "/a", "path": "/b"}});
         assert_eq!(t.render(&JsonEvent::borrow(&both)), "Key /a on h");
-        // A null value gives way to a later alternative, and shows as `-` when none is set.
+        // A null or empty value gives way to a later alternative, and shows as it would
+        // alone when no alternative has more to show.
         let null_first = json!({"host": "h", "columns": {"key_file": null, "path": "/b"}});
         assert_eq!(t.render(&JsonEvent::borrow(&null_first)), "Key /b on h");
+        let empty_first = json!({"host": "h", "columns": {"key_file": "", "path": "/b"}});
+        assert_eq!(t.render(&JsonEvent::borrow(&empty_first)), "Key /b on h");
         let only_null = json!({"host": "h", "columns": {"key_file": null}});
         assert_eq!(t.render(&JsonEvent::borrow(&only_null)), "Key - on h");
+        let empty_then_null = json!({"host": "h", "columns": {"key_file": "", "path": null}});
+        assert_eq!(t.render(&JsonEvent::borrow(&empty_then_null)), "Key  on h");
         let neither = json!({"host": "h", "columns": {}});
         assert_eq!(t.render(&JsonEvent::borrow(&neither)), "Key ? on h");
         assert!(Template::parse("{columns.a|}")
