@@ -266,6 +266,42 @@ fn revoked_technique_is_resolved_with_warning() {
     assert_eq!(rules.rules()[0].tactics, vec!["execution".to_string()]);
 }
 
+/// A rule that knows its rows only by query (or logged) name is warned about; one that also
+/// selects on `tables`, or on `pack` (a pack whose rows are the finding), is not.
+#[test]
+fn query_name_without_a_table_is_warned_about() {
+    let warned = |detection: &str| {
+        let r = rule_yaml("r", 1, detection, "");
+        let rules =
+            RuleSet::from_sources([("r.yml", r.as_str())]).unwrap_or_else(|e| panic!("{e}"));
+        rules.warnings().iter().any(|w| {
+            w.message
+                .contains("selects on a query name without a table")
+        })
+    };
+    assert!(warned("  sel:\n    query: crontab\n  condition: sel"));
+    assert!(warned(
+        "  sel:\n    name|endswith: _crontab\n    columns.command: x\n  condition: sel"
+    ));
+    assert!(!warned("  sel:\n    tables: crontab\n  condition: sel"));
+    assert!(!warned(
+        "  sel:\n    query: crontab\n  t:\n    tables: crontab\n  condition: sel or t"
+    ));
+    assert!(!warned(
+        "  p:\n    pack: osx-attacks\n  q:\n    query: Keylogger\n  condition: p or q"
+    ));
+    assert!(!warned("  sel:\n    columns.command: x\n  condition: sel"));
+    let r = rule_yaml("r", 1, "  sel:\n    query: crontab\n  condition: sel", "");
+    let rules = RuleSet::from_sources([("r.yml", r.as_str())]).unwrap();
+    let w = rules.warnings()[0].to_string();
+    assert_eq!(
+        w,
+        "r.yml (r): detection: rule r selects on a query name without a table: rows from that \
+         table under other query names will not match (select on `tables`, or on `pack` when \
+         the pack's rows are themselves the finding)"
+    );
+}
+
 #[test]
 fn dedup_window_threshold() {
     let rules = [rule_yaml(
