@@ -620,6 +620,81 @@ tripline:
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `rules check` warns about a rule that selects on a query name without a table (exit 0,
+/// like every warning; 1 with `--strict`), and not once the rule selects on `tables`.
+#[test]
+fn rules_check_warns_about_query_names_without_tables() {
+    let dir = std::env::temp_dir().join(format!("tripline-rules-names-{}", std::process::id()));
+    let sigma = dir.join("sigma");
+    std::fs::create_dir_all(&sigma).unwrap();
+    let rule = |selection: &str| {
+        format!(
+            r#"title: Curl in cron
+id: 6f1c2b9e-0000-4000-8000-000000000002
+name: curl_cron
+level: high
+tags: [attack.t1053.003]
+logsource: {{product: osquery, service: crontab}}
+detection:
+  sel:
+    {selection}
+    columns.command|contains: curl
+  condition: sel
+tripline:
+  title: "curl in cron on {{host}}"
+  dedup: [host]
+  window: 1h
+"#
+        )
+    };
+    let file = sigma.join("curl_cron.yml");
+    let warning = "rule curl_cron selects on a query name without a table: rows from that \
+                   table under other query names will not match";
+
+    std::fs::write(&file, rule("query: crontab")).unwrap();
+    let out = tripline(&["rules", "check", "--rules", sigma.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("warning: ") && err.contains("curl_cron.yml") && err.contains(warning),
+        "{err}"
+    );
+    assert!(
+        text(&out.stdout).contains("1 warning(s)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = tripline(&[
+        "rules",
+        "check",
+        "--strict",
+        "--rules",
+        sigma.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+
+    // The logged name is a query name too.
+    std::fs::write(&file, rule("name|endswith: _crontab")).unwrap();
+    let out = tripline(&["rules", "check", "--rules", sigma.to_str().unwrap()]);
+    assert!(text(&out.stderr).contains(warning), "{}", text(&out.stderr));
+
+    std::fs::write(&file, rule("tables: crontab")).unwrap();
+    let out = tripline(&[
+        "rules",
+        "check",
+        "--strict",
+        "--rules",
+        sigma.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("query name"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn coverage_writes_layer_and_tactic_table() {
     let dir = std::env::temp_dir().join(format!("tripline-cov-test-{}", std::process::id()));

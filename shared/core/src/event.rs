@@ -210,7 +210,8 @@ pub struct Event {
     /// row's column names), or null.
     #[serde(default)]
     pub tables_from: Option<TablesFrom>,
-    /// Several sets of tables explained the row's columns equally; `tables` holds them all.
+    /// Several sets of tables explained the row's columns equally; `tables` holds them all
+    /// (or, when too many fit to list, the tables every one of them has).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tables_ambiguous: bool,
     pub host: Option<String>,

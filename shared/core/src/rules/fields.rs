@@ -114,11 +114,14 @@ const MAX_PLACEHOLDER_CHARS: usize = 160;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Text(String),
-    Field(String),
+    /// `{a|b}`: the first of these fields the event has.
+    Field(Vec<String>),
 }
 
 /// A parsed `"Suspicious cron job on {host}: {columns.command}"` template. `{{` and `}}`
-/// are literal braces.
+/// are literal braces. A placeholder may name alternatives, `{columns.key_file|columns.path}`:
+/// the first that the event has (not absent, null or empty) is shown, for rules whose tables
+/// name the same thing differently.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     source: String,
@@ -150,7 +153,14 @@ impl Template {
                     if field.is_empty() {
                         return Err(format!("empty placeholder `{{}}` at byte {i}"));
                     }
-                    check_path(field)?;
+                    let alternatives: Vec<String> =
+                        field.split('|').map(|f| f.trim().to_string()).collect();
+                    for f in &alternatives {
+                        if f.is_empty() {
+                            return Err(format!("empty alternative in `{{{field}}}` at byte {i}"));
+                        }
+                        check_path(f)?;
+                    }
                     // Skip the placeholder's characters.
                     for _ in 0..rest[..=end].chars().count() {
                         chars.next();
@@ -158,7 +168,7 @@ impl Template {
                     if !text.is_empty() {
                         parts.push(Part::Text(std::mem::take(&mut text)));
                     }
-                    parts.push(Part::Field(field.to_string()));
+                    parts.push(Part::Field(alternatives));
                 }
                 '}' => return Err(format!("unmatched `}}` at byte {i} (write `}}}}`)")),
                 c => text.push(c),
@@ -175,10 +185,13 @@ impl Template {
 
     /// The fields the template refers to.
     pub fn fields(&self) -> impl Iterator<Item = &str> {
-        self.parts.iter().filter_map(|p| match p {
-            Part::Field(f) => Some(f.as_str()),
-            Part::Text(_) => None,
-        })
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Field(f) => Some(f.iter().map(String::as_str)),
+                Part::Text(_) => None,
+            })
+            .flatten()
     }
 
     /// Renders against an eval view; a missing field renders as `?` (titles must never fail).
@@ -187,14 +200,32 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Field(f) => match lookup(view, f) {
-                    Some(v) => {
-                        let mut s = String::new();
-                        display_value(&v, &mut s);
-                        push_truncated(&mut out, &s, MAX_PLACEHOLDER_CHARS);
+                Part::Field(alternatives) => {
+                    // The first value with something to show; failing that, the first
+                    // present one (null renders as `-`, the empty string as nothing).
+                    let mut found = None;
+                    for f in alternatives {
+                        match lookup(view, f) {
+                            Some(Value::Null) => found = found.or(Some(Value::Null)),
+                            Some(Value::String(s)) if s.is_empty() => {
+                                found = found.or(Some(Value::String(s)))
+                            }
+                            Some(v) => {
+                                found = Some(v);
+                                break;
+                            }
+                            None => {}
+                        }
                     }
-                    None => out.push('?'),
-                },
+                    match found {
+                        Some(v) => {
+                            let mut s = String::new();
+                            display_value(&v, &mut s);
+                            push_truncated(&mut out, &s, MAX_PLACEHOLDER_CHARS);
+                        }
+                        None => out.push('?'),
+                    }
+                }
             }
         }
         out
@@ -266,6 +297,40 @@ mod tests {
         assert_eq!(t.render(&view), "? on mac-1");
         let t = Template::parse("ünï {host}").unwrap();
         assert_eq!(t.render(&view), "ünï mac-1");
+    }
+
+    #[test]
+    fn template_alternatives_show_the_first_present_field() {
+        let t = Template::parse("Key {columns.key_file | columns.path} on {host}").unwrap();
+        assert_eq!(
+            t.fields().collect::<Vec<_>>(),
+            ["columns.key_file", "columns.path", "host"]
+        );
+        let file_row = json!({"host": "h", "columns": {"path": "/root/.ssh/authorized_keys"}});
+        assert_eq!(
+            t.render(&JsonEvent::borrow(&file_row)),
+            "Key /root/.ssh/authorized_keys on h"
+        );
+        let both = json!({"host": "h", "columns": {"key_file": "/a", "path": "/b"}});
+        assert_eq!(t.render(&JsonEvent::borrow(&both)), "Key /a on h");
+        // A null or empty value gives way to a later alternative, and shows as it would
+        // alone when no alternative has more to show.
+        let null_first = json!({"host": "h", "columns": {"key_file": null, "path": "/b"}});
+        assert_eq!(t.render(&JsonEvent::borrow(&null_first)), "Key /b on h");
+        let empty_first = json!({"host": "h", "columns": {"key_file": "", "path": "/b"}});
+        assert_eq!(t.render(&JsonEvent::borrow(&empty_first)), "Key /b on h");
+        let only_null = json!({"host": "h", "columns": {"key_file": null}});
+        assert_eq!(t.render(&JsonEvent::borrow(&only_null)), "Key - on h");
+        let empty_then_null = json!({"host": "h", "columns": {"key_file": "", "path": null}});
+        assert_eq!(t.render(&JsonEvent::borrow(&empty_then_null)), "Key  on h");
+        let neither = json!({"host": "h", "columns": {}});
+        assert_eq!(t.render(&JsonEvent::borrow(&neither)), "Key ? on h");
+        assert!(Template::parse("{columns.a|}")
+            .unwrap_err()
+            .contains("empty"));
+        assert!(Template::parse("{columns.a|colums.b}")
+            .unwrap_err()
+            .contains("colums"));
     }
 
     #[test]

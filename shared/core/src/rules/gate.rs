@@ -7,9 +7,9 @@
 //! built-in rules were evaluated on every event (the rootkit and malware packs among them,
 //! each comparing the query against a hundred names). A gate keeps *every* positive
 //! conjunct instead, as clauses that must all hold (a conjunction of disjunctions), and
-//! checks the cheap, selective ones first: `query`/`pack`/`name` equal to a literal, then
-//! a derived field or column being present. A non-matching event is usually rejected by
-//! one string comparison.
+//! checks the cheap, selective ones first: `tables`/`query`/`pack`/`name` equal to a
+//! literal, then a derived field or column being present. A non-matching event is usually
+//! rejected by one string comparison.
 //!
 //! # Soundness
 //!
@@ -965,8 +965,9 @@ fn sort_by_cost(clauses: &mut [Clause], paths: &[FieldPath]) {
             | Atom::Bool { field, .. } => (*field, true),
         };
         match (paths[field].as_str(), equals) {
-            // The query (table) names the row's shape; the pack and name narrow it as well.
-            ("query" | "pack" | "name", true) => 0,
+            // The row's tables (or its query) name its shape; the pack and name narrow it
+            // as well.
+            ("tables" | "query" | "pack" | "name", true) => 0,
             // Derived fields are absent unless the row is of the one table they describe.
             (p, _) if p.starts_with("derived.") => 1,
             (p, _) if p.starts_with("columns.") || p.starts_with("decorations.") => 2,

@@ -451,7 +451,8 @@ impl RuleSet {
     }
 
     /// Non-fatal findings (revoked technique IDs that were remapped, rules without ATT&CK
-    /// techniques, file names that differ from the rule name).
+    /// techniques, file names that differ from the rule name, rules that select on a query
+    /// name without a table).
     pub fn warnings(&self) -> &[Problem] {
         &self.warnings
     }
@@ -736,10 +737,26 @@ fn validate_rule(
         filters: vec![],
         errors: vec![],
     };
-    for field in RuleFieldSet::collect(&single, &[], false).names() {
+    let referenced = RuleFieldSet::collect(&single, &[], false);
+    for field in referenced.names() {
         if let Err(m) = fields::check_path(field) {
             err("detection", m);
         }
+    }
+    // Fleets name their queries freely: a rule that knows its rows only by query name misses
+    // the same rows under any other name, while `tables` is known whatever the name.
+    let reads = |wanted: &[&str]| referenced.names().any(|f| wanted.contains(&f));
+    if rname.is_some() && reads(&["query", "name"]) && !reads(&["tables", "pack"]) {
+        warnings.push(problem(
+            file,
+            rname,
+            "detection",
+            format!(
+                "rule {name} selects on a query name without a table: rows from that table \
+                 under other query names will not match (select on `tables`, or on `pack` \
+                 when the pack's rows are themselves the finding)"
+            ),
+        ));
     }
 
     // The tripline block.

@@ -267,6 +267,42 @@ fn revoked_technique_is_resolved_with_warning() {
     assert_eq!(rules.rules()[0].tactics, vec!["execution".to_string()]);
 }
 
+/// A rule that knows its rows only by query (or logged) name is warned about; one that also
+/// selects on `tables`, or on `pack` (a pack whose rows are the finding), is not.
+#[test]
+fn query_name_without_a_table_is_warned_about() {
+    let warned = |detection: &str| {
+        let r = rule_yaml("r", 1, detection, "");
+        let rules =
+            RuleSet::from_sources([("r.yml", r.as_str())]).unwrap_or_else(|e| panic!("{e}"));
+        rules.warnings().iter().any(|w| {
+            w.message
+                .contains("selects on a query name without a table")
+        })
+    };
+    assert!(warned("  sel:\n    query: crontab\n  condition: sel"));
+    assert!(warned(
+        "  sel:\n    name|endswith: _crontab\n    columns.command: x\n  condition: sel"
+    ));
+    assert!(!warned("  sel:\n    tables: crontab\n  condition: sel"));
+    assert!(!warned(
+        "  sel:\n    query: crontab\n  t:\n    tables: crontab\n  condition: sel or t"
+    ));
+    assert!(!warned(
+        "  p:\n    pack: osx-attacks\n  q:\n    query: Keylogger\n  condition: p or q"
+    ));
+    assert!(!warned("  sel:\n    columns.command: x\n  condition: sel"));
+    let r = rule_yaml("r", 1, "  sel:\n    query: crontab\n  condition: sel", "");
+    let rules = RuleSet::from_sources([("r.yml", r.as_str())]).unwrap();
+    let w = rules.warnings()[0].to_string();
+    assert_eq!(
+        w,
+        "r.yml (r): detection: rule r selects on a query name without a table: rows from that \
+         table under other query names will not match (select on `tables`, or on `pack` when \
+         the pack's rows are themselves the finding)"
+    );
+}
+
 #[test]
 fn dedup_window_threshold() {
     let rules = [rule_yaml(
@@ -934,6 +970,43 @@ fn gates_see_every_value_of_a_list() {
         );
         assert_eq!(rules.matching_ungated(&view), want, "{:?}", ev.attack);
     }
+}
+
+/// A rule on `tables` is filed under its tables, the cheapest and most selective of its
+/// conditions: a row with the rule's columns but from another table is not even a
+/// candidate, and a row of the table under any query name is.
+#[test]
+fn table_rules_are_filed_under_their_tables() {
+    let rules = set(&[rule_yaml(
+        "deleted",
+        1,
+        "  a:\n    tables: processes\n    columns.on_disk: 0\n  condition: a",
+        "",
+    )]);
+    let d = Derived::default();
+    let candidates = |tables: &[&str], query: &str| {
+        let mut ev = event(query, json!({"pid": "1", "on_disk": "0"}), T0);
+        ev.tables = tables
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .into();
+        let view = EventView::new(&ev, &d);
+        let facts = gate::Facts::new(&view, &rules.gate_fields, None);
+        let got = rules.gate_index.candidates(&facts);
+        assert_eq!(rules.matching(&view), rules.matching_ungated(&view));
+        (got, rules.matching(&view))
+    };
+    assert_eq!(candidates(&[], "processes"), (vec![], vec![]));
+    assert_eq!(candidates(&["docker_containers"], "x"), (vec![], vec![]));
+    assert_eq!(
+        candidates(&["processes"], "hourly_check_42"),
+        (vec![0], vec![0])
+    );
+    assert_eq!(
+        candidates(&["process_open_sockets", "PROCESSES"], "x"),
+        (vec![0], vec![0])
+    );
 }
 
 /// Number and boolean literals are checked by the gates as rsigma's matchers read values:

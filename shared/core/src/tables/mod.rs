@@ -169,7 +169,8 @@ pub struct Resolution {
     pub tables: Tables,
     /// How they were known; `None` when unknown.
     pub from: Option<TablesFrom>,
-    /// Several table sets explained the row's columns equally; `tables` is their union.
+    /// Several table sets explained the row's columns equally; `tables` is their union (or,
+    /// when too many fit to list, the tables all of them share).
     pub ambiguous: bool,
 }
 

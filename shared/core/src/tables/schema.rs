@@ -23,7 +23,8 @@ const SCHEMA_JSON: &str = include_str!("../../data/osquery/schema-5.23.1.json");
 const MAX_TABLES: usize = 3;
 
 /// Equally good sets beyond which the row's columns say too little (a row of `name` and
-/// `path` alone fits dozens of tables): the tables are then unknown, not a long guess.
+/// `path` alone fits dozens of tables): only the tables all of them share are kept, and
+/// when they share none the tables are unknown, not a long guess.
 const MAX_ALTERNATIVES: usize = 4;
 
 /// Sets the search collects before the platform preference narrows them, so that a row
@@ -199,7 +200,8 @@ impl Schema {
 
     /// Infers the tables a row with these column names came from. `None` when the names
     /// say too little: no column is osquery's, most are not, no set of up to three tables
-    /// has them all, or too many sets fit equally.
+    /// has them all, or too many sets fit equally and no table is in all of them (when one
+    /// is, only the tables every set has are given).
     pub fn infer(&self, columns: &[&str], platform: Option<Platform>) -> Option<Inference> {
         let (ids, unknown) = self.known(columns);
         // A row mostly of aliases (`SELECT p.name AS process, ...`) is not the schema's.
@@ -222,14 +224,19 @@ impl Schema {
                 sets.retain(runs);
             }
         }
+        let mut kept: Vec<u16> = sets.iter().flatten().copied().collect();
+        kept.sort_unstable();
+        kept.dedup();
         if sets.len() > MAX_ALTERNATIVES {
-            return None;
+            // Too many fits to list, but the tables every one of them has are certain:
+            // `username` with authorized_keys' columns is authorized_keys joined with one of
+            // the seven tables that have `username` (users, in osquery's own idiom).
+            kept.retain(|t| sets.iter().all(|set| set.contains(t)));
+            if kept.is_empty() {
+                return None;
+            }
         }
-        let mut union: Vec<u16> = sets.iter().flatten().copied().collect();
-        union.sort_unstable();
-        union.dedup();
-        let mut ranked: Vec<(f64, u16)> =
-            union.iter().map(|&t| (self.weight(t, &ids), t)).collect();
+        let mut ranked: Vec<(f64, u16)> = kept.iter().map(|&t| (self.weight(t, &ids), t)).collect();
         ranked.sort_by(|a, b| {
             b.0.total_cmp(&a.0).then_with(|| {
                 self.tables[a.1 as usize]
@@ -411,6 +418,28 @@ mod tests {
         assert!(got.alternatives > 1, "{got:?}");
         assert!(got.tables.contains(&"process_open_sockets".to_string()));
         assert!(got.tables.contains(&"socket_events".to_string()));
+    }
+
+    #[test]
+    fn too_many_fits_keep_the_tables_they_all_share() {
+        // `SELECT username, authorized_keys.* FROM users CROSS JOIN authorized_keys`:
+        // `username` is in users, last, shadow, startup_items, ... on Linux.
+        let cols = [
+            "username",
+            "uid",
+            "algorithm",
+            "key",
+            "options",
+            "comment",
+            "key_file",
+        ];
+        for platform in [None, Some(Platform::Linux)] {
+            let got = infer(&cols, platform).unwrap();
+            assert_eq!(got.tables, ["authorized_keys"], "{platform:?}");
+            assert!(got.alternatives > MAX_ALTERNATIVES, "{got:?}");
+        }
+        // Single-table fits share nothing.
+        assert_eq!(infer(&["name", "path"], None), None);
     }
 
     #[test]
