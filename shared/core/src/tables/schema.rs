@@ -215,7 +215,7 @@ impl Schema {
                 break;
             }
         }
-        if sets.is_empty() || sets.len() > SEARCH_CAP {
+        if sets.is_empty() {
             return None;
         }
         if let Some(p) = platform {
@@ -231,18 +231,30 @@ impl Schema {
             // Too many fits to list, but the tables every one of them has are certain:
             // `username` with authorized_keys' columns is authorized_keys joined with one of
             // the seven tables that have `username` (users, in osquery's own idiom).
-            kept.retain(|t| sets.iter().all(|set| set.contains(t)));
+            // (Only over a complete search: a cut-off one saw some of the sets.)
+            kept.retain(|t| sets.len() <= SEARCH_CAP && sets.iter().all(|set| set.contains(t)));
             if kept.is_empty() {
-                return None;
+                // No table in all of them: the few tables that have the row's rarest column
+                // are where it came from (`remote_port` beside a process's `name` and
+                // `cmdline`: one of the socket tables, whichever table gave the rest).
+                let rarest = self.rarest(&ids);
+                kept = self.postings[rarest as usize].clone();
+                if kept.len() > MAX_ALTERNATIVES {
+                    return None;
+                }
             }
         }
         let mut ranked: Vec<(f64, u16)> = kept.iter().map(|&t| (self.weight(t, &ids), t)).collect();
+        // Equal weights: a table a scheduled query reads directly before an evented one.
         ranked.sort_by(|a, b| {
-            b.0.total_cmp(&a.0).then_with(|| {
-                self.tables[a.1 as usize]
-                    .name
-                    .cmp(&self.tables[b.1 as usize].name)
-            })
+            let evented = |t: u16| self.tables[t as usize].evented;
+            b.0.total_cmp(&a.0)
+                .then(evented(a.1).cmp(&evented(b.1)))
+                .then_with(|| {
+                    self.tables[a.1 as usize]
+                        .name
+                        .cmp(&self.tables[b.1 as usize].name)
+                })
         });
         Some(Inference {
             tables: ranked
@@ -274,10 +286,7 @@ impl Schema {
         if chosen.len() == size || out.len() > SEARCH_CAP {
             return;
         }
-        let &rarest = remaining
-            .iter()
-            .min_by_key(|&&c| self.postings[c as usize].len())
-            .expect("remaining is not empty");
+        let rarest = self.rarest(remaining);
         for &table in &self.postings[rarest as usize] {
             if chosen.contains(&table) {
                 continue;
@@ -294,6 +303,15 @@ impl Schema {
                 return;
             }
         }
+    }
+
+    /// The column (of a non-empty list) the fewest tables have.
+    fn rarest(&self, columns: &[u16]) -> u16 {
+        columns
+            .iter()
+            .copied()
+            .min_by_key(|&c| self.postings[c as usize].len())
+            .expect("a non-empty list of columns")
     }
 
     /// Orders `tables` (named in a query's SQL) so that the one that best explains the
@@ -440,6 +458,39 @@ mod tests {
         }
         // Single-table fits share nothing.
         assert_eq!(infer(&["name", "path"], None), None);
+    }
+
+    #[test]
+    fn too_many_fits_sharing_nothing_fall_back_to_the_rarest_columns_tables() {
+        // The Fleet article's Process_Network_Conn: processes' name and cmdline with a
+        // socket's addresses, without fd or socket.
+        let cols = [
+            "name",
+            "path",
+            "cmdline",
+            "pid",
+            "family",
+            "protocol",
+            "local_address",
+            "local_port",
+            "remote_address",
+            "remote_port",
+        ];
+        for platform in [None, Some(Platform::Linux), Some(Platform::Darwin)] {
+            let got = infer(&cols, platform).unwrap();
+            assert_eq!(
+                got.tables[0], "process_open_sockets",
+                "{platform:?}: {got:?}"
+            );
+            assert!(got.tables.contains(&"socket_events".to_string()), "{got:?}");
+            assert!(got.alternatives > 1);
+        }
+        // osquery-attck's narrow list.
+        let got = infer(&["name", "path", "remote_address", "remote_port"], None).unwrap();
+        assert!(
+            got.tables.contains(&"process_open_sockets".to_string()),
+            "{got:?}"
+        );
     }
 
     #[test]
