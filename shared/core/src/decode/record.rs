@@ -17,7 +17,7 @@ use super::Origin;
 use crate::event::{Action, Event, Kind, SourceRef};
 use crate::fields::{put_prefixed, Fields};
 use crate::rules::threaded::{BATCH, BATCHES};
-use crate::tables::{Row, TableCache, Tables};
+use crate::tables::{Row, TableCache, Tables, TablesFrom};
 use crate::{derive, indicators, query_name};
 
 /// Why a record was quarantined.
@@ -278,21 +278,31 @@ pub(crate) fn decode(
         set_hex128(&mut event.id, hash);
         out.push_back(event);
     } else {
+        let mut previous = PreviousRow::default();
         for (row, (action, columns)) in rows.into_iter().enumerate() {
             let mut event = reuse.event();
             Event::clone_from(&mut event, &reuse.template);
             event.action = Some(action);
             indicators::extract_into(&columns, &mut event.indicators);
-            let row_names = Row {
-                name: event.name.as_deref(),
-                pack: event.pack.as_deref(),
-                query: event.query.as_deref(),
-                platform,
-            };
-            let resolved = tables.resolve(row_names, &columns);
-            event.tables.clone_from(&resolved.tables);
-            event.tables_from = resolved.from;
-            event.tables_ambiguous = resolved.ambiguous;
+            // The rows of one record are one query's result: their column names are the
+            // same, so the previous row's tables stand unless its column count or first
+            // and last names say otherwise.
+            if !previous.same_shape(&columns) {
+                let row_names = Row {
+                    name: event.name.as_deref(),
+                    pack: event.pack.as_deref(),
+                    query: event.query.as_deref(),
+                    platform,
+                };
+                let resolved = tables.resolve(row_names, &columns);
+                previous.tables.clone_from(&resolved.tables);
+                previous.tables_from = resolved.from;
+                previous.tables_ambiguous = resolved.ambiguous;
+                previous.remember(&columns);
+            }
+            event.tables.clone_from(&previous.tables);
+            event.tables_from = previous.tables_from;
+            event.tables_ambiguous = previous.tables_ambiguous;
             let old = std::mem::replace(&mut event.columns, columns);
             reuse.give_back(old);
             event.source.row = Some(row as u64);
@@ -302,6 +312,35 @@ pub(crate) fn decode(
         }
     }
     Ok(warnings)
+}
+
+/// A record's previous row: its tables, and the column count and first and last column
+/// names that [`PreviousRow::same_shape`] compares.
+#[derive(Default)]
+struct PreviousRow {
+    tables: Tables,
+    tables_from: Option<TablesFrom>,
+    tables_ambiguous: bool,
+    len: usize,
+    first: String,
+    last: String,
+}
+
+impl PreviousRow {
+    fn same_shape(&self, columns: &Fields) -> bool {
+        self.len > 0
+            && self.len == columns.len()
+            && columns.keys().next() == Some(self.first.as_str())
+            && columns.keys().last() == Some(self.last.as_str())
+    }
+
+    fn remember(&mut self, columns: &Fields) {
+        self.len = columns.len();
+        self.first.clear();
+        self.first.push_str(columns.keys().next().unwrap_or(""));
+        self.last.clear();
+        self.last.push_str(columns.keys().last().unwrap_or(""));
+    }
 }
 
 /// Sets an optional string, reusing the one there.

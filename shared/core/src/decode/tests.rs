@@ -363,3 +363,17 @@ fn recycled_events_decode_every_fixture_alike() {
     assert!(events.len() > 200, "only {} events", events.len());
     assert!(!q.is_empty(), "the broken fixtures quarantine records");
 }
+
+#[test]
+fn each_row_gets_the_tables_of_its_own_columns() {
+    // One record whose rows differ in shape (a forwarder that merged two results): the
+    // second row's tables are its own, not the first row's.
+    let input = br#"{"name":"pack/Global/mixed","hostIdentifier":"h","unixTime":1700000000,"snapshot":[{"command":"x","minute":"*","hour":"*","day_of_month":"*","month":"*","day_of_week":"*","event":"","path":"/etc/crontab"},{"pid":"1","fd":"3","socket":"9","family":"2","protocol":"6","local_address":"10.0.0.1","remote_address":"1.2.3.4","local_port":"1","remote_port":"4444","path":"/bin/sh","state":"ESTABLISHED","net_namespace":"0"},{"pid":"2","fd":"4","socket":"8","family":"2","protocol":"6","local_address":"10.0.0.1","remote_address":"1.2.3.5","local_port":"2","remote_port":"4445","path":"/bin/sh","state":"ESTABLISHED","net_namespace":"0"}]}"#;
+    let (events, _, summary) = run(input, Options::default());
+    assert_eq!(summary.events, 3);
+    assert_eq!(&events[0].tables[..], ["crontab"]);
+    assert_eq!(&events[1].tables[..], ["process_open_sockets"]);
+    assert_eq!(&events[2].tables[..], ["process_open_sockets"]);
+    assert!(events.iter().all(|e| e.tables_from == Some(crate::tables::TablesFrom::Columns)));
+    assert_eq!(summary.tables_unknown, 0);
+}
