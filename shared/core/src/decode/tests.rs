@@ -374,6 +374,8 @@ fn each_row_gets_the_tables_of_its_own_columns() {
     assert_eq!(&events[0].tables[..], ["crontab"]);
     assert_eq!(&events[1].tables[..], ["process_open_sockets"]);
     assert_eq!(&events[2].tables[..], ["process_open_sockets"]);
-    assert!(events.iter().all(|e| e.tables_from == Some(crate::tables::TablesFrom::Columns)));
+    assert!(events
+        .iter()
+        .all(|e| e.tables_from == Some(crate::tables::TablesFrom::Columns)));
     assert_eq!(summary.tables_unknown, 0);
 }

@@ -34,6 +34,7 @@ use rsigma_eval::{CompiledDetection, CompiledDetectionItem, CompiledRule};
 use rsigma_parser::{ArrayQuantifier, ConditionExpr, Quantifier};
 
 use super::view::{EventView, FieldPath};
+use crate::tables::Tables;
 
 /// Cap on the clauses an OR may produce by distribution (`(a ∧ b) ∨ (c ∧ d)` implies four
 /// clauses); beyond it each branch contributes only its most selective clause.
@@ -400,12 +401,21 @@ enum Folded<'e> {
 /// How the gates read an event's fields.
 pub(crate) trait Source {
     fn value(&self, field: &FieldPath) -> Option<EventValue<'_>>;
+
+    /// The event's tables as the event holds them, where the source has an event.
+    fn tables(&self) -> Option<&Tables> {
+        None
+    }
 }
 
 /// The detector's view: fields found through their resolved paths.
 impl Source for EventView<'_> {
     fn value(&self, field: &FieldPath) -> Option<EventValue<'_>> {
         self.get(field)
+    }
+
+    fn tables(&self) -> Option<&Tables> {
+        Some(&self.event.tables)
     }
 }
 
@@ -428,9 +438,24 @@ impl<E: Event> Source for ByPath<'_, E> {
 #[derive(Debug, Default)]
 pub(crate) struct Recall {
     last: Vec<Option<(String, Option<u32>)>>,
+    /// The last event's tables and their literal ids: a table rule's gate reads every
+    /// event's tables, and runs of events share them.
+    tables: Tables,
+    table_ids: Vec<u32>,
 }
 
 impl Recall {
+    /// The literal ids of `tables`' members, from memory when the last event's were the same.
+    fn table_ids(&mut self, tables: &Tables, literals: &Literals) -> &[u32] {
+        if self.tables != *tables || self.tables.is_empty() {
+            self.tables.clone_from(tables);
+            self.table_ids.clear();
+            self.table_ids
+                .extend(tables.iter().filter_map(|t| literals.id_of(t)));
+        }
+        &self.table_ids
+    }
+
     /// [`Literals::id_of`] `value`, from memory when the field's last value was the same.
     fn literal_id(&mut self, field: usize, value: &str, literals: &Literals) -> Option<u32> {
         if self.last.len() <= field {
@@ -559,7 +584,36 @@ impl<'e, S: Source> Facts<'e, S> {
 
     fn look(&self, field: usize) -> &Looked<'e> {
         self.looked[field].get_or_init(|| {
-            let Some(value) = self.event.value(&self.fields.paths[field]) else {
+            let path = &self.fields.paths[field];
+            // The tables list, by the ids remembered for it: no list of values built and no
+            // member hashed again while events share their tables. (As a list it is no
+            // number, boolean or text for those atoms: `Unknown`, as below.)
+            if let (true, Some(recall), Some(tables)) =
+                (path.is_tables(), &self.recall, self.event.tables())
+            {
+                if !tables.is_empty() {
+                    let mut spilled = self.spilled.borrow_mut();
+                    let start = spilled.len();
+                    let literals = &self.fields.literals[field];
+                    spilled.extend_from_slice(recall.borrow_mut().table_ids(tables, literals));
+                    let ids = match spilled.len() - start {
+                        0 => Ids::None,
+                        1 => Ids::One(spilled.pop().unwrap_or_default()),
+                        _ => Ids::Many {
+                            start: start as u32,
+                            end: spilled.len() as u32,
+                        },
+                    };
+                    return Looked {
+                        present: true,
+                        ids,
+                        text: Folded::Unknown,
+                        number: Scalar::Unknown,
+                        truth: Scalar::Unknown,
+                    };
+                }
+            }
+            let Some(value) = self.event.value(path) else {
                 return Looked {
                     present: false,
                     ids: Ids::None,

@@ -180,6 +180,11 @@ impl FieldPath {
 
     /// Whether the path names a field of the record rather than of the row (the query,
     /// its pack, the host, the action): one value for a whole batch or snapshot.
+    /// The path is `tables`.
+    pub(crate) fn is_tables(&self) -> bool {
+        matches!(self.access, Access::Tables)
+    }
+
     pub(crate) fn is_header(&self) -> bool {
         matches!(
             self.access,
