@@ -332,6 +332,20 @@ enum Ids {
     },
 }
 
+impl Ids {
+    /// The ids pushed onto `spilled` since `start`: none, one (taken back off), or a span.
+    fn since(spilled: &mut Vec<u32>, start: usize) -> Ids {
+        match spilled.len() - start {
+            0 => Ids::None,
+            1 => Ids::One(spilled.pop().unwrap_or_default()),
+            _ => Ids::Many {
+                start: start as u32,
+                end: spilled.len() as u32,
+            },
+        }
+    }
+}
+
 /// One field of one event, as the gates see it. Nothing in it needs dropping (what it
 /// owns is kept in [`Facts`]), so a fact table of a few dozen fields is freed at once.
 #[derive(Clone, Copy)]
@@ -596,17 +610,9 @@ impl<'e, S: Source> Facts<'e, S> {
                     let start = spilled.len();
                     let literals = &self.fields.literals[field];
                     spilled.extend_from_slice(recall.borrow_mut().table_ids(tables, literals));
-                    let ids = match spilled.len() - start {
-                        0 => Ids::None,
-                        1 => Ids::One(spilled.pop().unwrap_or_default()),
-                        _ => Ids::Many {
-                            start: start as u32,
-                            end: spilled.len() as u32,
-                        },
-                    };
                     return Looked {
                         present: true,
-                        ids,
+                        ids: Ids::since(&mut spilled, start),
                         text: Folded::Unknown,
                         number: Scalar::Unknown,
                         truth: Scalar::Unknown,
@@ -635,14 +641,7 @@ impl<'e, S: Source> Facts<'e, S> {
                     let mut spilled = self.spilled.borrow_mut();
                     let start = spilled.len();
                     each_str_value(&value, &mut |s| spilled.extend(literals.id_of(s)));
-                    ids = match spilled.len() - start {
-                        0 => Ids::None,
-                        1 => Ids::One(spilled.pop().unwrap_or_default()),
-                        _ => Ids::Many {
-                            start: start as u32,
-                            end: spilled.len() as u32,
-                        },
-                    };
+                    ids = Ids::since(&mut spilled, start);
                 }
             }
             let number = if self.fields.number[field] {
