@@ -120,7 +120,7 @@ pub fn derive(event: &Event, config: &Config) -> Derived {
         platform,
         osquery_outdated: osquery_outdated(&query, cols, config),
         macos_unsupported: macos_unsupported(&query, cols, platform, config),
-        remote_outside_office: remote_outside_office(&query, cols, config),
+        remote_outside_office: remote_outside_office(&query, &event.tables, cols, config),
         stale: stale(&query, event, config),
         initial: event.counter == Some(0),
     }
@@ -566,14 +566,25 @@ fn macos_unsupported(
 // ---------------------------------------------------------------------------------------
 // derived.remote_outside_office
 
-fn is_login_table(query: &str, cols: &Fields) -> bool {
-    query_is(query, "logged_in_users")
+/// Whether the row's tables (whatever its query is called) include one of `names`.
+fn from_table(tables: &[String], names: &[&str]) -> bool {
+    tables.iter().any(|t| names.contains(&t.as_str()))
+}
+
+fn is_login_table(query: &str, tables: &[String], cols: &Fields) -> bool {
+    from_table(tables, &["logged_in_users", "last"])
+        || query_is(query, "logged_in_users")
         || query_is(query, "last")
         || (cols.contains_name(name!("tty")) && cols.contains_name(name!("host")))
 }
 
-fn remote_outside_office(query: &str, cols: &Fields, config: &Config) -> Option<bool> {
-    if config.office_networks.is_empty() || !is_login_table(query, cols) {
+fn remote_outside_office(
+    query: &str,
+    tables: &[String],
+    cols: &Fields,
+    config: &Config,
+) -> Option<bool> {
+    if config.office_networks.is_empty() || !is_login_table(query, tables, cols) {
         return None;
     }
     let ip = parse_remote_ip(&col_str(cols, name!("host"))?)?;
@@ -627,8 +638,10 @@ const TIME_COLUMNS: &[FieldName] = &[
     name!("login_time"),
 ];
 
-fn is_history_table(query: &str, cols: &Fields) -> bool {
-    query_is(query, "shell_history")
+fn is_history_table(query: &str, tables: &[String], cols: &Fields) -> bool {
+    from_table(tables, &["shell_history", "last"])
+        || tables.iter().any(|t| t.ends_with("_events"))
+        || query_is(query, "shell_history")
         || query_is(query, "last")
         || query.ends_with("_events")
         || query.contains("_events_")
@@ -637,7 +650,7 @@ fn is_history_table(query: &str, cols: &Fields) -> bool {
 }
 
 fn stale(query: &str, event: &Event, config: &Config) -> bool {
-    if !is_history_table(query, &event.columns) {
+    if !is_history_table(query, &event.tables, &event.columns) {
         return false;
     }
     let Some(now) = event
@@ -988,6 +1001,32 @@ mod tests {
         assert_eq!(derive(&name, &c).remote_outside_office, None);
         let other = event("listening_ports", json!({"address": "198.51.100.9"}));
         assert_eq!(derive(&other, &c).remote_outside_office, None);
+    }
+
+    #[test]
+    fn history_and_login_rows_are_known_by_their_tables_whatever_the_name() {
+        let c = Config {
+            office_networks: vec!["10.0.0.0/8".parse().unwrap()],
+            ..Config::default()
+        };
+        let now = 1_714_564_800;
+        let mut old = event(
+            "hourly_check_42",
+            json!({"command": "id", "time": now - 90_000}),
+        );
+        assert!(
+            !derive(&old, &c).stale,
+            "no table, no history-like name or columns"
+        );
+        old.tables = vec!["shell_history".to_string()].into();
+        assert!(derive(&old, &c).stale);
+        let mut login = event(
+            "who_is_here",
+            json!({"user": "jdoe", "host": "203.0.113.9"}),
+        );
+        assert_eq!(derive(&login, &c).remote_outside_office, None);
+        login.tables = vec!["logged_in_users".to_string()].into();
+        assert_eq!(derive(&login, &c).remote_outside_office, Some(true));
     }
 
     #[test]
