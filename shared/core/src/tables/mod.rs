@@ -26,7 +26,6 @@ pub mod sql;
 
 use std::fmt;
 use std::ops::Deref;
-use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use rustc_hash::FxHashMap;
@@ -206,15 +205,6 @@ impl Resolver {
         Resolver { user }
     }
 
-    /// Reads each file with [`QueryDefs::load`] into one resolver.
-    pub fn load(files: &[impl AsRef<Path>]) -> Result<Resolver, DefsError> {
-        let mut user = QueryDefs::new();
-        for f in files {
-            user.extend(QueryDefs::load(f)?);
-        }
-        Ok(Resolver::with_queries(user))
-    }
-
     /// The user's definitions.
     pub fn queries(&self) -> &QueryDefs {
         &self.user
@@ -316,14 +306,9 @@ fn from_defs(
 /// table has every column of the row the schema knows: the name decides between the
 /// tables such a row could come from.
 fn named_table(query: &str, columns: &[&str]) -> Option<String> {
-    let table = query.to_ascii_lowercase();
     let schema = schema();
-    schema.table(&table)?;
-    let tables = [table];
-    (schema.explained(&tables, columns) == 1.0).then(|| {
-        let [table] = tables;
-        table
-    })
+    let table = [schema.table(&query.to_ascii_lowercase())?.name.clone()];
+    (schema.explained(&table, columns) == 1.0).then(|| table.concat())
 }
 
 /// For a name like `pack_it_ops_crontab` whose pack was not recognized (`pack` is `None`),

@@ -66,6 +66,8 @@ pub struct Schema {
     tables: Vec<Table>,
     /// Column name → id.
     column_ids: FxHashMap<String, u16>,
+    /// Column id → name.
+    column_names: Vec<String>,
     /// Column id → the tables (indices into `tables`) that have the column.
     postings: Vec<Vec<u16>>,
 }
@@ -106,6 +108,7 @@ impl Schema {
         raw.sort_by(|a, b| a.name.cmp(&b.name));
         let mut column_ids: FxHashMap<String, u16> = FxHashMap::default();
         let mut postings: Vec<Vec<u16>> = Vec::new();
+        let mut column_names: Vec<String> = Vec::new();
         let mut tables = Vec::with_capacity(raw.len());
         for (index, t) in raw.into_iter().enumerate() {
             let mut columns: Vec<u16> = t
@@ -113,9 +116,10 @@ impl Schema {
                 .into_iter()
                 .map(|c| {
                     let next = column_ids.len() as u16;
-                    let id = *column_ids.entry(c.name).or_insert(next);
+                    let id = *column_ids.entry(c.name.clone()).or_insert(next);
                     if id as usize == postings.len() {
                         postings.push(Vec::new());
+                        column_names.push(c.name);
                     }
                     id
                 })
@@ -140,6 +144,7 @@ impl Schema {
         Ok(Schema {
             tables,
             column_ids,
+            column_names,
             postings,
         })
     }
@@ -156,11 +161,10 @@ impl Schema {
 
     /// The names of `table`'s columns.
     pub fn columns<'s>(&'s self, table: &'s Table) -> impl Iterator<Item = &'s str> + 's {
-        let mut names: Vec<&str> = vec![""; self.column_ids.len()];
-        for (name, &id) in &self.column_ids {
-            names[id as usize] = name;
-        }
-        table.columns.iter().map(move |&c| names[c as usize])
+        table
+            .columns
+            .iter()
+            .map(|&c| self.column_names[c as usize].as_str())
     }
 
     fn index(&self, name: &str) -> Option<usize> {
