@@ -185,9 +185,7 @@ impl QueryDefs {
             return Ok(());
         };
         let pack = Path::new(path).file_stem().and_then(|s| s.to_str());
-        for (name, sql) in queries(queries_of, path, "queries")? {
-            self.define(pack, &name, &sql, path);
-        }
+        self.define_all(pack, queries_of, path, "queries")?;
         Ok(())
     }
 
@@ -290,6 +288,21 @@ impl QueryDefs {
         });
     }
 
+    /// Defines every query of an osquery `schedule` or pack `queries` object (`within`
+    /// names it in errors) in `pack`.
+    fn define_all(
+        &mut self,
+        pack: Option<&str>,
+        value: &Value,
+        origin: &str,
+        within: &str,
+    ) -> Result<(), DefsError> {
+        for (name, sql) in queries(value, origin, within)? {
+            self.define(pack, &name, &sql, origin);
+        }
+        Ok(())
+    }
+
     fn add_osquery(
         &mut self,
         value: &Value,
@@ -305,9 +318,7 @@ impl QueryDefs {
         let mut found = false;
         if let Some(schedule) = root.get("schedule") {
             found = true;
-            for (name, sql) in queries(schedule, origin, "schedule")? {
-                self.define(None, &name, &sql, origin);
-            }
+            self.define_all(None, schedule, origin, "schedule")?;
         }
         if let Some(packs) = root.get("packs") {
             found = true;
@@ -324,9 +335,7 @@ impl QueryDefs {
                         let queries_of = body.get("queries").ok_or_else(|| {
                             format_error(origin, &format!("pack {pack:?} has no \"queries\""))
                         })?;
-                        for (name, sql) in queries(queries_of, origin, pack)? {
-                            self.define(Some(pack), &name, &sql, origin);
-                        }
+                        self.define_all(Some(pack), queries_of, origin, pack)?;
                     }
                     _ => {
                         return Err(format_error(
@@ -345,9 +354,7 @@ impl QueryDefs {
                 .and_then(|p| p.file_stem())
                 .and_then(|s| s.to_str())
                 .map(str::to_string);
-            for (name, sql) in queries(queries_of, origin, "queries")? {
-                self.define(stem.as_deref(), &name, &sql, origin);
-            }
+            self.define_all(stem.as_deref(), queries_of, origin, "queries")?;
         }
         if !found {
             return Err(format_error(
@@ -402,9 +409,7 @@ impl QueryDefs {
         let queries_of = value
             .get("queries")
             .ok_or_else(|| format_error(&pack_origin, "a pack file needs a \"queries\" object"))?;
-        for (name, sql) in queries(queries_of, &pack_origin, pack)? {
-            self.define(Some(pack), &name, &sql, &pack_origin);
-        }
+        self.define_all(Some(pack), queries_of, &pack_origin, pack)?;
         Ok(())
     }
 
