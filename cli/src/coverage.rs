@@ -214,7 +214,7 @@ fn fleet(args: CoverageArgs) -> anyhow::Result<ExitCode> {
     ]];
     for def in defs.iter() {
         let tables: Vec<String> = def.tables.clone().unwrap_or_default();
-        let firing: Vec<&str> = rules
+        let firing: Vec<_> = rules
             .rules()
             .iter()
             .zip(&rule_tables)
@@ -226,7 +226,7 @@ fn fleet(args: CoverageArgs) -> anyhow::Result<ExitCode> {
             })
             .map(|(i, (rule, _))| {
                 fed[i] = true;
-                rule.name.as_str()
+                rule
             })
             .collect();
         // As the detect stage maps its rows: by the query's name where a mapping knows it,
@@ -234,10 +234,8 @@ fn fleet(args: CoverageArgs) -> anyhow::Result<ExitCode> {
         let mapped =
             mapper.event_techniques_for(def.pack.as_deref(), &def.name, &def.name, &tables, false);
         let mut techniques: Vec<String> = mapped.iter().map(|t| t.id.clone()).collect();
-        for name in &firing {
-            if let Some(rule) = rules.get(name) {
-                techniques.extend(rule.techniques.iter().map(|t| t.id.clone()));
-            }
+        for rule in &firing {
+            techniques.extend(rule.techniques.iter().map(|t| t.id.clone()));
         }
         techniques.sort_unstable();
         techniques.dedup();
@@ -255,7 +253,11 @@ fn fleet(args: CoverageArgs) -> anyhow::Result<ExitCode> {
             if firing.is_empty() {
                 "-".to_string()
             } else {
-                firing.join(",")
+                firing
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
             },
             if techniques.is_empty() {
                 "-".to_string()
