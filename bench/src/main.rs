@@ -4,7 +4,7 @@
 //! tripline-bench gen --seed 1 --size 5MiB --shape osquery -o target/bench/osquery-5m.json.gz
 //! tripline-bench pipeline target/bench/osquery-5m.json.gz [--runs 5] [--no-python] [--duckdb]
 //! tripline-bench startup [--runs 10]
-//! tripline-bench run fused FILE [--timed]     # one measurement, in this process (for perf)
+//! tripline-bench run fused FILE               # one measurement, in this process (for perf)
 //! ```
 //!
 //! Every measurement runs in a fresh child process (`run`), so each peak RSS (`VmHWM`) is
@@ -21,9 +21,10 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use tripline_bench::gen::{self, Shape};
-use tripline_bench::pipeline::{self, Engine, Output, RunResult};
+use tripline_bench::pipeline::{self, Engine, RunResult};
 use tripline_core::compress::Codec;
 use tripline_core::decode::Origin;
+use tripline_core::Parallelism;
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
 // values; ~12% less wall time per object (bench `fused`). `no_thp`: no transparent huge pages,
@@ -79,7 +80,7 @@ enum Cmd {
         /// Also write every result as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Measurements to leave out (comma-separated): timed, single-thread, unbuffered,
+        /// Measurements to leave out (comma-separated): single-thread,
         /// scan (parse+detect without the normalized copy), other-codec (the one-process row with the other output codec), lambdas (the parse
         /// and detect rows and the compress-output lower bound).
         #[arg(long, value_delimiter = ',')]
@@ -96,13 +97,10 @@ enum Cmd {
     /// One measurement in this process; prints its result as JSON (used by `pipeline`, and
     /// the thing to put under `perf record`).
     Run {
-        /// fused | fused-single-thread | fused-unbuffered | scan | parse | parse-inline | detect |
+        /// fused | fused-single-thread | scan | parse | parse-inline | detect |
         /// detect-inline | gunzip | compress-output (FILE: a normalized object) | startup
         mode: String,
         file: Option<PathBuf>,
-        /// Split the wall time by stage with per-item timers.
-        #[arg(long)]
-        timed: bool,
         /// Normalized output of `parse` (default: a sink).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -146,17 +144,13 @@ fn main() -> anyhow::Result<()> {
         Cmd::Run {
             mode,
             file,
-            timed,
             out,
             repeat,
             codec,
         } => {
             let mut r = RunResult::default();
             for _ in 0..repeat.max(1) {
-                r = run_one(&mode, file.as_deref(), timed, out.as_deref(), codec)?;
-            }
-            if timed {
-                r.mode.push_str("_timed");
+                r = run_one(&mode, file.as_deref(), out.as_deref(), codec)?;
             }
             r.peak_rss_kib = pipeline::peak_rss_kib();
             r.cpu_s = pipeline::cpu_seconds();
@@ -202,7 +196,6 @@ fn main() -> anyhow::Result<()> {
 fn run_one(
     mode: &str,
     file: Option<&Path>,
-    timed: bool,
     out: Option<&Path>,
     codec: Codec,
 ) -> anyhow::Result<RunResult> {
@@ -225,16 +218,11 @@ fn run_one(
         }
         "fused" => {
             let engine = Engine::builtin()?;
-            pipeline::fused(open()?, origin(), &engine, timed, codec)?
-        }
-        "fused-unbuffered" => {
-            let engine = Engine::builtin()?;
-            pipeline::fused_with(open()?, origin(), &engine, timed, Output::Unbuffered)?
+            pipeline::fused(open()?, origin(), &engine, Parallelism::Threads, codec)?
         }
         "fused-single-thread" => {
             let engine = Engine::builtin()?;
-            let output = Output::SingleThread(codec);
-            pipeline::fused_with(open()?, origin(), &engine, timed, output)?
+            pipeline::fused(open()?, origin(), &engine, Parallelism::Inline, codec)?
         }
         "scan" => {
             let engine = Engine::builtin()?;
@@ -244,23 +232,24 @@ fn run_one(
         "parse" => match out {
             Some(p) => {
                 let w = BufWriter::with_capacity(8 << 20, File::create(p)?);
-                pipeline::parse_stage(open()?, origin(), w, timed, true, codec)?.0
+                pipeline::parse_stage(open()?, origin(), w, Parallelism::Threads, codec)?.0
             }
             None => {
                 let sink = std::io::sink();
-                pipeline::parse_stage(open()?, origin(), sink, timed, true, codec)?.0
+                pipeline::parse_stage(open()?, origin(), sink, Parallelism::Threads, codec)?.0
             }
         },
         "parse-inline" => {
-            pipeline::parse_stage(open()?, origin(), std::io::sink(), timed, false, codec)?.0
+            let sink = std::io::sink();
+            pipeline::parse_stage(open()?, origin(), sink, Parallelism::Inline, codec)?.0
         }
         "detect" => {
             let engine = Engine::builtin()?;
-            pipeline::detect_stage(open()?, &engine, timed, true)?
+            pipeline::detect_stage(open()?, &engine, Parallelism::Threads)?
         }
         "detect-inline" => {
             let engine = Engine::builtin()?;
-            pipeline::detect_stage(open()?, &engine, timed, false)?
+            pipeline::detect_stage(open()?, &engine, Parallelism::Inline)?
         }
         other => bail!("unknown mode {other:?}"),
     })
@@ -341,7 +330,6 @@ struct ObjectReport {
     load_avg_after: String,
     gunzip: RunResult,
     fused: RunResult,
-    fused_timed: RunResult,
     /// The output codec of every row below but the `_other` ones.
     codec: String,
     /// The one-process row with the other codec.
@@ -353,7 +341,6 @@ struct ObjectReport {
     compress_output: RunResult,
     compress_output_other: RunResult,
     fused_single_thread: RunResult,
-    fused_unbuffered: RunResult,
     parse: RunResult,
     /// The parse Lambda under one vCPU: no inflate/compress threads.
     parse_inline: RunResult,
@@ -416,9 +403,7 @@ fn bench_object(file: &Path, plan: &Plan<'_>) -> anyhow::Result<ObjectReport> {
         best_of(runs, || child("fused", file, &[], other))?
     };
     let scan = maybe("scan", "scan", &[], runs)?;
-    let fused_timed = maybe("timed", "fused", &["--timed"], runs.min(3))?;
     let fused_single_thread = maybe("single-thread", "fused-single-thread", &[], runs)?;
-    let fused_unbuffered = maybe("unbuffered", "fused-unbuffered", &[], runs)?;
     let stem = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -473,14 +458,12 @@ fn bench_object(file: &Path, plan: &Plan<'_>) -> anyhow::Result<ObjectReport> {
         load_avg_after: loadavg(),
         gunzip,
         fused,
-        fused_timed,
         codec: codec.to_string(),
         fused_other,
         scan,
         compress_output,
         compress_output_other,
         fused_single_thread,
-        fused_unbuffered,
         parse,
         parse_inline,
         detect,
@@ -644,12 +627,6 @@ fn print_report(r: &ObjectReport) {
             r.fused_single_thread.wall_s / r.gunzip.wall_s
         ),
     );
-    row(
-        "before d2366c0: no buffer before gzip",
-        &r.fused_unbuffered,
-        f.events,
-        format!("{:.2}x floor", r.fused_unbuffered.wall_s / r.gunzip.wall_s),
-    );
     let lambdas = RunResult {
         wall_s: r.parse.wall_s + r.detect.wall_s,
         cpu_s: r.parse.cpu_s + r.detect.cpu_s,
@@ -720,38 +697,6 @@ fn print_report(r: &ObjectReport) {
             format!("{:.0}", d["events"].as_f64().unwrap_or(0.0) / wall),
             d["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
             vs_ours(wall, f.wall_s)
-        );
-    }
-
-    // Stage split, from the timed run (timers add a little; the untimed wall is above).
-    let t = &r.fused_timed;
-    let s = &t.stages;
-    if t.wall_s > 0.0 {
-        let decompress = r.gunzip.wall_s;
-        let frame_parse = (s.decode_s - decompress).max(0.0);
-        println!(
-            "stage split (timed run, wall {:.3}s, {:+.1}% vs the untimed run):",
-            t.wall_s,
-            100.0 * (t.wall_s / f.wall_s - 1.0)
-        );
-        for (name, v) in [
-            ("decompress (gunzip floor, measured alone)", decompress),
-            ("frame + parse + normalize (decode - floor)", frame_parse),
-            ("detect (map, derive, rules, aggregate)", s.detect_s),
-            (
-                "serialize (NDJSON to the compressor, alerts)",
-                s.serialize_s + s.alerts_s,
-            ),
-        ] {
-            println!("  {name:<46} {v:>8.3}s {:>5.1}%", 100.0 * v / t.wall_s);
-        }
-    }
-    let ps = &r.parse.stages;
-    let ds = &r.detect.stages;
-    if ps.decode_s > 0.0 || ds.detect_s > 0.0 {
-        println!(
-            "  (deployed detect: re-read {:.3}s, detect {:.3}s)",
-            ds.reread_s, ds.detect_s
         );
     }
 

@@ -1,22 +1,16 @@
-//! The whole pipeline over one object, through the same library calls as the Lambdas.
+//! The whole pipeline over one object, through the product's own [`stage`] calls, as the
+//! Lambdas and `tripline scan` make them.
 //!
-//! - [`fused`]: what `parse` + `detect` do to one Firehose object, in one process (as
-//!   `tripline scan` runs them): decode (inflate on a second thread, frame, parse,
-//!   normalize), write each event as NDJSON into the parse Lambda's `compress::Output`
-//!   (256 KiB buffers compressed with the chosen [`Codec`], zstd by default, on a third
-//!   thread, here into a counting sink instead of an S3 multipart upload), then
-//!   `Detector::observe` (ATT&CK mapping, derived fields, rule gates, every rule,
-//!   aggregation; on a fourth thread, `ThreadedDetector`, as `tripline scan` runs it with a
-//!   core to spare), then each alert as JSON (the detect Lambda's `serde_json::to_vec(alert)`).
+//! - [`fused`]: what `parse` + `detect` do to one Firehose object, in one process:
+//!   [`stage::parse`] into an [`NdjsonOutput`] (compressed NDJSON, here into a counting sink
+//!   instead of an S3 multipart upload) and a [`Detection`], then each alert as JSON (the
+//!   detect Lambda's `serde_json::to_vec(alert)`). With [`Parallelism::Threads`], inflating,
+//!   compressing and detecting each run on a thread of their own, as above one vCPU.
 //! - [`parse_stage`] and [`detect_stage`]: the two Lambdas as deployed, separately: parse
-//!   writes the normalized object, detect reads it back through `NormalizedReader`, as
-//!   `tripline-detect` does, and evaluates it.
+//!   writes the normalized object, detect reads it back with [`stage::detect`].
+//! - [`scan`]: what `tripline scan` does: parse and detect with no normalized copy.
 //! - [`gunzip`]: the floor, decompression alone into a sink (same flate2 backend);
 //!   [`compress_output`]: compressing the normalized output alone (the lower bound).
-//!
-//! With `timed`, cheap per-item timers split the wall time by stage (detection then runs
-//! inline, so that its time can be taken); the untimed run is the one to quote for
-//! throughput.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Read, Write};
@@ -25,16 +19,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use flate2::bufread::MultiGzDecoder;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use serde::{Deserialize, Serialize};
 use tripline_core::attack::Catalog;
-use tripline_core::compress::{self, Codec, DEFAULT_BUFFER_SIZE};
+use tripline_core::compress::{Codec, DEFAULT_BUFFER_SIZE};
 use tripline_core::config::Config;
-use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin, Summary};
+use tripline_core::decode::{Origin, Summary};
 use tripline_core::mapping::Mapper;
-use tripline_core::normalized::{Line, NormalizedReader};
-use tripline_core::rules::{DetectReport, Detection, Detector, RuleSet};
+use tripline_core::rules::{DetectReport, Detector, RuleSet};
+use tripline_core::stage::{self, Detection, Discard, NdjsonOutput, StageOptions};
+use tripline_core::Parallelism;
 
 /// The object time the bench's detectors place events without a time by: the generated
 /// corpus' start. The corpus files' names carry no date to take it from, as the detect
@@ -72,23 +65,6 @@ impl Engine {
     }
 }
 
-/// Wall time split by stage (only filled by timed runs).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Stages {
-    /// Inside the decoder: gunzip + framing + JSON parse + normalization.
-    pub decode_s: f64,
-    /// Event to NDJSON, through the compressing writer.
-    pub serialize_s: f64,
-    /// `Detector::observe` (mapping, derive, rules, aggregation) and `finish`.
-    pub detect_s: f64,
-    /// Reading the normalized object back (detect Lambda only): decompress + lines + `Event`
-    /// parse.
-    pub reread_s: f64,
-    /// Alerts to JSON.
-    pub alerts_s: f64,
-}
-
 /// What one run over one object did and cost.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -109,7 +85,6 @@ pub struct RunResult {
     pub alerts_by_rule: BTreeMap<String, u64>,
     /// Matches counted into alerts, per rule name.
     pub matches_by_rule: BTreeMap<String, u64>,
-    pub stages: Stages,
     /// Start-up only: seconds to load the ATT&CK catalog, compile the rules, load mappings.
     pub startup_split: [f64; 3],
     /// `VmHWM` of the process at the end of the run, in KiB (filled by the child runner).
@@ -170,111 +145,34 @@ impl Write for CountingSink {
     }
 }
 
-#[inline]
-fn lap(timed: bool, since: &mut Instant, acc: &mut f64) {
-    if timed {
-        let now = Instant::now();
-        *acc += (now - *since).as_secs_f64();
-        *since = now;
-    }
-}
-
-fn write_line<T: Serialize + ?Sized>(out: &mut impl Write, v: &T) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, v)?;
-    out.write_all(b"\n")
-}
-
-/// Parse + detect in one pass over `reader` (a Firehose object, gzip or plain).
+/// Parse + detect in one pass over `reader` (a Firehose object, gzip or plain), writing the
+/// normalized copy too.
 pub fn fused(
     reader: impl Read + Send + 'static,
     origin: Origin,
     engine: &Engine,
-    timed: bool,
+    parallelism: Parallelism,
     codec: Codec,
 ) -> anyhow::Result<RunResult> {
-    fused_with(reader, origin, engine, timed, Output::Threaded(codec))
-}
-
-/// How [`fused_with`] writes the normalized output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
-    /// The product: `ObjectDecoder::threaded` (inflate on its own thread) and a threaded
-    /// `compress::Output` (compression on another), as the parse Lambda runs above one vCPU.
-    Threaded(Codec),
-    /// Everything on the caller's thread: `ObjectDecoder::new` and a 256 KiB `BufWriter`
-    /// in front of the encoder (the parse Lambda's writer from d2366c0 until the threads).
-    /// What a Lambda with less than one vCPU effectively runs.
-    SingleThread(Codec),
-    /// Events written straight into a `GzEncoder`, as before d2366c0 (serde_json wrote
-    /// token by token then, and each write was a deflate call).
-    Unbuffered,
-}
-
-/// [`fused`] with the product's writer or one of the earlier ones, kept to show what each
-/// change was worth.
-pub fn fused_with(
-    reader: impl Read + Send + 'static,
-    origin: Origin,
-    engine: &Engine,
-    timed: bool,
-    output: Output,
-) -> anyhow::Result<RunResult> {
     let start = Instant::now();
-    let mut st = Stages::default();
-    let mut events_out = OutWriter::new(output, CountingSink::default())?;
-    let mut quarantine_out: Option<OutWriter<CountingSink>> = None;
-    // As `tripline scan` runs where a second core is free: detection on its own thread
-    // (inline when timed: a stage on another thread cannot be timed per item here).
-    let threaded = matches!(output, Output::Threaded(_)) && !timed;
-    let mut detector = Detection::new(engine.detector(), threaded);
-    let mut decoder = match output {
-        Output::Threaded(_) => ObjectDecoder::threaded(reader, origin, Options::default()),
-        Output::SingleThread(_) | Output::Unbuffered => {
-            ObjectDecoder::new(reader, origin, Options::default())
-        }
+    let options = StageOptions {
+        parallelism,
+        ..StageOptions::default()
     };
-    let mut line = Vec::new();
-    let mut t = Instant::now();
-    loop {
-        let item = decoder.next();
-        lap(timed, &mut t, &mut st.decode_s);
-        match item {
-            None => break,
-            Some(Decoded::Event(e)) => {
-                e.write_line(&mut events_out, &mut line)?;
-                lap(timed, &mut t, &mut st.serialize_s);
-                // Detected events go back to the decoder to be refilled.
-                detector.observe_then(e, |e| decoder.recycle(e));
-                lap(timed, &mut t, &mut st.detect_s);
-            }
-            Some(Decoded::Quarantined(q)) => {
-                let out = match &mut quarantine_out {
-                    Some(out) => out,
-                    slot @ None => slot.insert(OutWriter::new(output, CountingSink::default())?),
-                };
-                write_line(out, &*q)?;
-                lap(timed, &mut t, &mut st.serialize_s);
-            }
-        }
-    }
-    let summary = decoder.summary();
-    let normalized = events_out.finish()?.0;
-    if let Some(q) = quarantine_out {
-        q.finish()?;
-    }
-    lap(timed, &mut t, &mut st.serialize_s);
-    let report = detector.finish();
-    lap(timed, &mut t, &mut st.detect_s);
+    let mut output = NdjsonOutput::new(CountingSink::default(), codec, parallelism, || {
+        Ok(CountingSink::default())
+    })?;
+    let mut detection = Detection::new(engine.detector(), parallelism);
+    let summary = stage::parse(reader, origin, &options, &mut output, Some(&mut detection))?;
+    let (normalized, _) = output.finish()?;
+    let report = detection.finish();
     let alert_bytes = alert_json_bytes(&report)?;
-    lap(timed, &mut t, &mut st.alerts_s);
-    let mode = match output {
-        Output::Threaded(codec) => format!("fused_{codec}"),
-        Output::SingleThread(codec) => format!("fused_single_thread_{codec}"),
-        Output::Unbuffered => "fused_unbuffered_before_d2366c0".into(),
+    let mode = match parallelism {
+        Parallelism::Threads => format!("fused_{codec}"),
+        Parallelism::Inline => format!("fused_single_thread_{codec}"),
     };
     let mut r = RunResult {
-        normalized_bytes: normalized,
-        stages: st,
+        normalized_bytes: normalized.0,
         ..RunResult::decoded(mode, start, &summary)
     };
     r.count_alerts(&report, alert_bytes);
@@ -290,16 +188,14 @@ pub fn scan(
     engine: &Engine,
 ) -> anyhow::Result<RunResult> {
     let start = Instant::now();
-    let mut detector = Detection::new(engine.detector(), true);
-    let mut decoder = ObjectDecoder::threaded(reader, origin, Options::default());
-    while let Some(item) = decoder.next() {
-        if let Decoded::Event(e) = item {
-            detector.observe_then(e, |e| decoder.recycle(e));
-        }
-        // Quarantined records are counted in the summary, as `tripline scan` reports them.
-    }
-    let summary = decoder.summary();
-    let report = detector.finish();
+    let options = StageOptions {
+        parallelism: Parallelism::Threads,
+        ..StageOptions::default()
+    };
+    let mut detection = Detection::new(engine.detector(), options.parallelism);
+    // Quarantined records are counted in the summary, as `tripline scan` reports them.
+    let summary = stage::parse(reader, origin, &options, &mut Discard, Some(&mut detection))?;
+    let report = detection.finish();
     let alert_bytes = alert_json_bytes(&report)?;
     let mut r = RunResult::decoded("scan".into(), start, &summary);
     r.count_alerts(&report, alert_bytes);
@@ -307,117 +203,88 @@ pub fn scan(
 }
 
 /// The parse Lambda's work: decode and write the normalized object to `out`, through the
-/// same writer (compressing on a second thread, which owns `out`). Returns `out` too.
+/// same [`NdjsonOutput`]. Returns `out` too.
 pub fn parse_stage<W: Write + Send + 'static>(
     reader: impl Read + Send + 'static,
     origin: Origin,
     out: W,
-    timed: bool,
-    threads: bool,
+    parallelism: Parallelism,
     codec: Codec,
 ) -> anyhow::Result<(RunResult, W)> {
     let start = Instant::now();
-    let mut st = Stages::default();
-    // As `tripline-parse` does: inflate and compress threads above one vCPU, inline below.
-    let counted = CountingWriter {
+    let options = StageOptions {
+        parallelism,
+        ..StageOptions::default()
+    };
+    let events = Stored::Events(CountingWriter {
         inner: out,
         count: 0,
+    });
+    let mut output = NdjsonOutput::new(events, codec, parallelism, || {
+        Ok(Stored::Quarantine(CountingSink::default()))
+    })?;
+    let summary = stage::parse(reader, origin, &options, &mut output, None)?;
+    let (events, _) = output.finish()?;
+    let Stored::Events(mut w) = events else {
+        unreachable!("the events' writer comes back as it went in")
     };
-    let mut events_out = compress::Output::new(counted, codec, threads)?;
-    let mut quarantine_out: Option<compress::Output<CountingSink>> = None;
-    let mut decoder = if threads {
-        ObjectDecoder::threaded(reader, origin, Options::default())
-    } else {
-        ObjectDecoder::new(reader, origin, Options::default())
-    };
-    let mut line = Vec::new();
-    let mut t = Instant::now();
-    loop {
-        let item = decoder.next();
-        lap(timed, &mut t, &mut st.decode_s);
-        match item {
-            None => break,
-            Some(Decoded::Event(e)) => {
-                e.write_line(&mut events_out, &mut line)?;
-                decoder.recycle(e);
-            }
-            Some(Decoded::Quarantined(q)) => {
-                let out = match &mut quarantine_out {
-                    Some(out) => out,
-                    slot @ None => slot.insert(compress::Output::new(
-                        CountingSink::default(),
-                        codec,
-                        threads,
-                    )?),
-                };
-                write_line(out, &*q)?;
-            }
-        }
-        lap(timed, &mut t, &mut st.serialize_s);
-    }
-    let summary = decoder.summary();
-    if let Some(q) = quarantine_out {
-        q.finish()?;
-    }
-    let mut w = events_out.finish()?;
     w.flush()?;
-    lap(timed, &mut t, &mut st.serialize_s);
-    let mode = format!("{}_{codec}", if threads { "parse" } else { "parse_inline" });
+    let mode = match parallelism {
+        Parallelism::Threads => format!("parse_{codec}"),
+        Parallelism::Inline => format!("parse_inline_{codec}"),
+    };
     let r = RunResult {
         normalized_bytes: w.count,
-        stages: st,
         ..RunResult::decoded(mode, start, &summary)
     };
     Ok((r, w.inner))
 }
 
-/// The detect Lambda's work on one normalized object (compressed NDJSON of events).
-/// `threads`: decompress on a second thread, as `tripline-detect` does above 1,769 MB.
+/// The two objects [`parse_stage`] writes, as one writer type.
+enum Stored<W> {
+    Events(CountingWriter<W>),
+    Quarantine(CountingSink),
+}
+
+impl<W: Write> Write for Stored<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stored::Events(w) => w.write(buf),
+            Stored::Quarantine(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stored::Events(w) => w.flush(),
+            Stored::Quarantine(w) => w.flush(),
+        }
+    }
+}
+
+/// The detect Lambda's work on one normalized object (compressed NDJSON of events), with
+/// [`stage::detect`].
 pub fn detect_stage(
     reader: impl Read + Send + 'static,
     engine: &Engine,
-    timed: bool,
-    threads: bool,
+    parallelism: Parallelism,
 ) -> anyhow::Result<RunResult> {
     let start = Instant::now();
-    let mut st = Stages::default();
-    // As `tripline-detect`: detection on its own thread too with threads (inline when timed).
-    let mut detector = Detection::new(engine.detector(), threads && !timed);
+    let mut detection = Detection::new(engine.detector(), parallelism);
     let (counted, compressed) = SharedCount::new(reader);
-    // What `tripline-detect` does: a `NormalizedReader`, inline or threaded.
-    let mut lines = if threads {
-        NormalizedReader::threaded(counted)
-    } else {
-        NormalizedReader::new(counted)
-    };
-    let mut t = Instant::now();
-    let mut events = 0u64;
-    loop {
-        let line = lines.next();
-        lap(timed, &mut t, &mut st.reread_s);
-        match line.transpose()? {
-            None => break,
-            Some(Line::Event(event)) => {
-                events += 1;
-                detector.observe(event);
-            }
-            Some(Line::Bad(_)) => {}
-        }
-        lap(timed, &mut t, &mut st.detect_s);
-    }
-    let decoded = lines.bytes();
+    let count = stage::detect(counted, parallelism, &mut detection, |_| {})?;
     let bytes_in = compressed.load(std::sync::atomic::Ordering::Relaxed);
-    let report = detector.finish();
-    lap(timed, &mut t, &mut st.detect_s);
+    let report = detection.finish();
     let alert_bytes = alert_json_bytes(&report)?;
-    lap(timed, &mut t, &mut st.alerts_s);
     let mut r = RunResult {
-        mode: if threads { "detect" } else { "detect_inline" }.into(),
+        mode: match parallelism {
+            Parallelism::Threads => "detect",
+            Parallelism::Inline => "detect_inline",
+        }
+        .into(),
         wall_s: start.elapsed().as_secs_f64(),
         bytes_in,
-        bytes_decoded: decoded,
-        events,
-        stages: st,
+        bytes_decoded: count.bytes,
+        events: count.events,
         ..Default::default()
     };
     r.count_alerts(&report, alert_bytes);
@@ -471,59 +338,6 @@ pub fn compress_output(normalized: impl Read + Send, codec: Codec) -> anyhow::Re
         normalized_bytes: out.0,
         ..Default::default()
     })
-}
-
-/// The normalized-output writer of [`fused_with`]: the product's [`compress::Output`]
-/// (threaded or inline), or the unbuffered gzip encoder of before d2366c0.
-enum OutWriter<W: Write + Send + 'static> {
-    Product(compress::Output<W>),
-    Direct(GzEncoder<W>),
-}
-
-impl<W: Write + Send + 'static> OutWriter<W> {
-    fn new(output: Output, inner: W) -> io::Result<Self> {
-        Ok(match output {
-            Output::Threaded(codec) => {
-                OutWriter::Product(compress::Output::new(inner, codec, true)?)
-            }
-            Output::SingleThread(codec) => {
-                OutWriter::Product(compress::Output::new(inner, codec, false)?)
-            }
-            Output::Unbuffered => OutWriter::Direct(GzEncoder::new(inner, Compression::fast())),
-        })
-    }
-
-    fn finish(self) -> io::Result<W> {
-        match self {
-            OutWriter::Product(w) => w.finish(),
-            OutWriter::Direct(gz) => gz.finish(),
-        }
-    }
-}
-
-impl<W: Write + Send + 'static> Write for OutWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            OutWriter::Product(w) => w.write(buf),
-            OutWriter::Direct(w) => w.write(buf),
-        }
-    }
-    // Events arrive as one `write_all` per line, quarantine records one per serde_json
-    // token: forward it, so each variant takes its own fast path exactly as the writer it
-    // stands for does.
-    #[inline]
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            OutWriter::Product(w) => w.write_all(buf),
-            OutWriter::Direct(w) => w.write_all(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            OutWriter::Product(w) => w.flush(),
-            OutWriter::Direct(w) => w.flush(),
-        }
-    }
 }
 
 /// Counts bytes read through it into a shared counter (the reader may move to another

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tripline_core::decode::{Decoded, ObjectDecoder, ObjectError, Options, Origin, Summary};
+use tripline_core::decode::{ObjectError, Origin, Summary};
 use tripline_core::event::{Event, Quarantined};
+use tripline_core::stage::{self, Detection, Sink, StageOptions};
 
 /// One object to decode.
 #[derive(Debug, Clone)]
@@ -115,7 +116,7 @@ impl Input {
 /// progress bar, one-line errors for unreadable inputs and damaged objects, quarantined
 /// records written to a file or reported on stderr, and the running totals.
 pub struct Driver {
-    options: Options,
+    options: StageOptions,
     progress: ProgressBar,
     quarantine: Option<(PathBuf, BufWriter<File>)>,
     /// Totals over every input decoded so far.
@@ -127,7 +128,7 @@ pub struct Driver {
 impl Driver {
     pub fn new(
         inputs: &[Input],
-        options: Options,
+        options: StageOptions,
         quarantine: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let quarantine = match quarantine {
@@ -146,14 +147,14 @@ impl Driver {
         })
     }
 
-    /// Decodes one input, handing each event to `on_event`, with a function that gives
-    /// events back to the decoder to be refilled once the caller is done with them
-    /// ([`ObjectDecoder::recycle`]). An unreadable input is reported and skipped (the run
-    /// goes on); an error from `on_event` stops the run.
+    /// Decodes one input ([`stage::parse`]): each event written as an NDJSON line to
+    /// `events` (if given) and detected on by `detection` (if given). An unreadable input
+    /// is reported and skipped (the run goes on); an error writing `events` stops the run.
     pub fn run(
         &mut self,
         input: &Input,
-        mut on_event: impl FnMut(Box<Event>, &mut dyn FnMut(Box<Event>)) -> io::Result<()>,
+        events: Option<&mut dyn Write>,
+        detection: Option<&mut Detection>,
     ) -> Result<(), RunError> {
         self.progress.set_message(input.display());
         let reader = match input.open() {
@@ -164,23 +165,20 @@ impl Driver {
                 return Ok(());
             }
         };
-        let mut decoder = ObjectDecoder::threaded(reader, input.origin(), self.options.clone());
-        let mut since_tick = 0u32;
-        while let Some(item) = decoder.next() {
-            match item {
-                Decoded::Event(event) => {
-                    on_event(event, &mut |done| decoder.recycle(done)).map_err(RunError::Output)?
-                }
-                Decoded::Quarantined(q) => self.quarantined(input, &q)?,
-            }
-            since_tick += 1;
-            if since_tick == 4096 {
-                since_tick = 0;
-                self.progress
-                    .set_position(self.total.bytes_in + decoder.summary().bytes_in);
-            }
+        let mut sink = DriverSink {
+            events,
+            line: Vec::new(),
+            input,
+            quarantine: &mut self.quarantine,
+            quarantine_error: None,
+            progress: &self.progress,
+            before: self.total.bytes_in,
+        };
+        let parsed = stage::parse(reader, input.origin(), &self.options, &mut sink, detection);
+        if let Some(e) = sink.quarantine_error {
+            return Err(RunError::Other(e));
         }
-        let summary = decoder.summary();
+        let summary = parsed.map_err(RunError::Output)?;
         if let Some(error) = &summary.error {
             self.progress
                 .suspend(|| eprintln!("tripline: {}: {error}", input.display()));
@@ -191,7 +189,39 @@ impl Driver {
         Ok(())
     }
 
-    fn quarantined(&mut self, input: &Input, q: &Quarantined) -> Result<(), RunError> {
+    /// Clears the progress bar and flushes the quarantine file.
+    pub fn finish(mut self) -> anyhow::Result<(Summary, bool)> {
+        self.progress.finish_and_clear();
+        if let Some((path, w)) = &mut self.quarantine {
+            w.flush()
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok((self.total, self.io_failed))
+    }
+}
+
+/// Where one input's events and quarantined records go.
+struct DriverSink<'a, 'w> {
+    events: Option<&'w mut dyn Write>,
+    line: Vec<u8>,
+    input: &'a Input,
+    quarantine: &'a mut Option<(PathBuf, BufWriter<File>)>,
+    /// Writing the quarantine file failed: not the command's output, so told apart.
+    quarantine_error: Option<anyhow::Error>,
+    progress: &'a ProgressBar,
+    /// Bytes read from the inputs before this one.
+    before: u64,
+}
+
+impl Sink for DriverSink<'_, '_> {
+    fn event(&mut self, event: &Event) -> io::Result<()> {
+        match &mut self.events {
+            Some(out) => event.write_line(out, &mut self.line),
+            None => Ok(()),
+        }
+    }
+
+    fn quarantined(&mut self, q: &Quarantined) -> io::Result<()> {
         match &mut self.quarantine {
             Some((path, w)) => {
                 let mut write = || -> io::Result<()> {
@@ -199,16 +229,17 @@ impl Driver {
                     w.write_all(b"\n")
                 };
                 write().map_err(|e| {
-                    RunError::Other(
-                        anyhow::Error::new(e).context(format!("writing {}", path.display())),
-                    )
+                    let message = e.to_string();
+                    self.quarantine_error =
+                        Some(anyhow::Error::new(e).context(format!("writing {}", path.display())));
+                    io::Error::other(message)
                 })
             }
             None => {
                 self.progress.suspend(|| {
                     eprintln!(
                         "tripline: quarantined {} record {}: {}",
-                        input.display(),
+                        self.input.display(),
                         q.source.record,
                         q.reason
                     )
@@ -218,14 +249,8 @@ impl Driver {
         }
     }
 
-    /// Clears the progress bar and flushes the quarantine file.
-    pub fn finish(mut self) -> anyhow::Result<(Summary, bool)> {
-        self.progress.finish_and_clear();
-        if let Some((path, w)) = &mut self.quarantine {
-            w.flush()
-                .with_context(|| format!("writing {}", path.display()))?;
-        }
-        Ok((self.total, self.io_failed))
+    fn progress(&mut self, bytes_in: u64) {
+        self.progress.set_position(self.before + bytes_in);
     }
 }
 

@@ -8,11 +8,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use std::sync::Arc;
-use tripline_core::compress::{Codec, ThreadedEncoder};
+use tripline_core::compress::{Codec, Output};
 
 use tripline_core::config::Config;
 use tripline_core::decode::{Limits, Options};
+use tripline_core::stage::StageOptions;
 use tripline_core::tables::{QueryDefs, Resolver};
+use tripline_core::Parallelism;
 
 use crate::inputs::{self, Driver, RunError};
 use crate::rules_cmd::load_config;
@@ -59,14 +61,18 @@ pub struct DecodeArgs {
 }
 
 impl DecodeArgs {
-    pub fn options(&self, tables: Arc<Resolver>) -> Options {
-        Options {
-            limits: Limits {
-                max_record_bytes: self.max_record_bytes,
-                max_decompressed_bytes: self.max_decompressed_bytes,
+    /// The decoder's settings, with threads beside the decoding where there are cores.
+    pub fn options(&self, tables: Arc<Resolver>) -> StageOptions {
+        StageOptions {
+            parallelism: Parallelism::available(),
+            decode: Options {
+                limits: Limits {
+                    max_record_bytes: self.max_record_bytes,
+                    max_decompressed_bytes: self.max_decompressed_bytes,
+                },
+                extra_packs: self.packs.clone(),
+                tables,
             },
-            extra_packs: self.packs.clone(),
-            tables,
         }
     }
 }
@@ -95,7 +101,9 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
         .quarantine
         .clone()
         .or_else(|| args.output.as_ref().map(|d| d.join("quarantine.ndjson")));
-    let mut driver = Driver::new(&inputs, args.decode.options(tables), quarantine.as_deref())?;
+    let options = args.decode.options(tables);
+    let parallelism = options.parallelism;
+    let mut driver = Driver::new(&inputs, options, quarantine.as_deref())?;
     let stdout = io::stdout();
     let mut stdout = BufWriter::with_capacity(256 << 10, stdout.lock());
     let mut used_names = HashSet::new();
@@ -110,23 +118,19 @@ pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
                 }
                 let file =
                     File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-                // 256 KiB buffers, compressed on a second thread while this one decodes on.
-                let encoder = args.compression.encoder(BufWriter::new(file))?;
-                Some(ThreadedEncoder::new(encoder))
+                Some(Output::new(
+                    BufWriter::new(file),
+                    args.compression,
+                    parallelism,
+                )?)
             }
             None => None,
         };
-        let mut line = Vec::new();
-        let ran = driver.run(input, |event, recycle| {
-            let out: &mut dyn Write = match &mut file_out {
-                Some(f) => f,
-                None => &mut stdout,
-            };
-            event.write_line(out, &mut line)?;
-            // Written: the decoder fills it again with a later row.
-            recycle(event);
-            Ok(())
-        });
+        let out: &mut dyn Write = match &mut file_out {
+            Some(f) => f,
+            None => &mut stdout,
+        };
+        let ran = driver.run(input, Some(out), None);
         match ran {
             Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
                 return Ok(ExitCode::SUCCESS)

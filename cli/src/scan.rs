@@ -9,7 +9,8 @@ use std::sync::Arc;
 use clap::ValueEnum;
 use tripline_core::alert::Alert;
 use tripline_core::decode::Summary;
-use tripline_core::rules::{DetectReport, Detection, Detector, Level};
+use tripline_core::rules::{DetectReport, Detector, Level};
+use tripline_core::stage::Detection;
 
 use crate::inputs::{self, Driver};
 use crate::parse::{load_resolver, DecodeArgs};
@@ -74,23 +75,15 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         Format::Ndjson
     });
 
-    // Detection on a thread of its own beside the decoding, where there is a core for it.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Inflating and detecting on threads beside the decoding, where there are cores for them.
+    let options = args.decode.options(tables.clone());
     let detector = Detector::new(rules, Some(mapper), config)
-        .with_tables(tables.clone())
+        .with_tables(tables)
         .with_object_time(started);
-    let mut detector = Detection::new(detector, cores > 1);
-    let mut driver = Driver::new(
-        &inputs,
-        args.decode.options(tables),
-        args.quarantine.as_deref(),
-    )?;
+    let mut detector = Detection::new(detector, options.parallelism);
+    let mut driver = Driver::new(&inputs, options, args.quarantine.as_deref())?;
     for input in &inputs {
-        driver.run(input, |event, recycle| {
-            // Detected events go back to the decoder to be refilled.
-            detector.observe_then(event, recycle);
-            Ok(())
-        })?;
+        driver.run(input, None, Some(&mut detector))?;
     }
     let (total, io_failed) = driver.finish()?;
 

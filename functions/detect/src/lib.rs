@@ -38,9 +38,10 @@ use tripline_aws::{s3event, ObjectRef, Settings};
 use tripline_core::alert::{key_hour, Alert};
 use tripline_core::config::Config;
 use tripline_core::mapping::Mapper;
-use tripline_core::normalized::{Line, NormalizedReader};
-use tripline_core::rules::{DetectStats, Detection, Detector, RuleSet};
+use tripline_core::rules::{DetectStats, Detector, RuleSet};
+use tripline_core::stage::{self, Detection};
 use tripline_core::tables::Resolver;
+use tripline_core::Parallelism;
 
 /// Built once per container: the rules compile once, not per invocation.
 pub struct Detect {
@@ -52,10 +53,10 @@ pub struct Detect {
     /// Works out events' tables with the site's query definitions (`[query_sql]` in
     /// `TRIPLINE_CONFIG`), which take precedence over what the parse stage found.
     pub tables: Arc<Resolver>,
-    /// Decompress and detect on threads of their own ([`NormalizedReader::threaded`],
-    /// [`Detection::Threaded`]); only worth it with more than one vCPU
-    /// ([`tripline_aws::lambda::threads_pay`]). [`Detect::new`] turns it on.
-    pub threads: bool,
+    /// Whether decompressing and detecting run on threads of their own: only worth it with
+    /// more than one vCPU ([`tripline_aws::lambda::parallelism`]). [`Detect::new`] turns
+    /// them on.
+    pub parallelism: Parallelism,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -74,8 +75,8 @@ pub struct Report {
 }
 
 impl Detect {
-    /// Loads the built-in rules and mappings and `TRIPLINE_CONFIG`, with
-    /// [`Detect::threads`] on (the function sets it from its memory size).
+    /// Loads the built-in rules and mappings and `TRIPLINE_CONFIG`, with threads (the
+    /// function sets [`Detect::parallelism`] from its memory size).
     pub fn new(s3: aws_sdk_s3::Client, settings: Settings) -> anyhow::Result<Self> {
         let config = match &settings.config_toml {
             Some(text) => Config::from_toml_str(text).context("TRIPLINE_CONFIG")?,
@@ -94,7 +95,7 @@ impl Detect {
             rules: Arc::new(RuleSet::builtin().context("built-in rules")?),
             mapper: Arc::new(Mapper::builtin().context("built-in mappings")?),
             config: Arc::new(config),
-            threads: true,
+            parallelism: Parallelism::Threads,
         })
     }
 
@@ -108,7 +109,7 @@ impl Detect {
         .with_tables(self.tables.clone());
         // Its object time until one is set: now.
         let invoked = detector.object_time();
-        let mut detector = Detection::new(detector, self.threads);
+        let mut detector = Detection::new(detector, self.parallelism);
         let mut output_bucket = None;
         for object in s3event::parse_value(event)? {
             let ours = object.is_created()
@@ -139,35 +140,22 @@ impl Detect {
         Ok(report)
     }
 
-    /// Streams one compressed NDJSON object through the detector on a blocking thread
-    /// (decompressing there too, or on another with [`Detect::threads`]).
+    /// Streams one compressed NDJSON object through the detection on a blocking thread
+    /// (decompressing there too, or on another with [`tripline_core::Parallelism::Threads`]).
     async fn read(
         &self,
         object: &ObjectRef,
-        mut detector: Detection,
+        mut detection: Detection,
     ) -> anyhow::Result<(Detection, u64)> {
         let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
         let name = format!("s3://{}/{}", object.bucket, object.key);
-        let threads = self.threads;
+        let parallelism = self.parallelism;
         tokio::task::spawn_blocking(move || -> anyhow::Result<(Detection, u64)> {
-            let mut bad = 0;
-            let lines = if threads {
-                NormalizedReader::threaded(reader)
-            } else {
-                NormalizedReader::new(reader)
-            };
-            for line in lines {
-                match line.with_context(|| format!("reading {name}"))? {
-                    Line::Event(event) => {
-                        detector.observe(event);
-                    }
-                    Line::Bad(b) => {
-                        bad += 1;
-                        tracing::warn!(object = %name, line = b.line, error = %b.error, "not a normalized event");
-                    }
-                }
-            }
-            Ok((detector, bad))
+            let count = stage::detect(reader, parallelism, &mut detection, |bad| {
+                tracing::warn!(object = %name, line = bad.line, error = %bad.error, "not a normalized event");
+            })
+            .with_context(|| format!("reading {name}"))?;
+            Ok((detection, count.bad_lines))
         })
         .await
         .context("detect worker panicked")?

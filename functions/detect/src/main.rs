@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let config = clients::load_config().await;
     let detect = Detect {
         // Inflate on a thread of its own only with more than one vCPU.
-        threads: lambda::threads_pay_here(),
+        parallelism: lambda::parallelism_here(),
         ..Detect::new(clients::s3(&config), Settings::from_env()?)?
     };
     let detect = &detect;

@@ -119,7 +119,7 @@ async fn alerts_are_written_once_per_id() {
     assert_eq!(replay.deduplicated.len(), report.written.len());
     // Inflating inline (a function at one vCPU or less) reads the same object the same way.
     let inline = Detect {
-        threads: false,
+        parallelism: tripline_core::Parallelism::Inline,
         ..Detect::new(s3.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap()
     };
     let replay_inline = inline.handle(&event).await.unwrap();

@@ -5,22 +5,21 @@
 //! gzip). Keys depend only on the input key and the setting, so a retried or replayed event
 //! rewrites the same objects instead of adding new ones.
 
-use std::io::Write;
-
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
 use tripline_aws::{get_object_reader, s3event, ObjectRef, S3Writer, Settings};
-use tripline_core::compress::{Codec, Output};
-use tripline_core::decode::{Decoded, ObjectDecoder, ObjectError, Options, Origin, Summary};
+use tripline_core::compress::Codec;
+use tripline_core::decode::{ObjectError, Origin, Summary};
+use tripline_core::stage::{self, NdjsonOutput, StageOptions};
 
 /// Everything an invocation needs, built once per container.
 pub struct Parse {
     pub s3: aws_sdk_s3::Client,
     pub settings: Settings,
-    pub options: Options,
-    /// Inflate and compress on threads of their own (see [`tripline_aws::lambda::threads_pay`]).
-    pub threads: bool,
+    /// The decoder's settings, and whether inflating and compressing run on threads of their
+    /// own (see [`tripline_aws::lambda::threads_pay`]).
+    pub options: StageOptions,
 }
 
 /// What one object produced.
@@ -70,8 +69,8 @@ impl Parse {
 
     /// Streams one object: S3 body → inflate → decode → compress → multipart upload, with
     /// bounded buffers between, so memory stays at a few upload parts whatever the object's
-    /// size. With [`Parse::threads`], inflate and compression each run on a thread of their
-    /// own beside the decoding one.
+    /// size. With [`tripline_core::Parallelism::Threads`], inflate and compression each run
+    /// on a thread of their own beside the decoding one.
     async fn object(&self, object: &ObjectRef) -> anyhow::Result<ObjectReport> {
         let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
         let output_bucket = self.settings.output_bucket(&object.bucket).to_owned();
@@ -79,50 +78,32 @@ impl Parse {
         let suffix = key_suffix(codec);
         let events_key = format!("{}{}{suffix}", self.settings.normalized_prefix, object.key);
         let quarantine_key = format!("{}{}{suffix}", self.settings.quarantine_prefix, object.key);
-        let (s3, options, threads) = (self.s3.clone(), self.options.clone(), self.threads);
+        let (s3, options) = (self.s3.clone(), self.options.clone());
         let origin = Origin::s3(&object.bucket, &object.key);
         let (bucket, key) = (object.bucket.clone(), object.key.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<ObjectReport> {
-            // Events go in one write per line into 256 KiB buffers, and the compressor gets
-            // one call per full buffer (7x faster than feeding gzip small writes), on a thread
-            // of its own (which then owns the S3Writer) or inline.
-            let writer = |key: &str| {
-                let upload = S3Writer::new(s3.clone(), &output_bucket, key);
-                Output::new(upload, codec, threads).context("starting the compressor")
+            let upload = {
+                let (s3, bucket) = (s3.clone(), output_bucket.clone());
+                move |key: &str| S3Writer::new(s3.clone(), &bucket, key)
             };
-            let mut events = writer(&events_key)?;
-            let mut quarantine = None;
-            let mut decoder = if threads {
-                ObjectDecoder::threaded(reader, origin, options)
-            } else {
-                ObjectDecoder::new(reader, origin, options)
+            let quarantine = {
+                let (upload, key) = (upload.clone(), quarantine_key.clone());
+                move || Ok(upload(&key))
             };
-            let mut line = Vec::new();
-            while let Some(item) = decoder.next() {
-                match item {
-                    Decoded::Event(e) => {
-                        e.write_line(&mut events, &mut line)?;
-                        // Written: the decoder fills it again with a later row.
-                        decoder.recycle(e);
-                    }
-                    Decoded::Quarantined(q) => {
-                        let out = match &mut quarantine {
-                            Some(out) => out,
-                            slot @ None => slot.insert(writer(&quarantine_key)?),
-                        };
-                        write_line(out, &*q)?
-                    }
-                }
-            }
-            let summary = decoder.summary();
+            let mut output =
+                NdjsonOutput::new(upload(&events_key), codec, options.parallelism, quarantine)
+                    .context("starting the compressor")?;
+            let summary = stage::parse(reader, origin, &options, &mut output, None)
+                .context("writing normalized events")?;
             if let Some(ObjectError::Read { message }) = &summary.error {
                 // A network failure, not bad data: fail so Lambda retries the object.
                 anyhow::bail!("reading s3://{bucket}/{key}: {message}");
             }
-            finish(events).context("uploading normalized events")?;
+            let (events, quarantine) = output.finish().context("compressing the output")?;
+            events.finish().context("uploading normalized events")?;
             let quarantine_key = match quarantine {
                 Some(q) => {
-                    finish(q).context("uploading quarantine")?;
+                    q.finish().context("uploading quarantine")?;
                     Some(quarantine_key)
                 }
                 None => None,
@@ -149,18 +130,6 @@ pub fn key_suffix(codec: Codec) -> &'static str {
         Codec::Zstd => ".ndjson.zst",
         Codec::Gzip => ".ndjson.gz",
     }
-}
-
-/// Compresses the rest, ends the compressed stream and completes the upload.
-fn finish(out: Output<S3Writer>) -> anyhow::Result<()> {
-    out.finish()?.finish()?;
-    Ok(())
-}
-
-fn write_line<T: Serialize + ?Sized>(out: &mut impl Write, value: &T) -> anyhow::Result<()> {
-    serde_json::to_writer(&mut *out, value)?;
-    out.write_all(b"\n")?;
-    Ok(())
 }
 
 /// The EMF metrics line for an invocation.

@@ -5,7 +5,7 @@ use std::time::Instant;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use tripline_aws::{clients, lambda, logging, Settings};
-use tripline_core::decode::Options;
+use tripline_core::stage::StageOptions;
 use tripline_parse::{metrics, Parse};
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
@@ -21,9 +21,11 @@ async fn main() -> Result<(), Error> {
     let parse = Parse {
         s3: clients::s3(&config),
         settings: Settings::from_env()?,
-        options: Options::default(),
-        // Inflate and deflate on threads of their own only with more than one vCPU.
-        threads: lambda::threads_pay_here(),
+        options: StageOptions {
+            // Inflate and deflate on threads of their own only with more than one vCPU.
+            parallelism: lambda::parallelism_here(),
+            ..StageOptions::default()
+        },
     };
     let parse = &parse;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

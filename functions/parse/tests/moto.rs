@@ -7,7 +7,8 @@ use flate2::{write::GzEncoder, Compression};
 use serde_json::Value;
 use tripline_aws::{clients, testing::MotoServer, Settings};
 use tripline_core::compress::Codec;
-use tripline_core::decode::Options;
+use tripline_core::stage::StageOptions;
+use tripline_core::Parallelism;
 use tripline_parse::Parse;
 
 const BUCKET: &str = "tripline-data";
@@ -69,8 +70,10 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
     let parse = Parse {
         s3: s3.clone(),
         settings: Settings::from_lookup(&|_| None).unwrap(),
-        options: Options::default(),
-        threads: true,
+        options: StageOptions {
+            parallelism: Parallelism::Threads,
+            ..StageOptions::default()
+        },
     };
     let report = parse.handle(&event).await.unwrap();
     assert_eq!(report.objects.len(), 1, "{report:?}");
@@ -118,7 +121,7 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
 
     // Without the inflate and compress threads (a function under one vCPU), the same output.
     let inline = Parse {
-        threads: false,
+        options: StageOptions::default(),
         ..parse
     };
     let report = inline.handle(&event).await.unwrap();
@@ -134,12 +137,14 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
         (name == "TRIPLINE_OUTPUT_COMPRESSION").then(|| "gzip".to_owned())
     })
     .unwrap();
-    for threads in [true, false] {
+    for parallelism in [Parallelism::Threads, Parallelism::Inline] {
         let gz = Parse {
             s3: inline.s3.clone(),
             settings: gzip_settings.clone(),
-            options: inline.options.clone(),
-            threads,
+            options: StageOptions {
+                parallelism,
+                ..inline.options.clone()
+            },
         };
         let report = gz.handle(&event).await.unwrap();
         let out = &report.objects[0];
@@ -165,8 +170,10 @@ async fn bad_events_and_missing_objects_are_clear_errors() {
     let parse = Parse {
         s3,
         settings: Settings::from_lookup(&|_| None).unwrap(),
-        options: Options::default(),
-        threads: true,
+        options: StageOptions {
+            parallelism: Parallelism::Threads,
+            ..StageOptions::default()
+        },
     };
     let err = parse
         .handle(&serde_json::json!({"Records": "nope"}))

@@ -6,7 +6,7 @@
 //! - [`settings`]: the functions' environment variables (pure parsing) and `_PARAM` secrets
 //!   (SSM / Secrets Manager, resolved once at cold start).
 //! - [`lambda`]: what the Lambda runtime sets (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`) and whether
-//!   extra threads pay at that size ([`lambda::threads_pay`]).
+//!   extra threads pay at that size ([`lambda::parallelism`]).
 //! - [`clients`]: SDK clients from the default configuration chain; `AWS_ENDPOINT_URL` works
 //!   (moto, LocalStack), with path-style S3 then.
 //! - [`s3event`]: S3 event notifications (direct, via SQS or SNS, real AWS or moto shape) into

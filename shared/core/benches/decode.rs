@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, Criterion, Throughput};
 use flate2::{bufread::MultiGzDecoder, write::GzEncoder, Compression};
 use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
+use tripline_core::Parallelism;
 
 /// About 24 MiB of records before compression, varied enough (pids, hashes, addresses
 /// from a fixed-seed generator) to compress like real osquery logs (~10x), so the gunzip
@@ -96,11 +97,16 @@ fn decode_and_serialize(gz: &[u8]) -> u64 {
     events
 }
 
-/// `decode` with gzip inflated on a second thread ([`ObjectDecoder::threaded`]).
+/// `decode` with gzip inflated on a second thread ([`Parallelism::Threads`]).
 fn decode_threaded(gz: &[u8]) -> u64 {
     let reader = io::Cursor::new(gz.to_vec());
     let mut events = 0;
-    for item in ObjectDecoder::threaded(reader, Origin::path("bench"), Options::default()) {
+    for item in ObjectDecoder::with_parallelism(
+        reader,
+        Origin::path("bench"),
+        Options::default(),
+        Parallelism::Threads,
+    ) {
         if let Decoded::Event(e) = item {
             black_box(&e);
             events += 1;

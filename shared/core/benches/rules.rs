@@ -137,7 +137,7 @@ fn bench(c: &mut Criterion) {
     );
     let fired = events
         .iter()
-        .filter(|e| !probe.observe((*e).clone()).is_empty())
+        .filter(|e| !probe.observe(&mut (*e).clone()).is_empty())
         .count();
     let report = probe.finish();
     eprintln!(
@@ -165,8 +165,8 @@ fn bench(c: &mut Criterion) {
                 )
             },
             |(mut det, evs)| {
-                for e in evs {
-                    black_box(det.observe(e));
+                for mut e in evs {
+                    black_box(det.observe(&mut e));
                 }
                 black_box(det.finish())
             },

@@ -9,7 +9,7 @@
 //! their magic bytes ([`Codec::sniff`]), so objects written under either setting stay
 //! readable.
 //!
-//! [`ThreadedEncoder`] copies what it is given into fixed-size buffers (256 KiB by default)
+//! With [`Parallelism::Threads`], [`Output`] copies what it is given into fixed-size buffers (256 KiB by default)
 //! and hands each full buffer over a bounded channel to a thread that owns the
 //! [`Encoder`]. The caller's thread then only serializes and copies, while compression runs
 //! on another core. The thread sends each buffer back once compressed, so after start-up nothing
@@ -18,7 +18,7 @@
 //! compressed).
 //!
 //! Errors are never lost. An error from the encoder or the inner writer stops the thread. The
-//! next [`Write`] call that hands over a buffer returns it, and [`ThreadedEncoder::finish`]
+//! next [`Write`] call that hands over a buffer returns it, and [`Output::finish`]
 //! returns it (the first one) in any case. A panic on the thread becomes an error too.
 //! Dropping the writer without `finish` stops the thread and waits for it. The encoder and the
 //! inner writer are dropped on that thread, unfinished as far as this writer is concerned
@@ -30,13 +30,12 @@
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
 use std::str::FromStr;
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{Receiver, Sender};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use crate::decode::readahead::Failed;
+use crate::worker::{panic_message, Failed, Parallelism, Stopped, Worker};
 
 /// How the stages' NDJSON output is compressed. Each codec runs at its fastest useful level:
 /// the output is written once per object, under a CPU bill, and read back once.
@@ -188,8 +187,8 @@ enum Back {
     Flushed,
 }
 
-/// A [`Write`] that compresses on its own thread into `W`. See the [module docs](self).
-pub struct ThreadedEncoder<W: Write + Send + 'static> {
+/// A [`Write`] that compresses on a [`Worker`] thread into `W`. See the [module docs](self).
+pub(crate) struct ThreadedEncoder<W: Write + Send + 'static> {
     buf: Vec<u8>,
     buffer_size: usize,
     /// Empty buffers ready to fill.
@@ -197,9 +196,8 @@ pub struct ThreadedEncoder<W: Write + Send + 'static> {
     /// Buffers created so far (at most `max_buffers`).
     allocated: usize,
     max_buffers: usize,
-    jobs: Option<SyncSender<Job>>,
-    back: Receiver<Back>,
-    thread: Option<JoinHandle<io::Result<W>>>,
+    /// `None` once joined.
+    worker: Option<Worker<Job, Back, io::Result<W>>>,
     /// Why the thread stopped, once known.
     failed: Option<Failure>,
 }
@@ -233,50 +231,46 @@ impl Failure {
 impl<W: Write + Send + 'static> ThreadedEncoder<W> {
     /// Runs `encoder` on its own thread, with [`DEFAULT_BUFFERS`] buffers of
     /// [`DEFAULT_BUFFER_SIZE`].
-    pub fn new(encoder: Encoder<W>) -> Self {
+    pub(crate) fn new(encoder: Encoder<W>) -> io::Result<Self> {
         Self::with_buffers(encoder, DEFAULT_BUFFER_SIZE, DEFAULT_BUFFERS)
     }
 
     /// Runs `encoder` on its own thread, with at most `buffers` buffers (at least 2) of
-    /// `buffer_size` bytes (at least 1).
-    ///
-    /// Panics if the operating system cannot start the thread (as `std::thread::spawn` does).
-    pub fn with_buffers(encoder: Encoder<W>, buffer_size: usize, buffers: usize) -> Self {
+    /// `buffer_size` bytes (at least 1). Fails only if the thread cannot be started.
+    pub(crate) fn with_buffers(
+        encoder: Encoder<W>,
+        buffer_size: usize,
+        buffers: usize,
+    ) -> io::Result<Self> {
         let buffer_size = buffer_size.max(1);
         let max_buffers = buffers.max(2);
         // Never full in practice: at most `max_buffers` data jobs exist, plus a flush or finish.
-        let (jobs, job_rx) = mpsc::sync_channel(max_buffers + 1);
-        let (back_tx, back) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("compressor".into())
-            .spawn(move || compress(encoder, job_rx, back_tx))
-            .expect("spawning the compressor thread");
-        ThreadedEncoder {
+        let worker = Worker::spawn("compressor", max_buffers + 1, move |jobs, back| {
+            compress(encoder, jobs, back)
+        })?;
+        Ok(ThreadedEncoder {
             buf: Vec::with_capacity(buffer_size),
             buffer_size,
             free: Vec::new(),
             allocated: 1,
             max_buffers,
-            jobs: Some(jobs),
-            back,
-            thread: Some(thread),
+            worker: Some(worker),
             failed: None,
-        }
+        })
     }
 
     /// Compresses what is buffered, ends the compressed stream, waits for the thread and returns the
     /// inner writer (not flushed: finishing it, e.g. completing an upload, is the caller's
     /// job). Returns the first error the thread met instead, if any (itself, unless a
     /// `write` or `flush` already returned it).
-    pub fn finish(mut self) -> io::Result<W> {
-        if let (None, Some(jobs)) = (&self.failed, self.jobs.take()) {
+    pub(crate) fn finish(mut self) -> io::Result<W> {
+        if let (None, Some(worker)) = (&self.failed, &self.worker) {
             let last = std::mem::take(&mut self.buf);
             // A failed send means the thread stopped; joining it says why.
-            if last.is_empty() || jobs.send(Job::Data(last)).is_ok() {
-                let _ = jobs.send(Job::Finish);
+            if last.is_empty() || worker.send(Job::Data(last)).is_ok() {
+                let _ = worker.send(Job::Finish);
             }
         }
-        self.jobs = None;
         let result = self.join();
         match self.failed.as_mut() {
             Some(failure) => Err(failure.report()),
@@ -284,22 +278,16 @@ impl<W: Write + Send + 'static> ThreadedEncoder<W> {
         }
     }
 
-    /// Waits for the thread (which stops once `jobs` is dropped or after `Finish`).
+    /// Waits for the thread (which stops once its jobs close or after `Finish`).
     fn join(&mut self) -> io::Result<W> {
-        match self.thread.take() {
+        match self.worker.take() {
             None => Err(io::Error::other("compressor thread already stopped")),
-            Some(thread) => match thread.join() {
+            Some(worker) => match worker.join() {
                 Ok(result) => result,
-                Err(panic) => {
-                    let message = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".into());
-                    Err(io::Error::other(format!(
-                        "compressor thread panicked: {message}"
-                    )))
-                }
+                Err(panic) => Err(io::Error::other(format!(
+                    "compressor thread panicked: {}",
+                    panic_message(&*panic)
+                ))),
             },
         }
     }
@@ -307,7 +295,6 @@ impl<W: Write + Send + 'static> ThreadedEncoder<W> {
     /// The thread stopped: record why (once) and report it (see [`Failure`]).
     fn stopped(&mut self) -> io::Error {
         if self.failed.is_none() {
-            self.jobs = None;
             self.failed = Some(Failure::new(match self.join() {
                 Err(e) => e,
                 Ok(_) => io::Error::other("compressor thread stopped before finish"),
@@ -319,18 +306,23 @@ impl<W: Write + Send + 'static> ThreadedEncoder<W> {
         }
     }
 
-    /// Hands the current buffer to the thread and takes an empty one.
-    #[cold]
-    fn hand_over(&mut self) -> io::Result<()> {
+    /// Queues `job`, or reports why the thread stopped.
+    fn send(&mut self, job: Job) -> io::Result<()> {
         if self.failed.is_some() {
             return Err(self.stopped());
         }
+        match self.worker.as_ref().map(|w| w.send(job)) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(self.stopped()),
+        }
+    }
+
+    /// Hands the current buffer to the thread and takes an empty one.
+    #[cold]
+    fn hand_over(&mut self) -> io::Result<()> {
         // Send first, so the thread has work queued while this one waits for a buffer.
         let full = std::mem::take(&mut self.buf);
-        let sent = self.jobs.as_ref().map(|jobs| jobs.send(Job::Data(full)));
-        if !matches!(sent, Some(Ok(()))) {
-            return Err(self.stopped());
-        }
+        self.send(Job::Data(full))?;
         self.buf = self.empty_buffer()?;
         Ok(())
     }
@@ -342,20 +334,23 @@ impl<W: Write + Send + 'static> ThreadedEncoder<W> {
             if let Some(b) = self.free.pop() {
                 return Ok(b);
             }
-            match self.back.try_recv() {
-                Ok(Back::Empty(b)) => return Ok(b),
-                Ok(Back::Flushed) => continue,
-                Err(TryRecvError::Disconnected) => return Err(self.stopped()),
-                Err(TryRecvError::Empty) => {}
+            let Some(worker) = &self.worker else {
+                return Err(self.stopped());
+            };
+            match worker.try_done() {
+                Ok(Some(Back::Empty(b))) => return Ok(b),
+                Ok(Some(Back::Flushed)) => continue,
+                Err(Stopped) => return Err(self.stopped()),
+                Ok(None) => {}
             }
             if self.allocated < self.max_buffers {
                 self.allocated += 1;
                 return Ok(Vec::with_capacity(self.buffer_size));
             }
-            match self.back.recv() {
+            match worker.wait_done() {
                 Ok(Back::Empty(b)) => return Ok(b),
                 Ok(Back::Flushed) => continue,
-                Err(_) => return Err(self.stopped()),
+                Err(Stopped) => return Err(self.stopped()),
             }
         }
     }
@@ -400,29 +395,17 @@ impl<W: Write + Send + 'static> Write for ThreadedEncoder<W> {
         if !self.buf.is_empty() {
             self.hand_over()?;
         }
-        if self.failed.is_some() {
-            return Err(self.stopped());
-        }
-        if !matches!(self.jobs.as_ref().map(|j| j.send(Job::Flush)), Some(Ok(()))) {
-            return Err(self.stopped());
-        }
+        self.send(Job::Flush)?;
         loop {
-            match self.back.recv() {
+            let back = match &self.worker {
+                Some(worker) => worker.wait_done(),
+                None => Err(Stopped),
+            };
+            match back {
                 Ok(Back::Empty(b)) => self.free.push(b),
                 Ok(Back::Flushed) => return Ok(()),
-                Err(_) => return Err(self.stopped()),
+                Err(Stopped) => return Err(self.stopped()),
             }
-        }
-    }
-}
-
-impl<W: Write + Send + 'static> Drop for ThreadedEncoder<W> {
-    /// Without [`ThreadedEncoder::finish`]: stops the thread (it sees the channel close
-    /// before a finish and drops the encoder) and waits for it.
-    fn drop(&mut self) {
-        self.jobs = None;
-        if self.thread.is_some() {
-            let _ = self.join();
         }
     }
 }
@@ -445,78 +428,87 @@ fn compress<W: Write>(
     jobs: Receiver<Job>,
     back: Sender<Back>,
 ) -> io::Result<W> {
-    loop {
-        match jobs.recv() {
-            Ok(Job::Data(mut buf)) => {
+    for job in jobs {
+        match job {
+            Job::Data(mut buf) => {
                 encoder.write_all(&buf)?;
                 buf.clear();
                 // The writer may be gone already (dropped); nothing to return the buffer to.
                 let _ = back.send(Back::Empty(buf));
             }
-            Ok(Job::Flush) => {
+            Job::Flush => {
                 encoder.flush()?;
                 let _ = back.send(Back::Flushed);
             }
-            Ok(Job::Finish) => return encoder.finish(),
-            Err(_) => {
-                return Err(io::Error::other(
-                    "compressor dropped before finish; output incomplete",
-                ))
-            }
+            Job::Finish => return encoder.finish(),
         }
     }
+    Err(io::Error::other(
+        "compressor dropped before finish; output incomplete",
+    ))
 }
 
-/// Compressed output either on a thread of its own ([`ThreadedEncoder`]) or inline on the
-/// caller's thread (a [`DEFAULT_BUFFER_SIZE`] `BufWriter` in front of the [`Encoder`], so the
-/// compressor still sees large writes; never hand a `GzEncoder` small writes, see
-/// BENCHMARKS.md), chosen at run time: the thread only pays where a second core is free, and
-/// costs a little extra CPU where it is not.
-pub enum Output<W: Write + Send + 'static> {
+/// Compressed output, on a thread of its own with [`Parallelism::Threads`] or inline on the
+/// caller's thread: a [`DEFAULT_BUFFER_SIZE`] `BufWriter` in front of the [`Encoder`] then,
+/// so the compressor still sees large writes (a `GzEncoder` fed small writes makes a deflate
+/// call per write). Both write the same bytes.
+pub struct Output<W: Write + Send + 'static>(OutputKind<W>);
+
+enum OutputKind<W: Write + Send + 'static> {
     Threaded(ThreadedEncoder<W>),
     Inline(io::BufWriter<Encoder<W>>),
 }
 
 impl<W: Write + Send + 'static> Output<W> {
-    /// Compresses with `codec` into `inner`. Fails only if zstd cannot allocate its context.
-    pub fn new(inner: W, codec: Codec, threaded: bool) -> io::Result<Self> {
+    /// Compresses with `codec` into `inner`. Fails only if zstd cannot allocate its context
+    /// or the compressor thread cannot be started.
+    pub fn new(inner: W, codec: Codec, parallelism: Parallelism) -> io::Result<Self> {
         let encoder = codec.encoder(inner)?;
-        Ok(if threaded {
-            Output::Threaded(ThreadedEncoder::new(encoder))
-        } else {
-            Output::Inline(io::BufWriter::with_capacity(DEFAULT_BUFFER_SIZE, encoder))
-        })
+        Ok(Output(match parallelism {
+            Parallelism::Threads => OutputKind::Threaded(ThreadedEncoder::new(encoder)?),
+            Parallelism::Inline => {
+                OutputKind::Inline(io::BufWriter::with_capacity(DEFAULT_BUFFER_SIZE, encoder))
+            }
+        }))
     }
 
     /// Ends the compressed stream and returns the inner writer (not flushed), or the first
     /// error.
     pub fn finish(self) -> io::Result<W> {
-        match self {
-            Output::Threaded(w) => w.finish(),
-            Output::Inline(w) => w.into_inner().map_err(|e| e.into_error())?.finish(),
+        match self.0 {
+            OutputKind::Threaded(w) => w.finish(),
+            OutputKind::Inline(w) => w.into_inner().map_err(|e| e.into_error())?.finish(),
+        }
+    }
+
+    /// Whether compression runs on a thread of its own.
+    pub fn parallelism(&self) -> Parallelism {
+        match self.0 {
+            OutputKind::Threaded(_) => Parallelism::Threads,
+            OutputKind::Inline(_) => Parallelism::Inline,
         }
     }
 }
 
 impl<W: Write + Send + 'static> Write for Output<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Output::Threaded(w) => w.write(buf),
-            Output::Inline(w) => w.write(buf),
+        match &mut self.0 {
+            OutputKind::Threaded(w) => w.write(buf),
+            OutputKind::Inline(w) => w.write(buf),
         }
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Output::Threaded(w) => w.write_all(buf),
-            Output::Inline(w) => w.write_all(buf),
+        match &mut self.0 {
+            OutputKind::Threaded(w) => w.write_all(buf),
+            OutputKind::Inline(w) => w.write_all(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Output::Threaded(w) => w.flush(),
-            Output::Inline(w) => w.flush(),
+        match &mut self.0 {
+            OutputKind::Threaded(w) => w.flush(),
+            OutputKind::Inline(w) => w.flush(),
         }
     }
 }
@@ -542,7 +534,7 @@ mod tests {
         inner: W,
         buffer_size: usize,
     ) -> ThreadedEncoder<W> {
-        ThreadedEncoder::with_buffers(codec.encoder(inner).unwrap(), buffer_size, 2)
+        ThreadedEncoder::with_buffers(codec.encoder(inner).unwrap(), buffer_size, 2).unwrap()
     }
 
     /// Deterministic, somewhat compressible bytes.
@@ -566,7 +558,7 @@ mod tests {
     fn codec_names_extensions_and_magic() {
         for codec in CODECS {
             assert_eq!(codec.to_string().parse::<Codec>(), Ok(codec));
-            let packed = Output::new(Vec::new(), codec, false)
+            let packed = Output::new(Vec::new(), codec, Parallelism::Inline)
                 .unwrap()
                 .finish()
                 .unwrap();
@@ -586,18 +578,14 @@ mod tests {
     fn output_round_trips_threaded_and_inline() {
         let input = data(DEFAULT_BUFFER_SIZE * 2 + 123);
         for codec in CODECS {
-            for threaded in [true, false] {
-                let mut out = Output::new(Vec::new(), codec, threaded).unwrap();
-                assert_eq!(matches!(out, Output::Threaded(_)), threaded);
+            for parallelism in [Parallelism::Threads, Parallelism::Inline] {
+                let mut out = Output::new(Vec::new(), codec, parallelism).unwrap();
+                assert_eq!(out.parallelism(), parallelism);
                 for piece in input.chunks(1000) {
                     out.write_all(piece).unwrap();
                 }
                 let packed = out.finish().unwrap();
-                assert_eq!(
-                    unpack(codec, &packed),
-                    input,
-                    "{codec} threaded: {threaded}"
-                );
+                assert_eq!(unpack(codec, &packed), input, "{codec} {parallelism:?}");
             }
         }
     }
@@ -613,7 +601,7 @@ mod tests {
             .take(1 << 20)
             .collect();
         let size = |codec| {
-            let mut out = Output::new(Vec::new(), codec, false).unwrap();
+            let mut out = Output::new(Vec::new(), codec, Parallelism::Inline).unwrap();
             out.write_all(&input).unwrap();
             out.finish().unwrap().len()
         };
@@ -625,7 +613,7 @@ mod tests {
         for codec in CODECS {
             let mut packed = Vec::new();
             for part in [&b"first\n"[..], b"second\n"] {
-                let mut out = Output::new(Vec::new(), codec, false).unwrap();
+                let mut out = Output::new(Vec::new(), codec, Parallelism::Inline).unwrap();
                 out.write_all(part).unwrap();
                 packed.extend(out.finish().unwrap());
             }
@@ -637,7 +625,7 @@ mod tests {
     fn a_damaged_stream_is_a_read_error() {
         let input = data(200_000);
         for codec in CODECS {
-            let mut out = Output::new(Vec::new(), codec, false).unwrap();
+            let mut out = Output::new(Vec::new(), codec, Parallelism::Inline).unwrap();
             out.write_all(&input).unwrap();
             let mut packed = out.finish().unwrap();
             let cut = &packed[..packed.len() / 2];
@@ -685,7 +673,7 @@ mod tests {
     fn same_bytes_as_a_plain_encoder() {
         let input = data(600_000);
         for codec in CODECS {
-            let mut w = ThreadedEncoder::new(codec.encoder(Vec::new()).unwrap());
+            let mut w = ThreadedEncoder::new(codec.encoder(Vec::new()).unwrap()).unwrap();
             w.write_all(&input).unwrap();
             let ours = w.finish().unwrap();
             let mut plain = codec.encoder(Vec::new()).unwrap();
@@ -700,6 +688,7 @@ mod tests {
     fn empty_output_is_a_valid_empty_stream() {
         for codec in CODECS {
             let packed = ThreadedEncoder::new(codec.encoder(Vec::new()).unwrap())
+                .unwrap()
                 .finish()
                 .unwrap();
             assert!(!packed.is_empty());
@@ -711,7 +700,8 @@ mod tests {
     fn flush_makes_the_data_so_far_decodable() {
         for codec in CODECS {
             let shared = Arc::new(Mutex::new(Vec::new()));
-            let mut w = ThreadedEncoder::new(codec.encoder(Shared(shared.clone())).unwrap());
+            let mut w =
+                ThreadedEncoder::new(codec.encoder(Shared(shared.clone())).unwrap()).unwrap();
             w.write_all(b"first line\n").unwrap();
             w.flush().unwrap();
             let so_far = shared.lock().unwrap().clone();

@@ -30,4 +30,16 @@ pub mod normalized;
 pub mod notify;
 pub mod query_name;
 pub mod rules;
+pub mod stage;
 pub mod tables;
+mod worker;
+
+pub use worker::Parallelism;
+
+pub use alert::Alert;
+pub use config::Config;
+pub use decode::{ObjectDecoder, Options, Origin, Summary};
+pub use event::{Event, Quarantined};
+pub use mapping::Mapper;
+pub use rules::{DetectReport, Detector, RuleSet};
+pub use stage::{Detection, StageOptions};

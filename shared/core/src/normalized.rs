@@ -3,9 +3,8 @@
 //! The parse stage writes one [`Event`] per line (zstd or gzip NDJSON, see [`Codec`]); the
 //! detect stage streams them back. Re-reading is most of what the detect stage costs, so a
 //! [`NormalizedReader`] reuses one line buffer instead of allocating a `String` per line and
-//! checks UTF-8 once per line; [`NormalizedReader::threaded`] also decompresses on its own
-//! thread (like
-//! [`crate::decode::ObjectDecoder::threaded`]), which pays only with more than one core. A
+//! checks UTF-8 once per line; with [`Parallelism::Threads`] it also decompresses on a thread
+//! of its own. A
 //! line that is not an event (which we never write, but an object can be damaged or
 //! foreign) is returned as a [`BadLine`] and reading goes on; a line longer than
 //! [`MAX_LINE_BYTES`] is skipped without being buffered.
@@ -13,8 +12,8 @@
 use std::io::{self, BufRead, BufReader, Read};
 
 use crate::compress::Codec;
-use crate::decode::readahead::spawn_or_fail;
 use crate::event::Event;
+use crate::worker::{read_ahead, Parallelism};
 
 /// Longest line accepted. A normalized event is one osquery row plus its record's header;
 /// osquery caps a whole record at 1 MiB, so anything near this is not ours.
@@ -52,15 +51,17 @@ fn open<R: Read>(reader: R) -> (BufReader<R>, Option<Codec>) {
 }
 
 impl NormalizedReader<'static> {
-    /// Like [`NormalizedReader::new`], but a compressed object is decompressed on its own
-    /// thread, up to 1 MiB ahead of the line parser, so decompression overlaps with parsing on a
-    /// second core. Items, byte counts and errors are the same as with `new`; if no thread
-    /// can be started, that is the first item's read error. Plain input is read on the
-    /// calling thread (there is nothing to overlap).
-    pub fn threaded(reader: impl Read + Send + 'static) -> Self {
-        let input: Box<dyn BufRead + Send> = match open(reader) {
-            (raw, Some(codec)) => spawn_or_fail(codec.decoder(raw)),
-            (raw, None) => Box::new(raw),
+    /// Like [`NormalizedReader::new`]; with [`Parallelism::Threads`], a compressed object is
+    /// decompressed on a thread of its own, a bounded distance ahead of the line parser.
+    /// Items, byte counts and errors are the same either way; if no thread can be started,
+    /// that is the first item's read error. Plain input is read on the calling thread.
+    pub fn with_parallelism(reader: impl Read + Send + 'static, parallelism: Parallelism) -> Self {
+        let input: Box<dyn BufRead + Send> = match (open(reader), parallelism) {
+            ((raw, Some(codec)), Parallelism::Threads) => read_ahead(codec.decoder(raw)),
+            ((raw, Some(codec)), Parallelism::Inline) => {
+                Box::new(BufReader::with_capacity(256 << 10, codec.decoder(raw)))
+            }
+            ((raw, None), _) => Box::new(raw),
         };
         Self::assemble(input)
     }
@@ -228,8 +229,11 @@ mod tests {
     /// checks that the two agree item for item (line numbers and errors included) and in bytes.
     fn read_both(input: &[u8]) -> (Vec<Item>, u64) {
         let one = collect(NormalizedReader::new(input));
-        let two = collect(NormalizedReader::threaded(io::Cursor::new(input.to_vec())));
-        assert_eq!(one, two, "NormalizedReader::new and ::threaded disagree");
+        let two = collect(NormalizedReader::with_parallelism(
+            io::Cursor::new(input.to_vec()),
+            Parallelism::Threads,
+        ));
+        assert_eq!(one, two, "inline and threaded readers disagree");
         one
     }
 

@@ -13,7 +13,6 @@
 
 mod framing;
 mod raw;
-pub(crate) mod readahead;
 mod record;
 
 use std::collections::VecDeque;
@@ -26,6 +25,7 @@ use std::sync::Arc;
 
 use crate::event::{Event, Kind, Quarantined, SourceRef};
 use crate::tables::{Resolver, TableCache};
+use crate::worker::{read_ahead, Parallelism};
 use framing::{Frame, Problem, Splitter};
 
 pub use framing::HEAD_BYTES as QUARANTINE_RAW_BYTES;
@@ -220,24 +220,20 @@ pub struct ObjectDecoder<'a> {
 }
 
 impl ObjectDecoder<'static> {
-    /// Like [`ObjectDecoder::new`], but a gzip object is inflated on its own thread, up to
-    /// 1 MiB ahead of the parser, so decompression overlaps with parsing on a second
-    /// core. Items, accounting and errors are the same as with `new`. Plain input is
-    /// read on the calling thread (there is nothing to overlap).
-    pub fn threaded(reader: impl Read + Send + 'static, origin: Origin, options: Options) -> Self {
-        let counters = Counters::default();
-        let limit = options.limits.max_decompressed_bytes;
-        let (raw, gzip) = open(reader, &counters);
-        let decoded: Box<dyn BufRead + Send> = if gzip {
-            let inflate = counters.decompressed(flate2::bufread::MultiGzDecoder::new(raw), limit);
-            readahead::spawn_or_fail(inflate)
-        } else {
-            Box::new(BufReader::with_capacity(
-                256 << 10,
-                counters.decompressed(raw, limit),
-            ))
-        };
-        Self::assemble(decoded, counters, origin, options)
+    /// Like [`ObjectDecoder::new`]; with [`Parallelism::Threads`], a gzip object is inflated
+    /// on a thread of its own, a bounded distance ahead of the parser, so decompression
+    /// overlaps with parsing on a second core. Items, accounting and errors are the same
+    /// either way. Plain input is read on the calling thread (there is nothing to overlap).
+    pub fn with_parallelism(
+        reader: impl Read + Send + 'static,
+        origin: Origin,
+        options: Options,
+        parallelism: Parallelism,
+    ) -> Self {
+        match parallelism {
+            Parallelism::Inline => Self::new(reader, origin, options),
+            Parallelism::Threads => Self::open_with(reader, origin, options, read_ahead),
+        }
     }
 }
 
@@ -266,14 +262,24 @@ struct Counters {
 impl<'a> ObjectDecoder<'a> {
     /// Decodes `reader` on the calling thread.
     pub fn new(reader: impl Read + Send + 'a, origin: Origin, options: Options) -> Self {
+        Self::open_with(reader, origin, options, |inflate| {
+            Box::new(BufReader::with_capacity(256 << 10, inflate))
+        })
+    }
+
+    /// Opens `reader`, inflating a gzip object through `inflate_with`.
+    fn open_with(
+        reader: impl Read + Send + 'a,
+        origin: Origin,
+        options: Options,
+        inflate_with: impl FnOnce(Box<dyn Read + Send + 'a>) -> Box<dyn BufRead + Send + 'a>,
+    ) -> Self {
         let counters = Counters::default();
         let limit = options.limits.max_decompressed_bytes;
         let (raw, gzip) = open(reader, &counters);
         let decoded: Box<dyn BufRead + Send + 'a> = if gzip {
-            Box::new(BufReader::with_capacity(
-                256 << 10,
-                counters.decompressed(flate2::bufread::MultiGzDecoder::new(raw), limit),
-            ))
+            let inflate = counters.decompressed(flate2::bufread::MultiGzDecoder::new(raw), limit);
+            inflate_with(Box::new(inflate))
         } else {
             Box::new(BufReader::with_capacity(
                 256 << 10,

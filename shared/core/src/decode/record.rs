@@ -16,18 +16,18 @@ use super::raw::{self, Diff, Object, Parsed, RawRecord, Rows, Scalar};
 use super::Origin;
 use crate::event::{Action, Event, Kind, SourceRef};
 use crate::fields::{put_prefixed, Fields};
-use crate::rules::threaded::{BATCH, BATCHES};
 use crate::tables::{Row, TableCache, Tables, TablesFrom};
+use crate::worker::{EVENT_BATCH, EVENT_BATCHES};
 use crate::{derive, indicators, query_name};
 
 /// Why a record was quarantined.
 pub(crate) type Reason = String;
 
-/// Most events [`Reuse::spare`] holds: what the detector thread can have in flight
-/// ([`crate::rules::threaded::BATCH`] × [`crate::rules::threaded::BATCHES`]) plus one batch,
+/// Most events [`Reuse::spare`] holds: what a detection thread can have in flight
+/// ([`EVENT_BATCH`] × [`EVENT_BATCHES`]) plus one batch,
 /// so a one-process run reuses every event, while memory stays bounded whatever the caller
 /// hands back.
-pub(crate) const MAX_SPARE: usize = (BATCHES + 1) * BATCH;
+pub(crate) const MAX_SPARE: usize = (EVENT_BATCHES + 1) * EVENT_BATCH;
 
 /// What the decoder keeps from record to record so that an event costs few allocations.
 ///

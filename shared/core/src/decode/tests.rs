@@ -25,12 +25,13 @@ fn run(input: &[u8], options: Options) -> Run {
         options.clone(),
     ));
     let reader = io::Cursor::new(input.to_vec());
-    let two = collect(ObjectDecoder::threaded(
+    let two = collect(ObjectDecoder::with_parallelism(
         reader,
         Origin::path("t"),
         options.clone(),
+        crate::Parallelism::Threads,
     ));
-    assert_eq!(one, two, "ObjectDecoder::new and ::threaded disagree");
+    assert_eq!(one, two, "inline and threaded decoders disagree");
     let recycled = collect_recycling(ObjectDecoder::new(
         input,
         Origin::path("t"),

@@ -227,25 +227,22 @@ impl Detector {
         };
     }
 
-    /// Annotates, derives, evaluates every rule once and aggregates the matches. Returns
-    /// what happened to each matching rule (empty for the usual non-matching event).
-    pub fn observe(&mut self, mut event: Event) -> Vec<RuleOutcome> {
-        self.observe_in_place(&mut event)
-    }
-
-    /// [`Detector::observe`], leaving the event (annotated: `attack` set) with the caller,
-    /// who can hand it back to the decoder to be refilled
-    /// ([`crate::decode::ObjectDecoder::recycle`]). What the detector keeps of an event
+    /// Annotates `event` (its `attack`, and its tables when unknown or when the site defines
+    /// queries), derives, evaluates every rule once and aggregates the matches. Returns what
+    /// happened to each matching rule (empty for the usual non-matching event).
+    ///
+    /// The event stays with the caller, who can hand it back to the decoder to be refilled
+    /// ([`crate::decode::ObjectDecoder::recycle`]): what the detector keeps of an event
     /// (alert samples, group keys) it copies.
-    pub fn observe_in_place(&mut self, event: &mut Event) -> Vec<RuleOutcome> {
+    pub fn observe(&mut self, event: &mut Event) -> Vec<RuleOutcome> {
         self.annotate(event);
         let derived = derive(event, &self.config);
-        self.observe_derived(event, derived)
+        self.evaluate(event, derived)
     }
 
     /// Like [`Detector::observe`] with `derived` already computed (or forced, in rule tests)
     /// and `attack` already set.
-    pub fn observe_derived(&mut self, event: &Event, derived: Derived) -> Vec<RuleOutcome> {
+    pub(crate) fn evaluate(&mut self, event: &Event, derived: Derived) -> Vec<RuleOutcome> {
         self.stats.events += 1;
         let view = EventView::new(event, &derived);
         let matched = self.rules.matching_view(&view, &mut self.recall);

@@ -27,12 +27,10 @@ pub mod detector;
 pub mod fields;
 mod gate;
 pub mod testing;
-pub(crate) mod threaded;
 mod view;
 
 pub use detector::{DetectReport, DetectStats, Detector};
 pub use fields::Template;
-pub use threaded::{Detection, ThreadedDetector};
 pub use view::{eval_view, EventView};
 
 /// The rule files and test files of the repository's `rules/` directory, embedded at build

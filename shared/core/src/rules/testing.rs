@@ -398,7 +398,7 @@ pub fn run(
                     derived.initial = o.initial.unwrap_or(derived.initial);
                 }
                 let outcome = detector
-                    .observe_derived(&event, derived)
+                    .evaluate(&event, derived)
                     .into_iter()
                     .find(|o| o.rule == stem)
                     .map(|o| o.outcome);

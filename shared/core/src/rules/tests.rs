@@ -169,7 +169,7 @@ fn derived_fields_are_matchable() {
         "",
     )]);
     let mut det = Detector::new(rules, None, Config::default());
-    let out = det.observe(event(
+    let out = det.observe(&mut event(
         "shell_history",
         json!({"command": "sudo /usr/local/bin/aws s3 ls", "time": T0}),
         T0,
@@ -314,11 +314,11 @@ fn dedup_window_threshold() {
     .replace("dedup: [host]", "dedup: [host, columns.command]")];
     let mut det = detector(&rules);
     // Window [T0, T0+1h): two matching events with the same key, one with another key.
-    det.observe(event("crontab", json!({"command": "a"}), T0 + 10));
-    det.observe(event("crontab", json!({"command": "a"}), T0 + 20));
-    det.observe(event("crontab", json!({"command": "b"}), T0 + 30));
+    det.observe(&mut event("crontab", json!({"command": "a"}), T0 + 10));
+    det.observe(&mut event("crontab", json!({"command": "a"}), T0 + 20));
+    det.observe(&mut event("crontab", json!({"command": "b"}), T0 + 30));
     // Next window: same key, alone, below threshold.
-    det.observe(event("crontab", json!({"command": "a"}), T0 + 3600));
+    det.observe(&mut event("crontab", json!({"command": "a"}), T0 + 3600));
     let report = det.finish();
     assert_eq!(report.stats.events, 4);
     assert_eq!(report.stats.matches, 4);
@@ -352,7 +352,7 @@ fn alert_id_is_stable_across_runs_and_forms() {
     .replace("dedup: [host]", "dedup: [host, columns.port]")];
     let run = |port: Value, t: i64| {
         let mut det = detector(&rules);
-        det.observe(event("listening_ports", json!({"port": port}), t));
+        det.observe(&mut event("listening_ports", json!({"port": port}), t));
         det.finish().alerts.remove(0)
     };
     let a = run(json!(22), T0 + 5);
@@ -383,7 +383,11 @@ fn event_without_time_alerts_in_the_object_time_window() {
     // The object's time is 13:23:20, in the window that starts at 13:00.
     let object_time = T0 + 5000;
     let mut det = detector(&[crontab_rule("cron", 1, "1h")]).with_object_time(object_time);
-    let out = det.observe(without_time(event("crontab", json!({"command": "x"}), T0)));
+    let out = det.observe(&mut without_time(event(
+        "crontab",
+        json!({"command": "x"}),
+        T0,
+    )));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].outcome, Outcome::Counted);
     let report = det.finish();
@@ -417,7 +421,11 @@ fn a_detector_without_an_object_time_uses_its_creation_time() {
         .unwrap()
         .as_secs() as i64;
     assert!((before..=after).contains(&det.object_time()));
-    det.observe(without_time(event("crontab", json!({"command": "x"}), T0)));
+    det.observe(&mut without_time(event(
+        "crontab",
+        json!({"command": "x"}),
+        T0,
+    )));
     let a = det.finish().alerts.remove(0);
     let placed = crate::derive::parse_rfc3339(&a.dedup.window_start).unwrap();
     assert!(
@@ -431,10 +439,14 @@ fn a_detector_without_an_object_time_uses_its_creation_time() {
 #[test]
 fn event_and_object_times_in_one_alert_are_mixed() {
     let mut det = detector(&[crontab_rule("cron", 1, "1h")]).with_object_time(T0 + 5000);
-    det.observe(event("crontab", json!({"command": "x"}), T0 + 3700));
-    det.observe(without_time(event("crontab", json!({"command": "x"}), T0)));
+    det.observe(&mut event("crontab", json!({"command": "x"}), T0 + 3700));
+    det.observe(&mut without_time(event(
+        "crontab",
+        json!({"command": "x"}),
+        T0,
+    )));
     // Its own time puts this one in the window before: an alert of its own.
-    det.observe(event("crontab", json!({"command": "x"}), T0 + 10));
+    det.observe(&mut event("crontab", json!({"command": "x"}), T0 + 10));
     let report = det.finish();
     assert_eq!(report.stats.matches, 3);
     assert_eq!(report.stats.matches_on_object_time, 1);
@@ -454,7 +466,7 @@ fn times_no_alert_could_state_fall_back_to_the_object_time() {
     // Before 1970, milliseconds read as seconds (the year 56,000), the extremes.
     for t in [-1, 1_714_564_800_000, i64::MIN, i64::MAX] {
         let mut det = detector(&[crontab_rule("cron", 1, "1h")]).with_object_time(T0 + 5000);
-        let out = det.observe(event("crontab", json!({"command": "x"}), t));
+        let out = det.observe(&mut event("crontab", json!({"command": "x"}), t));
         assert_eq!(out[0].outcome, Outcome::Counted, "{t}");
         let a = det.finish().alerts.remove(0);
         assert_eq!(a.time_from, TimeFrom::Object, "{t}");
@@ -463,7 +475,7 @@ fn times_no_alert_could_state_fall_back_to_the_object_time() {
     // The last second RFC 3339 can write is still the event's own.
     let last = 253_402_300_799;
     let mut det = detector(&[crontab_rule("cron", 1, "1h")]).with_object_time(T0);
-    det.observe(event("crontab", json!({"command": "x"}), last));
+    det.observe(&mut event("crontab", json!({"command": "x"}), last));
     let a = det.finish().alerts.remove(0);
     assert_eq!(a.time_from, TimeFrom::Event);
     assert_eq!(a.first_seen, "9999-12-31T23:59:59Z");
@@ -474,7 +486,7 @@ fn an_rfc3339_time_alone_places_the_event() {
     let mut det = detector(&[crontab_rule("cron", 1, "1h")]).with_object_time(T0 + 5000);
     let mut e = without_time(event("crontab", json!({"command": "x"}), T0));
     e.time = Some("2024-05-01T12:00:30Z".into());
-    det.observe(e);
+    det.observe(&mut e);
     let a = det.finish().alerts.remove(0);
     assert_eq!(a.time_from, TimeFrom::Event);
     assert_eq!(a.first_seen, "2024-05-01T12:00:30Z");
@@ -489,7 +501,11 @@ fn rule_error_does_not_stop_other_rules() {
         crontab_rule("daily", 2, "1d"),
     ])
     .with_object_time(-1);
-    let out = det.observe(without_time(event("crontab", json!({"command": "x"}), T0)));
+    let out = det.observe(&mut without_time(event(
+        "crontab",
+        json!({"command": "x"}),
+        T0,
+    )));
     assert_eq!(out.len(), 2);
     for o in &out {
         assert!(
@@ -498,7 +514,7 @@ fn rule_error_does_not_stop_other_rules() {
         );
     }
     // Later events are unaffected.
-    det.observe(event("crontab", json!({"command": "x"}), T0));
+    det.observe(&mut event("crontab", json!({"command": "x"}), T0));
     let report = det.finish();
     assert_eq!(report.stats.events, 2);
     assert_eq!(report.stats.rule_errors, 2);
@@ -523,7 +539,7 @@ fn absent_dedup_field_keys_as_null() {
         "dedup: [host, columns.user, columns.username]",
     );
     let mut det = detector(&[r]);
-    det.observe(event("logged_in_users", json!({"user": "alice"}), T0));
+    det.observe(&mut event("logged_in_users", json!({"user": "alice"}), T0));
     let a = det.finish().alerts.remove(0);
     assert_eq!(
         a.dedup.values,
@@ -549,18 +565,18 @@ fn stale_and_initial_opt_ins() {
     ];
     let mut det = detector(&det_rules);
     // Stale: the row's own time is 2 days before the event time.
-    let stale = event(
+    let mut stale = event(
         "shell_history",
         json!({"command": "id", "time": T0 - 2 * 86_400}),
         T0,
     );
-    let out = det.observe(stale);
+    let out = det.observe(&mut stale);
     assert_eq!(out[0].outcome, Outcome::SuppressedStale);
     assert_eq!(out[1].outcome, Outcome::Counted);
     // Initial: counter 0.
     let mut first = event("shell_history", json!({"command": "id", "time": T0}), T0);
     first.counter = Some(0);
-    let out = det.observe(first);
+    let out = det.observe(&mut first);
     assert_eq!(out[0].outcome, Outcome::Counted);
     assert_eq!(out[1].outcome, Outcome::SuppressedInitial);
     let stats = det.finish().stats;
@@ -577,7 +593,7 @@ fn deterministic_alert_order() {
     for (h, t) in [("h2", T0 + 5), ("h1", T0 + 5), ("h3", T0 + 1)] {
         let mut e = event("q", json!({}), t);
         e.host = Some(h.into());
-        det.observe(e);
+        det.observe(&mut e);
     }
     let names: Vec<String> = det
         .finish()
