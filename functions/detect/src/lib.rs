@@ -37,6 +37,7 @@ use tripline_aws::s3io::{get_object_reader, object_exists, put_if_absent, put_ob
 use tripline_aws::{s3event, ObjectRef, Settings};
 use tripline_core::alert::{key_hour, Alert};
 use tripline_core::config::Config;
+use tripline_core::layout::Layout;
 use tripline_core::mapping::Mapper;
 use tripline_core::normalized::{Line, NormalizedReader};
 use tripline_core::rules::{DetectStats, Detection, Detector, RuleSet};
@@ -110,11 +111,9 @@ impl Detect {
         let invoked = detector.object_time();
         let mut detector = Detection::new(detector, self.threads);
         let mut output_bucket = None;
+        let layout = self.settings.layout();
         for object in s3event::parse_value(event)? {
-            let ours = object.is_created()
-                && object.key.starts_with(&self.settings.normalized_prefix)
-                && is_normalized_object(&object.key);
-            if !ours {
+            if !object.is_created() || !layout.is_normalized(&object.key) {
                 tracing::info!(bucket = %object.bucket, key = %object.key,
                     "ignoring: not a normalized object created under the normalized prefix");
                 report.ignored.push(object.key);
@@ -133,7 +132,8 @@ impl Detect {
         report.stats = result.stats;
         if let Some(bucket) = output_bucket {
             for alert in &result.alerts {
-                self.write_alert(&bucket, alert, &mut report).await?;
+                self.write_alert(&layout, &bucket, alert, &mut report)
+                    .await?;
             }
         }
         Ok(report)
@@ -175,12 +175,13 @@ impl Detect {
 
     async fn write_alert(
         &self,
+        layout: &Layout,
         bucket: &str,
         alert: &Alert,
         report: &mut Report,
     ) -> anyhow::Result<()> {
-        let key = alert_key(&self.settings.alerts_prefix, alert);
-        let marker = format!("{}dedup/{}", self.settings.state_prefix, alert.id);
+        let key = layout.alert_key(alert);
+        let marker = layout.dedup_marker(&alert.id);
         let body = serde_json::to_vec(alert)?;
         let marker_body = serde_json::to_vec(&serde_json::json!({
             "alert": alert.id, "key": key, "rule": alert.rule.name, "window_start": alert.dedup.window_start,
@@ -206,30 +207,11 @@ impl Detect {
     }
 }
 
-/// `<prefix>YYYY/MM/DD/<id>.json`, dated by the alert's window start so the key is the same
-/// in every invocation that computes this alert.
-pub fn alert_key(prefix: &str, alert: &Alert) -> String {
-    let date = alert
-        .dedup
-        .window_start
-        .get(..10)
-        .unwrap_or("0000-00-00")
-        .replace('-', "/");
-    format!("{prefix}{date}/{}.json", alert.id)
-}
-
 /// The time that places this object's events that have no usable time of their own: the
 /// hour its key is dated by ([`key_hour`]), else the S3 event's time. `None` when neither
 /// is known (the caller then uses the invocation's start).
 pub fn object_time(object: &ObjectRef) -> Option<i64> {
     key_hour(&object.key).or(object.event_time)
-}
-
-/// Whether `key` names normalized NDJSON as the parse stage writes it: `.ndjson.zst` or
-/// `.ndjson.gz`, whatever `TRIPLINE_OUTPUT_COMPRESSION` was when it was written (the reader
-/// tells the codec by the content, not the name).
-pub fn is_normalized_object(key: &str) -> bool {
-    key.ends_with(".ndjson.zst") || key.ends_with(".ndjson.gz")
 }
 
 /// The EMF metrics line for an invocation.
@@ -258,7 +240,7 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_normalized_object, object_time};
+    use super::object_time;
     use tripline_aws::s3event;
 
     /// 2026-11-22T14:00:00Z
@@ -297,19 +279,5 @@ mod tests {
         // A date that does not exist is no date.
         let bad = "normalized/raw/2026/02/30/14/x.gz.ndjson.zst";
         assert_eq!(object_time(&object(bad, Some(HOUR))), Some(HOUR));
-    }
-
-    #[test]
-    fn normalized_objects_are_told_by_their_suffix() {
-        assert!(is_normalized_object("normalized/raw/a.gz.ndjson.zst"));
-        assert!(is_normalized_object("normalized/raw/a.gz.ndjson.gz"));
-        for other in [
-            "normalized/a.zst",
-            "normalized/a.ndjson",
-            "normalized/a.json.gz",
-            "",
-        ] {
-            assert!(!is_normalized_object(other), "{other}");
-        }
     }
 }

@@ -22,6 +22,7 @@ use tripline_aws::s3io::{get_object_bytes, object_exists, put_if_absent};
 use tripline_aws::settings::Destinations;
 use tripline_aws::{s3event, sns, ObjectRef, Secret, Settings};
 use tripline_core::alert::Alert;
+use tripline_core::layout::Layout;
 use tripline_core::notify;
 
 /// One configured destination. Secrets stay inside [`Secret`], which never prints them.
@@ -151,33 +152,31 @@ impl Notify {
 
     pub async fn handle(&self, event: &Value) -> anyhow::Result<Report> {
         let mut report = Report::default();
+        let layout = self.settings.layout();
         for object in s3event::parse_value(event)? {
-            let ours = object.is_created()
-                && object.key.starts_with(&self.settings.alerts_prefix)
-                && object.key.ends_with(".json");
-            if !ours {
+            if !object.is_created() || !layout.is_alert(&object.key) {
                 tracing::info!(bucket = %object.bucket, key = %object.key, "ignoring: not an alert object");
                 report.ignored.push(object.key);
                 continue;
             }
-            self.alert(&object, &mut report).await?;
+            self.alert(&layout, &object, &mut report).await?;
         }
         Ok(report)
     }
 
-    async fn alert(&self, object: &ObjectRef, report: &mut Report) -> anyhow::Result<()> {
+    async fn alert(
+        &self,
+        layout: &Layout,
+        object: &ObjectRef,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
         let bytes = get_object_bytes(&self.s3, &object.bucket, &object.key).await?;
         let alert: Alert = serde_json::from_slice(&bytes)
             .with_context(|| format!("s3://{}/{} is not an alert", object.bucket, object.key))?;
         let state_bucket = self.settings.output_bucket(&object.bucket).to_owned();
         report.alerts.push(alert.id.clone());
         for dest in &self.destinations {
-            let marker = format!(
-                "{}delivery/{}/{}",
-                self.settings.state_prefix,
-                alert.id,
-                dest.name()
-            );
+            let marker = layout.delivery_marker(&alert.id, dest.name());
             let label = format!("{}/{}", alert.id, dest.name());
             if object_exists(&self.s3, &state_bucket, &marker).await? {
                 report.skipped.push(label);

@@ -11,8 +11,9 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
 use tripline_aws::{get_object_reader, s3event, ObjectRef, S3Writer, Settings};
-use tripline_core::compress::{Codec, Output};
+use tripline_core::compress::Output;
 use tripline_core::decode::{Decoded, ObjectDecoder, ObjectError, Options, Origin, Summary};
+use tripline_core::layout::Layout;
 
 /// Everything an invocation needs, built once per container.
 pub struct Parse {
@@ -47,14 +48,15 @@ pub struct Report {
 impl Parse {
     pub async fn handle(&self, event: &Value) -> anyhow::Result<Report> {
         let mut report = Report::default();
+        let layout = self.settings.layout();
         for object in s3event::parse_value(event)? {
-            if !object.is_created() || !object.key.starts_with(&self.settings.raw_prefix) {
+            if !object.is_created() || !layout.is_raw(&object.key) {
                 tracing::info!(bucket = %object.bucket, key = %object.key, event = ?object.event_name,
                     raw_prefix = %self.settings.raw_prefix, "ignoring: not an object created under the raw prefix");
                 report.ignored.push(object.key);
                 continue;
             }
-            let done = self.object(&object).await?;
+            let done = self.object(&layout, &object).await?;
             tracing::info!(bucket = %done.bucket, key = %done.key, events_key = %done.events_key,
                 records = done.summary.records, events = done.summary.events,
                 quarantined = done.summary.quarantined, warnings = done.summary.warnings, "parsed object");
@@ -72,13 +74,12 @@ impl Parse {
     /// bounded buffers between, so memory stays at a few upload parts whatever the object's
     /// size. With [`Parse::threads`], inflate and compression each run on a thread of their
     /// own beside the decoding one.
-    async fn object(&self, object: &ObjectRef) -> anyhow::Result<ObjectReport> {
+    async fn object(&self, layout: &Layout, object: &ObjectRef) -> anyhow::Result<ObjectReport> {
         let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
         let output_bucket = self.settings.output_bucket(&object.bucket).to_owned();
-        let codec = self.settings.output_compression;
-        let suffix = key_suffix(codec);
-        let events_key = format!("{}{}{suffix}", self.settings.normalized_prefix, object.key);
-        let quarantine_key = format!("{}{}{suffix}", self.settings.quarantine_prefix, object.key);
+        let codec = layout.codec();
+        let events_key = layout.normalized_key(&object.key);
+        let quarantine_key = layout.quarantine_key(&object.key);
         let (s3, options, threads) = (self.s3.clone(), self.options.clone(), self.threads);
         let origin = Origin::s3(&object.bucket, &object.key);
         let (bucket, key) = (object.bucket.clone(), object.key.clone());
@@ -141,16 +142,6 @@ impl Parse {
     }
 }
 
-/// What the output keys end in: `.ndjson` and the codec's extension. Spelled out, since the
-/// detect trigger's S3 filter (Terraform's `local.normalized_suffix`) must match it, and the
-/// infra cross-check looks for these literals.
-pub fn key_suffix(codec: Codec) -> &'static str {
-    match codec {
-        Codec::Zstd => ".ndjson.zst",
-        Codec::Gzip => ".ndjson.gz",
-    }
-}
-
 /// Compresses the rest, ends the compressed stream and completes the upload.
 fn finish(out: Output<S3Writer>) -> anyhow::Result<()> {
     out.finish()?.finish()?;
@@ -182,17 +173,4 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             ("Duration", duration_ms, Unit::Milliseconds),
         ],
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::key_suffix;
-    use tripline_core::compress::Codec;
-
-    #[test]
-    fn key_suffix_is_ndjson_and_the_codec_extension() {
-        for codec in [Codec::Zstd, Codec::Gzip] {
-            assert_eq!(key_suffix(codec), format!(".ndjson{}", codec.extension()));
-        }
-    }
 }
