@@ -4,12 +4,9 @@
 //!
 //! # Dedup across invocations
 //!
-//! An alert's id is `(rule, dedup key, window start)`, the same wherever it is computed.
-//! Before writing an alert we create `<state prefix>dedup/<alert id>` with `If-None-Match: *`:
-//! only the first invocation to see an alert wins, so retries, replays and later objects in
-//! the same window never produce a second alert (or a second notification). If an earlier try
-//! created the marker and died before writing the alert, the alert is missing; we check for
-//! that and write it then, so a crash between the two writes loses nothing.
+//! Each alert is written once, whatever the retries, replays and later objects in the same
+//! window: [`dedup::write_once`] creates its dedup marker first and repairs a marker left
+//! without its alert.
 //!
 //! # Counts and thresholds across objects
 //!
@@ -33,19 +30,22 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
-use tripline_aws::s3io::{get_object_reader, object_exists, put_if_absent, put_object, PutOutcome};
-use tripline_aws::{s3event, ObjectRef, Settings};
-use tripline_core::alert::{key_hour, Alert};
+use tripline_aws::{s3event, ObjectRef, ObjectStore, S3Store, Settings};
+use tripline_core::alert::key_hour;
 use tripline_core::config::Config;
-use tripline_core::layout::Layout;
 use tripline_core::mapping::Mapper;
 use tripline_core::normalized::{Line, NormalizedReader};
 use tripline_core::rules::{DetectStats, Detection, Detector, RuleSet};
 use tripline_core::tables::Resolver;
 
-/// Built once per container: the rules compile once, not per invocation.
-pub struct Detect {
-    pub s3: aws_sdk_s3::Client,
+pub mod dedup;
+
+use dedup::Outcome;
+
+/// Built once per container: the rules compile once, not per invocation. Generic over where
+/// the objects are: [`S3Store`] in the function, `tripline_aws::MemStore` in tests.
+pub struct Detect<S = S3Store> {
+    pub store: S,
     pub settings: Settings,
     pub rules: Arc<RuleSet>,
     pub mapper: Arc<Mapper>,
@@ -74,10 +74,10 @@ pub struct Report {
     pub repaired: Vec<String>,
 }
 
-impl Detect {
+impl<S: ObjectStore> Detect<S> {
     /// Loads the built-in rules and mappings and `TRIPLINE_CONFIG`, with
     /// [`Detect::threads`] on (the function sets it from its memory size).
-    pub fn new(s3: aws_sdk_s3::Client, settings: Settings) -> anyhow::Result<Self> {
+    pub fn new(store: S, settings: Settings) -> anyhow::Result<Self> {
         let config = match &settings.config_toml {
             Some(text) => Config::from_toml_str(text).context("TRIPLINE_CONFIG")?,
             None => Config::default(),
@@ -90,7 +90,7 @@ impl Detect {
         }
         Ok(Detect {
             tables: Arc::new(Resolver::with_queries(queries)),
-            s3,
+            store,
             settings,
             rules: Arc::new(RuleSet::builtin().context("built-in rules")?),
             mapper: Arc::new(Mapper::builtin().context("built-in mappings")?),
@@ -132,8 +132,13 @@ impl Detect {
         report.stats = result.stats;
         if let Some(bucket) = output_bucket {
             for alert in &result.alerts {
-                self.write_alert(&layout, &bucket, alert, &mut report)
-                    .await?;
+                let (outcome, key) =
+                    dedup::write_once(&self.store, &layout, &bucket, alert).await?;
+                match outcome {
+                    Outcome::Written => report.written.push(key),
+                    Outcome::Deduplicated => report.deduplicated.push(key),
+                    Outcome::Repaired => report.repaired.push(key),
+                }
             }
         }
         Ok(report)
@@ -146,7 +151,7 @@ impl Detect {
         object: &ObjectRef,
         mut detector: Detection,
     ) -> anyhow::Result<(Detection, u64)> {
-        let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
+        let reader = self.store.reader(&object.bucket, &object.key).await?;
         let name = format!("s3://{}/{}", object.bucket, object.key);
         let threads = self.threads;
         tokio::task::spawn_blocking(move || -> anyhow::Result<(Detection, u64)> {
@@ -171,39 +176,6 @@ impl Detect {
         })
         .await
         .context("detect worker panicked")?
-    }
-
-    async fn write_alert(
-        &self,
-        layout: &Layout,
-        bucket: &str,
-        alert: &Alert,
-        report: &mut Report,
-    ) -> anyhow::Result<()> {
-        let key = layout.alert_key(alert);
-        let marker = layout.dedup_marker(&alert.id);
-        let body = serde_json::to_vec(alert)?;
-        let marker_body = serde_json::to_vec(&serde_json::json!({
-            "alert": alert.id, "key": key, "rule": alert.rule.name, "window_start": alert.dedup.window_start,
-        }))?;
-        match put_if_absent(&self.s3, bucket, &marker, marker_body).await? {
-            PutOutcome::Created => {
-                put_object(&self.s3, bucket, &key, body).await?;
-                tracing::info!(alert = %alert.id, rule = %alert.rule.name, %key, "alert written");
-                report.written.push(key);
-            }
-            PutOutcome::AlreadyExists => {
-                if object_exists(&self.s3, bucket, &key).await? {
-                    tracing::info!(alert = %alert.id, rule = %alert.rule.name, "alert already written in this window");
-                    report.deduplicated.push(key);
-                } else {
-                    put_object(&self.s3, bucket, &key, body).await?;
-                    tracing::warn!(alert = %alert.id, %key, "dedup marker without alert: written now");
-                    report.repaired.push(key);
-                }
-            }
-        }
-        Ok(())
     }
 }
 

@@ -31,7 +31,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();
         let report = notify.handle(&event.payload).await.map_err(|e| {
-            tracing::error!(error = format!("{e:#}"), "notify failed");
+            // Whether a retry can help; Lambda retries either way, as before.
+            let retryable = tripline_aws::retry_of(&*e) == tripline_aws::Retry::Transient;
+            tracing::error!(error = format!("{e:#}"), retryable, "notify failed");
             e
         })?;
         println!(

@@ -10,14 +10,15 @@ use std::io::Write;
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
-use tripline_aws::{get_object_reader, s3event, ObjectRef, S3Writer, Settings};
+use tripline_aws::{s3event, ObjectRef, ObjectStore, ObjectWriter, S3Store, Settings};
 use tripline_core::compress::Output;
 use tripline_core::decode::{Decoded, ObjectDecoder, ObjectError, Options, Origin, Summary};
 use tripline_core::layout::Layout;
 
-/// Everything an invocation needs, built once per container.
-pub struct Parse {
-    pub s3: aws_sdk_s3::Client,
+/// Everything an invocation needs, built once per container. Generic over where the objects
+/// are: [`S3Store`] in the function, `tripline_aws::MemStore` in tests.
+pub struct Parse<S = S3Store> {
+    pub store: S,
     pub settings: Settings,
     pub options: Options,
     /// Inflate and compress on threads of their own (see [`tripline_aws::lambda::threads_pay`]).
@@ -45,7 +46,7 @@ pub struct Report {
     pub totals: Summary,
 }
 
-impl Parse {
+impl<S: ObjectStore> Parse<S> {
     pub async fn handle(&self, event: &Value) -> anyhow::Result<Report> {
         let mut report = Report::default();
         let layout = self.settings.layout();
@@ -75,20 +76,20 @@ impl Parse {
     /// size. With [`Parse::threads`], inflate and compression each run on a thread of their
     /// own beside the decoding one.
     async fn object(&self, layout: &Layout, object: &ObjectRef) -> anyhow::Result<ObjectReport> {
-        let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
+        let reader = self.store.reader(&object.bucket, &object.key).await?;
         let output_bucket = self.settings.output_bucket(&object.bucket).to_owned();
         let codec = layout.codec();
         let events_key = layout.normalized_key(&object.key);
         let quarantine_key = layout.quarantine_key(&object.key);
-        let (s3, options, threads) = (self.s3.clone(), self.options.clone(), self.threads);
+        let (store, options, threads) = (self.store.clone(), self.options.clone(), self.threads);
         let origin = Origin::s3(&object.bucket, &object.key);
         let (bucket, key) = (object.bucket.clone(), object.key.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<ObjectReport> {
             // Events go in one write per line into 256 KiB buffers, and the compressor gets
             // one call per full buffer (7x faster than feeding gzip small writes), on a thread
-            // of its own (which then owns the S3Writer) or inline.
+            // of its own (which then owns the store's writer) or inline.
             let writer = |key: &str| {
-                let upload = S3Writer::new(s3.clone(), &output_bucket, key);
+                let upload = store.writer(&output_bucket, key);
                 Output::new(upload, codec, threads).context("starting the compressor")
             };
             let mut events = writer(&events_key)?;
@@ -143,7 +144,7 @@ impl Parse {
 }
 
 /// Compresses the rest, ends the compressed stream and completes the upload.
-fn finish(out: Output<S3Writer>) -> anyhow::Result<()> {
+fn finish<W: ObjectWriter>(out: Output<W>) -> anyhow::Result<()> {
     out.finish()?.finish()?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use aws_sdk_s3::primitives::ByteStream;
 use flate2::{write::GzEncoder, Compression};
 use serde_json::Value;
-use tripline_aws::{clients, testing::MotoServer, Settings};
+use tripline_aws::{clients, testing::MotoServer, S3Store, Settings};
 use tripline_core::compress::Codec;
 use tripline_core::decode::Options;
 use tripline_parse::Parse;
@@ -67,7 +67,7 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
     let event = queue.next_s3_event().await;
 
     let parse = Parse {
-        s3: s3.clone(),
+        store: S3Store::new(s3.clone()),
         settings: Settings::from_lookup(&|_| None).unwrap(),
         options: Options::default(),
         threads: true,
@@ -136,7 +136,7 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
     .unwrap();
     for threads in [true, false] {
         let gz = Parse {
-            s3: inline.s3.clone(),
+            store: inline.store.clone(),
             settings: gzip_settings.clone(),
             options: inline.options.clone(),
             threads,
@@ -163,7 +163,7 @@ async fn bad_events_and_missing_objects_are_clear_errors() {
     let s3 = clients::s3(&config);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     let parse = Parse {
-        s3,
+        store: S3Store::new(s3),
         settings: Settings::from_lookup(&|_| None).unwrap(),
         options: Options::default(),
         threads: true,
