@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use tripline_aws::{clients, logging, Settings};
+use tripline_aws::{clients, logging, S3Store, Settings};
 use tripline_notify::{destinations, metrics, Notify};
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
         .await?;
     let destinations = destinations(resolved, || clients::sns(&config))?;
     tracing::info!(destinations = ?destinations.iter().map(|d| d.name()).collect::<Vec<_>>(), "notify ready");
-    let notify = Notify::new(clients::s3(&config), settings, destinations)?;
+    let notify = Notify::new(S3Store::new(clients::s3(&config)), settings, destinations)?;
     let notify = &notify;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();
