@@ -4,12 +4,9 @@
 //!
 //! # Dedup across invocations
 //!
-//! An alert's id is `(rule, dedup key, window start)`, the same wherever it is computed.
-//! Before writing an alert we create `<state prefix>dedup/<alert id>` with `If-None-Match: *`:
-//! only the first invocation to see an alert wins, so retries, replays and later objects in
-//! the same window never produce a second alert (or a second notification). If an earlier try
-//! created the marker and died before writing the alert, the alert is missing; we check for
-//! that and write it then, so a crash between the two writes loses nothing.
+//! Each alert is written once, whatever the retries, replays and later objects in the same
+//! window: [`dedup::write_once`] creates its dedup marker first and repairs a marker left
+//! without its alert.
 //!
 //! # Counts and thresholds across objects
 //!
@@ -33,9 +30,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
-use tripline_aws::s3io::{get_object_reader, object_exists, put_if_absent, put_object, PutOutcome};
-use tripline_aws::{s3event, ObjectRef, Settings};
-use tripline_core::alert::{key_hour, Alert};
+use tripline_aws::{s3event, ObjectRef, ObjectStore, S3Store, Settings};
+use tripline_core::alert::key_hour;
 use tripline_core::config::Config;
 use tripline_core::mapping::Mapper;
 use tripline_core::rules::{DetectStats, Detector, RuleSet};
@@ -43,9 +39,14 @@ use tripline_core::stage::{self, Detection};
 use tripline_core::tables::Resolver;
 use tripline_core::Parallelism;
 
-/// Built once per container: the rules compile once, not per invocation.
-pub struct Detect {
-    pub s3: aws_sdk_s3::Client,
+pub mod dedup;
+
+use dedup::Outcome;
+
+/// Built once per container: the rules compile once, not per invocation. Generic over where
+/// the objects are: [`S3Store`] in the function, `tripline_aws::MemStore` in tests.
+pub struct Detect<S = S3Store> {
+    pub store: S,
     pub settings: Settings,
     pub rules: Arc<RuleSet>,
     pub mapper: Arc<Mapper>,
@@ -74,10 +75,10 @@ pub struct Report {
     pub repaired: Vec<String>,
 }
 
-impl Detect {
+impl<S: ObjectStore> Detect<S> {
     /// Loads the built-in rules and mappings and `TRIPLINE_CONFIG`, with threads (the
     /// function sets [`Detect::parallelism`] from its memory size).
-    pub fn new(s3: aws_sdk_s3::Client, settings: Settings) -> anyhow::Result<Self> {
+    pub fn new(store: S, settings: Settings) -> anyhow::Result<Self> {
         let config = match &settings.config_toml {
             Some(text) => Config::from_toml_str(text).context("TRIPLINE_CONFIG")?,
             None => Config::default(),
@@ -90,7 +91,7 @@ impl Detect {
         }
         Ok(Detect {
             tables: Arc::new(Resolver::with_queries(queries)),
-            s3,
+            store,
             settings,
             rules: Arc::new(RuleSet::builtin().context("built-in rules")?),
             mapper: Arc::new(Mapper::builtin().context("built-in mappings")?),
@@ -111,11 +112,9 @@ impl Detect {
         let invoked = detector.object_time();
         let mut detector = Detection::new(detector, self.parallelism);
         let mut output_bucket = None;
+        let layout = self.settings.layout();
         for object in s3event::parse_value(event)? {
-            let ours = object.is_created()
-                && object.key.starts_with(&self.settings.normalized_prefix)
-                && is_normalized_object(&object.key);
-            if !ours {
+            if !object.is_created() || !layout.is_normalized(&object.key) {
                 tracing::info!(bucket = %object.bucket, key = %object.key,
                     "ignoring: not a normalized object created under the normalized prefix");
                 report.ignored.push(object.key);
@@ -134,7 +133,13 @@ impl Detect {
         report.stats = result.stats;
         if let Some(bucket) = output_bucket {
             for alert in &result.alerts {
-                self.write_alert(&bucket, alert, &mut report).await?;
+                let (outcome, key) =
+                    dedup::write_once(&self.store, &layout, &bucket, alert).await?;
+                match outcome {
+                    Outcome::Written => report.written.push(key),
+                    Outcome::Deduplicated => report.deduplicated.push(key),
+                    Outcome::Repaired => report.repaired.push(key),
+                }
             }
         }
         Ok(report)
@@ -147,7 +152,7 @@ impl Detect {
         object: &ObjectRef,
         mut detection: Detection,
     ) -> anyhow::Result<(Detection, u64)> {
-        let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
+        let reader = self.store.reader(&object.bucket, &object.key).await?;
         let name = format!("s3://{}/{}", object.bucket, object.key);
         let parallelism = self.parallelism;
         tokio::task::spawn_blocking(move || -> anyhow::Result<(Detection, u64)> {
@@ -160,50 +165,6 @@ impl Detect {
         .await
         .context("detect worker panicked")?
     }
-
-    async fn write_alert(
-        &self,
-        bucket: &str,
-        alert: &Alert,
-        report: &mut Report,
-    ) -> anyhow::Result<()> {
-        let key = alert_key(&self.settings.alerts_prefix, alert);
-        let marker = format!("{}dedup/{}", self.settings.state_prefix, alert.id);
-        let body = serde_json::to_vec(alert)?;
-        let marker_body = serde_json::to_vec(&serde_json::json!({
-            "alert": alert.id, "key": key, "rule": alert.rule.name, "window_start": alert.dedup.window_start,
-        }))?;
-        match put_if_absent(&self.s3, bucket, &marker, marker_body).await? {
-            PutOutcome::Created => {
-                put_object(&self.s3, bucket, &key, body).await?;
-                tracing::info!(alert = %alert.id, rule = %alert.rule.name, %key, "alert written");
-                report.written.push(key);
-            }
-            PutOutcome::AlreadyExists => {
-                if object_exists(&self.s3, bucket, &key).await? {
-                    tracing::info!(alert = %alert.id, rule = %alert.rule.name, "alert already written in this window");
-                    report.deduplicated.push(key);
-                } else {
-                    put_object(&self.s3, bucket, &key, body).await?;
-                    tracing::warn!(alert = %alert.id, %key, "dedup marker without alert: written now");
-                    report.repaired.push(key);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// `<prefix>YYYY/MM/DD/<id>.json`, dated by the alert's window start so the key is the same
-/// in every invocation that computes this alert.
-pub fn alert_key(prefix: &str, alert: &Alert) -> String {
-    let date = alert
-        .dedup
-        .window_start
-        .get(..10)
-        .unwrap_or("0000-00-00")
-        .replace('-', "/");
-    format!("{prefix}{date}/{}.json", alert.id)
 }
 
 /// The time that places this object's events that have no usable time of their own: the
@@ -211,13 +172,6 @@ pub fn alert_key(prefix: &str, alert: &Alert) -> String {
 /// is known (the caller then uses the invocation's start).
 pub fn object_time(object: &ObjectRef) -> Option<i64> {
     key_hour(&object.key).or(object.event_time)
-}
-
-/// Whether `key` names normalized NDJSON as the parse stage writes it: `.ndjson.zst` or
-/// `.ndjson.gz`, whatever `TRIPLINE_OUTPUT_COMPRESSION` was when it was written (the reader
-/// tells the codec by the content, not the name).
-pub fn is_normalized_object(key: &str) -> bool {
-    key.ends_with(".ndjson.zst") || key.ends_with(".ndjson.gz")
 }
 
 /// The EMF metrics line for an invocation.
@@ -246,7 +200,7 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_normalized_object, object_time};
+    use super::object_time;
     use tripline_aws::s3event;
 
     /// 2026-11-22T14:00:00Z
@@ -285,19 +239,5 @@ mod tests {
         // A date that does not exist is no date.
         let bad = "normalized/raw/2026/02/30/14/x.gz.ndjson.zst";
         assert_eq!(object_time(&object(bad, Some(HOUR))), Some(HOUR));
-    }
-
-    #[test]
-    fn normalized_objects_are_told_by_their_suffix() {
-        assert!(is_normalized_object("normalized/raw/a.gz.ndjson.zst"));
-        assert!(is_normalized_object("normalized/raw/a.gz.ndjson.gz"));
-        for other in [
-            "normalized/a.zst",
-            "normalized/a.ndjson",
-            "normalized/a.json.gz",
-            "",
-        ] {
-            assert!(!is_normalized_object(other), "{other}");
-        }
     }
 }

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use tripline_aws::{clients, lambda, logging, Settings};
+use tripline_aws::{clients, lambda, logging, S3Store, Settings};
 use tripline_detect::{metrics, Detect};
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
@@ -20,13 +20,15 @@ async fn main() -> Result<(), Error> {
     let detect = Detect {
         // Inflate on a thread of its own only with more than one vCPU.
         parallelism: lambda::parallelism_here(),
-        ..Detect::new(clients::s3(&config), Settings::from_env()?)?
+        ..Detect::new(S3Store::new(clients::s3(&config)), Settings::from_env()?)?
     };
     let detect = &detect;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();
         let report = detect.handle(&event.payload).await.map_err(|e| {
-            tracing::error!(error = format!("{e:#}"), "detect failed");
+            // Whether a retry can help; Lambda retries either way, as before.
+            let retryable = tripline_aws::retry_of(&*e) == tripline_aws::Retry::Transient;
+            tracing::error!(error = format!("{e:#}"), retryable, "detect failed");
             e
         })?;
         println!(

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::Value;
-use tripline_aws::{clients, testing::MotoServer, Settings};
+use tripline_aws::{clients, testing::MotoServer, S3Store, Settings};
 use tripline_core::compress::Codec;
 use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
 use tripline_detect::Detect;
@@ -64,7 +64,11 @@ async fn alerts_are_written_once_per_id() {
     let s3 = clients::s3(&config);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     let queue = moto.s3_events_queue(&config, BUCKET, "normalized/").await;
-    let detect = Detect::new(s3.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap();
+    let detect = Detect::new(
+        S3Store::new(s3.clone()),
+        Settings::from_lookup(&|_| None).unwrap(),
+    )
+    .unwrap();
 
     // The first object gzip, the second zstd: the detect stage reads either.
     let body = normalized_object(Codec::Gzip);
@@ -120,7 +124,11 @@ async fn alerts_are_written_once_per_id() {
     // Inflating inline (a function at one vCPU or less) reads the same object the same way.
     let inline = Detect {
         parallelism: tripline_core::Parallelism::Inline,
-        ..Detect::new(s3.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap()
+        ..Detect::new(
+            S3Store::new(s3.clone()),
+            Settings::from_lookup(&|_| None).unwrap(),
+        )
+        .unwrap()
     };
     let replay_inline = inline.handle(&event).await.unwrap();
     assert_eq!(replay_inline.bad_lines, 1);
@@ -161,7 +169,11 @@ async fn objects_outside_the_normalized_prefix_are_ignored() {
     let s3 = clients::s3(&config);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     let queue = moto.s3_events_queue(&config, BUCKET, "").await;
-    let detect = Detect::new(s3.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap();
+    let detect = Detect::new(
+        S3Store::new(s3.clone()),
+        Settings::from_lookup(&|_| None).unwrap(),
+    )
+    .unwrap();
     s3.put_object()
         .bucket(BUCKET)
         .key("raw/x.gz")
@@ -207,7 +219,11 @@ async fn events_without_a_time_alert_at_their_object_time() {
     let s3 = clients::s3(&config);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     let queue = moto.s3_events_queue(&config, BUCKET, "normalized/").await;
-    let detect = Detect::new(s3.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap();
+    let detect = Detect::new(
+        S3Store::new(s3.clone()),
+        Settings::from_lookup(&|_| None).unwrap(),
+    )
+    .unwrap();
     let timeless = || {
         normalized_object_with(Codec::Zstd, |e| {
             e.time = None;

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use tripline_aws::{clients, logging, Settings};
+use tripline_aws::{clients, logging, S3Store, Settings};
 use tripline_notify::{destinations, metrics, Notify};
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
@@ -26,12 +26,14 @@ async fn main() -> Result<(), Error> {
         .await?;
     let destinations = destinations(resolved, || clients::sns(&config))?;
     tracing::info!(destinations = ?destinations.iter().map(|d| d.name()).collect::<Vec<_>>(), "notify ready");
-    let notify = Notify::new(clients::s3(&config), settings, destinations)?;
+    let notify = Notify::new(S3Store::new(clients::s3(&config)), settings, destinations)?;
     let notify = &notify;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();
         let report = notify.handle(&event.payload).await.map_err(|e| {
-            tracing::error!(error = format!("{e:#}"), "notify failed");
+            // Whether a retry can help; Lambda retries either way, as before.
+            let retryable = tripline_aws::retry_of(&*e) == tripline_aws::Retry::Transient;
+            tracing::error!(error = format!("{e:#}"), retryable, "notify failed");
             e
         })?;
         println!(

@@ -8,17 +8,18 @@
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
-use tripline_aws::{get_object_reader, s3event, ObjectRef, S3Writer, Settings};
-use tripline_core::compress::Codec;
+use tripline_aws::{s3event, ObjectRef, ObjectStore, ObjectWriter, S3Store, Settings};
 use tripline_core::decode::{ObjectError, Origin, Summary};
+use tripline_core::layout::Layout;
 use tripline_core::stage::{self, NdjsonOutput, StageOptions};
 
-/// Everything an invocation needs, built once per container.
-pub struct Parse {
-    pub s3: aws_sdk_s3::Client,
+/// Everything an invocation needs, built once per container. Generic over where the objects
+/// are: [`S3Store`] in the function, `tripline_aws::MemStore` in tests.
+pub struct Parse<S = S3Store> {
+    pub store: S,
     pub settings: Settings,
     /// The decoder's settings, and whether inflating and compressing run on threads of their
-    /// own (see [`tripline_aws::lambda::threads_pay`]).
+    /// own (see [`tripline_aws::lambda::parallelism`]).
     pub options: StageOptions,
 }
 
@@ -43,17 +44,18 @@ pub struct Report {
     pub totals: Summary,
 }
 
-impl Parse {
+impl<S: ObjectStore> Parse<S> {
     pub async fn handle(&self, event: &Value) -> anyhow::Result<Report> {
         let mut report = Report::default();
+        let layout = self.settings.layout();
         for object in s3event::parse_value(event)? {
-            if !object.is_created() || !object.key.starts_with(&self.settings.raw_prefix) {
+            if !object.is_created() || !layout.is_raw(&object.key) {
                 tracing::info!(bucket = %object.bucket, key = %object.key, event = ?object.event_name,
                     raw_prefix = %self.settings.raw_prefix, "ignoring: not an object created under the raw prefix");
                 report.ignored.push(object.key);
                 continue;
             }
-            let done = self.object(&object).await?;
+            let done = self.object(&layout, &object).await?;
             tracing::info!(bucket = %done.bucket, key = %done.key, events_key = %done.events_key,
                 records = done.summary.records, events = done.summary.events,
                 quarantined = done.summary.quarantined, warnings = done.summary.warnings, "parsed object");
@@ -71,28 +73,24 @@ impl Parse {
     /// bounded buffers between, so memory stays at a few upload parts whatever the object's
     /// size. With [`tripline_core::Parallelism::Threads`], inflate and compression each run
     /// on a thread of their own beside the decoding one.
-    async fn object(&self, object: &ObjectRef) -> anyhow::Result<ObjectReport> {
-        let reader = get_object_reader(&self.s3, &object.bucket, &object.key).await?;
+    async fn object(&self, layout: &Layout, object: &ObjectRef) -> anyhow::Result<ObjectReport> {
+        let reader = self.store.reader(&object.bucket, &object.key).await?;
         let output_bucket = self.settings.output_bucket(&object.bucket).to_owned();
-        let codec = self.settings.output_compression;
-        let suffix = key_suffix(codec);
-        let events_key = format!("{}{}{suffix}", self.settings.normalized_prefix, object.key);
-        let quarantine_key = format!("{}{}{suffix}", self.settings.quarantine_prefix, object.key);
-        let (s3, options) = (self.s3.clone(), self.options.clone());
+        let codec = layout.codec();
+        let events_key = layout.normalized_key(&object.key);
+        let quarantine_key = layout.quarantine_key(&object.key);
+        let (store, options) = (self.store.clone(), self.options.clone());
         let origin = Origin::s3(&object.bucket, &object.key);
         let (bucket, key) = (object.bucket.clone(), object.key.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<ObjectReport> {
-            let upload = {
-                let (s3, bucket) = (s3.clone(), output_bucket.clone());
-                move |key: &str| S3Writer::new(s3.clone(), &bucket, key)
-            };
             let quarantine = {
-                let (upload, key) = (upload.clone(), quarantine_key.clone());
-                move || Ok(upload(&key))
+                let (store, bucket, key) =
+                    (store.clone(), output_bucket.clone(), quarantine_key.clone());
+                move || Ok(store.writer(&bucket, &key))
             };
-            let mut output =
-                NdjsonOutput::new(upload(&events_key), codec, options.parallelism, quarantine)
-                    .context("starting the compressor")?;
+            let events = store.writer(&output_bucket, &events_key);
+            let mut output = NdjsonOutput::new(events, codec, options.parallelism, quarantine)
+                .context("starting the compressor")?;
             let summary = stage::parse(reader, origin, &options, &mut output, None)
                 .context("writing normalized events")?;
             if let Some(ObjectError::Read { message }) = &summary.error {
@@ -122,16 +120,6 @@ impl Parse {
     }
 }
 
-/// What the output keys end in: `.ndjson` and the codec's extension. Spelled out, since the
-/// detect trigger's S3 filter (Terraform's `local.normalized_suffix`) must match it, and the
-/// infra cross-check looks for these literals.
-pub fn key_suffix(codec: Codec) -> &'static str {
-    match codec {
-        Codec::Zstd => ".ndjson.zst",
-        Codec::Gzip => ".ndjson.gz",
-    }
-}
-
 /// The EMF metrics line for an invocation.
 pub fn metrics(report: &Report, duration_ms: f64) -> String {
     use tripline_aws::metrics::{emit, Unit};
@@ -151,17 +139,4 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             ("Duration", duration_ms, Unit::Milliseconds),
         ],
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::key_suffix;
-    use tripline_core::compress::Codec;
-
-    #[test]
-    fn key_suffix_is_ndjson_and_the_codec_extension() {
-        for codec in [Codec::Zstd, Codec::Gzip] {
-            assert_eq!(key_suffix(codec), format!(".ndjson{}", codec.extension()));
-        }
-    }
 }

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use tripline_aws::{clients, lambda, logging, Settings};
+use tripline_aws::{clients, lambda, logging, S3Store, Settings};
 use tripline_core::stage::StageOptions;
 use tripline_parse::{metrics, Parse};
 
@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     logging::init_json_logs();
     let config = clients::load_config().await;
     let parse = Parse {
-        s3: clients::s3(&config),
+        store: S3Store::new(clients::s3(&config)),
         settings: Settings::from_env()?,
         options: StageOptions {
             // Inflate and deflate on threads of their own only with more than one vCPU.
@@ -31,7 +31,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();
         let report = parse.handle(&event.payload).await.map_err(|e| {
-            tracing::error!(error = format!("{e:#}"), "parse failed");
+            // Whether a retry can help; Lambda retries either way, as before.
+            let retryable = tripline_aws::retry_of(&*e) == tripline_aws::Retry::Transient;
+            tracing::error!(error = format!("{e:#}"), retryable, "parse failed");
             e
         })?;
         println!(

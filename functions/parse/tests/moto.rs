@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use aws_sdk_s3::primitives::ByteStream;
 use flate2::{write::GzEncoder, Compression};
 use serde_json::Value;
-use tripline_aws::{clients, testing::MotoServer, Settings};
+use tripline_aws::{clients, testing::MotoServer, S3Store, Settings};
 use tripline_core::compress::Codec;
 use tripline_core::stage::StageOptions;
 use tripline_core::Parallelism;
@@ -68,7 +68,7 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
     let event = queue.next_s3_event().await;
 
     let parse = Parse {
-        s3: s3.clone(),
+        store: S3Store::new(s3.clone()),
         settings: Settings::from_lookup(&|_| None).unwrap(),
         options: StageOptions {
             parallelism: Parallelism::Threads,
@@ -139,7 +139,7 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
     .unwrap();
     for parallelism in [Parallelism::Threads, Parallelism::Inline] {
         let gz = Parse {
-            s3: inline.s3.clone(),
+            store: inline.store.clone(),
             settings: gzip_settings.clone(),
             options: StageOptions {
                 parallelism,
@@ -168,7 +168,7 @@ async fn bad_events_and_missing_objects_are_clear_errors() {
     let s3 = clients::s3(&config);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     let parse = Parse {
-        s3,
+        store: S3Store::new(s3),
         settings: Settings::from_lookup(&|_| None).unwrap(),
         options: StageOptions {
             parallelism: Parallelism::Threads,

@@ -131,12 +131,148 @@ impl Error {
     }
 }
 
+/// Whether Lambda should retry after an error: a throttle, a 5xx, a timeout or a dropped
+/// connection may pass; a missing object, a missing bucket, a denied access or a malformed
+/// event will fail the same way every time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Retrying may succeed.
+    Transient,
+    /// Retrying will fail the same way.
+    Permanent,
+}
+
+/// Service error codes that say "slow down or try again", whatever the status.
+const TRANSIENT_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "SlowDown",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "ServiceUnavailable",
+    "ConditionalRequestConflict",
+];
+
+impl Error {
+    /// Whether retrying the operation may succeed (see [`Retry`]). An AWS error without a
+    /// response (dispatch failure, timeout) and every stream error is transient; a 4xx other
+    /// than 408 and 429 is permanent; so are malformed events, bad settings, invalid arguments
+    /// and unresolvable secrets.
+    pub fn retry(&self) -> Retry {
+        match self {
+            Error::Aws { code, status, .. } => {
+                let transient = code
+                    .as_deref()
+                    .is_some_and(|c| TRANSIENT_CODES.contains(&c))
+                    || match status {
+                        None => true,
+                        Some(s) => *s == 408 || *s == 429 || *s >= 500,
+                    };
+                if transient {
+                    Retry::Transient
+                } else {
+                    Retry::Permanent
+                }
+            }
+            Error::Io { .. } => Retry::Transient,
+            Error::Event(_) | Error::Settings(_) | Error::Invalid(_) | Error::Secret { .. } => {
+                Retry::Permanent
+            }
+        }
+    }
+
+    /// `self.retry() == Retry::Transient`.
+    pub fn retryable(&self) -> bool {
+        self.retry() == Retry::Transient
+    }
+}
+
+/// The [`Retry`] of any error: that of the first [`Error`] in its source chain (also one
+/// carried inside an `std::io::Error`, as [`crate::S3Writer`]'s writes carry it), else
+/// [`Retry::Transient`], so an error nobody classified keeps Lambda's retries as they are.
+/// For a function's `main.rs`: `retry_of(&*anyhow_error)`.
+pub fn retry_of(err: &(dyn std::error::Error + 'static)) -> Retry {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(ours) = e.downcast_ref::<Error>() {
+            return ours.retry();
+        }
+        if let Some(ours) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<Error>())
+        {
+            return ours.retry();
+        }
+        next = e.source();
+    }
+    Retry::Transient
+}
+
 /// Result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn aws(code: Option<&str>, status: Option<u16>) -> Error {
+        Error::Aws {
+            context: "GetObject s3://b/k".into(),
+            code: code.map(str::to_owned),
+            status,
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn missing_and_denied_are_permanent_throttles_and_outages_transient() {
+        for (code, status) in [
+            (Some("NoSuchKey"), Some(404)),
+            (Some("NoSuchBucket"), Some(404)),
+            (Some("AccessDenied"), Some(403)),
+            (Some("InvalidArgument"), Some(400)),
+            (None, Some(400)),
+        ] {
+            assert_eq!(aws(code, status).retry(), Retry::Permanent, "{code:?}");
+        }
+        for (code, status) in [
+            (Some("SlowDown"), Some(503)),
+            (Some("Throttling"), Some(400)),
+            (Some("InternalError"), Some(500)),
+            (None, Some(502)),
+            (None, Some(429)),
+            (Some("RequestTimeout"), Some(400)),
+            (None, None),
+        ] {
+            assert_eq!(aws(code, status).retry(), Retry::Transient, "{code:?}");
+        }
+        let timeout = Error::io(
+            "upload",
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "t"),
+        );
+        assert!(timeout.retryable());
+        assert!(!Error::Event("e".into()).retryable());
+        assert!(!Error::Settings("s".into()).retryable());
+    }
+
+    #[test]
+    fn retry_of_finds_our_error_in_a_chain_and_inside_io_errors() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] Error);
+        let denied = Outer(aws(Some("AccessDenied"), Some(403)));
+        assert_eq!(retry_of(&denied), Retry::Permanent);
+        let io = std::io::Error::other(aws(Some("NoSuchBucket"), Some(404)));
+        assert_eq!(retry_of(&io), Retry::Permanent);
+        let plain = std::io::Error::other("connection reset");
+        assert_eq!(retry_of(&plain), Retry::Transient);
+    }
 
     #[test]
     fn a_duplicate_says_the_same_and_travels_inside_an_io_error() {

@@ -2,11 +2,14 @@
 //! policies are checked against.
 //!
 //! The functions make no AWS call of their own: every call goes through an adapter here
-//! ([`crate::s3io`], [`crate::sns`], [`crate::settings`]). So a function's permissions follow
-//! from which adapters it calls, and [`ADAPTERS`] says, for each, which actions it needs and on
-//! what. The infra check (`tests/infra`, package `tripline-infra-check`) scans each function's
-//! source for the [`Adapter::call`] tokens, takes the union of their actions, and compares it
-//! with the actions of that function's role policy in `infra/modules/tripline`, both ways.
+//! ([`crate::s3io`] behind the object store, [`crate::sns`], [`crate::settings`]). So a
+//! function's permissions follow from what it does: its rows of
+//! `tripline_core::layout::ACCESS` (an object-store [`Op`] on an area of the bucket, made
+//! through the adapters [`store_adapters`] names) and its [`FUNCTION_ADAPTERS`]. [`ADAPTERS`]
+//! says, for each adapter, which actions it needs and on what. The infra check (`tests/infra`,
+//! package `tripline-infra-check`) takes the union of those actions per function and compares
+//! it with the actions and resources of that function's role policy in
+//! `infra/modules/tripline`, both ways.
 //!
 //! When an adapter starts making another API call, add the operation to [`OPERATIONS`] and to
 //! the adapter's [`Adapter::operations`]; the infra check fails until the table and the
@@ -34,6 +37,7 @@ pub mod action {
 }
 
 use action::*;
+use tripline_core::layout::Op;
 
 /// What an action is granted on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -216,6 +220,30 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The adapters behind each object-store operation: [`crate::store::S3Store`] makes each
+/// [`Op`] through exactly these, so a function's S3 permissions follow from the rows of
+/// `tripline_core::layout::ACCESS` that name it.
+pub fn store_adapters(op: Op) -> &'static [&'static str] {
+    match op {
+        Op::Read => &["s3io::get_object_reader", "s3io::get_object_bytes"],
+        Op::Exists => &["s3io::object_exists"],
+        Op::Put => &["s3io::put_object"],
+        Op::PutIfAbsent => &["s3io::put_if_absent"],
+        Op::Write => &["s3io::S3Writer"],
+    }
+}
+
+/// The adapters each function calls besides its object store: notify publishes to SNS and
+/// resolves its `_PARAM` secrets at cold start.
+pub const FUNCTION_ADAPTERS: &[(&str, &[&str])] = &[
+    ("parse", &[]),
+    ("detect", &[]),
+    (
+        "notify",
+        &["sns::publish", "settings::Destinations::resolve"],
+    ),
+];
+
 /// The adapter whose [`Adapter::path`] is `path`.
 pub fn adapter(path: &str) -> Option<&'static Adapter> {
     ADAPTERS.iter().find(|a| a.path == path)
@@ -249,6 +277,19 @@ mod tests {
                 .filter(|&x| x != S3_LIST_BUCKET)
                 .collect();
             assert_eq!(from_ops, needs, "{}", a.path);
+        }
+    }
+
+    #[test]
+    fn store_and_function_adapters_exist() {
+        let ops = [Op::Read, Op::Exists, Op::Put, Op::PutIfAbsent, Op::Write];
+        for path in ops.into_iter().flat_map(store_adapters) {
+            assert!(adapter(path).is_some(), "{path}");
+        }
+        for (_, paths) in FUNCTION_ADAPTERS {
+            for path in *paths {
+                assert!(adapter(path).is_some(), "{path}");
+            }
         }
     }
 

@@ -13,6 +13,8 @@
 //!   `(bucket, key, size)`.
 //! - [`s3io`]: streaming reads for the sync decoder, a multipart-capable `Write` sink,
 //!   `If-None-Match` conditional puts, small gets and puts.
+//! - [`store`]: the [`ObjectStore`] trait the handlers are generic over, on S3 ([`S3Store`],
+//!   through [`s3io`]) and in memory for tests ([`MemStore`]: records accesses, injects faults).
 //! - [`sns`]: Publish with sanitized subjects and message attributes.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
 //! - [`logging`]: JSON log lines through `tracing`.
@@ -34,10 +36,12 @@ pub mod s3event;
 pub mod s3io;
 pub mod settings;
 pub mod sns;
+pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::{Error, Result};
+pub use error::{retry_of, Error, Result, Retry};
 pub use s3event::ObjectRef;
 pub use s3io::{get_object_reader, put_if_absent, ObjectReader, PutOutcome, S3Writer};
 pub use settings::{Secret, Settings, ENV_VARS};
+pub use store::{MemStore, ObjectStore, ObjectWriter, S3Store};

@@ -8,7 +8,7 @@
 //!
 //! We parse with our own lenient reader instead of `aws_lambda_events`' `S3Event` because that
 //! type requires `userIdentity` and `requestParameters`, which moto (and so every local test)
-//! leaves out; [`from_s3_event`] is there for callers that already hold an `S3Event`.
+//! leaves out (the tests check that both read the real-AWS fixtures the same).
 //!
 //! Keys arrive URL-encoded with `+` for space (`url_decoded_key` is never filled in by AWS), and
 //! moto also encodes `/` as `%2F`; [`decode_key`] undoes both.
@@ -17,7 +17,6 @@
 //! no offset in older moto versions (`2026-11-22T14:05:12.481000`, meaning UTC);
 //! [`event_time`] reads both.
 
-use aws_lambda_events::event::s3::S3Event;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -65,36 +64,6 @@ pub fn parse_value(value: &Value) -> Result<Vec<ObjectRef>> {
     let mut out = Vec::new();
     walk(value, 0, None, "event", &mut out)?;
     Ok(out)
-}
-
-/// Objects from an `aws_lambda_events` `S3Event` (real AWS shape).
-pub fn from_s3_event(event: &S3Event) -> Result<Vec<ObjectRef>> {
-    event
-        .records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let at = format!("Records[{i}]");
-            let bucket =
-                r.s3.bucket
-                    .name
-                    .clone()
-                    .ok_or_else(|| Error::Event(format!("{at}: no s3.bucket.name")))?;
-            let raw_key =
-                r.s3.object
-                    .key
-                    .as_deref()
-                    .ok_or_else(|| Error::Event(format!("{at}: no s3.object.key")))?;
-            Ok(ObjectRef {
-                bucket,
-                key: decode_key(raw_key).map_err(|e| Error::Event(format!("{at}: {e}")))?,
-                size: r.s3.object.size.and_then(|s| u64::try_from(s).ok()),
-                event_name: r.event_name.clone(),
-                event_time: Some(r.event_time.timestamp()),
-                sqs_message_id: None,
-            })
-        })
-        .collect()
 }
 
 /// Reads an `eventTime`: RFC 3339, or without an offset as older moto versions wrote it
@@ -253,6 +222,7 @@ fn s3_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_lambda_events::event::s3::S3Event;
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> Vec<u8> {
@@ -301,6 +271,36 @@ mod tests {
             "alerts/2026/11/22/6b0c43d1b7e4a1f0f2d5c09e8a7b3c21.json"
         );
         assert_eq!(n.size, Some(2311));
+    }
+
+    /// Objects from an `aws_lambda_events` `S3Event` (real AWS shape).
+    fn from_s3_event(event: &S3Event) -> Result<Vec<ObjectRef>> {
+        event
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let at = format!("Records[{i}]");
+                let bucket =
+                    r.s3.bucket
+                        .name
+                        .clone()
+                        .ok_or_else(|| Error::Event(format!("{at}: no s3.bucket.name")))?;
+                let raw_key =
+                    r.s3.object
+                        .key
+                        .as_deref()
+                        .ok_or_else(|| Error::Event(format!("{at}: no s3.object.key")))?;
+                Ok(ObjectRef {
+                    bucket,
+                    key: decode_key(raw_key).map_err(|e| Error::Event(format!("{at}: {e}")))?,
+                    size: r.s3.object.size.and_then(|s| u64::try_from(s).ok()),
+                    event_name: r.event_name.clone(),
+                    event_time: Some(r.event_time.timestamp()),
+                    sqs_message_id: None,
+                })
+            })
+            .collect()
     }
 
     /// The real-AWS fixtures also parse as `aws_lambda_events` types, with the same result.

@@ -11,6 +11,7 @@
 use std::fmt;
 
 use tripline_core::compress::Codec;
+use tripline_core::layout::{self, Layout, Prefixes};
 
 use crate::error::{Error, Result};
 
@@ -66,15 +67,15 @@ pub mod var {
 }
 
 /// Default for [`var::RAW_PREFIX`].
-pub const DEFAULT_RAW_PREFIX: &str = "raw/";
+pub const DEFAULT_RAW_PREFIX: &str = layout::DEFAULT_RAW_PREFIX;
 /// Default for [`var::NORMALIZED_PREFIX`].
-pub const DEFAULT_NORMALIZED_PREFIX: &str = "normalized/";
+pub const DEFAULT_NORMALIZED_PREFIX: &str = layout::DEFAULT_NORMALIZED_PREFIX;
 /// Default for [`var::QUARANTINE_PREFIX`].
-pub const DEFAULT_QUARANTINE_PREFIX: &str = "quarantine/";
+pub const DEFAULT_QUARANTINE_PREFIX: &str = layout::DEFAULT_QUARANTINE_PREFIX;
 /// Default for [`var::ALERTS_PREFIX`].
-pub const DEFAULT_ALERTS_PREFIX: &str = "alerts/";
+pub const DEFAULT_ALERTS_PREFIX: &str = layout::DEFAULT_ALERTS_PREFIX;
 /// Default for [`var::STATE_PREFIX`].
-pub const DEFAULT_STATE_PREFIX: &str = "state/";
+pub const DEFAULT_STATE_PREFIX: &str = layout::DEFAULT_STATE_PREFIX;
 /// Default for [`var::PAGERDUTY_URL`].
 pub const DEFAULT_PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
@@ -475,6 +476,19 @@ impl Settings {
         Ok(())
     }
 
+    /// The key layout these settings describe: every key the functions read or write is
+    /// spelled by it.
+    pub fn layout(&self) -> Layout {
+        let prefixes = Prefixes {
+            raw: self.raw_prefix.clone(),
+            normalized: self.normalized_prefix.clone(),
+            quarantine: self.quarantine_prefix.clone(),
+            alerts: self.alerts_prefix.clone(),
+            state: self.state_prefix.clone(),
+        };
+        Layout::new(prefixes, self.output_compression)
+    }
+
     /// The bucket to write to: [`Settings::bucket`] if set, else the event's bucket.
     pub fn output_bucket<'a>(&'a self, event_bucket: &'a str) -> &'a str {
         self.bucket.as_deref().unwrap_or(event_bucket)
@@ -506,6 +520,7 @@ mod tests {
         assert_eq!(s.state_prefix, "state/");
         assert_eq!(s.output_compression, Codec::Zstd);
         assert_eq!(s.output_bucket("in"), "in");
+        assert_eq!(s.layout(), Layout::default());
         let d = &s.destinations;
         assert_eq!(d.sns_topic_arn, None);
         assert_eq!(d.slack_webhook_url, None);

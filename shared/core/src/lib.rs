@@ -25,6 +25,7 @@ pub mod event;
 pub mod fields;
 pub mod indicators;
 pub mod layer;
+pub mod layout;
 pub mod mapping;
 pub mod normalized;
 pub mod notify;

@@ -1,17 +1,21 @@
-//! Cross-checks the Terraform module (`infra/modules/tripline`) against the Lambda functions'
-//! code, without a provider, a terraform binary or AWS: the `.tf` files are parsed with
-//! `hcl-rs` and read with a small evaluator ([`tf`]), the functions' Rust source with a token
-//! scan ([`scan`]).
+//! Cross-checks the Terraform module (`infra/modules/tripline`) against the code's tables,
+//! without a provider, a terraform binary or AWS: the `.tf` files are parsed with `hcl-rs`
+//! and read with a small evaluator ([`tf`]). The code side is values, never the handlers'
+//! source text: the key layout (`tripline_core::layout::Layout` with the default prefixes),
+//! its access table (`layout::ACCESS`: which function reads and writes which area) and
+//! triggers (`layout::TRIGGERS`), and the adapter table (`tripline_aws::iam`). The handlers
+//! are held to the access table by their own unit tests, which run them on the in-memory
+//! store and compare every key they touch with it.
 //!
 //! Each check returns findings, one line each, naming the function, the variable or action,
-//! and the `.tf` (or `.rs`) file; the tests in `tests/crosscheck.rs` assert there are none.
+//! and the `.tf` file; the tests in `tests/crosscheck.rs` assert there are none.
 //!
 //! | check | code side | Terraform side |
 //! | --- | --- | --- |
 //! | [`Deployment::check_environment`] | `tripline_aws::settings::{PARSE,DETECT,NOTIFY}_ENV_VARS` + `RUST_LOG` | each `aws_lambda_function`'s `environment.variables`, every key any branch can set |
-//! | [`Deployment::check_triggers`] | `DEFAULT_*_PREFIX`, the suffixes the functions filter on | `aws_s3_bucket_notification` filters, prefixes in the environment |
-//! | [`Deployment::check_iam`] | adapter calls in `functions/<f>/src/*.rs` → `tripline_aws::iam::ADAPTERS`; key layouts ([`S3_ACCESS`]) | actions and resources of the role's `aws_iam_policy_document` |
-//! | [`Deployment::check_adapter_table`] | SDK calls in `shared/aws/src` | (none: keeps `iam::ADAPTERS` honest) |
+//! | [`Deployment::check_triggers`] | `layout::TRIGGERS`, the default `Layout`'s prefixes and suffixes, who writes each area (`layout::ACCESS`) | `aws_s3_bucket_notification` filters, prefixes in the environment |
+//! | [`Deployment::check_iam`] | `layout::ACCESS` → `tripline_aws::iam::store_adapters`, `iam::FUNCTION_ADAPTERS` → `iam::ADAPTERS` | actions and resources of the role's `aws_iam_policy_document` |
+//! | [`Deployment::check_adapter_table`] | SDK calls in `shared/aws/src` ([`scan`]) | (none: keeps `iam::ADAPTERS` honest) |
 
 pub mod scan;
 pub mod tf;
@@ -19,10 +23,11 @@ pub mod tf;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use scan::{find_all, Source, Tok};
+use scan::{find_all, Source};
 use tf::{attr, labels, nested, Eval, Module, Result, Scope};
-use tripline_aws::iam::{self, When, ADAPTERS, OPERATIONS};
+use tripline_aws::iam::{self, When, ADAPTERS, FUNCTION_ADAPTERS, OPERATIONS};
 use tripline_aws::settings::{self, var};
+use tripline_core::layout::{self, Area, Layout, Op, Prefixes, ACCESS, CODECS};
 
 /// The module under test, relative to the repository root.
 pub const MODULE_DIR: &str = "infra/modules/tripline";
@@ -63,212 +68,82 @@ pub fn prefix_default(prefix_var: &str) -> &'static str {
         .unwrap_or_else(|| panic!("{prefix_var} is not a prefix variable"))
 }
 
-/// What triggers a function, and the code that shows it.
-pub struct Trigger {
-    /// The function.
-    pub function: &'static str,
-    /// The variable holding the prefix the function accepts keys under.
-    pub prefix_var: &'static str,
-    /// The suffixes it accepts (none: any key under the prefix). The notification filters on
-    /// one of them (Terraform may pick which, e.g. by the output codec).
-    pub suffixes: &'static [&'static str],
-    /// Patterns that must occur in the function's source: where it filters on the same.
-    pub evidence: &'static [&'static str],
-    /// The function whose output this function consumes: its source must write keys with
-    /// each suffix the notification can filter on.
-    pub producer: Option<&'static str>,
-}
-
-/// The S3 triggers as the code sees them: parse takes everything under the raw prefix;
-/// detect only `.ndjson.zst` or `.ndjson.gz` under the normalized prefix (what parse writes,
-/// by `TRIPLINE_OUTPUT_COMPRESSION`); notify only
-/// `.json` under the alerts prefix (what detect writes).
-pub const TRIGGERS: &[Trigger] = &[
-    Trigger {
-        function: "parse",
-        prefix_var: var::RAW_PREFIX,
-        suffixes: &[],
-        evidence: &["starts_with(&self.settings.raw_prefix)"],
-        producer: None,
-    },
-    Trigger {
-        function: "detect",
-        prefix_var: var::NORMALIZED_PREFIX,
-        suffixes: &[".ndjson.zst", ".ndjson.gz"],
-        evidence: &[
-            "starts_with(&self.settings.normalized_prefix)",
-            "is_normalized_object(&object.key)",
-            r#"ends_with(".ndjson.zst")"#,
-            r#"ends_with(".ndjson.gz")"#,
-        ],
-        producer: Some("parse"),
-    },
-    Trigger {
-        function: "notify",
-        prefix_var: var::ALERTS_PREFIX,
-        suffixes: &[".json"],
-        evidence: &[
-            "starts_with(&self.settings.alerts_prefix)",
-            r#"ends_with(".json")"#,
-        ],
-        producer: Some("detect"),
-    },
-];
-
-/// One kind of object access a function makes: an object-level S3 action under a key prefix.
-pub struct Access {
-    /// The function.
-    pub function: &'static str,
-    /// The IAM action.
-    pub action: &'static str,
-    /// The prefix variable the keys start with.
-    pub prefix_var: &'static str,
-    /// What follows the prefix (`dedup/` under the state prefix), or "".
-    pub sub: &'static str,
-    /// Patterns in the function's source that show the key and the call.
-    pub evidence: &'static [&'static str],
-}
-
-impl Access {
-    /// The key prefix, with the default prefix: `state/dedup/`.
-    pub fn prefix(&self) -> String {
-        format!("{}{}", prefix_default(self.prefix_var), self.sub)
+/// The variable that sets an area's prefix (the markers live under the state prefix).
+pub fn prefix_var(area: Area) -> &'static str {
+    match area {
+        Area::Raw => var::RAW_PREFIX,
+        Area::Normalized => var::NORMALIZED_PREFIX,
+        Area::Quarantine => var::QUARANTINE_PREFIX,
+        Area::Alerts => var::ALERTS_PREFIX,
+        Area::Dedup | Area::Delivery => var::STATE_PREFIX,
     }
 }
 
-/// Which keys each function reads and writes, confirmed by [`Access::evidence`] in its code.
-/// The actions per function must be exactly the object-level actions of the adapters the scan
-/// finds (so a new adapter call needs a row here), and the role policy must grant each on its
-/// prefix and nothing wider.
-pub const S3_ACCESS: &[Access] = &[
-    // parse: reads the raw object of the event, streams <prefix><raw key>.ndjson.zst (or .gz)
-    // out.
-    Access {
-        function: "parse",
-        action: iam::action::S3_GET_OBJECT,
-        prefix_var: var::RAW_PREFIX,
-        sub: "",
-        evidence: &[
-            "starts_with(&self.settings.raw_prefix)",
-            "get_object_reader(&self.s3, &object.bucket, &object.key)",
-        ],
-    },
-    Access {
-        function: "parse",
-        action: iam::action::S3_PUT_OBJECT,
-        prefix_var: var::NORMALIZED_PREFIX,
-        sub: "",
-        evidence: &[
-            r#""{}{}{suffix}", self.settings.normalized_prefix"#,
-            "S3Writer::new(",
-        ],
-    },
-    Access {
-        function: "parse",
-        action: iam::action::S3_ABORT_MULTIPART_UPLOAD,
-        prefix_var: var::NORMALIZED_PREFIX,
-        sub: "",
-        evidence: &[
-            r#""{}{}{suffix}", self.settings.normalized_prefix"#,
-            "S3Writer::new(",
-        ],
-    },
-    Access {
-        function: "parse",
-        action: iam::action::S3_PUT_OBJECT,
-        prefix_var: var::QUARANTINE_PREFIX,
-        sub: "",
-        evidence: &[
-            r#""{}{}{suffix}", self.settings.quarantine_prefix"#,
-            "S3Writer::new(",
-        ],
-    },
-    Access {
-        function: "parse",
-        action: iam::action::S3_ABORT_MULTIPART_UPLOAD,
-        prefix_var: var::QUARANTINE_PREFIX,
-        sub: "",
-        evidence: &[
-            r#""{}{}{suffix}", self.settings.quarantine_prefix"#,
-            "S3Writer::new(",
-        ],
-    },
-    // detect: reads the normalized object of the event; writes alerts/YYYY/MM/DD/<id>.json
-    // after creating the dedup marker <state prefix>dedup/<id>; checks (HeadObject) that the
-    // alert exists when the marker already did.
-    Access {
-        function: "detect",
-        action: iam::action::S3_GET_OBJECT,
-        prefix_var: var::NORMALIZED_PREFIX,
-        sub: "",
-        evidence: &[
-            "starts_with(&self.settings.normalized_prefix)",
-            "get_object_reader(&self.s3, &object.bucket, &object.key)",
-        ],
-    },
-    Access {
-        function: "detect",
-        action: iam::action::S3_PUT_OBJECT,
-        prefix_var: var::ALERTS_PREFIX,
-        sub: "",
-        evidence: &[
-            "let key = alert_key(&self.settings.alerts_prefix, alert)",
-            "put_object(&self.s3, bucket, &key, body)",
-        ],
-    },
-    Access {
-        function: "detect",
-        action: iam::action::S3_GET_OBJECT,
-        prefix_var: var::ALERTS_PREFIX,
-        sub: "",
-        evidence: &[
-            "let key = alert_key(&self.settings.alerts_prefix, alert)",
-            "object_exists(&self.s3, bucket, &key)",
-        ],
-    },
-    Access {
-        function: "detect",
-        action: iam::action::S3_PUT_OBJECT,
-        prefix_var: var::STATE_PREFIX,
-        sub: "dedup/",
-        evidence: &[
-            r#"let marker = format!("{}dedup/{}", self.settings.state_prefix, alert.id)"#,
-            "put_if_absent(&self.s3, bucket, &marker, marker_body)",
-        ],
-    },
-    // notify: reads the alert of the event; <state prefix>delivery/<id>/<destination> markers
-    // are checked (HeadObject) before and created (If-None-Match) after each delivery.
-    Access {
-        function: "notify",
-        action: iam::action::S3_GET_OBJECT,
-        prefix_var: var::ALERTS_PREFIX,
-        sub: "",
-        evidence: &[
-            "starts_with(&self.settings.alerts_prefix)",
-            "get_object_bytes(&self.s3, &object.bucket, &object.key)",
-        ],
-    },
-    Access {
-        function: "notify",
-        action: iam::action::S3_GET_OBJECT,
-        prefix_var: var::STATE_PREFIX,
-        sub: "delivery/",
-        evidence: &[
-            r#""{}delivery/{}/{}", self.settings.state_prefix"#,
-            "object_exists(&self.s3, &state_bucket, &marker)",
-        ],
-    },
-    Access {
-        function: "notify",
-        action: iam::action::S3_PUT_OBJECT,
-        prefix_var: var::STATE_PREFIX,
-        sub: "delivery/",
-        evidence: &[
-            r#""{}delivery/{}/{}", self.settings.state_prefix"#,
-            "put_if_absent(&self.s3, &state_bucket, &marker, body)",
-        ],
-    },
-];
+/// The layout with the default prefixes: the one the Terraform must spell.
+pub fn default_layout() -> Layout {
+    Layout::default()
+}
+
+/// One object-level permission a function needs: an IAM action on the keys under a prefix,
+/// and why (the access-table row and the adapter that makes it).
+pub struct ObjectNeed {
+    /// The IAM action.
+    pub action: &'static str,
+    /// The key prefix, with the default prefixes: `state/dedup/`.
+    pub prefix: String,
+    /// `detect PutIfAbsent Dedup through s3io::put_if_absent`.
+    pub why: String,
+}
+
+/// What each row of `layout::ACCESS` for `function` needs on objects.
+pub fn object_needs(function: &str) -> Vec<ObjectNeed> {
+    let layout = default_layout();
+    let mut out = Vec::new();
+    for a in ACCESS.iter().filter(|a| a.function == function) {
+        for path in iam::store_adapters(a.op) {
+            let adapter = iam::adapter(path).expect("iam::store_adapters names adapters");
+            for n in adapter.needs.iter().filter(|n| n.on == iam::On::Object) {
+                if out
+                    .iter()
+                    .any(|o: &ObjectNeed| o.action == n.action && o.prefix == layout.prefix(a.area))
+                {
+                    continue;
+                }
+                out.push(ObjectNeed {
+                    action: n.action,
+                    prefix: layout.prefix(a.area).to_owned(),
+                    why: format!(
+                        "layout::ACCESS {function} {:?} {:?} through {path}",
+                        a.op, a.area
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The adapters a function calls: those behind its access-table rows, and its
+/// [`FUNCTION_ADAPTERS`].
+pub fn function_adapters(function: &str) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for a in ACCESS.iter().filter(|a| a.function == function) {
+        for path in iam::store_adapters(a.op) {
+            if !out.iter().any(|(p, _)| p == path) {
+                out.push((
+                    path,
+                    format!("layout::ACCESS {function} {:?} {:?}", a.op, a.area),
+                ));
+            }
+        }
+    }
+    for (_, paths) in FUNCTION_ADAPTERS.iter().filter(|(f, _)| *f == function) {
+        for path in *paths {
+            out.push((path, format!("iam::FUNCTION_ADAPTERS {function}")));
+        }
+    }
+    out
+}
 
 /// SDK operation methods that are not in [`OPERATIONS`]; seeing one called in
 /// `shared/aws/src` means the adapter table is missing an operation.
@@ -376,12 +251,10 @@ struct Instance<'a> {
     scope: Scope,
 }
 
-/// The module and the code, loaded once per check.
+/// The module and the adapters' code, loaded once per check.
 pub struct Deployment {
     /// The parsed module.
     pub module: Module,
-    /// Each function's `src/*.rs`, by function name.
-    pub code: BTreeMap<String, Vec<Source>>,
     /// `shared/aws/src/*.rs` without the moto harness.
     pub adapters: Vec<Source>,
 }
@@ -418,7 +291,7 @@ fn loc(hits: &[(PathBuf, usize)]) -> String {
 }
 
 impl Deployment {
-    /// Loads the module and the code from the repository.
+    /// Loads the module and the adapters' code from the repository.
     pub fn load() -> Result<Self> {
         Self::load_edited(|_, text| text)
     }
@@ -442,24 +315,11 @@ impl Deployment {
             sources.push((shown, text));
         }
         let module = Module::from_sources(PathBuf::from(MODULE_DIR), sources)?;
-        let mut code = BTreeMap::new();
-        for (function, _) in settings::ENV_VARS {
-            let dir = root.join("functions").join(function).join("src");
-            code.insert(function.to_string(), scan::sources(&dir, &root)?);
-        }
         let adapters = scan::sources(&root.join("shared/aws/src"), &root)?
             .into_iter()
             .filter(|s| s.path.file_name().is_none_or(|n| n != "testing.rs"))
             .collect();
-        Ok(Deployment {
-            module,
-            code,
-            adapters,
-        })
-    }
-
-    fn code(&self, function: &str) -> &[Source] {
-        self.code.get(function).map(Vec::as_slice).unwrap_or(&[])
+        Ok(Deployment { module, adapters })
     }
 
     /// Instances of a resource type: `(file, block, key or label, scope)`.
@@ -674,31 +534,32 @@ impl Deployment {
             if !seen.insert(l.name.clone()) {
                 findings.push(format!("{}: more than one notification in {nfile}", l.name));
             }
-            let Some(t) = TRIGGERS.iter().find(|t| t.function == l.name) else {
+            let Some(&(_, area)) = layout::TRIGGERS.iter().find(|(f, _)| *f == l.name) else {
                 findings.push(format!(
                     "{}: has an S3 notification ({id:?} in {nfile}) but the code expects none",
                     l.name
                 ));
                 continue;
             };
-            let want_prefix = prefix_default(t.prefix_var);
+            let prefix_var = prefix_var(area);
+            let layout = default_layout();
+            let want_prefix = layout.prefix(area);
             let prefix = attr(block.body(), "filter_prefix")
                 .map(|e| ev.strings(e, &Scope::default()))
                 .transpose()?
                 .unwrap_or_default();
             if prefix != BTreeSet::from([want_prefix.to_owned()]) {
                 findings.push(format!(
-                    "{}: notification {id:?} in {nfile} filters on prefix {prefix:?} but the code takes keys under {} = {want_prefix:?}",
-                    l.name, t.prefix_var
+                    "{}: notification {id:?} in {nfile} filters on prefix {prefix:?} but the code takes keys under {prefix_var} = {want_prefix:?} (tripline_core::layout::Layout)",
+                    l.name
                 ));
             }
-            if let Some(env) = l.env.get(t.prefix_var) {
+            if let Some(env) = l.env.get(prefix_var) {
                 if *env != prefix {
                     findings.push(format!(
-                        "{}: notification {id:?} in {nfile} filters on prefix {prefix:?} but {} passes {} = {env:?}",
+                        "{}: notification {id:?} in {nfile} filters on prefix {prefix:?} but {} passes {prefix_var} = {env:?}",
                         l.name,
                         l.env_where(),
-                        t.prefix_var
                     ));
                 }
             }
@@ -706,15 +567,16 @@ impl Deployment {
                 .map(|e| ev.strings(e, &Scope::default()))
                 .transpose()?
                 .unwrap_or_default();
-            let fits = if t.suffixes.is_empty() {
+            let accepted = area.suffixes();
+            let fits = if accepted.is_empty() {
                 suffix.is_empty() || suffix == BTreeSet::from([String::new()])
             } else {
-                !suffix.is_empty() && suffix.iter().all(|s| t.suffixes.contains(&s.as_str()))
+                !suffix.is_empty() && suffix.iter().all(|s| accepted.contains(&s.as_str()))
             };
             if !fits {
                 findings.push(format!(
-                    "{}: notification {id:?} in {nfile} filters on suffix {suffix:?} but the code accepts {:?}",
-                    l.name, t.suffixes
+                    "{}: notification {id:?} in {nfile} filters on suffix {suffix:?} but the code accepts {accepted:?} (tripline_core::layout::Area::suffixes)",
+                    l.name
                 ));
             }
             let events = attr(block.body(), "events")
@@ -726,37 +588,33 @@ impl Deployment {
                     l.name
                 ));
             }
-            for pattern in t.evidence {
-                if find_all(self.code(t.function), pattern).is_empty() {
-                    findings.push(format!(
-                        "{}: expected `{pattern}` in functions/{}/src (the key filter the S3 notification in {nfile} mirrors); update TRIGGERS in tests/infra if the code changed",
-                        t.function, t.function
-                    ));
-                }
-            }
-            for (producer, suffix) in t
-                .producer
-                .iter()
-                .flat_map(|p| suffix.iter().map(move |s| (*p, s)))
-            {
-                let writes = self.code(producer).iter().any(|s| {
-                    s.tokens
-                        .iter()
-                        .any(|(tok, _)| matches!(tok, Tok::Str(s) if s.ends_with(suffix.as_str())))
-                });
-                if !writes {
-                    findings.push(format!(
-                        "{}: the notification in {nfile} wants keys ending {suffix:?}, but functions/{producer}/src writes no key with that suffix",
-                        t.function
-                    ));
+            // Each suffix the notification can filter on is one the area's writer gives its
+            // keys, under some codec (Terraform picks the suffix by `output_compression`).
+            if area != Area::Raw {
+                let writers: Vec<&str> = ACCESS
+                    .iter()
+                    .filter(|a| a.area == area && matches!(a.op, Op::Write | Op::Put))
+                    .map(|a| a.function)
+                    .collect();
+                for s in &suffix {
+                    let written = CODECS.iter().any(|&codec| {
+                        Layout::new(Prefixes::default(), codec).written_suffix(area)
+                            == Some(s.as_str())
+                    });
+                    if writers.is_empty() || !written {
+                        findings.push(format!(
+                            "{}: the notification in {nfile} wants keys ending {s:?}, but {writers:?} write no {area:?} key with that suffix (tripline_core::layout::ACCESS, Layout::written_suffix)",
+                            l.name
+                        ));
+                    }
                 }
             }
         }
-        for t in TRIGGERS {
-            if !seen.contains(t.function) && lambdas.iter().any(|l| l.name == t.function) {
+        for (function, area) in layout::TRIGGERS {
+            if !seen.contains(*function) && lambdas.iter().any(|l| l.name == *function) {
                 findings.push(format!(
-                    "{}: no lambda_function notification in {nfile} (the code expects keys under {})",
-                    t.function, t.prefix_var
+                    "{function}: no lambda_function notification in {nfile} (the code expects keys under {})",
+                    prefix_var(*area)
                 ));
             }
         }
@@ -867,42 +725,7 @@ impl Deployment {
 
         for l in &lambdas {
             let f = l.name.as_str();
-            let code = self.code(f);
-            let code_dir = format!("functions/{f}/src");
-
-            // All AWS calls go through the adapters.
-            for s in code {
-                for (i, (tok, line)) in s.tokens.iter().enumerate() {
-                    if let Tok::Ident(id) = tok {
-                        let client = s.tokens.get(i + 1..i + 4).is_some_and(|next| {
-                            next.iter().map(|(t, _)| t).eq([
-                                &Tok::Punct(':'),
-                                &Tok::Punct(':'),
-                                &Tok::Ident("Client".into()),
-                            ])
-                        });
-                        if id.starts_with("aws_sdk_") && !client {
-                            findings.push(format!(
-                                "{f}: {}:{line} uses {id} beyond its Client type; call AWS through a tripline_aws adapter listed in tripline_aws::iam::ADAPTERS",
-                                s.path.display()
-                            ));
-                        }
-                    }
-                }
-            }
-            for method in OPERATIONS
-                .iter()
-                .map(|(_, m, _)| *m)
-                .chain(OTHER_SDK_METHODS.iter().copied())
-            {
-                let hits = find_all(code, &format!(".{method}("));
-                if !hits.is_empty() {
-                    findings.push(format!(
-                        "{f}: {} calls the SDK's {method} directly; go through a tripline_aws adapter listed in tripline_aws::iam::ADAPTERS",
-                        loc(&hits)
-                    ));
-                }
-            }
+            let code_dir = "tripline_core::layout::ACCESS and tripline_aws::iam::FUNCTION_ADAPTERS";
 
             // What the code needs.
             let params: Vec<&String> = l
@@ -919,12 +742,13 @@ impl Deployment {
             let any_sm = params.iter().any(|v| is_sm(v));
             let any_ssm = params.iter().any(|v| !is_sm(v));
             let mut required: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-            let mut object_actions: BTreeSet<&str> = BTreeSet::new();
-            for a in ADAPTERS {
-                let hits = find_all(code, a.call);
-                if hits.is_empty() {
+            for (path, why) in function_adapters(f) {
+                let Some(a) = iam::adapter(path) else {
+                    findings.push(format!(
+                        "{f}: {why} names the adapter {path}, which tripline_aws::iam::ADAPTERS does not list"
+                    ));
                     continue;
-                }
+                };
                 for n in a.needs {
                     let needed = match n.when {
                         When::Always => true,
@@ -932,14 +756,10 @@ impl Deployment {
                         When::SecretsManagerReference => any_sm,
                     };
                     if needed {
-                        required.entry(n.action).or_default().push(format!(
-                            "{} at {}",
-                            a.path,
-                            loc(&hits[..1])
-                        ));
-                        if n.on == iam::On::Object {
-                            object_actions.insert(n.action);
-                        }
+                        required
+                            .entry(n.action)
+                            .or_default()
+                            .push(format!("{} for {why}", a.path));
                     }
                 }
             }
@@ -977,14 +797,7 @@ impl Deployment {
                         ));
                     }
                 }
-                findings.extend(self.check_resources(
-                    &ev,
-                    l,
-                    p,
-                    &granted,
-                    &bucket_arn,
-                    &object_actions,
-                ));
+                findings.extend(self.check_resources(&ev, l, p, &granted, &bucket_arn));
             }
         }
         Ok(findings)
@@ -997,33 +810,13 @@ impl Deployment {
         p: &Policy,
         granted: &BTreeMap<&str, Vec<(&Statement, &str)>>,
         bucket_arn: &str,
-        object_actions: &BTreeSet<&str>,
     ) -> Vec<String> {
         let f = l.name.as_str();
         let pfile = p.file.display();
         let mut findings = Vec::new();
         let object_prefix = format!("{bucket_arn}/");
 
-        // The access table covers exactly what the scan found, and the code still shows it.
-        let table: Vec<&Access> = S3_ACCESS.iter().filter(|a| a.function == f).collect();
-        let table_actions: BTreeSet<&str> = table.iter().map(|a| a.action).collect();
-        if &table_actions != object_actions {
-            findings.push(format!(
-                "{f}: the adapter calls in functions/{f}/src need object actions {object_actions:?} but S3_ACCESS in tests/infra lists {table_actions:?}; add or remove rows (which prefix each call touches)"
-            ));
-        }
-        for a in &table {
-            for pattern in a.evidence {
-                if find_all(self.code(f), pattern).is_empty() {
-                    findings.push(format!(
-                        "{f}: S3_ACCESS says it needs {} under {} because of `{pattern}`, which is no longer in functions/{f}/src; update S3_ACCESS in tests/infra",
-                        a.action,
-                        a.prefix()
-                    ));
-                }
-            }
-        }
-
+        let table = object_needs(f);
         // Object actions: on <bucket>/<prefix>* exactly where the code reads or writes.
         let object_level: BTreeSet<&str> = ADAPTERS
             .iter()
@@ -1046,12 +839,12 @@ impl Deployment {
                     };
                     let justified = table
                         .iter()
-                        .any(|a| a.action == *action && prefix.starts_with(&a.prefix()));
+                        .any(|a| a.action == *action && prefix.starts_with(&a.prefix));
                     if !justified {
                         let wanted: Vec<String> = table
                             .iter()
                             .filter(|a| a.action == *action)
-                            .map(|a| format!("{}*", a.prefix()))
+                            .map(|a| format!("{}*", a.prefix))
                             .collect();
                         findings.push(format!(
                             "{f}: {} statement {:?} in {pfile} grants {action} on {prefix}* but the code only needs it on {wanted:?}",
@@ -1062,7 +855,7 @@ impl Deployment {
             }
         }
         for a in &table {
-            let want = a.prefix();
+            let want = &a.prefix;
             let covered = granted.get(a.action).is_some_and(|grants| {
                 grants.iter().any(|(_, r)| {
                     r.strip_prefix(&object_prefix)
@@ -1072,10 +865,8 @@ impl Deployment {
             });
             if !covered {
                 findings.push(format!(
-                    "{f}: the code needs {} on {want}* (`{}`) but {} in {pfile} does not grant it there",
-                    a.action,
-                    a.evidence.join("`, `"),
-                    p.name
+                    "{f}: the code needs {} on {want}* ({}) but {} in {pfile} does not grant it there",
+                    a.action, a.why, p.name
                 ));
             }
         }

@@ -1,6 +1,7 @@
-//! A token scan of Rust source: enough to find calls like `object_exists(` or
-//! `format!("{}dedup/{}", self.settings.state_prefix` without being fooled by formatting,
-//! comments or doc text.
+//! A token scan of Rust source: enough to find SDK calls like `.head_object(` in the adapters
+//! (`shared/aws/src`, for [`crate::Deployment::check_adapter_table`]) without being fooled by
+//! formatting, comments or doc text. The handlers' source is never scanned: the checks of the
+//! Terraform compare it with the code's tables.
 //!
 //! Source is split into identifiers, string literals (content kept, escapes not processed),
 //! other literals and single punctuation characters; whitespace and comments are dropped, and

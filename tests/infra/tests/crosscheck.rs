@@ -256,3 +256,49 @@ fn a_dead_letter_grant_to_another_queue_is_found() {
         &["notify", "sqs:SendMessage", "dead-letter queue", "iam.tf"],
     );
 }
+
+#[test]
+fn a_marker_grant_outside_the_layouts_marker_prefix_is_found() {
+    let d = broken(
+        "iam.tf",
+        "resources = [\"${aws_s3_bucket.data.arn}/${local.delivery_prefix}*\"]",
+        "resources = [\"${aws_s3_bucket.data.arn}/${local.dedup_prefix}*\"]",
+    );
+    let findings = d.check_iam().unwrap();
+    assert_finding(
+        findings.clone(),
+        &["notify", "s3:PutObject on state/dedup/*", "iam.tf"],
+    );
+    assert_finding(
+        findings,
+        &[
+            "notify",
+            "needs s3:GetObject on state/delivery/*",
+            "Exists Delivery",
+            "iam.tf",
+        ],
+    );
+}
+
+#[test]
+fn a_trigger_on_keys_no_function_writes_is_found() {
+    // Notify accepts `.json`, and nothing writes `.json` under the normalized prefix.
+    let d = broken(
+        "lambda.tf",
+        "filter_prefix       = local.normalized_prefix\n    filter_suffix       = local.normalized_suffix",
+        "filter_prefix       = local.normalized_prefix\n    filter_suffix       = \".ndjson\"",
+    );
+    assert_finding(
+        d.check_triggers().unwrap(),
+        &["detect", "\".ndjson\"", "lambda.tf", "suffix"],
+    );
+    let d = broken(
+        "lambda.tf",
+        "filter_prefix       = local.alerts_prefix",
+        "filter_prefix       = local.state_prefix",
+    );
+    assert_finding(
+        d.check_triggers().unwrap(),
+        &["notify", "state/", "lambda.tf", "TRIPLINE_ALERTS_PREFIX"],
+    );
+}

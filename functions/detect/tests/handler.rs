@@ -1,0 +1,138 @@
+//! The detect handler on the in-memory store, fed the S3 event fixtures in `events/s3` and
+//! the attack sample in `events/osquery`: no moto, no network.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use serde_json::Value;
+use tripline_aws::error::Retry;
+use tripline_aws::store::Fault;
+use tripline_aws::{s3event, MemStore, Settings};
+use tripline_core::compress::Codec;
+use tripline_core::decode::{Decoded, ObjectDecoder, Options, Origin};
+use tripline_core::layout::{self, Op};
+use tripline_detect::Detect;
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../events/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn event(name: &str) -> Value {
+    serde_json::from_slice(&fixture(&format!("s3/{name}"))).unwrap()
+}
+
+/// `events/osquery/attack-linux.ndjson` as the parse stage writes it.
+fn normalized_object() -> Vec<u8> {
+    let raw = fixture("osquery/attack-linux.ndjson");
+    let mut enc = Codec::Zstd.encoder(Vec::new()).unwrap();
+    let origin = Origin::s3("tripline-data", "raw/x.gz");
+    for item in ObjectDecoder::new(&raw[..], origin, Options::default()) {
+        if let Decoded::Event(e) = item {
+            serde_json::to_writer(&mut enc, &*e).unwrap();
+            enc.write_all(b"\n").unwrap();
+        }
+    }
+    enc.finish().unwrap()
+}
+
+/// A store holding the normalized object `detect-put.json` names, and the handler on it.
+fn setup() -> (MemStore, Detect<MemStore>, Value) {
+    let event = event("detect-put.json");
+    let object = &s3event::parse_value(&event).unwrap()[0];
+    let store = MemStore::new();
+    store.insert(&object.bucket, &object.key, normalized_object());
+    let detect = Detect::new(store.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap();
+    (store, detect, event)
+}
+
+/// Every key the handler touched is one `layout::ACCESS` lets detect touch that way; returns
+/// the rows used.
+fn accesses_in_table(store: &MemStore) -> BTreeSet<(Op, layout::Area)> {
+    let layout = layout::Layout::default();
+    store
+        .accesses()
+        .iter()
+        .map(|a| {
+            let area = layout.area(&a.key).unwrap_or_else(|| panic!("{a:?}"));
+            assert!(layout::allowed("detect", a.op, area), "{a:?} not in ACCESS");
+            (a.op, area)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_written_once_and_a_replay_writes_nothing() {
+    let (store, detect, event) = setup();
+    let report = detect.handle(&event).await.unwrap();
+    assert_eq!(report.objects.len(), 1);
+    assert!(report.written.len() >= 5, "{report:?}");
+    let alerts = store.keys("tripline-data", "alerts/");
+    let written: BTreeSet<&String> = report.written.iter().collect();
+    assert_eq!(alerts.iter().collect::<BTreeSet<_>>(), written);
+    assert_eq!(
+        store.keys("tripline-data", "state/dedup/").len(),
+        alerts.len()
+    );
+    for key in &alerts {
+        let alert: Value =
+            serde_json::from_slice(&store.object("tripline-data", key).unwrap()).unwrap();
+        assert!(key.ends_with(&format!("/{}.json", alert["id"].as_str().unwrap())));
+    }
+
+    let replay = detect.handle(&event).await.unwrap();
+    assert!(replay.written.is_empty() && replay.repaired.is_empty());
+    assert_eq!(replay.deduplicated, report.written);
+
+    // Inline (one vCPU) reads the same.
+    let inline = Detect {
+        parallelism: tripline_core::Parallelism::Inline,
+        ..Detect::new(store.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap()
+    };
+    let again = inline.handle(&event).await.unwrap();
+    assert_eq!(again.stats, replay.stats);
+
+    // Every access is in the table, and every detect row of the table was used.
+    let used = accesses_in_table(&store);
+    let table: BTreeSet<_> = layout::ACCESS
+        .iter()
+        .filter(|a| a.function == "detect")
+        .map(|a| (a.op, a.area))
+        .collect();
+    assert_eq!(used, table);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_marker_and_alert_is_repaired_on_retry() {
+    let (store, detect, event) = setup();
+    store.inject(Op::Put, "alerts/", 1, Fault::Fail(Retry::Transient));
+    let err = detect.handle(&event).await.unwrap_err();
+    assert_eq!(tripline_aws::retry_of(&*err), Retry::Transient, "{err:#}");
+    assert_eq!(store.keys("tripline-data", "state/dedup/").len(), 1);
+    assert!(store.keys("tripline-data", "alerts/").is_empty());
+
+    let retry = detect.handle(&event).await.unwrap();
+    assert_eq!(retry.repaired.len(), 1, "{retry:?}");
+    assert!(retry.written.len() >= 4);
+    assert!(retry.deduplicated.is_empty());
+    let markers = store.keys("tripline-data", "state/dedup/").len();
+    assert_eq!(store.keys("tripline-data", "alerts/").len(), markers);
+    accesses_in_table(&store);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_keys_are_ignored_and_a_missing_object_is_a_permanent_error() {
+    let store = MemStore::new();
+    let detect = Detect::new(store.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap();
+    for other in ["notify-put.json", "parse-put.json", "test-event.json"] {
+        let report = detect.handle(&event(other)).await.unwrap();
+        assert!(report.objects.is_empty(), "{other}");
+    }
+    assert!(store.accesses().is_empty());
+    let err = detect.handle(&event("detect-put.json")).await.unwrap_err();
+    assert!(format!("{err:#}").contains("GetObject"), "{err:#}");
+    assert_eq!(tripline_aws::retry_of(&*err), Retry::Permanent);
+}

@@ -1,0 +1,450 @@
+//! The data bucket's key layout: the one place that spells every key the pipeline reads or
+//! writes, and the table of who touches which part of it.
+//!
+//! ```text
+//! <raw>        Firehose objects                        parse reads
+//! <normalized> <raw key>.ndjson.zst (or .ndjson.gz)    parse writes, detect reads
+//! <quarantine> <raw key>.ndjson.zst (or .ndjson.gz)    parse writes
+//! <alerts>     YYYY/MM/DD/<alert id>.json              detect writes (and checks), notify reads
+//! <state>dedup/<alert id>                              detect creates if absent
+//! <state>delivery/<alert id>/<destination>             notify checks, then creates if absent
+//! ```
+//!
+//! Every key is a function of the input key or the alert, never of the time or the
+//! invocation, so a retried or replayed invocation rewrites or finds the same objects. The
+//! functions build keys only through [`Layout`], and the deployment's S3 notifications and
+//! IAM grants are checked against [`Layout`]'s values, [`TRIGGERS`] and [`ACCESS`] (the
+//! `tests/infra` crate), so the code and the Terraform cannot disagree on a key.
+
+use crate::alert::Alert;
+use crate::compress::Codec;
+
+/// Default prefix of raw Firehose objects.
+pub const DEFAULT_RAW_PREFIX: &str = "raw/";
+/// Default prefix of normalized NDJSON.
+pub const DEFAULT_NORMALIZED_PREFIX: &str = "normalized/";
+/// Default prefix of quarantined records.
+pub const DEFAULT_QUARANTINE_PREFIX: &str = "quarantine/";
+/// Default prefix of alert objects.
+pub const DEFAULT_ALERTS_PREFIX: &str = "alerts/";
+/// Default prefix of dedup and delivery markers.
+pub const DEFAULT_STATE_PREFIX: &str = "state/";
+
+/// What normalized and quarantine keys may end in, one per [`Codec`]: the detect stage reads
+/// either, whatever the parse stage's setting was when the object was written.
+pub const NDJSON_SUFFIXES: &[&str] = &[".ndjson.zst", ".ndjson.gz"];
+
+/// What alert keys end in.
+pub const ALERT_SUFFIX: &str = ".json";
+
+/// Every codec, so [`NDJSON_SUFFIXES`] can be checked against them.
+pub const CODECS: [Codec; 2] = [Codec::Zstd, Codec::Gzip];
+
+/// The part of the bucket a key belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Area {
+    /// Firehose objects.
+    Raw,
+    /// Normalized events.
+    Normalized,
+    /// Quarantined records.
+    Quarantine,
+    /// Alerts.
+    Alerts,
+    /// Detect's dedup markers, `<state>dedup/`.
+    Dedup,
+    /// Notify's delivery markers, `<state>delivery/`.
+    Delivery,
+}
+
+impl Area {
+    /// Every area.
+    pub const ALL: [Area; 6] = [
+        Area::Raw,
+        Area::Normalized,
+        Area::Quarantine,
+        Area::Alerts,
+        Area::Dedup,
+        Area::Delivery,
+    ];
+
+    /// The suffixes a key of this area has, one of which it must end in; empty: any key.
+    pub fn suffixes(self) -> &'static [&'static str] {
+        match self {
+            Area::Normalized | Area::Quarantine => NDJSON_SUFFIXES,
+            Area::Alerts => &[ALERT_SUFFIX],
+            Area::Raw | Area::Dedup | Area::Delivery => &[],
+        }
+    }
+}
+
+/// What a function does with a key, in the object store's terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    /// Reads the object (streamed or whole).
+    Read,
+    /// Asks whether the object exists.
+    Exists,
+    /// Writes a small object in one request.
+    Put,
+    /// Creates a small object only if none exists at the key.
+    PutIfAbsent,
+    /// Streams an object out (a multipart upload when large).
+    Write,
+}
+
+/// One kind of access a function makes: an operation on the keys of an area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Access {
+    /// `parse`, `detect` or `notify`.
+    pub function: &'static str,
+    /// What it does.
+    pub op: Op,
+    /// Where.
+    pub area: Area,
+}
+
+const fn access(function: &'static str, op: Op, area: Area) -> Access {
+    Access { function, op, area }
+}
+
+/// Every access each function makes, and no other: the functions' unit tests hold their
+/// handlers to it (every key a handler touches in the in-memory store is a row here, and each
+/// row is touched), and the deployment's IAM grants are checked against it.
+pub const ACCESS: &[Access] = &[
+    // parse: the raw object of the event in, <normalized><raw key><suffix> and (when
+    // something was quarantined) <quarantine><raw key><suffix> out.
+    access("parse", Op::Read, Area::Raw),
+    access("parse", Op::Write, Area::Normalized),
+    access("parse", Op::Write, Area::Quarantine),
+    // detect: the normalized object of the event in; the dedup marker first, then the alert;
+    // an existing marker is followed by a check that the alert exists (repair if not).
+    access("detect", Op::Read, Area::Normalized),
+    access("detect", Op::PutIfAbsent, Area::Dedup),
+    access("detect", Op::Put, Area::Alerts),
+    access("detect", Op::Exists, Area::Alerts),
+    // notify: the alert of the event in; each destination's marker is checked before the
+    // send and created after it.
+    access("notify", Op::Read, Area::Alerts),
+    access("notify", Op::Exists, Area::Delivery),
+    access("notify", Op::PutIfAbsent, Area::Delivery),
+];
+
+/// Which function each area's S3 `ObjectCreated` notification triggers. A function accepts
+/// exactly the keys [`Layout::is`] says are of its area, so the notification's prefix is the
+/// area's prefix and its suffix one of [`Area::suffixes`].
+pub const TRIGGERS: &[(&str, Area)] = &[
+    ("parse", Area::Raw),
+    ("detect", Area::Normalized),
+    ("notify", Area::Alerts),
+];
+
+/// The configurable prefixes. The state prefix holds both kinds of markers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefixes {
+    /// Raw Firehose objects.
+    pub raw: String,
+    /// Normalized NDJSON.
+    pub normalized: String,
+    /// Quarantined records.
+    pub quarantine: String,
+    /// Alerts.
+    pub alerts: String,
+    /// Dedup and delivery markers.
+    pub state: String,
+}
+
+impl Default for Prefixes {
+    fn default() -> Self {
+        Prefixes {
+            raw: DEFAULT_RAW_PREFIX.into(),
+            normalized: DEFAULT_NORMALIZED_PREFIX.into(),
+            quarantine: DEFAULT_QUARANTINE_PREFIX.into(),
+            alerts: DEFAULT_ALERTS_PREFIX.into(),
+            state: DEFAULT_STATE_PREFIX.into(),
+        }
+    }
+}
+
+/// The key layout: the prefixes, plus the codec the parse stage writes with (it names the
+/// normalized and quarantine keys' suffix).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    prefixes: Prefixes,
+    codec: Codec,
+    dedup: String,
+    delivery: String,
+}
+
+impl Default for Layout {
+    /// The default prefixes and codec.
+    fn default() -> Self {
+        Layout::new(Prefixes::default(), Codec::default())
+    }
+}
+
+impl Layout {
+    /// A layout with these prefixes, writing NDJSON with `codec`.
+    pub fn new(prefixes: Prefixes, codec: Codec) -> Self {
+        Layout {
+            dedup: format!("{}dedup/", prefixes.state),
+            delivery: format!("{}delivery/", prefixes.state),
+            prefixes,
+            codec,
+        }
+    }
+
+    /// The prefixes.
+    pub fn prefixes(&self) -> &Prefixes {
+        &self.prefixes
+    }
+
+    /// The codec normalized and quarantine objects are written with.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// The prefix of an area's keys.
+    pub fn prefix(&self, area: Area) -> &str {
+        match area {
+            Area::Raw => &self.prefixes.raw,
+            Area::Normalized => &self.prefixes.normalized,
+            Area::Quarantine => &self.prefixes.quarantine,
+            Area::Alerts => &self.prefixes.alerts,
+            Area::Dedup => &self.dedup,
+            Area::Delivery => &self.delivery,
+        }
+    }
+
+    /// Whether `key` is a key of `area`: under its prefix, ending in one of its suffixes.
+    pub fn is(&self, area: Area, key: &str) -> bool {
+        let suffixes = area.suffixes();
+        key.starts_with(self.prefix(area))
+            && (suffixes.is_empty() || suffixes.iter().any(|s| key.ends_with(s)))
+    }
+
+    /// The area whose prefix `key` is under, if any (markers before the rest of the state
+    /// prefix). Suffixes are not looked at.
+    pub fn area(&self, key: &str) -> Option<Area> {
+        Area::ALL
+            .into_iter()
+            .find(|&a| key.starts_with(self.prefix(a)))
+    }
+
+    /// Whether parse takes `key`: anything under the raw prefix.
+    pub fn is_raw(&self, key: &str) -> bool {
+        self.is(Area::Raw, key)
+    }
+
+    /// Whether detect takes `key`: normalized NDJSON as parse writes it, under either codec's
+    /// suffix (the reader tells the codec by content, not by name).
+    pub fn is_normalized(&self, key: &str) -> bool {
+        self.is(Area::Normalized, key)
+    }
+
+    /// Whether notify takes `key`: an alert.
+    pub fn is_alert(&self, key: &str) -> bool {
+        self.is(Area::Alerts, key)
+    }
+
+    /// What normalized and quarantine keys end in: `.ndjson` and the codec's extension.
+    pub fn ndjson_suffix(&self) -> &'static str {
+        match self.codec {
+            Codec::Zstd => NDJSON_SUFFIXES[0],
+            Codec::Gzip => NDJSON_SUFFIXES[1],
+        }
+    }
+
+    /// The suffix this layout gives the keys it writes in `area`, for areas whose keys have
+    /// one.
+    pub fn written_suffix(&self, area: Area) -> Option<&'static str> {
+        match area {
+            Area::Normalized | Area::Quarantine => Some(self.ndjson_suffix()),
+            Area::Alerts => Some(ALERT_SUFFIX),
+            Area::Raw | Area::Dedup | Area::Delivery => None,
+        }
+    }
+
+    /// `<normalized><raw key><suffix>`: the raw key kept whole, so the output names its
+    /// input and keeps Firehose's `YYYY/MM/DD/HH/`.
+    pub fn normalized_key(&self, raw_key: &str) -> String {
+        format!(
+            "{}{raw_key}{}",
+            self.prefixes.normalized,
+            self.ndjson_suffix()
+        )
+    }
+
+    /// `<quarantine><raw key><suffix>`.
+    pub fn quarantine_key(&self, raw_key: &str) -> String {
+        format!(
+            "{}{raw_key}{}",
+            self.prefixes.quarantine,
+            self.ndjson_suffix()
+        )
+    }
+
+    /// `<alerts>YYYY/MM/DD/<id>.json`, dated by the alert's window start so the key is the
+    /// same in every invocation that computes this alert.
+    pub fn alert_key(&self, alert: &Alert) -> String {
+        let date = alert
+            .dedup
+            .window_start
+            .get(..10)
+            .unwrap_or("0000-00-00")
+            .replace('-', "/");
+        format!("{}{date}/{}{ALERT_SUFFIX}", self.prefixes.alerts, alert.id)
+    }
+
+    /// `<state>dedup/<alert id>`: created by the first invocation that writes the alert.
+    pub fn dedup_marker(&self, alert_id: &str) -> String {
+        format!("{}{alert_id}", self.dedup)
+    }
+
+    /// `<state>delivery/<alert id>/<destination>`: created once `destination` accepted the
+    /// alert.
+    pub fn delivery_marker(&self, alert_id: &str, destination: &str) -> String {
+        format!("{}{alert_id}/{destination}", self.delivery)
+    }
+}
+
+/// Whether `function` may do `op` in `area` ([`ACCESS`]).
+pub fn allowed(function: &str, op: Op, area: Area) -> bool {
+    ACCESS
+        .iter()
+        .any(|a| a.function == function && a.op == op && a.area == area)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(id: &str, window_start: &str) -> Alert {
+        let mut a: Alert = serde_json::from_value(serde_json::json!({
+            "id": id,
+            "rule": {"name": "r", "id": "i", "title": "t", "level": "high"},
+            "severity": "high",
+            "title": "t",
+            "dedup": {"fields": [], "values": [], "window": "1h", "window_start": window_start},
+            "first_seen": window_start,
+            "last_seen": window_start,
+            "count": 1,
+            "hosts": [],
+            "host_count": 0,
+            "attack": [],
+            "samples": []
+        }))
+        .unwrap();
+        a.dedup.window_start = window_start.into();
+        a
+    }
+
+    #[test]
+    fn keys_are_spelled_as_the_pipeline_always_spelled_them() {
+        let l = Layout::default();
+        let raw = "raw/2026/11/22/14/osquery results+1.gz";
+        assert_eq!(
+            l.normalized_key(raw),
+            format!("normalized/{raw}.ndjson.zst")
+        );
+        assert_eq!(
+            l.quarantine_key(raw),
+            format!("quarantine/{raw}.ndjson.zst")
+        );
+        let gz = Layout::new(Prefixes::default(), Codec::Gzip);
+        assert_eq!(
+            gz.normalized_key(raw),
+            format!("normalized/{raw}.ndjson.gz")
+        );
+        assert_eq!(
+            gz.quarantine_key(raw),
+            format!("quarantine/{raw}.ndjson.gz")
+        );
+        let a = alert("00ff", "2026-11-22T14:00:00Z");
+        assert_eq!(l.alert_key(&a), "alerts/2026/11/22/00ff.json");
+        assert_eq!(l.alert_key(&alert("x", "")), "alerts/0000/00/00/x.json");
+        assert_eq!(l.dedup_marker("00ff"), "state/dedup/00ff");
+        assert_eq!(
+            l.delivery_marker("00ff", "slack"),
+            "state/delivery/00ff/slack"
+        );
+        assert_eq!(l.prefix(Area::Dedup), "state/dedup/");
+        assert_eq!(l.prefix(Area::Delivery), "state/delivery/");
+    }
+
+    #[test]
+    fn the_ndjson_suffix_is_ndjson_and_the_codec_extension() {
+        for codec in CODECS {
+            let l = Layout::new(Prefixes::default(), codec);
+            assert_eq!(l.ndjson_suffix(), format!(".ndjson{}", codec.extension()));
+            assert!(NDJSON_SUFFIXES.contains(&l.ndjson_suffix()));
+        }
+        assert_eq!(NDJSON_SUFFIXES.len(), CODECS.len());
+    }
+
+    #[test]
+    fn each_function_takes_its_areas_keys_only() {
+        let l = Layout::default();
+        assert!(l.is_raw("raw/a.gz") && l.is_raw("raw/"));
+        assert!(!l.is_raw("normalized/raw/a.gz.ndjson.zst"));
+        assert!(l.is_normalized("normalized/raw/a.gz.ndjson.zst"));
+        assert!(l.is_normalized("normalized/raw/a.gz.ndjson.gz"));
+        for other in [
+            "normalized/a.zst",
+            "normalized/a.ndjson",
+            "normalized/a.json.gz",
+            "raw/a.ndjson.zst",
+            "",
+        ] {
+            assert!(!l.is_normalized(other), "{other}");
+        }
+        assert!(l.is_alert("alerts/2026/11/22/x.json"));
+        assert!(!l.is_alert("alerts/2026/11/22/x.json.tmp"));
+        assert!(!l.is_alert("state/dedup/x.json"));
+    }
+
+    #[test]
+    fn keys_are_told_apart_by_area() {
+        let l = Layout::default();
+        let a = alert("id", "2026-11-22T14:00:00Z");
+        let keys = [
+            ("raw/x", Area::Raw),
+            (&l.normalized_key("raw/x"), Area::Normalized),
+            (&l.quarantine_key("raw/x"), Area::Quarantine),
+            (&l.alert_key(&a), Area::Alerts),
+            (&l.dedup_marker("id"), Area::Dedup),
+            (&l.delivery_marker("id", "sns"), Area::Delivery),
+        ];
+        for (key, area) in keys {
+            assert_eq!(l.area(key), Some(area), "{key}");
+            if !area.suffixes().is_empty() {
+                assert!(l.is(area, key), "{key}");
+            }
+        }
+        assert_eq!(l.area("state/other"), None);
+        assert_eq!(l.area("elsewhere/x"), None);
+    }
+
+    #[test]
+    fn the_access_table_is_consistent() {
+        for (function, area) in TRIGGERS {
+            assert!(
+                allowed(function, Op::Read, *area),
+                "{function} reads {area:?}"
+            );
+        }
+        // Every area a function is triggered on is written by another function (raw: by
+        // Firehose).
+        for (function, area) in TRIGGERS.iter().filter(|(_, a)| *a != Area::Raw) {
+            let writers: Vec<_> = ACCESS
+                .iter()
+                .filter(|a| a.area == *area && matches!(a.op, Op::Write | Op::Put))
+                .collect();
+            assert!(writers.iter().any(|a| a.function != *function), "{area:?}");
+        }
+        let mut rows = ACCESS.to_vec();
+        rows.sort();
+        rows.dedup();
+        assert_eq!(rows.len(), ACCESS.len());
+    }
+}
