@@ -317,10 +317,10 @@ impl Pending {
                 fields: rule.alert.dedup.clone(),
                 values: self.values,
                 window: rule.alert.window.to_string(),
-                window_start: rfc3339(self.window_start),
+                window_start: crate::rfc3339::format(self.window_start),
             },
-            first_seen: rfc3339(self.first),
-            last_seen: rfc3339(self.last),
+            first_seen: crate::rfc3339::format(self.first),
+            last_seen: crate::rfc3339::format(self.last),
             time_from: self.time_from,
             count: self.count,
             hosts: self.hosts.into_iter().take(MAX_ALERT_HOSTS).collect(),
@@ -348,7 +348,7 @@ pub fn alert_id(rule: &str, values: &[String], window_start: i64) -> String {
 
 fn event_time(e: &Event) -> Option<i64> {
     e.unix_time
-        .or_else(|| e.time.as_deref().and_then(crate::derive::parse_rfc3339))
+        .or_else(|| e.time.as_deref().and_then(crate::rfc3339::parse))
 }
 
 /// The start of the hour an object is dated by in its key, in unix seconds: Firehose writes
@@ -399,16 +399,6 @@ fn sample(event: &Event, derived: &Derived) -> Value {
         m.insert("derived".into(), derived.to_json());
     }
     v
-}
-
-pub(crate) fn rfc3339(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
 }
 
 #[cfg(test)]
@@ -502,11 +492,5 @@ mod tests {
         assert_eq!(Mixed.and(Event), Mixed);
         // Alerts written before the field existed were all placed by their events.
         assert_eq!(TimeFrom::default(), Event);
-    }
-
-    #[test]
-    fn rfc3339_format() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_714_564_800), "2024-05-01T12:00:00Z");
     }
 }

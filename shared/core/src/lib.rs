@@ -29,5 +29,6 @@ pub mod mapping;
 pub mod normalized;
 pub mod notify;
 pub mod query_name;
+mod rfc3339;
 pub mod rules;
 pub mod tables;

@@ -45,7 +45,7 @@ fn event(query: &str, columns: Value, t: i64) -> Event {
         action: Some(crate::event::Action::Added),
         columns: columns.as_object().map(Into::into).unwrap_or_default(),
         decorations: Default::default(),
-        time: Some(crate::alert::rfc3339(t)),
+        time: Some(crate::rfc3339::format(t)),
         unix_time: Some(t),
         epoch: Some(0),
         counter: Some(2),
@@ -419,7 +419,7 @@ fn a_detector_without_an_object_time_uses_its_creation_time() {
     assert!((before..=after).contains(&det.object_time()));
     det.observe(without_time(event("crontab", json!({"command": "x"}), T0)));
     let a = det.finish().alerts.remove(0);
-    let placed = crate::derive::parse_rfc3339(&a.dedup.window_start).unwrap();
+    let placed = crate::rfc3339::parse(&a.dedup.window_start).unwrap();
     assert!(
         (before..=after).contains(&placed),
         "{}",
