@@ -178,7 +178,7 @@ fn derived_fields_are_matchable() {
     assert_eq!(out[0].outcome, Outcome::Counted);
     let report = det.finish();
     assert_eq!(report.alerts.len(), 1);
-    let sample = &report.alerts[0].samples[0];
+    let sample = report.alerts[0].samples[0].to_value();
     assert_eq!(sample["derived"]["program"], "aws");
 }
 
