@@ -53,6 +53,10 @@ enum Cmd {
         size: u64,
         #[arg(long, default_value = "osquery")]
         shape: Shape,
+        /// Attack records per 10,000 records: 10 (0.1%) is a fleet's normal day; a few
+        /// thousand make an object with tens of thousands of distinct alerts.
+        #[arg(long, default_value_t = gen::ATTACKS_PER_10K)]
+        attacks_per_10k: u32,
         #[arg(short, long)]
         output: PathBuf,
     },
@@ -119,6 +123,7 @@ fn main() -> anyhow::Result<()> {
             seed,
             size,
             shape,
+            attacks_per_10k,
             output,
         } => {
             if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -126,7 +131,7 @@ fn main() -> anyhow::Result<()> {
             }
             let t = Instant::now();
             let f = BufWriter::new(File::create(&output)?);
-            let s = gen::generate(seed, size, shape, f)?;
+            let s = gen::generate_with(seed, size, shape, attacks_per_10k, f)?;
             eprintln!(
                 "{}: {} records, {} rows/events, {} attack records, {} hosts, {:.1} MB plain, {:.2} MiB gzip ({:.1}x) in {:.1}s",
                 output.display(),

@@ -86,7 +86,46 @@ pub struct Alert {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
     /// The first `max_samples` matching events, each with its `derived` object.
-    pub samples: Vec<Value>,
+    pub samples: Vec<Sample>,
+}
+
+/// One matching event as an alert shows it: the event as stored, with its `derived` object.
+///
+/// Kept as the compact JSON text of that object, and read back into a `Value` only while it
+/// is serialized, so the bytes written are those of the `Value` it was made from, for any
+/// serializer (compact or pretty). Every alert group holds up to `max_samples` of these for
+/// the whole object, and an object can raise tens of thousands of groups: as text a sample
+/// costs its length; as a `Value` tree it cost several times that in nodes and small
+/// allocations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample(Box<str>);
+
+impl Sample {
+    pub fn from_value(value: &Value) -> Sample {
+        Sample(value.to_string().into_boxed_str())
+    }
+
+    /// The sample as a JSON value (a fresh tree each call).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_str(&self.0).expect("a sample is the JSON text of a Value")
+    }
+
+    /// The compact JSON text.
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for Sample {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sample {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Sample, D::Error> {
+        Value::deserialize(d).map(|v| Sample::from_value(&v))
+    }
 }
 
 /// Which time placed an alert's matches in their window.
@@ -171,7 +210,7 @@ struct Pending {
     hosts: BTreeSet<String>,
     attack: Vec<TechniqueRef>,
     query: Option<String>,
-    samples: Vec<Value>,
+    samples: Vec<Sample>,
 }
 
 /// Groups matches into alerts. Feed it with [`Aggregator::add`]; [`Aggregator::finish`]
@@ -317,10 +356,10 @@ impl Pending {
                 fields: rule.alert.dedup.clone(),
                 values: self.values,
                 window: rule.alert.window.to_string(),
-                window_start: rfc3339(self.window_start),
+                window_start: crate::rfc3339::format(self.window_start),
             },
-            first_seen: rfc3339(self.first),
-            last_seen: rfc3339(self.last),
+            first_seen: crate::rfc3339::format(self.first),
+            last_seen: crate::rfc3339::format(self.last),
             time_from: self.time_from,
             count: self.count,
             hosts: self.hosts.into_iter().take(MAX_ALERT_HOSTS).collect(),
@@ -348,7 +387,7 @@ pub fn alert_id(rule: &str, values: &[String], window_start: i64) -> String {
 
 fn event_time(e: &Event) -> Option<i64> {
     e.unix_time
-        .or_else(|| e.time.as_deref().and_then(crate::derive::parse_rfc3339))
+        .or_else(|| e.time.as_deref().and_then(crate::rfc3339::parse))
 }
 
 /// The start of the hour an object is dated by in its key, in unix seconds: Firehose writes
@@ -393,22 +432,12 @@ fn technique_url(id: &str) -> Option<String> {
 }
 
 /// The event as stored (original column types), with its `derived` object.
-fn sample(event: &Event, derived: &Derived) -> Value {
+fn sample(event: &Event, derived: &Derived) -> Sample {
     let mut v = serde_json::to_value(event).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         m.insert("derived".into(), derived.to_json());
     }
-    v
-}
-
-pub(crate) fn rfc3339(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
+    Sample::from_value(&v)
 }
 
 #[cfg(test)]
@@ -502,11 +531,5 @@ mod tests {
         assert_eq!(Mixed.and(Event), Mixed);
         // Alerts written before the field existed were all placed by their events.
         assert_eq!(TimeFrom::default(), Event);
-    }
-
-    #[test]
-    fn rfc3339_format() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_714_564_800), "2024-05-01T12:00:00Z");
     }
 }

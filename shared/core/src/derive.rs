@@ -8,7 +8,6 @@
 //! query names are free-form, by the row's column shape.
 
 use std::borrow::Cow;
-use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -25,6 +24,7 @@ macro_rules! name {
 
 use crate::config::{Config, Version};
 use crate::event::Event;
+use crate::indicators::parse_ip;
 
 /// Operating system family of the host an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -587,43 +587,13 @@ fn remote_outside_office(
     if config.office_networks.is_empty() || !is_login_table(query, tables, cols) {
         return None;
     }
-    let ip = parse_remote_ip(&col_str(cols, name!("host"))?)?;
+    // A login row's `host` is the peer: an address (perhaps with a port, or mapped from
+    // IPv4), or a host name, which yields `None` (names are not resolved).
+    let (ip, _) = parse_ip(&col_str(cols, name!("host"))?)?;
     if ip.is_loopback() || ip.is_unspecified() {
         return Some(false);
     }
     Some(!config.in_office(ip))
-}
-
-/// The IP in a login row's `host` column, which may be `[fe80::1%en0]`, `10.0.0.5:22` style
-/// or a host name (which yields `None`: we do not resolve names).
-fn parse_remote_ip(host: &str) -> Option<IpAddr> {
-    let h = host.trim();
-    let h = h
-        .strip_prefix('[')
-        .and_then(|r| r.split(']').next())
-        .unwrap_or(h);
-    if let Ok(ip) = h.parse::<IpAddr>() {
-        return Some(canonical(ip));
-    }
-    let no_zone = h.split('%').next().unwrap_or(h);
-    if let Ok(ip) = no_zone.parse::<IpAddr>() {
-        return Some(canonical(ip));
-    }
-    if let Ok(sa) = h.parse::<std::net::SocketAddr>() {
-        return Some(canonical(sa.ip()));
-    }
-    None
-}
-
-/// `::ffff:10.0.0.1` is an IPv4 login seen through a dual-stack socket; compare it as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -655,7 +625,7 @@ fn stale(query: &str, event: &Event, config: &Config) -> bool {
     }
     let Some(now) = event
         .unix_time
-        .or_else(|| event.time.as_deref().and_then(parse_rfc3339))
+        .or_else(|| event.time.as_deref().and_then(crate::rfc3339::parse))
     else {
         return false;
     };
@@ -680,7 +650,7 @@ fn column_time(v: FieldValue<'_>) -> Option<i64> {
             s.parse::<i64>()
                 .ok()
                 .or_else(|| s.parse::<f64>().ok().map(|f| f as i64))
-                .or_else(|| parse_rfc3339(s))
+                .or_else(|| crate::rfc3339::parse(s))
         }
         _ => None,
     }?;
@@ -689,12 +659,6 @@ fn column_time(v: FieldValue<'_>) -> Option<i64> {
     }
     // Millisecond timestamps are 13 digits until the year 2286.
     Some(if n > 100_000_000_000 { n / 1000 } else { n })
-}
-
-pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|t| t.unix_timestamp())
 }
 
 #[cfg(test)]

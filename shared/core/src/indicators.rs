@@ -59,11 +59,11 @@ pub fn extract_into(columns: &Fields, out: &mut Indicators) {
         }
         match class {
             Class::Address => {
-                if let Some(ip) = parse_ip(text) {
+                if let Some(ip) = observable_ip(text) {
                     push_ip(&mut out.ip, ip);
                 }
             }
-            Class::Host => match parse_ip(text) {
+            Class::Host => match observable_ip(text) {
                 Some(ip) => push_ip(&mut out.ip, ip),
                 None if is_domain(text) => push(&mut out.domain, text.to_ascii_lowercase()),
                 None => {}
@@ -135,23 +135,75 @@ fn by_name(key: &str) -> Option<Class> {
     }
 }
 
-/// Parses an IP as osquery prints it: possibly with an IPv6 zone (`fe80::1%en0`) or
-/// brackets. The unspecified address (`0.0.0.0`, `::`) means "any", not an observable.
-/// Returns the address with the text it was parsed from (brackets and zone removed).
-fn parse_ip(text: &str) -> Option<(IpAddr, &str)> {
-    let text = text.trim_start_matches('[').trim_end_matches(']');
-    let text = text.split_once('%').map_or(text, |(ip, _zone)| ip);
-    let ip: IpAddr = text.parse().ok()?;
-    (!ip.is_unspecified()).then_some((ip, text))
+/// An IP address as osquery's columns and login records write it, or `None`. The one
+/// reader of IPs in column values, for indicators and `derived.remote_outside_office`.
+///
+/// - IPv4 (`10.0.0.5`) and IPv6 (`2001:db8::5`), as the standard library reads them (so
+///   `010.0.0.5` and other non-canonical IPv4 spellings are not addresses);
+/// - an IPv6 zone (`fe80::1%en0`, as interface and listening addresses carry it) is
+///   dropped: it names one of the host's own interfaces, not a different address. Only
+///   IPv6 has zones, so `10.0.0.5%en0` is no address;
+/// - a port (`10.0.0.5:22`, `[2001:db8::5]:22`, as a peer is written in some login
+///   records) is dropped. IPv6 takes one only in brackets, since `::1:22` is an address,
+///   and brackets hold only IPv6 (RFC 3986);
+/// - an IPv4-mapped IPv6 address (`::ffff:10.0.0.1`, an IPv4 peer of a dual-stack socket)
+///   is that IPv4 address, so it meets office networks and indicator lists written in IPv4.
+///
+/// Returns the address with the text it was read from (brackets, zone and port removed).
+pub(crate) fn parse_ip(text: &str) -> Option<(IpAddr, &str)> {
+    let text = text.trim();
+    let (ip, written) = if let Some(rest) = text.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        if !(after.is_empty() || after.strip_prefix(':').is_some_and(is_port)) {
+            return None;
+        }
+        let (ip, written) = address(inside)?;
+        (ip.is_ipv6().then_some(ip)?, written)
+    } else if let Some(found) = address(text) {
+        found
+    } else {
+        let (host, port) = text.rsplit_once(':')?;
+        let ip: std::net::Ipv4Addr = host.parse().ok()?;
+        (is_port(port).then_some(IpAddr::V4(ip))?, host)
+    };
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    Some((ip, written))
 }
 
-/// IPs are kept in their canonical text. An IPv4 address that parsed is already in it
-/// (the parser rejects leading zeros and other spellings), which saves formatting one or
-/// two addresses per socket row; IPv6 has many spellings, so it is formatted.
-fn push_ip(list: &mut Vec<String>, (ip, text): (IpAddr, &str)) {
+/// An address alone, an IPv6 one perhaps with its zone; returns the text without the zone.
+fn address(text: &str) -> Option<(IpAddr, &str)> {
+    match text.split_once('%') {
+        None => Some((text.parse().ok()?, text)),
+        Some((addr, zone)) => {
+            let ip: IpAddr = addr.parse().ok()?;
+            (ip.is_ipv6() && !zone.is_empty()).then_some((ip, addr))
+        }
+    }
+}
+
+/// A TCP/UDP port number in decimal digits (no sign, at most 65535).
+fn is_port(text: &str) -> bool {
+    (1..=5).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && text.parse::<u32>().is_ok_and(|p| p <= 65_535)
+}
+
+/// An observable IP: the unspecified address (`0.0.0.0`, `::`) means "any", not a peer.
+fn observable_ip(text: &str) -> Option<(IpAddr, &str)> {
+    parse_ip(text).filter(|(ip, _)| !ip.is_unspecified())
+}
+
+/// IPs are kept in their canonical text. An IPv4 address written as one (no `:`: not
+/// mapped, no port) is already in it, since the parser rejects leading zeros and other
+/// spellings, which saves formatting one or two addresses per socket row; IPv6 has many
+/// spellings, and a mapped address becomes its IPv4 form, so those are formatted.
+fn push_ip(list: &mut Vec<String>, (ip, written): (IpAddr, &str)) {
     match ip {
-        IpAddr::V4(_) => push(list, text.to_owned()),
-        IpAddr::V6(_) => push(list, ip.to_string()),
+        IpAddr::V4(_) if !written.contains(':') => push(list, written.to_owned()),
+        _ => push(list, ip.to_string()),
     }
 }
 
@@ -569,6 +621,91 @@ mod tests {
                 if !text.contains("://") {
                     prop_assert!(domains.is_empty() && ips.is_empty());
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn parse_ip_reads_what_osquery_writes() {
+        let read = |text: &str| parse_ip(text).map(|(ip, _)| ip.to_string());
+        for (text, want) in [
+            ("10.0.0.5", Some("10.0.0.5")),
+            (" 10.0.0.5 ", Some("10.0.0.5")),
+            ("2001:DB8::5", Some("2001:db8::5")),
+            ("fe80::1%en0", Some("fe80::1")),
+            ("fe80::1%25", Some("fe80::1")),
+            ("[2001:db8::5]", Some("2001:db8::5")),
+            ("[fe80::1%en0]", Some("fe80::1")),
+            ("[fe80::1%en0]:22", Some("fe80::1")),
+            ("[2001:db8::5]:22", Some("2001:db8::5")),
+            ("10.0.0.5:22", Some("10.0.0.5")),
+            ("10.0.0.5:65535", Some("10.0.0.5")),
+            ("::ffff:10.0.0.1", Some("10.0.0.1")),
+            ("[::ffff:10.0.0.1]:443", Some("10.0.0.1")),
+            // An IPv6 address may end in what looks like a port: it is part of it.
+            ("::1:22", Some("::1:22")),
+            ("::", Some("::")),
+            ("0.0.0.0", Some("0.0.0.0")),
+            // IPv4-compatible (deprecated) addresses are IPv6, not mapped.
+            ("::10.0.0.1", Some("::a00:1")),
+            ("010.0.0.5", None),
+            ("10.0.0.5%en0", None),
+            ("fe80::1%", None),
+            ("[10.0.0.5]", None),
+            ("[10.0.0.5]:22", None),
+            ("[2001:db8::5]x", None),
+            ("[2001:db8::5]:", None),
+            ("[2001:db8::5", None),
+            ("10.0.0.5:", None),
+            ("10.0.0.5:+22", None),
+            ("10.0.0.5:65536", None),
+            ("10.0.0.5:022222", None),
+            ("2001:db8::5:99999", None),
+            ("vpn.example.com", None),
+            ("vpn.example.com:22", None),
+            (":0", None),
+            ("", None),
+        ] {
+            assert_eq!(read(text).as_deref(), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn parse_ip_returns_the_address_as_written() {
+        for (text, written) in [
+            ("10.0.0.5:22", "10.0.0.5"),
+            ("[fe80::1%en0]:22", "fe80::1"),
+            ("::ffff:10.0.0.1", "::ffff:10.0.0.1"),
+        ] {
+            assert_eq!(parse_ip(text).unwrap().1, written);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parse_ip_reads_every_address_it_is_given_and_never_panics(
+            ip in any::<IpAddr>(),
+            port in any::<u16>(),
+            zone in "[a-z0-9]{1,8}",
+            junk in "\\PC{0,40}",
+        ) {
+            let _ = parse_ip(&junk);
+            let want = match ip {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+                v4 => v4,
+            };
+            let mut spellings = vec![ip.to_string()];
+            match ip {
+                IpAddr::V4(_) => spellings.push(format!("{ip}:{port}")),
+                IpAddr::V6(_) => spellings.extend([
+                    format!("[{ip}]"),
+                    format!("[{ip}]:{port}"),
+                    format!("{ip}%{zone}"),
+                    format!("[{ip}%{zone}]:{port}"),
+                ]),
+            }
+            for text in spellings {
+                prop_assert_eq!(parse_ip(&text).map(|(ip, _)| ip), Some(want), "{}", text);
             }
         }
     }

@@ -195,7 +195,7 @@ pub(crate) fn decode(
     // The template's `time` is always `unix_time` formatted: the same second (most
     // records of a batch) is not formatted again.
     if *unix_time != seconds {
-        *time = seconds.map(format_rfc3339);
+        *time = seconds.map(crate::rfc3339::format);
     }
     *unix_time = seconds;
     // Consecutive records mostly come from the same query: the name is compared before
@@ -542,18 +542,6 @@ fn parse_calendar_time(s: &str) -> Option<i64> {
             .assume_utc()
             .unix_timestamp(),
     )
-}
-
-/// RFC 3339 UTC with a `Z`; out-of-range times (garbage input) fall back to the epoch
-/// second count rather than failing the record.
-pub(crate) fn format_rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
 }
 
 /// A content hash of what identifies a row: the same row of the same record always gets

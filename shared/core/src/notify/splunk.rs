@@ -10,12 +10,7 @@ pub const EVENT_PATH: &str = "/services/collector/event";
 /// The HEC envelope; `time` is the alert's last sighting so Splunk indexes it when it
 /// happened, not when it was delivered.
 pub fn payload(alert: &Alert) -> Value {
-    let time = time::OffsetDateTime::parse(
-        &alert.last_seen,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .ok()
-    .map(|t| t.unix_timestamp());
+    let time = crate::rfc3339::parse(&alert.last_seen);
     let mut envelope = json!({
         "host": alert.hosts.first().map(String::as_str).unwrap_or("tripline"),
         "source": "tripline",

@@ -3,7 +3,7 @@
 //! in `X-Tripline-Signature`, with the Unix timestamp in `X-Tripline-Timestamp`; signing
 //! the timestamp too stops replays of an old body (Stripe's and Slack's scheme).
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::alert::Alert;
@@ -11,35 +11,30 @@ use crate::alert::Alert;
 pub const TIMESTAMP_HEADER: &str = "X-Tripline-Timestamp";
 pub const SIGNATURE_HEADER: &str = "X-Tripline-Signature";
 
+const PREFIX: &str = "sha256=";
+
 pub fn body(alert: &Alert) -> Vec<u8> {
     serde_json::to_vec(alert).unwrap_or_default()
 }
 
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let mac = mac(secret, timestamp, body);
-    let bytes = mac.finalize().into_bytes();
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256=");
-    for b in bytes {
-        out.push_str(&format!("{b:02x}"));
-    }
+    let tag = mac(secret, timestamp, body).finalize().into_bytes();
+    let mut out = String::with_capacity(PREFIX.len() + 2 * tag.len());
+    out.push_str(PREFIX);
+    out.push_str(&hex::encode(tag));
     out
 }
 
-/// Constant-time check of a received signature, for receivers (and our tests).
+/// Constant-time check of a received signature, for receivers (and our tests). Any
+/// string is a valid input: only `sha256=` followed by exactly 64 hex digits (either
+/// case) can match, and nothing else panics or is read leniently.
 pub fn verify(secret: &[u8], timestamp: i64, body: &[u8], signature: &str) -> bool {
-    let Some(hex) = signature.strip_prefix("sha256=") else {
+    let Some(digits) = signature.strip_prefix(PREFIX) else {
         return false;
     };
-    if hex.len() != 64 {
-        return false;
-    }
     let mut expected = [0u8; 32];
-    for (i, byte) in expected.iter_mut().enumerate() {
-        match u8::from_str_radix(&hex[2 * i..2 * i + 2], 16) {
-            Ok(b) => *byte = b,
-            Err(_) => return false,
-        }
+    if hex::decode_to_slice(digits, &mut expected).is_err() {
+        return false;
     }
     mac(secret, timestamp, body).verify_slice(&expected).is_ok()
 }
@@ -76,5 +71,41 @@ mod tests {
         assert!(!verify(b"other", 5, b"body", &sig));
         assert!(!verify(b"k", 5, b"body", "sha256=zz"));
         assert!(!verify(b"k", 5, b"body", &sig.replace("sha256=", "sha1=")));
+        assert!(verify(
+            b"k",
+            5,
+            b"body",
+            &sig.to_uppercase().replace("SHA256=", "sha256=")
+        ));
+    }
+
+    #[test]
+    fn verify_rejects_non_ascii_of_hex_length() {
+        // 64 bytes, but "é" is two of them: slicing by byte pairs would cut it in half.
+        let sig = format!("sha256=a{}", "é".repeat(31) + "b");
+        assert_eq!(sig.len() - PREFIX.len(), 64);
+        assert!(!verify(b"k", 5, b"body", &sig));
+    }
+
+    #[test]
+    fn verify_rejects_signs_in_hex() {
+        // `u8::from_str_radix("+f", 16)` is Ok(15): a sign is not a hex digit. Find a tag
+        // whose first byte is below 0x10, so "+" in place of its leading "0" would have
+        // decoded to the right byte.
+        let (timestamp, real) = (0..)
+            .map(|t| (t, sign(b"k", t, b"body")))
+            .find(|(_, sig)| sig[PREFIX.len()..].starts_with('0'))
+            .unwrap();
+        assert!(verify(b"k", timestamp, b"body", &real));
+        let plus = format!("{PREFIX}+{}", &real[PREFIX.len() + 1..]);
+        assert!(!verify(b"k", timestamp, b"body", &plus));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn verify_never_panics(signature in "\\PC*", tail in "(\\PC|[0-9a-fA-F+-]){0,70}") {
+            let _ = verify(b"k", 5, b"body", &signature);
+            let _ = verify(b"k", 5, b"body", &format!("{PREFIX}{tail}"));
+        }
     }
 }

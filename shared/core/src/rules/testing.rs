@@ -138,7 +138,7 @@ impl TestEvent {
                     .ok_or_else(|| format!("time {n} is not whole unix seconds"))?,
             ),
             Some(Value::String(s)) => Some(
-                crate::derive::parse_rfc3339(s)
+                crate::rfc3339::parse(s)
                     .or_else(|| s.parse().ok())
                     .ok_or_else(|| format!("time {s:?} is neither RFC 3339 nor unix seconds"))?,
             ),
@@ -182,7 +182,7 @@ impl TestEvent {
             indicators: crate::indicators::extract(&columns),
             columns,
             decorations,
-            time: unix_time.map(crate::alert::rfc3339),
+            time: unix_time.map(crate::rfc3339::format),
             unix_time,
             epoch: Some(0),
             counter: Some(self.counter.unwrap_or(1)),

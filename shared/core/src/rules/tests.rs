@@ -45,7 +45,7 @@ fn event(query: &str, columns: Value, t: i64) -> Event {
         action: Some(crate::event::Action::Added),
         columns: columns.as_object().map(Into::into).unwrap_or_default(),
         decorations: Default::default(),
-        time: Some(crate::alert::rfc3339(t)),
+        time: Some(crate::rfc3339::format(t)),
         unix_time: Some(t),
         epoch: Some(0),
         counter: Some(2),
@@ -178,7 +178,7 @@ fn derived_fields_are_matchable() {
     assert_eq!(out[0].outcome, Outcome::Counted);
     let report = det.finish();
     assert_eq!(report.alerts.len(), 1);
-    let sample = &report.alerts[0].samples[0];
+    let sample = report.alerts[0].samples[0].to_value();
     assert_eq!(sample["derived"]["program"], "aws");
 }
 
@@ -427,7 +427,7 @@ fn a_detector_without_an_object_time_uses_its_creation_time() {
         T0,
     )));
     let a = det.finish().alerts.remove(0);
-    let placed = crate::derive::parse_rfc3339(&a.dedup.window_start).unwrap();
+    let placed = crate::rfc3339::parse(&a.dedup.window_start).unwrap();
     assert!(
         (before..=after).contains(&placed),
         "{}",
