@@ -54,7 +54,7 @@ fn an_alert_group_costs_a_few_kib_whatever_its_events_held() {
     let before = LIVE.load(Ordering::Relaxed);
     while let Some(item) = decoder.next() {
         if let Decoded::Event(mut e) = item {
-            detector.observe_in_place(&mut e);
+            detector.observe(&mut e);
             decoder.recycle(e);
         }
     }
