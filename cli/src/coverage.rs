@@ -6,9 +6,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::layer::{Layer, TechniqueTally};
 use anyhow::Context;
 use tripline_core::alert::Alert;
-use tripline_core::layer::{Layer, TechniqueTally};
 use tripline_core::mapping::{Mapper, Pattern};
 
 use crate::parse::load_resolver;

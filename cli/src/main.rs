@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod coverage;
 mod inputs;
+mod layer;
 mod parse;
 mod rules_cmd;
 mod scan;

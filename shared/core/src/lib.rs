@@ -10,7 +10,7 @@
 //!    technique mapping that annotates every event.
 //! 3. [`rules`]: Sigma rules, compiled once and evaluated against every event, with
 //!    [`derive`](mod@derive)d fields and [`config`] settings; matches become [`alert`]s.
-//! 4. [`layer`]: ATT&CK Navigator layers of what fired and of what the rules cover.
+//! 4. Navigator layers of what fired and what the rules cover are the CLI's (`cli/src/layer.rs`).
 //!
 //! Between stages, [`compress`] writes normalized events out (zstd or gzip, on a second
 //! thread or inline) and [`normalized`] reads them back in.
@@ -24,7 +24,6 @@ pub mod derive;
 pub mod event;
 pub mod fields;
 pub mod indicators;
-pub mod layer;
 pub mod layout;
 pub mod mapping;
 pub mod normalized;
