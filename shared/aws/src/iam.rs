@@ -90,8 +90,9 @@ const fn need(action: &'static str, on: On) -> Need {
 pub struct Adapter {
     /// Its path in this crate, for messages and docs.
     pub path: &'static str,
-    /// How a call looks in a function's source, as tokens (`get_object_reader(`,
-    /// `S3Writer::new(`): whitespace, comments and string literals don't matter.
+    /// How a call looks in source (`get_object_reader(`, `S3Writer::new(`), to find the
+    /// callers by search. No check reads the functions' source: what they call follows from
+    /// `tripline_core::layout::ACCESS` and [`FUNCTION_ADAPTERS`].
     pub call: &'static str,
     /// The API operations it makes (service prefix and operation, as in [`OPERATIONS`]).
     pub operations: &'static [&'static str],

@@ -981,9 +981,32 @@ impl Deployment {
     // The adapter table itself
 
     /// `tripline_aws::iam` lists every SDK operation `shared/aws/src` makes, in the file of
-    /// the adapter that makes it.
+    /// the adapter that makes it, and the S3 store calls the adapters `iam::store_adapters`
+    /// names.
     pub fn check_adapter_table(&self) -> Vec<String> {
         let mut findings = Vec::new();
+        // The S3 store makes each operation through the adapters the IAM table says it does.
+        let store: Vec<&Source> = self
+            .adapters
+            .iter()
+            .filter(|s| s.path.file_name().is_some_and(|n| n == "store.rs"))
+            .collect();
+        for op in [Op::Read, Op::Exists, Op::Put, Op::PutIfAbsent, Op::Write] {
+            for path in iam::store_adapters(op) {
+                let Some(a) = iam::adapter(path) else {
+                    findings.push(format!(
+                        "tripline_aws::iam::store_adapters({op:?}) names {path}, which ADAPTERS does not list"
+                    ));
+                    continue;
+                };
+                if store.iter().all(|s| s.find(a.call).is_empty()) {
+                    findings.push(format!(
+                        "tripline_aws::iam::store_adapters({op:?}) names {path}, but shared/aws/src/store.rs never calls `{}`",
+                        a.call
+                    ));
+                }
+            }
+        }
         for method in OTHER_SDK_METHODS {
             let hits = find_all(&self.adapters, &format!(".{method}("));
             if !hits.is_empty() {
