@@ -16,8 +16,8 @@ mod rules_cmd;
 mod scan;
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
-// values; ~12% less wall time per object (bench `fused`). `no_thp`: no transparent huge pages,
-// which would otherwise add ~18 MiB of resident memory.
+// values, which it serves faster (BENCHMARKS.md). `no_thp`: no transparent huge pages, which
+// would otherwise inflate resident memory.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

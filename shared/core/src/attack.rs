@@ -170,8 +170,8 @@ impl TechniqueRef {
 /// The techniques an event carries (`Event::attack`): a shared, immutable list.
 ///
 /// Every event of a query carries the same techniques, so the detect stage hands each event
-/// a reference to one list instead of copying every technique's strings into it (that copy
-/// was ~45 M instructions per 5 MiB object). Serializes and deserializes exactly as a
+/// a reference to one list instead of copying every technique's strings into it (a copy per
+/// event costs more than the mapping lookup itself: BENCHMARKS.md). Serializes and deserializes exactly as a
 /// `Vec<TechniqueRef>` (a JSON array); the empty list allocates nothing, so events built
 /// before annotation cost no more than with a `Vec`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]

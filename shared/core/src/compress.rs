@@ -1,11 +1,11 @@
 //! Compressing the stages' NDJSON output ([`Codec`]: zstd or gzip), on a second thread or
 //! inline, behind a plain [`Write`]; and reading it back.
 //!
-//! The parse stage writes ~1.9x the bytes it reads (every event repeats its record's
+//! The parse stage writes more bytes than it reads (every event repeats its record's
 //! header), so compressing its output costs more than inflating its input. zstd at level 1
-//! does that as fast as zlib-rs' fastest deflate, writes 45% fewer bytes (so 45% less S3
-//! storage, the pipeline's largest recurring cost), and inflates 2x faster in the detect
-//! stage; gzip stays available for readers that need it. Readers tell the two apart by
+//! does that as fast as zlib-rs' fastest deflate, writes fewer bytes (so less S3 storage,
+//! the pipeline's largest recurring cost) and inflates faster in the detect stage
+//! (BENCHMARKS.md); gzip stays available for readers that need it. Readers tell the two apart by
 //! their magic bytes ([`Codec::sniff`]), so objects written under either setting stay
 //! readable.
 //!

@@ -386,8 +386,8 @@ impl Event {
     /// Appends this event as one JSON object, byte for byte what `serde_json` writes for
     /// it (a test holds the two together), without a trailing newline.
     ///
-    /// Writing the normalized NDJSON was a fifth of the parse stage: `serde_json` scans
-    /// every string byte by byte for characters to escape. Here the columns and
+    /// Writing the normalized NDJSON is a large part of the parse stage, and `serde_json`
+    /// scans every string byte by byte for characters to escape. Here the columns and
     /// decorations skip that scan for what came in without escapes ([`Fields::write_json`]),
     /// and the header fields, short and mostly plain, take a vectorized check first.
     pub fn write_json(&self, out: &mut Vec<u8>) {

@@ -329,8 +329,8 @@ impl<'a> ObjectDecoder<'a> {
     /// Hands back an event this decoder yielded (or any other) once the caller is done with
     /// it: a later row is decoded into it, reusing its buffers instead of allocating new
     /// ones. Optional; it saves most of the allocating and freeing per event. At most
-    /// a fixed number of events are kept (a few megabytes: peak RSS grew by 2-4 MiB with
-    /// it), the rest are dropped.
+    /// a fixed number of events are kept (what a detection thread can have in flight), so the
+    /// memory it holds is bounded; the rest are dropped.
     pub fn recycle(&mut self, event: Box<Event>) {
         if self.reuse.spare.len() < record::MAX_SPARE {
             self.reuse.spare.push(event);

@@ -36,9 +36,9 @@ pub(crate) const MAX_SPARE: usize = (EVENT_BATCHES + 1) * EVENT_BATCH;
 /// their capacity from record to record, and copied into each row's event with
 /// [`Event::clone_from`]. Events the caller is done with come back into `spare`
 /// ([`super::ObjectDecoder::recycle`]) and are refilled that way, so a recycled event's
-/// strings and fields are overwritten in place, not freed and allocated again. Building
-/// every event afresh cost ~14 allocations per event, and with their frees about a fifth
-/// of the one-process run's main thread.
+/// strings and fields are overwritten in place, not freed and allocated again: building
+/// every event afresh takes an allocation per string and field, which with their frees is
+/// a large share of the decoding thread (BENCHMARKS.md, "figures moved out of code").
 pub(crate) struct Reuse {
     /// Event-id layout.
     scratch: Vec<u8>,
