@@ -21,6 +21,11 @@ fn main() {
         let dir = root.join(dir);
         println!("cargo:rerun-if-changed={}", dir.display());
         let files = yaml_files(&dir);
+        let _ = writeln!(
+            out,
+            "/// (file name, contents) of each YAML file under `{}`, sorted.",
+            dir.display()
+        );
         let _ = writeln!(out, "pub static {constant}: &[(&str, &str)] = &[");
         for path in files {
             println!("cargo:rerun-if-changed={}", path.display());

@@ -15,7 +15,7 @@ pub const ONE_VCPU_MB: u32 = 1769;
 /// threads of its own, given the function's memory ([`MEMORY_SIZE_VAR`], in MB). The threads
 /// shorten an object only where there is more than one vCPU's worth of CPU; below that they
 /// take turns on one share and only add their hand-over cost to what the function is billed
-/// for (BENCHMARKS.md, "threads below one vCPU"). Unknown (outside Lambda): use them.
+/// for (BENCHMARKS.md). Unknown (outside Lambda): use them.
 pub fn parallelism(memory_mb: Option<&str>) -> Parallelism {
     let threads = memory_mb
         .and_then(|m| m.trim().parse::<u32>().ok())

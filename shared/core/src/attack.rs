@@ -178,10 +178,12 @@ impl TechniqueRef {
 pub struct Techniques(Option<Arc<[TechniqueRef]>>);
 
 impl Techniques {
+    /// The empty list.
     pub fn new() -> Techniques {
         Techniques(None)
     }
 
+    /// Whether no technique is listed.
     pub fn is_empty(&self) -> bool {
         self.0.is_none()
     }
@@ -191,6 +193,7 @@ impl Techniques {
         self.0 = None;
     }
 
+    /// The techniques, in order.
     pub fn as_slice(&self) -> &[TechniqueRef] {
         self.0.as_deref().unwrap_or(&[])
     }

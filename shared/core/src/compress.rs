@@ -131,7 +131,9 @@ impl FromStr for Codec {
 
 /// A running compressor: a [`Write`] whose [`Encoder::finish`] ends the stream.
 pub enum Encoder<W: Write> {
+    /// gzip, one member.
     Gzip(GzEncoder<W>),
+    /// zstd, one frame with a content checksum.
     Zstd(zstd::stream::write::Encoder<'static, W>),
 }
 

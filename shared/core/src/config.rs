@@ -20,16 +20,28 @@ pub enum ConfigError {
     /// The I/O error is in the message, not chained as a `source`, so reporters that print
     /// the chain (anyhow's `{:#}`) do not repeat it.
     #[error("cannot read config {path}: {error}")]
-    Read { path: String, error: std::io::Error },
+    Read {
+        /// The file.
+        path: String,
+        /// What reading it said.
+        error: std::io::Error,
+    },
+    /// Not TOML, or not the shape of `tripline.toml`.
     #[error("invalid config{}: {message}", location(.path))]
     Parse {
+        /// The file, if the config came from one.
         path: Option<String>,
+        /// What the parser said, with the line.
         message: String,
     },
+    /// A key whose value is not allowed.
     #[error("invalid config{}: key `{key}`: {message}", location(.path))]
     Invalid {
+        /// The file, if the config came from one.
         path: Option<String>,
+        /// The key, dotted (`dedup.window`).
         key: String,
+        /// What is wrong with its value.
         message: String,
     },
 }
@@ -102,6 +114,7 @@ impl Version {
         }
     }
 
+    /// The numeric parts of the version (`5.12.1` is `[5, 12, 1]`).
     pub fn parts(&self) -> &[u64] {
         &self.parts
     }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// A row of a scheduled query's result.
     Result,
+    /// A line of osquery's own status log.
     Status,
 }
 
@@ -25,12 +27,16 @@ pub enum Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
+    /// The row appeared since the query's last run.
     Added,
+    /// The row disappeared since the query's last run.
     Removed,
+    /// The row is part of a whole result set.
     Snapshot,
 }
 
 impl Action {
+    /// `added`, `removed` or `snapshot`; anything else is `None`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "added" => Some(Action::Added),
@@ -40,6 +46,7 @@ impl Action {
         }
     }
 
+    /// The name osquery logs.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Added => "added",
@@ -52,10 +59,13 @@ impl Action {
 /// Where an event or quarantined record came from, precise enough to find the bytes again.
 #[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceRef {
+    /// The S3 bucket of the object, when it came from S3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket: Option<String>,
+    /// The S3 key of the object, when it came from S3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The local file, when it came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// 1-based index of the record in the object.
@@ -69,16 +79,22 @@ pub struct SourceRef {
 /// table's column names. Each list is deduplicated and keeps first-seen order.
 #[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Indicators {
+    /// IPv4 and IPv6 addresses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip: Vec<String>,
+    /// Domain names, including the hosts of URLs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domain: Vec<String>,
+    /// MD5 hashes, lower case.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub md5: Vec<String>,
+    /// SHA-1 hashes, lower case.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sha1: Vec<String>,
+    /// SHA-256 hashes, lower case.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sha256: Vec<String>,
+    /// User names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user: Vec<String>,
 }
@@ -182,6 +198,7 @@ impl Indicators {
         }
     }
 
+    /// Whether no indicator was found.
     pub fn is_empty(&self) -> bool {
         self.ip.is_empty()
             && self.domain.is_empty()
@@ -195,6 +212,7 @@ impl Indicators {
 /// One normalized osquery row (or status line).
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
+    /// A result row or a status line.
     pub kind: Kind,
     /// The query name exactly as logged (`pack/Global/crontab`, `pack_osx-attacks_Keylogger`).
     pub name: Option<String>,
@@ -214,33 +232,46 @@ pub struct Event {
     /// (or, when too many fit to list, the tables every one of them has).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tables_ambiguous: bool,
+    /// The host identifier osquery logged (`hostIdentifier`).
     pub host: Option<String>,
+    /// `added`, `removed` or `snapshot`; `None` for status lines.
     pub action: Option<Action>,
     /// Column values exactly as logged (strings, numbers or null), sorted by name.
     pub columns: Fields,
+    /// osquery decorations (host-wide values added to every record), sorted by name.
     pub decorations: Fields,
     /// RFC 3339 UTC, from `unixTime`, else `calendarTime`.
     pub time: Option<String>,
     /// Seconds since the Unix epoch behind `time`, kept so consumers need not re-parse it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unix_time: Option<i64>,
+    /// osquery's `epoch` (changes when a query's history is reset).
     pub epoch: Option<i64>,
+    /// osquery's `counter`: 0 on a query's first run on a host.
     pub counter: Option<i64>,
+    /// Whether osquery logged numbers as JSON numbers (`numerics`).
     pub numerics: bool,
+    /// Status lines: glog severity (0 info, 1 warning, 2 error).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<i64>,
+    /// Status lines: the osquery source file that logged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
+    /// Status lines: the line in that file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<i64>,
+    /// Status lines: the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Status lines: the osquery version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Where the record came from.
     pub source: SourceRef,
     /// Stable content hash: the same record and row always give the same id, so
     /// Firehose's at-least-once duplicates and replays can be recognized downstream.
     pub id: String,
+    /// Observables found in the columns.
     pub indicators: Indicators,
     /// ATT&CK techniques (`{id, name, tactics}`) from the query mapping; filled in by the
     /// detect stage.
@@ -557,7 +588,9 @@ fn json(out: &mut Vec<u8>, v: &impl Serialize) {
 /// A record that could not be decoded or recognized, kept with the reason and its first bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quarantined {
+    /// Where the record came from.
     pub source: SourceRef,
+    /// Why the record could not be normalized.
     pub reason: String,
     /// The first [`crate::decode::QUARANTINE_RAW_BYTES`] bytes of the record, lossily UTF-8.
     pub raw: String,

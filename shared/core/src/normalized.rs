@@ -22,7 +22,9 @@ pub const MAX_LINE_BYTES: usize = 8 << 20;
 /// One line of a normalized object.
 #[derive(Debug)]
 pub enum Line {
+    /// An event, as the parse stage wrote it.
     Event(Box<Event>),
+    /// A line that is not an event.
     Bad(BadLine),
 }
 
@@ -31,6 +33,7 @@ pub enum Line {
 pub struct BadLine {
     /// 1-based line number.
     pub line: u64,
+    /// Why it is not an event.
     pub error: String,
 }
 

@@ -52,12 +52,16 @@ impl Default for Limits {
 /// Where an object came from; copied into every event's and quarantine entry's `source`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Origin {
+    /// The S3 bucket, for an object read from S3.
     pub bucket: Option<String>,
+    /// The S3 key, for an object read from S3.
     pub key: Option<String>,
+    /// The file path, for a local file.
     pub path: Option<String>,
 }
 
 impl Origin {
+    /// A local file (or `-` for stdin).
     pub fn path(path: impl Into<String>) -> Self {
         Origin {
             path: Some(path.into()),
@@ -65,6 +69,7 @@ impl Origin {
         }
     }
 
+    /// An S3 object.
     pub fn s3(bucket: impl Into<String>, key: impl Into<String>) -> Self {
         Origin {
             bucket: Some(bucket.into()),
@@ -87,6 +92,7 @@ impl Origin {
 /// Extra decoding options beyond the limits.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
+    /// Size limits: larger records are quarantined, larger objects stopped.
     pub limits: Limits,
     /// The user's own pack names, so `pack_<pack>_<query>` splits for them too.
     pub extra_packs: Vec<String>,
@@ -99,7 +105,9 @@ pub struct Options {
 /// One item out of the decoder.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
+    /// One normalized row (or status line).
     Event(Box<Event>),
+    /// A record that could not be normalized, with its reason.
     Quarantined(Box<Quarantined>),
 }
 
@@ -108,11 +116,22 @@ pub enum Decoded {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ObjectError {
     /// The gzip stream was truncated or corrupt; records before the damage were kept.
-    Corrupt { message: String, after_bytes: u64 },
+    Corrupt {
+        /// What the decompressor said.
+        message: String,
+        /// Decompressed bytes read before the damage.
+        after_bytes: u64,
+    },
     /// The object decompressed past [`Limits::max_decompressed_bytes`].
-    DecompressedTooLarge { limit: u64 },
+    DecompressedTooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// Reading the object failed (I/O, network).
-    Read { message: String },
+    Read {
+        /// What the reader said.
+        message: String,
+    },
 }
 
 impl fmt::Display for ObjectError {
@@ -139,11 +158,15 @@ impl std::error::Error for ObjectError {}
 /// The accounting of one object (or, after [`Summary::add`], of many).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Objects decoded (1 for one object; summed over several).
     pub objects: u64,
     /// Records seen: always `decoded + quarantined`.
     pub records: u64,
+    /// Records that became events.
     pub decoded: u64,
+    /// Records quarantined, each with its reason.
     pub quarantined: u64,
+    /// Events the decoded records became (one per row).
     pub events: u64,
     /// Missing host, time or query name in records that still decoded.
     pub warnings: u64,
@@ -156,6 +179,7 @@ pub struct Summary {
     pub bytes_decoded: u64,
     /// Objects with object-level damage.
     pub objects_with_errors: u64,
+    /// What damaged the object, if anything (the last object's, when summed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ObjectError>,
 }

@@ -9,8 +9,10 @@ use super::{technique_url, truncate};
 use crate::alert::Alert;
 use crate::rules::Level;
 
+/// PagerDuty's Events API v2 endpoint.
 pub const DEFAULT_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
+/// The Events v2 `trigger` for `alert`, with the alert id as `dedup_key` so repeats fold into one incident.
 pub fn payload(alert: &Alert, routing_key: &str) -> Value {
     let links: Vec<Value> = alert
         .attack

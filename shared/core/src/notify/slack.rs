@@ -12,6 +12,7 @@ const HEADER_MAX: usize = 150;
 const SECTION_MAX: usize = 3000;
 const HOSTS_SHOWN: usize = 10;
 
+/// The Slack incoming-webhook message (Block Kit) for `alert`.
 pub fn payload(alert: &Alert) -> Value {
     let level = alert.severity.as_str().to_uppercase();
     let hosts = hosts_line(alert);

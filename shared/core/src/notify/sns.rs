@@ -9,21 +9,29 @@ use crate::alert::Alert;
 /// SNS subjects: at most 100 printable ASCII characters, no line breaks.
 pub const MAX_SUBJECT: usize = 100;
 
+/// What SNS publishes for one alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SnsMessage {
+    /// The email subject (SNS limits: printable ASCII, at most 100 characters).
     pub subject: String,
+    /// The body: the alert as indented JSON.
     pub message: String,
+    /// Message attributes, for subscription filter policies.
     pub attributes: Vec<SnsAttribute>,
 }
 
+/// One SNS message attribute (a `String`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SnsAttribute {
+    /// The attribute name.
     pub name: &'static str,
     /// `String` or `String.Array` (a JSON array in `value`), as SNS defines them.
     pub data_type: &'static str,
+    /// Its value.
     pub value: String,
 }
 
+/// The SNS message for `alert`.
 pub fn message(alert: &Alert) -> SnsMessage {
     let mut tactics: Vec<&str> = Vec::new();
     for t in &alert.attack {

@@ -4,7 +4,9 @@ use serde_json::{json, Value};
 
 use crate::alert::Alert;
 
+/// The sourcetype alerts are indexed under.
 pub const SOURCETYPE: &str = "tripline:alert";
+/// The HEC endpoint path for JSON events.
 pub const EVENT_PATH: &str = "/services/collector/event";
 
 /// The HEC envelope; `time` is the alert's last sighting so Splunk indexes it when it

@@ -8,15 +8,19 @@ use sha2::Sha256;
 
 use crate::alert::Alert;
 
+/// The header carrying the signing time (Unix seconds).
 pub const TIMESTAMP_HEADER: &str = "X-Tripline-Timestamp";
+/// The header carrying `sha256=<hex HMAC>`.
 pub const SIGNATURE_HEADER: &str = "X-Tripline-Signature";
 
 const PREFIX: &str = "sha256=";
 
+/// The request body: the alert as JSON.
 pub fn body(alert: &Alert) -> Vec<u8> {
     serde_json::to_vec(alert).unwrap_or_default()
 }
 
+/// The signature header value: HMAC-SHA256 over `<timestamp>.<body>` with `secret`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     let tag = mac(secret, timestamp, body).finalize().into_bytes();
     let mut out = String::with_capacity(PREFIX.len() + 2 * tag.len());
