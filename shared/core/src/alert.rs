@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::attack::{Catalog, TechniqueRef};
+use crate::attack::{Catalog, TechniqueRef, Techniques};
 use crate::derive::Derived;
 use crate::event::Event;
 use crate::rules::fields::lookup;
@@ -64,7 +64,8 @@ pub struct Dedup {
 pub struct Alert {
     /// `xxh3_64(rule name, dedup values, window start)` in hex: stable across processes.
     pub id: String,
-    pub rule: AlertRule,
+    /// Shared by the alerts of one rule: an object can raise thousands of them.
+    pub rule: Arc<AlertRule>,
     pub severity: Level,
     /// The rule's title template rendered against the first matching event.
     pub title: String,
@@ -80,8 +81,9 @@ pub struct Alert {
     /// Distinct hosts, sorted, at most [`MAX_ALERT_HOSTS`].
     pub hosts: Vec<String>,
     pub host_count: usize,
-    /// Techniques from the rule's tags, then those mapped from the events' queries.
-    pub attack: Vec<TechniqueRef>,
+    /// Techniques from the rule's tags, then those mapped from the events' queries. Shared
+    /// by the alerts with the same list.
+    pub attack: Techniques,
     /// Query of the first matching event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
@@ -208,7 +210,10 @@ struct Pending {
     time_from: TimeFrom,
     count: u64,
     hosts: BTreeSet<String>,
-    attack: Vec<TechniqueRef>,
+    /// The techniques of matching events, as the events' own shared lists: only the lists
+    /// that brought an id the rule's techniques and the lists before them did not have,
+    /// in the order they came (the alert's `attack` is built from them at the end).
+    event_techniques: Vec<Techniques>,
     query: Option<String>,
     samples: Vec<Sample>,
 }
@@ -219,6 +224,22 @@ struct Pending {
 pub struct Aggregator {
     max_samples: usize,
     groups: HashMap<GroupKey, Pending>,
+}
+
+/// Techniques from `extra` not in `first`, each once, in order, after `first`.
+fn merged_techniques(first: &[TechniqueRef], extra: &[Techniques]) -> Vec<TechniqueRef> {
+    let mut out = first.to_vec();
+    for tag in extra.iter().flat_map(|list| list.iter()) {
+        if !out.iter().any(|t| t.id == tag.id) {
+            out.push(TechniqueRef {
+                id: tag.id.clone(),
+                name: tag.name.clone(),
+                tactics: tag.tactics.clone(),
+                url: technique_url(&tag.id),
+            });
+        }
+    }
+    out
 }
 
 impl Aggregator {
@@ -271,7 +292,7 @@ impl Aggregator {
             time_from: from,
             count: 0,
             hosts: BTreeSet::new(),
-            attack: m.rule.techniques.clone(),
+            event_techniques: Vec::new(),
             query: m.event.query.clone(),
             samples: Vec::new(),
         });
@@ -284,15 +305,16 @@ impl Aggregator {
                 pending.hosts.insert(h.clone());
             }
         }
-        for tag in &m.event.attack {
-            if !pending.attack.iter().any(|t| t.id == tag.id) {
-                pending.attack.push(TechniqueRef {
-                    id: tag.id.clone(),
-                    name: tag.name.clone(),
-                    tactics: tag.tactics.clone(),
-                    url: technique_url(&tag.id),
-                });
-            }
+        let known = |id: &str| {
+            m.rule.techniques.iter().any(|t| t.id == id)
+                || pending
+                    .event_techniques
+                    .iter()
+                    .flat_map(|list| list.iter())
+                    .any(|t| t.id == id)
+        };
+        if m.event.attack.iter().any(|tag| !known(&tag.id)) {
+            pending.event_techniques.push(m.event.attack.clone());
         }
         if pending.samples.len() < max_samples {
             pending.samples.push(sample(m.event, m.derived));
@@ -320,11 +342,26 @@ impl Aggregator {
     /// The alerts at or above threshold, sorted by first seen, rule name, then id, so the
     /// output is the same for the same input regardless of hash order.
     pub fn finish(self) -> Vec<Alert> {
+        // Every alert of a rule carries the same rule, and most the same techniques: each
+        // is made once and shared.
+        let mut rules: HashMap<String, Arc<AlertRule>> = HashMap::new();
+        let mut attack: HashMap<(String, Vec<Techniques>), Techniques> = HashMap::new();
         let mut alerts: Vec<(i64, Alert)> = self
             .groups
             .into_values()
             .filter(|p| p.count >= p.rule.alert.threshold)
-            .map(|p| (p.first, p.into_alert()))
+            .map(|mut p| {
+                let rule = rules
+                    .entry(p.rule.name.clone())
+                    .or_insert_with(|| Arc::new(AlertRule::of(&p.rule)));
+                let techniques = std::mem::take(&mut p.event_techniques);
+                let techniques = attack
+                    .entry((p.rule.name.clone(), techniques))
+                    .or_insert_with_key(|(_, extra)| {
+                        merged_techniques(&p.rule.techniques, extra).into()
+                    });
+                (p.first, p.into_alert(Arc::clone(rule), techniques.clone()))
+            })
             .collect();
         alerts.sort_by(|(fa, a), (fb, b)| {
             fa.cmp(fb)
@@ -335,21 +372,27 @@ impl Aggregator {
     }
 }
 
+impl AlertRule {
+    fn of(rule: &Rule) -> AlertRule {
+        AlertRule {
+            name: rule.name.clone(),
+            id: rule.id.clone(),
+            title: rule.title.clone(),
+            level: rule.level,
+            description: rule.description.clone(),
+            references: rule.references.clone(),
+            runbook: rule.alert.runbook.clone(),
+        }
+    }
+}
+
 impl Pending {
-    fn into_alert(self) -> Alert {
+    fn into_alert(self, alert_rule: Arc<AlertRule>, attack: Techniques) -> Alert {
         let rule = &self.rule;
         let host_count = self.hosts.len();
         Alert {
             id: self.id,
-            rule: AlertRule {
-                name: rule.name.clone(),
-                id: rule.id.clone(),
-                title: rule.title.clone(),
-                level: rule.level,
-                description: rule.description.clone(),
-                references: rule.references.clone(),
-                runbook: rule.alert.runbook.clone(),
-            },
+            rule: alert_rule,
             severity: rule.level,
             title: self.title,
             dedup: Dedup {
@@ -364,7 +407,7 @@ impl Pending {
             count: self.count,
             hosts: self.hosts.into_iter().take(MAX_ALERT_HOSTS).collect(),
             host_count,
-            attack: self.attack,
+            attack,
             query: self.query,
             samples: self.samples,
         }
