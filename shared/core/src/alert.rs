@@ -202,20 +202,71 @@ struct GroupKey {
 struct Pending {
     rule: Arc<Rule>,
     id: String,
-    values: Vec<Value>,
     window_start: i64,
     title: String,
     first: i64,
     last: i64,
     time_from: TimeFrom,
     count: u64,
-    hosts: BTreeSet<String>,
+    hosts: Hosts,
     /// The techniques of matching events, as the events' own shared lists: only the lists
     /// that brought an id the rule's techniques and the lists before them did not have,
     /// in the order they came (the alert's `attack` is built from them at the end).
     event_techniques: Vec<Techniques>,
     query: Option<String>,
     samples: Vec<Sample>,
+}
+
+/// A group's distinct hosts, sorted. Most alerts have one host, and a B-tree's first node
+/// has room for eleven: a sorted `Vec` holds them until there are more than
+/// [`Hosts::FEW`], where inserting into its middle would start to cost more than the tree.
+#[derive(Debug)]
+enum Hosts {
+    Few(Vec<String>),
+    Many(BTreeSet<String>),
+}
+
+impl Hosts {
+    const FEW: usize = 32;
+
+    fn insert(&mut self, host: &str) {
+        match self {
+            Hosts::Few(list) => {
+                if let Err(at) = list.binary_search_by(|h| h.as_str().cmp(host)) {
+                    if list.len() < Hosts::FEW {
+                        list.insert(at, host.to_owned());
+                    } else {
+                        let mut set: BTreeSet<String> = std::mem::take(list).into_iter().collect();
+                        set.insert(host.to_owned());
+                        *self = Hosts::Many(set);
+                    }
+                }
+            }
+            Hosts::Many(set) => {
+                if !set.contains(host) {
+                    set.insert(host.to_owned());
+                }
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Hosts::Few(list) => list.len(),
+            Hosts::Many(set) => set.len(),
+        }
+    }
+
+    /// The first `n`, in order.
+    fn first(self, n: usize) -> Vec<String> {
+        match self {
+            Hosts::Few(mut list) => {
+                list.truncate(n);
+                list
+            }
+            Hosts::Many(set) => set.into_iter().take(n).collect(),
+        }
+    }
 }
 
 /// Groups matches into alerts. Feed it with [`Aggregator::add`]; [`Aggregator::finish`]
@@ -284,14 +335,13 @@ impl Aggregator {
         let pending = self.groups.entry(key).or_insert_with_key(|key| Pending {
             rule: Arc::clone(m.rule),
             id: alert_id(&key.rule, &key.values, key.window_start),
-            values,
             window_start,
             title: spec.title.render(m.view),
             first: t,
             last: t,
             time_from: from,
             count: 0,
-            hosts: BTreeSet::new(),
+            hosts: Hosts::Few(Vec::new()),
             event_techniques: Vec::new(),
             query: m.event.query.clone(),
             samples: Vec::new(),
@@ -301,9 +351,7 @@ impl Aggregator {
         pending.last = pending.last.max(t);
         pending.time_from = pending.time_from.and(from);
         if let Some(h) = &m.event.host {
-            if !pending.hosts.contains(h) {
-                pending.hosts.insert(h.clone());
-            }
+            pending.hosts.insert(h);
         }
         let known = |id: &str| {
             m.rule.techniques.iter().any(|t| t.id == id)
@@ -348,9 +396,9 @@ impl Aggregator {
         let mut attack: HashMap<(String, Vec<Techniques>), Techniques> = HashMap::new();
         let mut alerts: Vec<(i64, Alert)> = self
             .groups
-            .into_values()
-            .filter(|p| p.count >= p.rule.alert.threshold)
-            .map(|mut p| {
+            .into_iter()
+            .filter(|(_, p)| p.count >= p.rule.alert.threshold)
+            .map(|(key, mut p)| {
                 let rule = rules
                     .entry(p.rule.name.clone())
                     .or_insert_with(|| Arc::new(AlertRule::of(&p.rule)));
@@ -360,7 +408,11 @@ impl Aggregator {
                     .or_insert_with_key(|(_, extra)| {
                         merged_techniques(&p.rule.techniques, extra).into()
                     });
-                (p.first, p.into_alert(Arc::clone(rule), techniques.clone()))
+                let first = p.first;
+                (
+                    first,
+                    p.into_alert(&key.values, Arc::clone(rule), techniques.clone()),
+                )
             })
             .collect();
         alerts.sort_by(|(fa, a), (fb, b)| {
@@ -387,7 +439,14 @@ impl AlertRule {
 }
 
 impl Pending {
-    fn into_alert(self, alert_rule: Arc<AlertRule>, attack: Techniques) -> Alert {
+    /// `values`: the group's dedup values as their JSON text (its key), read back into the
+    /// values they were written from.
+    fn into_alert(
+        self,
+        values: &[String],
+        alert_rule: Arc<AlertRule>,
+        attack: Techniques,
+    ) -> Alert {
         let rule = &self.rule;
         let host_count = self.hosts.len();
         Alert {
@@ -397,7 +456,10 @@ impl Pending {
             title: self.title,
             dedup: Dedup {
                 fields: rule.alert.dedup.clone(),
-                values: self.values,
+                values: values
+                    .iter()
+                    .map(|v| serde_json::from_str(v).expect("a dedup value's JSON text"))
+                    .collect(),
                 window: rule.alert.window.to_string(),
                 window_start: crate::rfc3339::format(self.window_start),
             },
@@ -405,7 +467,7 @@ impl Pending {
             last_seen: crate::rfc3339::format(self.last),
             time_from: self.time_from,
             count: self.count,
-            hosts: self.hosts.into_iter().take(MAX_ALERT_HOSTS).collect(),
+            hosts: self.hosts.first(MAX_ALERT_HOSTS),
             host_count,
             attack,
             query: self.query,
@@ -486,6 +548,23 @@ fn sample(event: &Event, derived: &Derived) -> Sample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_are_distinct_and_sorted_across_the_switch_to_a_tree() {
+        for n in [0, 1, Hosts::FEW, Hosts::FEW + 1, 150] {
+            let mut hosts = Hosts::Few(Vec::new());
+            let mut want = BTreeSet::new();
+            // Every host twice, in an order that is neither sorted nor reversed.
+            for i in (0..2 * n).map(|i| (i * 7919) % n.max(1)) {
+                let h = format!("host-{i}");
+                hosts.insert(&h);
+                want.insert(h);
+            }
+            assert_eq!(hosts.len(), want.len());
+            let first: Vec<String> = want.into_iter().take(MAX_ALERT_HOSTS).collect();
+            assert_eq!(hosts.first(MAX_ALERT_HOSTS), first, "{n} hosts");
+        }
+    }
 
     #[test]
     fn id_is_stable_and_sensitive() {
