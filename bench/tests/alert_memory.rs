@@ -61,6 +61,7 @@ fn an_alert_group_costs_a_few_kib_whatever_its_events_held() {
     drop(decoder);
     let kept = LIVE.load(Ordering::Relaxed).saturating_sub(before);
     let report = detector.finish();
+    let finished = LIVE.load(Ordering::Relaxed).saturating_sub(before);
     let alerts = report.alerts.len();
     assert!(alerts >= 500, "only {alerts} alerts");
     let sample_bytes: usize = report
@@ -70,7 +71,10 @@ fn an_alert_group_costs_a_few_kib_whatever_its_events_held() {
         .map(|s| s.as_json().len())
         .sum();
     let (per_alert, samples_per_alert) = (kept / alerts, sample_bytes / alerts);
-    eprintln!("{alerts} alerts: {per_alert} bytes each while detecting, {samples_per_alert} of it samples' text");
+    eprintln!(
+        "{alerts} alerts: {per_alert} bytes each while detecting, {samples_per_alert} of it samples' text, {} as alerts",
+        finished / alerts
+    );
     // A group's own fields (key, id, title, hosts, techniques, the map's slot) take a few
     // hundred bytes to 2 KiB; its samples at most about their text. A sample kept as a
     // `Value` tree took 4-6 times its text (13.2 KiB per alert here).

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::attack::{Catalog, TechniqueRef};
+use crate::attack::{Catalog, TechniqueRef, Techniques};
 use crate::derive::Derived;
 use crate::event::Event;
 use crate::rules::fields::lookup;
@@ -64,7 +64,8 @@ pub struct Dedup {
 pub struct Alert {
     /// `xxh3_64(rule name, dedup values, window start)` in hex: stable across processes.
     pub id: String,
-    pub rule: AlertRule,
+    /// Shared by the alerts of one rule: an object can raise thousands of them.
+    pub rule: Arc<AlertRule>,
     pub severity: Level,
     /// The rule's title template rendered against the first matching event.
     pub title: String,
@@ -80,8 +81,9 @@ pub struct Alert {
     /// Distinct hosts, sorted, at most [`MAX_ALERT_HOSTS`].
     pub hosts: Vec<String>,
     pub host_count: usize,
-    /// Techniques from the rule's tags, then those mapped from the events' queries.
-    pub attack: Vec<TechniqueRef>,
+    /// Techniques from the rule's tags, then those mapped from the events' queries. Shared
+    /// by the alerts with the same list.
+    pub attack: Techniques,
     /// Query of the first matching event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
@@ -200,17 +202,71 @@ struct GroupKey {
 struct Pending {
     rule: Arc<Rule>,
     id: String,
-    values: Vec<Value>,
     window_start: i64,
     title: String,
     first: i64,
     last: i64,
     time_from: TimeFrom,
     count: u64,
-    hosts: BTreeSet<String>,
-    attack: Vec<TechniqueRef>,
+    hosts: Hosts,
+    /// The techniques of matching events, as the events' own shared lists: only the lists
+    /// that brought an id the rule's techniques and the lists before them did not have,
+    /// in the order they came (the alert's `attack` is built from them at the end).
+    event_techniques: Vec<Techniques>,
     query: Option<String>,
     samples: Vec<Sample>,
+}
+
+/// A group's distinct hosts, sorted. Most alerts have one host, and a B-tree's first node
+/// has room for eleven: a sorted `Vec` holds them until there are more than
+/// [`Hosts::FEW`], where inserting into its middle would start to cost more than the tree.
+#[derive(Debug)]
+enum Hosts {
+    Few(Vec<String>),
+    Many(BTreeSet<String>),
+}
+
+impl Hosts {
+    const FEW: usize = 32;
+
+    fn insert(&mut self, host: &str) {
+        match self {
+            Hosts::Few(list) => {
+                if let Err(at) = list.binary_search_by(|h| h.as_str().cmp(host)) {
+                    if list.len() < Hosts::FEW {
+                        list.insert(at, host.to_owned());
+                    } else {
+                        let mut set: BTreeSet<String> = std::mem::take(list).into_iter().collect();
+                        set.insert(host.to_owned());
+                        *self = Hosts::Many(set);
+                    }
+                }
+            }
+            Hosts::Many(set) => {
+                if !set.contains(host) {
+                    set.insert(host.to_owned());
+                }
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Hosts::Few(list) => list.len(),
+            Hosts::Many(set) => set.len(),
+        }
+    }
+
+    /// The first `n`, in order.
+    fn first(self, n: usize) -> Vec<String> {
+        match self {
+            Hosts::Few(mut list) => {
+                list.truncate(n);
+                list
+            }
+            Hosts::Many(set) => set.into_iter().take(n).collect(),
+        }
+    }
 }
 
 /// Groups matches into alerts. Feed it with [`Aggregator::add`]; [`Aggregator::finish`]
@@ -219,6 +275,22 @@ struct Pending {
 pub struct Aggregator {
     max_samples: usize,
     groups: HashMap<GroupKey, Pending>,
+}
+
+/// Techniques from `extra` not in `first`, each once, in order, after `first`.
+fn merged_techniques(first: &[TechniqueRef], extra: &[Techniques]) -> Vec<TechniqueRef> {
+    let mut out = first.to_vec();
+    for tag in extra.iter().flat_map(|list| list.iter()) {
+        if !out.iter().any(|t| t.id == tag.id) {
+            out.push(TechniqueRef {
+                id: tag.id.clone(),
+                name: tag.name.clone(),
+                tactics: tag.tactics.clone(),
+                url: technique_url(&tag.id),
+            });
+        }
+    }
+    out
 }
 
 impl Aggregator {
@@ -263,15 +335,14 @@ impl Aggregator {
         let pending = self.groups.entry(key).or_insert_with_key(|key| Pending {
             rule: Arc::clone(m.rule),
             id: alert_id(&key.rule, &key.values, key.window_start),
-            values,
             window_start,
             title: spec.title.render(m.view),
             first: t,
             last: t,
             time_from: from,
             count: 0,
-            hosts: BTreeSet::new(),
-            attack: m.rule.techniques.clone(),
+            hosts: Hosts::Few(Vec::new()),
+            event_techniques: Vec::new(),
             query: m.event.query.clone(),
             samples: Vec::new(),
         });
@@ -280,19 +351,18 @@ impl Aggregator {
         pending.last = pending.last.max(t);
         pending.time_from = pending.time_from.and(from);
         if let Some(h) = &m.event.host {
-            if !pending.hosts.contains(h) {
-                pending.hosts.insert(h.clone());
-            }
+            pending.hosts.insert(h);
         }
-        for tag in &m.event.attack {
-            if !pending.attack.iter().any(|t| t.id == tag.id) {
-                pending.attack.push(TechniqueRef {
-                    id: tag.id.clone(),
-                    name: tag.name.clone(),
-                    tactics: tag.tactics.clone(),
-                    url: technique_url(&tag.id),
-                });
-            }
+        let known = |id: &str| {
+            m.rule.techniques.iter().any(|t| t.id == id)
+                || pending
+                    .event_techniques
+                    .iter()
+                    .flat_map(|list| list.iter())
+                    .any(|t| t.id == id)
+        };
+        if m.event.attack.iter().any(|tag| !known(&tag.id)) {
+            pending.event_techniques.push(m.event.attack.clone());
         }
         if pending.samples.len() < max_samples {
             pending.samples.push(sample(m.event, m.derived));
@@ -320,11 +390,30 @@ impl Aggregator {
     /// The alerts at or above threshold, sorted by first seen, rule name, then id, so the
     /// output is the same for the same input regardless of hash order.
     pub fn finish(self) -> Vec<Alert> {
+        // Every alert of a rule carries the same rule, and most the same techniques: each
+        // is made once and shared.
+        let mut rules: HashMap<String, Arc<AlertRule>> = HashMap::new();
+        let mut attack: HashMap<(String, Vec<Techniques>), Techniques> = HashMap::new();
         let mut alerts: Vec<(i64, Alert)> = self
             .groups
-            .into_values()
-            .filter(|p| p.count >= p.rule.alert.threshold)
-            .map(|p| (p.first, p.into_alert()))
+            .into_iter()
+            .filter(|(_, p)| p.count >= p.rule.alert.threshold)
+            .map(|(key, mut p)| {
+                let rule = rules
+                    .entry(p.rule.name.clone())
+                    .or_insert_with(|| Arc::new(AlertRule::of(&p.rule)));
+                let techniques = std::mem::take(&mut p.event_techniques);
+                let techniques = attack
+                    .entry((p.rule.name.clone(), techniques))
+                    .or_insert_with_key(|(_, extra)| {
+                        merged_techniques(&p.rule.techniques, extra).into()
+                    });
+                let first = p.first;
+                (
+                    first,
+                    p.into_alert(&key.values, Arc::clone(rule), techniques.clone()),
+                )
+            })
             .collect();
         alerts.sort_by(|(fa, a), (fb, b)| {
             fa.cmp(fb)
@@ -335,26 +424,42 @@ impl Aggregator {
     }
 }
 
+impl AlertRule {
+    fn of(rule: &Rule) -> AlertRule {
+        AlertRule {
+            name: rule.name.clone(),
+            id: rule.id.clone(),
+            title: rule.title.clone(),
+            level: rule.level,
+            description: rule.description.clone(),
+            references: rule.references.clone(),
+            runbook: rule.alert.runbook.clone(),
+        }
+    }
+}
+
 impl Pending {
-    fn into_alert(self) -> Alert {
+    /// `values`: the group's dedup values as their JSON text (its key), read back into the
+    /// values they were written from.
+    fn into_alert(
+        self,
+        values: &[String],
+        alert_rule: Arc<AlertRule>,
+        attack: Techniques,
+    ) -> Alert {
         let rule = &self.rule;
         let host_count = self.hosts.len();
         Alert {
             id: self.id,
-            rule: AlertRule {
-                name: rule.name.clone(),
-                id: rule.id.clone(),
-                title: rule.title.clone(),
-                level: rule.level,
-                description: rule.description.clone(),
-                references: rule.references.clone(),
-                runbook: rule.alert.runbook.clone(),
-            },
+            rule: alert_rule,
             severity: rule.level,
             title: self.title,
             dedup: Dedup {
                 fields: rule.alert.dedup.clone(),
-                values: self.values,
+                values: values
+                    .iter()
+                    .map(|v| serde_json::from_str(v).expect("a dedup value's JSON text"))
+                    .collect(),
                 window: rule.alert.window.to_string(),
                 window_start: crate::rfc3339::format(self.window_start),
             },
@@ -362,9 +467,9 @@ impl Pending {
             last_seen: crate::rfc3339::format(self.last),
             time_from: self.time_from,
             count: self.count,
-            hosts: self.hosts.into_iter().take(MAX_ALERT_HOSTS).collect(),
+            hosts: self.hosts.first(MAX_ALERT_HOSTS),
             host_count,
-            attack: self.attack,
+            attack,
             query: self.query,
             samples: self.samples,
         }
@@ -443,6 +548,23 @@ fn sample(event: &Event, derived: &Derived) -> Sample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_are_distinct_and_sorted_across_the_switch_to_a_tree() {
+        for n in [0, 1, Hosts::FEW, Hosts::FEW + 1, 150] {
+            let mut hosts = Hosts::Few(Vec::new());
+            let mut want = BTreeSet::new();
+            // Every host twice, in an order that is neither sorted nor reversed.
+            for i in (0..2 * n).map(|i| (i * 7919) % n.max(1)) {
+                let h = format!("host-{i}");
+                hosts.insert(&h);
+                want.insert(h);
+            }
+            assert_eq!(hosts.len(), want.len());
+            let first: Vec<String> = want.into_iter().take(MAX_ALERT_HOSTS).collect();
+            assert_eq!(hosts.first(MAX_ALERT_HOSTS), first, "{n} hosts");
+        }
+    }
 
     #[test]
     fn id_is_stable_and_sensitive() {

