@@ -315,6 +315,40 @@ pub fn allowed(function: &str, op: Op, area: Area) -> bool {
         .any(|a| a.function == function && a.op == op && a.area == area)
 }
 
+/// The start of the hour an object is dated by in its key, in unix seconds: Firehose writes
+/// `<prefix>YYYY/MM/DD/HH/<name>` (the hour it buffered the records in, UTC), and the parse
+/// stage keeps that key under its own prefix (`normalized/raw/YYYY/MM/DD/HH/<name>.ndjson.zst`).
+///
+/// The date is the last run of `YYYY/MM/DD/HH` path segments that a name follows, whatever
+/// comes before it: Firehose puts its date right before the name, and a prefix chosen by an
+/// operator comes before that. `%2F` separates segments as `/` does (moto leaves `/` encoded
+/// in event keys). `None` when there is no such run or its date does not exist (month 13,
+/// hour 24, 31 February), never a guess.
+pub fn key_hour(key: &str) -> Option<i64> {
+    let key = key.replace("%2F", "/").replace("%2f", "/");
+    let segments: Vec<&str> = key.split('/').collect();
+    segments
+        .windows(5)
+        .rev()
+        .filter(|w| !w[4].is_empty())
+        .find_map(|w| date_hour(w[0], w[1], w[2], w[3]))
+}
+
+/// `YYYY`, `MM`, `DD`, `HH` (exactly that many digits each) as unix seconds, if that hour
+/// exists.
+fn date_hour(year: &str, month: &str, day: &str, hour: &str) -> Option<i64> {
+    fn digits(s: &str, n: usize) -> Option<u16> {
+        (s.len() == n && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    }
+    let month = time::Month::try_from(u8::try_from(digits(month, 2)?).ok()?).ok()?;
+    let day = u8::try_from(digits(day, 2)?).ok()?;
+    let date = time::Date::from_calendar_date(i32::from(digits(year, 4)?), month, day).ok()?;
+    let hour = i64::from(digits(hour, 2)?);
+    (hour < 24).then(|| date.midnight().assume_utc().unix_timestamp() + hour * 3600)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,5 +480,63 @@ mod tests {
         rows.sort();
         rows.dedup();
         assert_eq!(rows.len(), ACCESS.len());
+    }
+
+    /// 2026-11-22T14:00:00Z, the hour of the S3 event fixtures (`events/s3`).
+    const HOUR: i64 = 1_795_356_000;
+
+    #[test]
+    fn key_hour_of_real_shaped_keys() {
+        for key in [
+            // What Firehose writes, and what the parse stage makes of it.
+            "raw/2026/11/22/14/tripline-osquery-1-2026-11-22-14-05-00-6d1f0c2e.gz",
+            "normalized/raw/2026/11/22/14/tripline-osquery-1-2026-11-22-14-05-00-6d1f0c2e.gz.ndjson.zst",
+            "normalized/raw/2026/11/22/14/x.gz.ndjson.gz",
+            // Other prefixes, none, deeper ones, a space in the name.
+            "2026/11/22/14/x.gz",
+            "logs/osquery/prod/2026/11/22/14/fleet export:host/a 1+1.ndjson.zst",
+            "normalized/2026/11/22/14/fleet export:host/a 1+1.ndjson.zst",
+            // moto leaves `/` encoded, in either case.
+            "raw%2F2026%2F11%2F22%2F14%2Ftripline+osquery+1.gz",
+            "normalized%2fraw%2f2026%2f11%2f22%2f14%2fx.gz.ndjson.zst",
+        ] {
+            assert_eq!(key_hour(key), Some(HOUR), "{key}");
+        }
+        assert_eq!(key_hour("raw/2026/11/22/00/x.gz"), Some(HOUR - 14 * 3600));
+        assert_eq!(key_hour("raw/2024/02/29/23/x.gz"), Some(1_709_247_600));
+        // The date nearest the name wins over a date-like prefix.
+        assert_eq!(
+            key_hour("archive/2020/01/01/00/raw/2026/11/22/14/x.gz"),
+            Some(HOUR)
+        );
+    }
+
+    #[test]
+    fn keys_without_a_date_have_no_hour() {
+        for key in [
+            "",
+            "x.gz",
+            "raw/x.gz",
+            // No name after the hour: a folder, not an object.
+            "raw/2026/11/22/14/",
+            "raw/2026/11/22/14",
+            // Dates that do not exist.
+            "raw/2026/13/22/14/x.gz",
+            "raw/2026/00/22/14/x.gz",
+            "raw/2026/02/30/14/x.gz",
+            "raw/2025/02/29/14/x.gz",
+            "raw/2026/11/22/24/x.gz",
+            // Not exactly YYYY/MM/DD/HH.
+            "raw/2026/11/22/4/x.gz",
+            "raw/26/11/22/14/x.gz",
+            "raw/2026/11/22/+4/x.gz",
+            "raw/20260/11/22/14/x.gz",
+            "raw/2026-11-22-14/x.gz",
+            "raw/2026/11/22/1４/x.gz",
+            // Firehose's name carries a date too, but not as path segments.
+            "raw/tripline-osquery-1-2026-11-22-14-05-00-6d1f0c2e.gz",
+        ] {
+            assert_eq!(key_hour(key), None, "{key}");
+        }
     }
 }

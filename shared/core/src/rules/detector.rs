@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::alert::{Aggregator, Alert, Match, TimeFrom};
+use crate::alert::{Alert, TimeFrom};
 use crate::attack::Techniques;
 use crate::config::Config;
 use crate::derive::{declared_platform, derive, Derived};
 use crate::event::{Event, Kind};
 use crate::mapping::Mapper;
+use crate::rules::aggregate::{Aggregator, Match};
 use crate::rules::gate::Recall;
 use crate::rules::{EventView, RuleSet};
 use crate::tables::{Resolver, Row, TableCache, Tables};
@@ -35,7 +36,7 @@ pub struct DetectStats {
     /// had no usable time ([`crate::alert::TimeFrom::Object`]).
     #[serde(default)]
     pub matches_on_object_time: u64,
-    /// Matches that could not be turned into an alert (see [`crate::alert::MatchError`]:
+    /// Matches that could not be turned into an alert (see [`crate::rules::aggregate::MatchError`]:
     /// only an unusable object time).
     pub rule_errors: u64,
     /// `rule_errors` by rule name.
@@ -146,7 +147,7 @@ impl Detector {
 
     /// Sets the object time: the unix seconds that place a match in its dedup window when
     /// its event has no usable time (no `unix_time` or `time`, or one out of range), such as
-    /// the hour in the Firehose object's key ([`crate::alert::key_hour`]). Without it, the
+    /// the hour in the Firehose object's key ([`crate::layout::key_hour`]). Without it, the
     /// time the detector was created; either way such a match still becomes an alert, with
     /// [`crate::alert::Alert::time_from`] saying so.
     pub fn with_object_time(mut self, unix_seconds: i64) -> Detector {

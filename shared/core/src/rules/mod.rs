@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::attack::{parse_tag, Catalog, Resolution, TechniqueRef};
 use gate::{ByPath, Facts, Gate, Recall, Source};
 
+pub mod aggregate;
 pub mod detector;
 pub mod fields;
 mod gate;
