@@ -6,7 +6,7 @@
 //! is worse than one that refuses to load, because nobody notices the silence.
 //!
 //! Rules are compiled into one [`rsigma_eval::Engine`]. Each rule also gets a gate (see
-//! `rules/gate.rs`), a necessary condition such as `query == crontab` derived once per rule set,
+//! `rules/gate/`), a necessary condition such as `query == crontab` derived once per rule set,
 //! so most rules are skipped with a string comparison; the rest are evaluated by rsigma,
 //! reading the event through one zero-copy [`EventView`].
 
