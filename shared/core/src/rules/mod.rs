@@ -21,7 +21,7 @@ use rsigma_parser::{SigmaCollection, SigmaRule};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{parse_tag, Catalog, Resolution, TechniqueRef};
-use gate::{ByPath, Facts, Gate, Recall, Source};
+use gate::{ByPath, EventLookups, Gate, RunMemo, Source};
 
 pub mod detector;
 pub mod fields;
@@ -467,11 +467,11 @@ impl RuleSet {
         self.matching_through(&ByPath(view), view, None)
     }
 
-    /// [`RuleSet::matching`] of the view the [`Detector`] builds. `recall` carries what the
+    /// [`RuleSet::matching`] of the view the [`Detector`] builds. `memo` carries what the
     /// gates can reuse from one event to the next; it must only ever be used with this
     /// rule set.
-    pub(crate) fn matching_view(&self, view: &EventView<'_>, recall: &mut Recall) -> Vec<usize> {
-        self.matching_through(view, view, Some(recall))
+    pub(crate) fn matching_view(&self, view: &EventView<'_>, memo: &mut RunMemo) -> Vec<usize> {
+        self.matching_through(view, view, Some(memo))
     }
 
     /// The gates read `source`, rsigma reads `view`: the same event.
@@ -479,18 +479,18 @@ impl RuleSet {
         &self,
         source: &impl Source,
         view: &impl rsigma_eval::Event,
-        recall: Option<&mut Recall>,
+        memo: Option<&mut RunMemo>,
     ) -> Vec<usize> {
-        let facts = Facts::new(source, &self.gate_fields, recall);
+        let lookups = EventLookups::new(source, &self.gate_fields, memo);
         let compiled = self.engine.rules();
         // Only the gates the index picks out can pass; the rest are skipped unchecked.
         let mut out: Vec<usize> = self
             .gate_index
-            .candidates(&facts)
+            .candidates(&lookups)
             .into_iter()
             .filter_map(|pos| {
                 let (gate, idx) = &self.gates[pos as usize];
-                let hit = gate.admits(&facts)
+                let hit = gate.admits(&lookups)
                     && rsigma_eval::evaluate_rule(&compiled[pos as usize], view).is_some();
                 hit.then_some(*idx).flatten()
             })

@@ -5,7 +5,7 @@
 use memchr::memmem;
 use rustc_hash::FxHashMap;
 
-use super::eval::{fold, Facts, Source};
+use super::eval::{fold, EventLookups, Source};
 use crate::rules::view::FieldPath;
 
 /// One necessary condition on a field.
@@ -160,10 +160,10 @@ impl Gate {
     }
 
     /// Whether the event can match the rule (false means it certainly cannot).
-    pub(crate) fn admits<S: Source>(&self, facts: &Facts<'_, S>) -> bool {
+    pub(crate) fn admits<S: Source>(&self, lookups: &EventLookups<'_, S>) -> bool {
         self.clauses
             .iter()
-            .all(|clause| clause.iter().any(|atom| facts.holds(atom)))
+            .all(|clause| clause.iter().any(|atom| lookups.holds(atom)))
     }
 
     #[cfg(test)]
@@ -251,13 +251,13 @@ impl Index {
 
     /// The gates (positions, ascending, no repeats) the event may pass; every gate it
     /// passes is among them.
-    pub(crate) fn candidates<S: Source>(&self, facts: &Facts<'_, S>) -> Vec<u32> {
+    pub(crate) fn candidates<S: Source>(&self, lookups: &EventLookups<'_, S>) -> Vec<u32> {
         let mut out = self.always.clone();
         for (field, table) in &self.by_literal {
-            facts.each_id(*field, |id| out.extend_from_slice(&table[id as usize]));
+            lookups.each_id(*field, |id| out.extend_from_slice(&table[id as usize]));
         }
         for (field, list) in &self.by_presence {
-            if facts.look(*field).present {
+            if lookups.look(*field).present {
                 out.extend_from_slice(list);
             }
         }

@@ -12,11 +12,14 @@ use crate::rules::view::{EventView, FieldPath};
 use crate::tables::Tables;
 
 /// The literal ids one field's value equals (more than one only for arrays).
+///
+/// Invariant: a `Many` span indexes the `spilled` list of the [`EventLookups`] that made
+/// it, which only grows while that event is read, so the span stays valid.
 #[derive(Clone, Copy)]
 enum Ids {
     None,
     One(u32),
-    /// `Facts::spilled[start..end]`.
+    /// `EventLookups::spilled[start..end]`.
     Many {
         start: u32,
         end: u32,
@@ -37,13 +40,19 @@ impl Ids {
     }
 }
 
-/// One field of one event, as the gates see it. Nothing in it needs dropping (what it
-/// owns is kept in [`Facts`]), so a fact table of a few dozen fields is freed at once.
+/// One field of one event, worked out once for every atom that can ask about it: whether
+/// it is present, the literal ids it equals, and its value folded for text atoms and read
+/// as a number and a boolean.
+///
+/// Invariant: each part answers as the rsigma matcher of its atom kind would on this value,
+/// or says `Unknown` (the atom holds), never a stricter answer, so a gate stays a necessary
+/// condition. Nothing in it needs dropping (what it owns is kept in [`EventLookups`], which
+/// its indices point into), so the lookups of a few dozen fields are freed at once.
 #[derive(Clone, Copy)]
-pub(super) struct Looked<'e> {
+pub(super) struct FieldLookup<'e> {
     pub(super) present: bool,
     ids: Ids,
-    text: Folded<'e>,
+    text: FoldedText<'e>,
     number: Scalar<f64>,
     truth: Scalar<bool>,
 }
@@ -89,13 +98,17 @@ impl Scalar<bool> {
     }
 }
 
-/// A field's value folded for text atoms.
+/// A field's value as the text atoms compare it: folded the way rsigma's string matchers
+/// fold it (see [`fold`]).
+///
+/// Invariant: `Str` and `Owned` hold the folding of the whole string value; `Owned(i)`
+/// indexes the `folded` list of the [`EventLookups`] that made it.
 #[derive(Clone, Copy)]
-enum Folded<'e> {
+enum FoldedText<'e> {
     /// Absent, null or a map: no string matcher can match it.
     Nothing,
-    /// A string that folds to itself, or a string folded into `Facts::folded[i]`, folded
-    /// as the matchers fold it.
+    /// A string that folds to itself, or a string folded into `EventLookups::folded[i]`,
+    /// folded as the matchers fold it.
     Str(&'e str),
     Owned(usize),
     /// Numbers, booleans, arrays, or not needed by any text atom: text atoms hold (the
@@ -133,15 +146,19 @@ impl<E: Event> Source for ByPath<'_, E> {
     }
 }
 
-/// What the gates carry from one event to the next: per header field (the query, pack,
-/// action, ...), the last string value whose literal id was worked out, and that id. Events
+/// The gates' memo across a run of events: what they carry from one event to the next.
+/// Per header field (the query, pack, action, ...), the last string value whose literal id
+/// was worked out, and that id; and the last event's tables with their ids. Events
 /// come in runs of one query (a batch or snapshot record is one run, and hosts log their
 /// queries in bursts), so these mostly repeat, and comparing a value with the last one
 /// costs less than folding and hashing it again. Columns change from row to row, so they
-/// are not remembered. Only meaningful with the [`Fields`] it was filled from, so it
-/// belongs to one rule set.
+/// are not remembered.
+///
+/// Invariant: every remembered id is [`Literals::id_of`] its remembered value, against the
+/// [`Fields`] the memo was filled from, so a memo is only meaningful with that one rule
+/// set (a [`Detector`](crate::rules::Detector) keeps one beside its rule set).
 #[derive(Debug, Default)]
-pub(crate) struct Recall {
+pub(crate) struct RunMemo {
     last: Vec<Option<(String, Option<u32>)>>,
     /// The last event's tables and their literal ids: a table rule's gate reads every
     /// event's tables, and runs of events share them.
@@ -149,7 +166,7 @@ pub(crate) struct Recall {
     table_ids: Vec<u32>,
 }
 
-impl Recall {
+impl RunMemo {
     /// The literal ids of `tables`' members, from memory when the last event's were the same.
     fn table_ids(&mut self, tables: &Tables, literals: &Literals) -> &[u32] {
         if self.tables != *tables || self.tables.is_empty() {
@@ -183,29 +200,34 @@ impl Recall {
     }
 }
 
-/// What the gates need to know about one event: each field is looked up at most once,
-/// however many gates ask.
-pub(crate) struct Facts<'e, S: Source> {
+/// One event as the gates read it: each field the gates refer to is looked up in the event
+/// at most once, when an atom first asks, however many gates ask after it.
+///
+/// Invariant: `by_field[i]`, once set, is the [`FieldLookup`] of `fields.paths[i]` in
+/// `event`; `spilled` and `folded` only grow while the event is read, so the indices those
+/// lookups hold stay valid. Lives for one event; what carries over to the next is in the
+/// [`RunMemo`].
+pub(crate) struct EventLookups<'e, S: Source> {
     event: &'e S,
     fields: &'e Fields,
-    looked: Vec<OnceCell<Looked<'e>>>,
+    by_field: Vec<OnceCell<FieldLookup<'e>>>,
     /// The ids of values that equal more than one literal (arrays).
     spilled: RefCell<Vec<u32>>,
     /// Folded values that differ from the value.
     folded: RefCell<Vec<String>>,
-    recall: Option<RefCell<&'e mut Recall>>,
+    memo: Option<RefCell<&'e mut RunMemo>>,
 }
 
-impl<'e, S: Source> Facts<'e, S> {
-    /// `recall`, when given, must have been used with `fields` only.
-    pub(crate) fn new(event: &'e S, fields: &'e Fields, recall: Option<&'e mut Recall>) -> Self {
-        Facts {
+impl<'e, S: Source> EventLookups<'e, S> {
+    /// `memo`, when given, must have been used with `fields` only.
+    pub(crate) fn new(event: &'e S, fields: &'e Fields, memo: Option<&'e mut RunMemo>) -> Self {
+        EventLookups {
             event,
             fields,
-            looked: (0..fields.paths.len()).map(|_| OnceCell::new()).collect(),
+            by_field: (0..fields.paths.len()).map(|_| OnceCell::new()).collect(),
             spilled: RefCell::default(),
             folded: RefCell::default(),
-            recall: recall.map(RefCell::new),
+            memo: memo.map(RefCell::new),
         }
     }
 
@@ -220,10 +242,10 @@ impl<'e, S: Source> Facts<'e, S> {
             Atom::Text { field, patterns } => {
                 let test = |v: &str| patterns.iter().any(|p| p.test(v));
                 match self.look(*field).text {
-                    Folded::Nothing => false,
-                    Folded::Str(v) => test(v),
-                    Folded::Owned(i) => test(&self.folded.borrow()[i]),
-                    Folded::Unknown => true,
+                    FoldedText::Nothing => false,
+                    FoldedText::Str(v) => test(v),
+                    FoldedText::Owned(i) => test(&self.folded.borrow()[i]),
+                    FoldedText::Unknown => true,
                 }
             }
             // The `NumericEq` matcher's own comparison.
@@ -251,44 +273,44 @@ impl<'e, S: Source> Facts<'e, S> {
         }
     }
 
-    pub(super) fn look(&self, field: usize) -> &Looked<'e> {
-        self.looked[field].get_or_init(|| {
+    pub(super) fn look(&self, field: usize) -> &FieldLookup<'e> {
+        self.by_field[field].get_or_init(|| {
             let path = &self.fields.paths[field];
             // The tables list, by the ids remembered for it: no list of values built and no
             // member hashed again while events share their tables. (As a list it is no
             // number, boolean or text for those atoms: `Unknown`, as below.)
-            if let (true, Some(recall), Some(tables)) =
-                (path.is_tables(), &self.recall, self.event.tables())
+            if let (true, Some(memo), Some(tables)) =
+                (path.is_tables(), &self.memo, self.event.tables())
             {
                 if !tables.is_empty() {
                     let mut spilled = self.spilled.borrow_mut();
                     let start = spilled.len();
                     let literals = &self.fields.literals[field];
-                    spilled.extend_from_slice(recall.borrow_mut().table_ids(tables, literals));
-                    return Looked {
+                    spilled.extend_from_slice(memo.borrow_mut().table_ids(tables, literals));
+                    return FieldLookup {
                         present: true,
                         ids: Ids::since(&mut spilled, start),
-                        text: Folded::Unknown,
+                        text: FoldedText::Unknown,
                         number: Scalar::Unknown,
                         truth: Scalar::Unknown,
                     };
                 }
             }
             let Some(value) = self.event.value(path) else {
-                return Looked {
+                return FieldLookup {
                     present: false,
                     ids: Ids::None,
-                    text: Folded::Nothing,
+                    text: FoldedText::Nothing,
                     number: Scalar::Nothing,
                     truth: Scalar::Nothing,
                 };
             };
             let literals = &self.fields.literals[field];
             let mut ids = Ids::None;
-            match (&value, &self.recall) {
+            match (&value, &self.memo) {
                 _ if literals.is_empty() => {}
-                (EventValue::Str(s), Some(recall)) if self.fields.paths[field].is_header() => {
-                    if let Some(id) = recall.borrow_mut().literal_id(field, s, literals) {
+                (EventValue::Str(s), Some(memo)) if self.fields.paths[field].is_header() => {
+                    if let Some(id) = memo.borrow_mut().literal_id(field, s, literals) {
                         ids = Ids::One(id);
                     }
                 }
@@ -310,24 +332,24 @@ impl<'e, S: Source> Facts<'e, S> {
                 Scalar::Unknown
             };
             let text = if !self.fields.text[field] {
-                Folded::Unknown
+                FoldedText::Unknown
             } else {
                 let own = |s: String| {
                     let mut folded = self.folded.borrow_mut();
                     folded.push(s);
-                    Folded::Owned(folded.len() - 1)
+                    FoldedText::Owned(folded.len() - 1)
                 };
                 match value {
                     EventValue::Str(Cow::Borrowed(s)) => match fold(s) {
-                        Cow::Borrowed(s) => Folded::Str(s),
+                        Cow::Borrowed(s) => FoldedText::Str(s),
                         Cow::Owned(s) => own(s),
                     },
                     EventValue::Str(Cow::Owned(s)) => own(ascii_lowercase_cow(&s).into_owned()),
-                    EventValue::Null | EventValue::Map(_) => Folded::Nothing,
-                    _ => Folded::Unknown,
+                    EventValue::Null | EventValue::Map(_) => FoldedText::Nothing,
+                    _ => FoldedText::Unknown,
                 }
             };
-            Looked {
+            FieldLookup {
                 present: true,
                 ids,
                 text,

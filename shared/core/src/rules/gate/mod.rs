@@ -27,4 +27,4 @@ mod compiled;
 mod eval;
 
 pub(crate) use compiled::{Fields, Gate, Index};
-pub(crate) use eval::{ByPath, Facts, Recall, Source};
+pub(crate) use eval::{ByPath, EventLookups, RunMemo, Source};
