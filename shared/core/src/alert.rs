@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::attack::{Catalog, TechniqueRef};
 use crate::derive::Derived;
 use crate::event::Event;
-use crate::rules::fields::lookup;
+use crate::rules::paths::lookup;
 use crate::rules::{EventView, Level, Rule};
 
 /// Hosts listed in one alert; `host_count` still counts all of them.

@@ -24,13 +24,13 @@ use crate::attack::{parse_tag, Catalog, Resolution, TechniqueRef};
 use gate::{ByPath, EventLookups, Gate, RunMemo, Source};
 
 pub mod detector;
-pub mod fields;
 mod gate;
+pub mod paths;
 pub mod testing;
 mod view;
 
 pub use detector::{DetectReport, DetectStats, Detector};
-pub use fields::Template;
+pub use paths::Template;
 pub use view::{eval_view, EventView};
 
 /// The rule files and test files of the repository's `rules/` directory, embedded at build
@@ -279,7 +279,7 @@ pub struct RuleSet {
     /// `rules` its matches count for.
     gates: Vec<(Gate, Option<usize>)>,
     /// The fields the gates look up.
-    gate_fields: gate::Fields,
+    gate_fields: gate::GateFields,
     /// The gates filed by the field values that can satisfy them.
     gate_index: gate::Index,
     by_name: HashMap<String, usize>,
@@ -388,7 +388,7 @@ impl RuleSet {
             .enumerate()
             .map(|(i, r)| (r.id.as_str(), i))
             .collect();
-        let mut gate_fields = gate::Fields::default();
+        let mut gate_fields = gate::GateFields::default();
         let gates = engine
             .rules()
             .iter()
@@ -737,7 +737,7 @@ fn validate_rule(
     };
     let referenced = RuleFieldSet::collect(&single, &[], false);
     for field in referenced.names() {
-        if let Err(m) = fields::check_path(field) {
+        if let Err(m) = paths::check_path(field) {
             err("detection", m);
         }
     }
@@ -847,7 +847,7 @@ fn alert_spec(raw: RawAlertSpec, err: &mut impl FnMut(&str, String)) -> Option<A
             let mut ok = true;
             let mut seen = HashSet::new();
             for f in &d {
-                if let Err(m) = fields::check_path(f) {
+                if let Err(m) = paths::check_path(f) {
                     err("tripline.dedup", m);
                     ok = false;
                 } else if !seen.insert(f.as_str()) {

@@ -4,7 +4,7 @@ use rsigma_eval::matcher::{ascii_lowercase_cow, CompiledMatcher, GroupMode};
 use rsigma_eval::{CompiledDetection, CompiledDetectionItem, CompiledRule};
 use rsigma_parser::{ArrayQuantifier, ConditionExpr, Quantifier};
 
-use super::compiled::{Atom, Clause, Fields, Gate, Pattern, TextOp};
+use super::compiled::{Atom, Clause, Gate, GateFields, TextOp, TextPattern};
 use crate::rules::view::FieldPath;
 
 /// Cap on the clauses an OR may produce by distribution (`(a ∧ b) ∨ (c ∧ d)` implies four
@@ -13,7 +13,7 @@ const MAX_OR_CLAUSES: usize = 16;
 
 impl Gate {
     /// Derives the gate of one compiled rule, interning its fields into `fields`.
-    pub(crate) fn of_rule(rule: &CompiledRule, fields: &mut Fields) -> Gate {
+    pub(crate) fn of_rule(rule: &CompiledRule, fields: &mut GateFields) -> Gate {
         let mut a = Analyzer { rule, fields };
         // A rule matches when any of its conditions does.
         let parts: Vec<Vec<Clause>> = rule.conditions.iter().map(|c| a.condition(c)).collect();
@@ -29,7 +29,7 @@ impl Gate {
 
 struct Analyzer<'r, 'f> {
     rule: &'r CompiledRule,
-    fields: &'f mut Fields,
+    fields: &'f mut GateFields,
 }
 
 impl Analyzer<'_, '_> {
@@ -122,7 +122,7 @@ impl Analyzer<'_, '_> {
                 self.fields.text[field] = true;
                 let patterns = patterns
                     .into_iter()
-                    .map(|(op, text)| Pattern::new(op, text))
+                    .map(|(op, text)| TextPattern::new(op, text))
                     .collect();
                 Atom::Text { field, patterns }
             }

@@ -1,5 +1,5 @@
 //! What a rule set's gates are once derived: atoms, clauses, each rule's [`Gate`], the
-//! interned [`Fields`] and their [`Literals`], and the [`Index`] that files the gates by
+//! interned [`GateFields`] and their [`Literals`], and the [`Index`] that files the gates by
 //! the field values that can satisfy them.
 
 use memchr::memmem;
@@ -14,13 +14,13 @@ pub(super) enum Atom {
     /// `get_field(field)` is present.
     Present(usize),
     /// The field's value, folded as the `Exact` matcher folds it, is one of these literals
-    /// (ids into the field's [`Fields::literals`], sorted).
+    /// (ids into the field's [`GateFields::literals`], sorted).
     Equals { field: usize, ids: Vec<u32> },
     /// The field's folded string value equals, starts with, ends with or contains one of
     /// these folded literals.
     Text {
         field: usize,
-        patterns: Vec<Pattern>,
+        patterns: Vec<TextPattern>,
     },
     /// The field's value as a number (how the `NumericEq` matcher reads it) is one of these.
     Number { field: usize, values: Vec<f64> },
@@ -38,8 +38,11 @@ pub(super) enum TextOp {
 }
 
 /// A [`Atom::Text`] literal (folded) and how it compares with the folded value.
+///
+/// Invariant: [`TextPattern::test`] answers what the `str` method of its [`TextOp`] does
+/// (`==`, `starts_with`, `ends_with`, `contains`) on the same folded text.
 #[derive(Debug, Clone)]
-pub(super) enum Pattern {
+pub(super) enum TextPattern {
     Exact(String),
     Prefix(String),
     Suffix(String),
@@ -48,39 +51,39 @@ pub(super) enum Pattern {
     Contains(Box<memmem::Finder<'static>>),
 }
 
-impl Pattern {
-    pub(super) fn new(op: TextOp, text: String) -> Pattern {
+impl TextPattern {
+    pub(super) fn new(op: TextOp, text: String) -> TextPattern {
         match op {
-            TextOp::Exact => Pattern::Exact(text),
-            TextOp::Prefix => Pattern::Prefix(text),
-            TextOp::Suffix => Pattern::Suffix(text),
+            TextOp::Exact => TextPattern::Exact(text),
+            TextOp::Prefix => TextPattern::Prefix(text),
+            TextOp::Suffix => TextPattern::Suffix(text),
             TextOp::Contains => {
-                Pattern::Contains(Box::new(memmem::Finder::new(&text).into_owned()))
+                TextPattern::Contains(Box::new(memmem::Finder::new(&text).into_owned()))
             }
         }
     }
 
     pub(super) fn test(&self, value: &str) -> bool {
         match self {
-            Pattern::Exact(p) => value == p,
-            Pattern::Prefix(p) => value.starts_with(p.as_str()),
-            Pattern::Suffix(p) => value.ends_with(p.as_str()),
-            Pattern::Contains(finder) => finder.find(value.as_bytes()).is_some(),
+            TextPattern::Exact(p) => value == p,
+            TextPattern::Prefix(p) => value.starts_with(p.as_str()),
+            TextPattern::Suffix(p) => value.ends_with(p.as_str()),
+            TextPattern::Contains(finder) => finder.find(value.as_bytes()).is_some(),
         }
     }
 
     fn parts(&self) -> (TextOp, &[u8]) {
         match self {
-            Pattern::Exact(p) => (TextOp::Exact, p.as_bytes()),
-            Pattern::Prefix(p) => (TextOp::Prefix, p.as_bytes()),
-            Pattern::Suffix(p) => (TextOp::Suffix, p.as_bytes()),
-            Pattern::Contains(finder) => (TextOp::Contains, finder.needle()),
+            TextPattern::Exact(p) => (TextOp::Exact, p.as_bytes()),
+            TextPattern::Prefix(p) => (TextOp::Prefix, p.as_bytes()),
+            TextPattern::Suffix(p) => (TextOp::Suffix, p.as_bytes()),
+            TextPattern::Contains(finder) => (TextOp::Contains, finder.needle()),
         }
     }
 }
 
-impl PartialEq for Pattern {
-    fn eq(&self, other: &Pattern) -> bool {
+impl PartialEq for TextPattern {
+    fn eq(&self, other: &TextPattern) -> bool {
         self.parts() == other.parts()
     }
 }
@@ -91,8 +94,12 @@ pub(super) type Clause = Vec<Atom>;
 /// The fields the gates refer to, interned so gates name them by index, and per field the
 /// literals its equality atoms compare with, interned so an event's value is looked up
 /// once per field rather than once per rule.
+///
+/// Invariant: `paths`, `literals`, `text`, `number` and `truth` are parallel (index `i` is
+/// field `i` in each), and every field index and literal id held by a [`Gate`], the
+/// [`Index`] or a [`RunMemo`](super::RunMemo) was handed out by this one value.
 #[derive(Debug, Default)]
-pub(crate) struct Fields {
+pub(crate) struct GateFields {
     pub(super) paths: Vec<FieldPath>,
     /// Per field: folded literal -> id.
     pub(super) literals: Vec<Literals>,
@@ -104,7 +111,7 @@ pub(crate) struct Fields {
     pub(super) truth: Vec<bool>,
 }
 
-impl Fields {
+impl GateFields {
     pub(super) fn intern(&mut self, path: &str) -> usize {
         match self.paths.iter().position(|p| p.as_str() == path) {
             Some(i) => i,
@@ -125,6 +132,9 @@ impl Fields {
 }
 
 /// A rule's gate: clauses that must all hold. No clauses means "always evaluate".
+///
+/// Invariant (soundness, see the module doc): whenever the rule matches an event, every
+/// clause holds on it. Clauses are sorted cheapest and most selective first.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Gate {
     pub(super) clauses: Vec<Clause>,
@@ -134,7 +144,7 @@ impl Gate {
     /// The values `path` must equal for the rule to match: the literals (folded) of a clause
     /// made only of equality atoms on that field. `None` when no clause constrains the field
     /// so (the rule may match whatever the field holds).
-    pub(crate) fn required(&self, path: &str, fields: &Fields) -> Option<Vec<String>> {
+    pub(crate) fn required(&self, path: &str, fields: &GateFields) -> Option<Vec<String>> {
         let f = fields.paths.iter().position(|p| p.as_str() == path)?;
         let clause = self.clauses.iter().find(|clause| {
             clause
@@ -199,7 +209,7 @@ pub(crate) struct Index {
 
 impl Index {
     /// Files each gate (by position in `gates`) under the atoms of its most selective clause.
-    pub(crate) fn new<'g>(gates: impl IntoIterator<Item = &'g Gate>, fields: &Fields) -> Index {
+    pub(crate) fn new<'g>(gates: impl IntoIterator<Item = &'g Gate>, fields: &GateFields) -> Index {
         let mut index = Index::default();
         for (pos, gate) in gates.into_iter().enumerate() {
             let pos = pos as u32;
@@ -226,7 +236,7 @@ impl Index {
         index
     }
 
-    fn literal_table(&mut self, field: usize, fields: &Fields) -> &mut Vec<Vec<u32>> {
+    fn literal_table(&mut self, field: usize, fields: &GateFields) -> &mut Vec<Vec<u32>> {
         let slot = match self.by_literal.iter().position(|(f, _)| *f == field) {
             Some(i) => i,
             None => {
@@ -275,6 +285,9 @@ fn file(list: &mut Vec<u32>, pos: u32) {
 }
 
 /// One field's literals: folded text -> id, and the lengths (in bytes) they come in.
+///
+/// Invariant: ids are dense (`0..len()`, in order of interning) and `lens` is the sorted,
+/// deduplicated set of the literals' byte lengths.
 #[derive(Debug, Default)]
 pub(super) struct Literals {
     pub(super) ids: FxHashMap<String, u32>,
@@ -331,7 +344,7 @@ mod tests {
                     (TextOp::Contains, value.contains(t)),
                 ];
                 for (op, want) in cases {
-                    prop_assert_eq!(Pattern::new(op, text.clone()).test(&value), want, "{:?} {:?} {:?}", op, value, t);
+                    prop_assert_eq!(TextPattern::new(op, text.clone()).test(&value), want, "{:?} {:?} {:?}", op, value, t);
                 }
             }
         }

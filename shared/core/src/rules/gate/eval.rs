@@ -7,7 +7,7 @@ use std::cell::{OnceCell, RefCell};
 use rsigma_eval::event::{Event, EventValue};
 use rsigma_eval::matcher::ascii_lowercase_cow;
 
-use super::compiled::{Atom, Fields, Literals};
+use super::compiled::{Atom, GateFields, Literals};
 use crate::rules::view::{EventView, FieldPath};
 use crate::tables::Tables;
 
@@ -53,14 +53,17 @@ pub(super) struct FieldLookup<'e> {
     pub(super) present: bool,
     ids: Ids,
     text: FoldedText<'e>,
-    number: Scalar<f64>,
-    truth: Scalar<bool>,
+    number: Coerced<f64>,
+    truth: Coerced<bool>,
 }
 
-/// A field's value read as a number or a boolean, as rsigma's `NumericEq` and `BoolEq`
-/// matchers read it.
+/// A field's value coerced to a number or a boolean, as rsigma's `NumericEq` and `BoolEq`
+/// matchers coerce it.
+///
+/// Invariant: `Nothing` only when the matcher would certainly reject the value; anything
+/// the gate cannot decide is `Unknown`, on which the atom holds.
 #[derive(Clone, Copy)]
-enum Scalar<T> {
+enum Coerced<T> {
     /// Absent, or nothing the matcher accepts (text that is not a number, null, a map).
     Nothing,
     Is(T),
@@ -68,32 +71,32 @@ enum Scalar<T> {
     Unknown,
 }
 
-impl Scalar<f64> {
+impl Coerced<f64> {
     /// `match_numeric_value`: integers, floats and text that parses as a float.
-    fn number(v: &EventValue<'_>) -> Scalar<f64> {
+    fn number(v: &EventValue<'_>) -> Coerced<f64> {
         match v {
-            EventValue::Int(n) => Scalar::Is(*n as f64),
-            EventValue::Float(f) => Scalar::Is(*f),
-            EventValue::Str(s) => s.parse::<f64>().map_or(Scalar::Nothing, Scalar::Is),
-            EventValue::Array(_) => Scalar::Unknown,
-            _ => Scalar::Nothing,
+            EventValue::Int(n) => Coerced::Is(*n as f64),
+            EventValue::Float(f) => Coerced::Is(*f),
+            EventValue::Str(s) => s.parse::<f64>().map_or(Coerced::Nothing, Coerced::Is),
+            EventValue::Array(_) => Coerced::Unknown,
+            _ => Coerced::Nothing,
         }
     }
 }
 
-impl Scalar<bool> {
+impl Coerced<bool> {
     /// `BoolEq`'s reading: booleans, and `true`/`1`/`yes` or `false`/`0`/`no` in any case.
     /// The matcher lower-cases with `to_lowercase`; the only non-ASCII character that
     /// lower-cases to ASCII is the Kelvin sign (to `k`, in none of these words), so
     /// comparing ASCII text without case gives the same answer without allocating.
-    fn truth(v: &EventValue<'_>) -> Scalar<bool> {
+    fn truth(v: &EventValue<'_>) -> Coerced<bool> {
         let is = |s: &str, words: [&str; 3]| words.iter().any(|w| s.eq_ignore_ascii_case(w));
         match v {
-            EventValue::Bool(b) => Scalar::Is(*b),
-            EventValue::Str(s) if is(s, ["true", "1", "yes"]) => Scalar::Is(true),
-            EventValue::Str(s) if is(s, ["false", "0", "no"]) => Scalar::Is(false),
-            EventValue::Array(_) => Scalar::Unknown,
-            _ => Scalar::Nothing,
+            EventValue::Bool(b) => Coerced::Is(*b),
+            EventValue::Str(s) if is(s, ["true", "1", "yes"]) => Coerced::Is(true),
+            EventValue::Str(s) if is(s, ["false", "0", "no"]) => Coerced::Is(false),
+            EventValue::Array(_) => Coerced::Unknown,
+            _ => Coerced::Nothing,
         }
     }
 }
@@ -155,7 +158,7 @@ impl<E: Event> Source for ByPath<'_, E> {
 /// are not remembered.
 ///
 /// Invariant: every remembered id is [`Literals::id_of`] its remembered value, against the
-/// [`Fields`] the memo was filled from, so a memo is only meaningful with that one rule
+/// [`GateFields`] the memo was filled from, so a memo is only meaningful with that one rule
 /// set (a [`Detector`](crate::rules::Detector) keeps one beside its rule set).
 #[derive(Debug, Default)]
 pub(crate) struct RunMemo {
@@ -209,7 +212,7 @@ impl RunMemo {
 /// [`RunMemo`].
 pub(crate) struct EventLookups<'e, S: Source> {
     event: &'e S,
-    fields: &'e Fields,
+    fields: &'e GateFields,
     by_field: Vec<OnceCell<FieldLookup<'e>>>,
     /// The ids of values that equal more than one literal (arrays).
     spilled: RefCell<Vec<u32>>,
@@ -220,7 +223,7 @@ pub(crate) struct EventLookups<'e, S: Source> {
 
 impl<'e, S: Source> EventLookups<'e, S> {
     /// `memo`, when given, must have been used with `fields` only.
-    pub(crate) fn new(event: &'e S, fields: &'e Fields, memo: Option<&'e mut RunMemo>) -> Self {
+    pub(crate) fn new(event: &'e S, fields: &'e GateFields, memo: Option<&'e mut RunMemo>) -> Self {
         EventLookups {
             event,
             fields,
@@ -250,14 +253,14 @@ impl<'e, S: Source> EventLookups<'e, S> {
             }
             // The `NumericEq` matcher's own comparison.
             Atom::Number { field, values } => match self.look(*field).number {
-                Scalar::Nothing => false,
-                Scalar::Is(v) => values.iter().any(|n| (v - n).abs() < f64::EPSILON),
-                Scalar::Unknown => true,
+                Coerced::Nothing => false,
+                Coerced::Is(v) => values.iter().any(|n| (v - n).abs() < f64::EPSILON),
+                Coerced::Unknown => true,
             },
             Atom::Bool { field, value } => match self.look(*field).truth {
-                Scalar::Nothing => false,
-                Scalar::Is(b) => b == *value,
-                Scalar::Unknown => true,
+                Coerced::Nothing => false,
+                Coerced::Is(b) => b == *value,
+                Coerced::Unknown => true,
             },
         }
     }
@@ -291,8 +294,8 @@ impl<'e, S: Source> EventLookups<'e, S> {
                         present: true,
                         ids: Ids::since(&mut spilled, start),
                         text: FoldedText::Unknown,
-                        number: Scalar::Unknown,
-                        truth: Scalar::Unknown,
+                        number: Coerced::Unknown,
+                        truth: Coerced::Unknown,
                     };
                 }
             }
@@ -301,8 +304,8 @@ impl<'e, S: Source> EventLookups<'e, S> {
                     present: false,
                     ids: Ids::None,
                     text: FoldedText::Nothing,
-                    number: Scalar::Nothing,
-                    truth: Scalar::Nothing,
+                    number: Coerced::Nothing,
+                    truth: Coerced::Nothing,
                 };
             };
             let literals = &self.fields.literals[field];
@@ -322,14 +325,14 @@ impl<'e, S: Source> EventLookups<'e, S> {
                 }
             }
             let number = if self.fields.number[field] {
-                Scalar::number(&value)
+                Coerced::number(&value)
             } else {
-                Scalar::Unknown
+                Coerced::Unknown
             };
             let truth = if self.fields.truth[field] {
-                Scalar::truth(&value)
+                Coerced::truth(&value)
             } else {
-                Scalar::Unknown
+                Coerced::Unknown
             };
             let text = if !self.fields.text[field] {
                 FoldedText::Unknown

@@ -26,5 +26,5 @@ mod analyze;
 mod compiled;
 mod eval;
 
-pub(crate) use compiled::{Fields, Gate, Index};
+pub(crate) use compiled::{Gate, GateFields, Index};
 pub(crate) use eval::{ByPath, EventLookups, RunMemo, Source};
