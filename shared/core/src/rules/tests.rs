@@ -4,8 +4,10 @@ use rsigma_eval::event::JsonEvent;
 use rsigma_eval::Engine;
 use serde_json::{json, Value};
 
+use super::gate::RunMemo;
 use super::*;
 use crate::alert::{Alert, TimeFrom};
+use crate::attack::TechniqueRef;
 use crate::config::Config;
 use crate::derive::Derived;
 use crate::event::{Action, Event, Indicators, Kind, SourceRef};
