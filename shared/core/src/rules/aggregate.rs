@@ -24,7 +24,7 @@ use crate::alert::{alert_id, Alert, AlertRule, Dedup, Sample, TimeFrom, MAX_ALER
 use crate::attack::{Catalog, TechniqueRef, Techniques};
 use crate::derive::Derived;
 use crate::event::Event;
-use crate::rules::fields::lookup;
+use crate::rules::paths::lookup;
 use crate::rules::{EventView, Rule};
 
 /// Latest time an alert can state: 9999-12-31T23:59:59Z, the end of RFC 3339's four-digit

@@ -13,7 +13,7 @@ use crate::derive::{declared_platform, derive, Derived};
 use crate::event::{Event, Kind};
 use crate::mapping::Mapper;
 use crate::rules::aggregate::{Aggregator, Match};
-use crate::rules::gate::Recall;
+use crate::rules::gate::RunMemo;
 use crate::rules::{EventView, RuleSet};
 use crate::tables::{Resolver, Row, TableCache, Tables};
 
@@ -98,7 +98,7 @@ pub struct Detector {
     object_time: i64,
     stats: DetectStats,
     /// The gates' memory of the previous event, for `rules` only.
-    recall: Recall,
+    gate_memo: RunMemo,
     /// What the last annotated event's names mapped to.
     last_mapped: Option<Mapped>,
     /// Works out the tables of events that arrive without them (and of every event,
@@ -132,7 +132,7 @@ impl Detector {
             config,
             object_time: now(),
             stats: DetectStats::default(),
-            recall: Recall::default(),
+            gate_memo: RunMemo::default(),
             last_mapped: None,
             tables: TableCache::new(Arc::new(Resolver::builtin())),
         }
@@ -246,7 +246,7 @@ impl Detector {
     pub(crate) fn evaluate(&mut self, event: &Event, derived: Derived) -> Vec<RuleOutcome> {
         self.stats.events += 1;
         let view = EventView::new(event, &derived);
-        let matched = self.rules.matching_view(&view, &mut self.recall);
+        let matched = self.rules.matching_view(&view, &mut self.gate_memo);
         let mut outcomes = Vec::with_capacity(matched.len());
         for idx in matched {
             let rule = &self.rules.rules()[idx];

@@ -4,8 +4,10 @@ use rsigma_eval::event::JsonEvent;
 use rsigma_eval::Engine;
 use serde_json::{json, Value};
 
+use super::gate::RunMemo;
 use super::*;
 use crate::alert::{Alert, TimeFrom};
+use crate::attack::TechniqueRef;
 use crate::config::Config;
 use crate::derive::Derived;
 use crate::event::{Action, Event, Indicators, Kind, SourceRef};
@@ -823,7 +825,7 @@ fn zero_copy_view_matches_like_json_view_on_builtin_tests() {
             let view = EventView::new(&ev, &d);
             let by_json = rules.matching(&JsonEvent::borrow(&flat));
             assert_eq!(rules.matching(&view), by_json, "{name}: {flat}");
-            let fresh = rules.matching_view(&view, &mut Recall::default());
+            let fresh = rules.matching_view(&view, &mut RunMemo::default());
             assert_eq!(fresh, by_json, "{name}: {flat}");
             checked += 1;
         }
@@ -891,7 +893,7 @@ fn gates_agree_with_the_engine_on_builtin_tests() {
     let rules = RuleSet::builtin().unwrap_or_else(|e| panic!("{e}"));
     let config = Config::default();
     let mut fired = 0;
-    let mut recall = Recall::default();
+    let mut memo = RunMemo::default();
     for ev in builtin_test_events_and_variants() {
         for d in [
             crate::derive::derive(&ev, &config),
@@ -909,7 +911,7 @@ fn gates_agree_with_the_engine_on_builtin_tests() {
             let gated = rules.matching(&view);
             assert_eq!(gated, rules.matching_ungated(&view), "{ev:?}");
             // One memory across every event, as a detector keeps it.
-            assert_eq!(rules.matching_view(&view, &mut recall), gated, "{ev:?}");
+            assert_eq!(rules.matching_view(&view, &mut memo), gated, "{ev:?}");
             fired += gated.len();
         }
     }
@@ -929,9 +931,9 @@ fn unrelated_rows_have_no_candidate_gates() {
         let mut ev = event("unrelated_table", json!({"pid": "1", "uid": "0"}), T0);
         ev.action = Some(action);
         let view = EventView::new(&ev, &d);
-        let facts = gate::Facts::new(&view, &rules.gate_fields, None);
+        let lookups = gate::EventLookups::new(&view, &rules.gate_fields, None);
         assert_eq!(
-            rules.gate_index.candidates(&facts),
+            rules.gate_index.candidates(&lookups),
             Vec::<u32>::new(),
             "{action:?}"
         );
@@ -972,14 +974,14 @@ fn gates_see_every_value_of_a_list() {
         (vec![tag("T1000")], vec![]),
         (vec![], vec![]),
     ];
-    let mut recall = Recall::default();
+    let mut memo = RunMemo::default();
     for (attack, want) in cases {
         let mut ev = event("processes", json!({}), T0);
         ev.attack = attack.into();
         let view = EventView::new(&ev, &d);
         assert_eq!(rules.matching(&view), want, "{:?}", ev.attack);
         assert_eq!(
-            rules.matching_view(&view, &mut recall),
+            rules.matching_view(&view, &mut memo),
             want,
             "{:?}",
             ev.attack
@@ -1008,8 +1010,8 @@ fn table_rules_are_filed_under_their_tables() {
             .collect::<Vec<_>>()
             .into();
         let view = EventView::new(&ev, &d);
-        let facts = gate::Facts::new(&view, &rules.gate_fields, None);
-        let got = rules.gate_index.candidates(&facts);
+        let lookups = gate::EventLookups::new(&view, &rules.gate_fields, None);
+        let got = rules.gate_index.candidates(&lookups);
         assert_eq!(rules.matching(&view), rules.matching_ungated(&view));
         (got, rules.matching(&view))
     };
@@ -1088,7 +1090,7 @@ fn gates_read_numbers_and_booleans_like_the_engine() {
         json!(null),
         json!({"a": 1}),
     ];
-    let mut recall = Recall::default();
+    let mut memo = RunMemo::default();
     let mut fired = std::collections::BTreeSet::new();
     for v in values {
         for counter in [Some(0), Some(5), Some(7), None] {
@@ -1105,7 +1107,7 @@ fn gates_read_numbers_and_booleans_like_the_engine() {
                 let want = rules.matching_ungated(&view);
                 let what = format!("{v} {counter:?} {}", d.initial);
                 assert_eq!(rules.matching(&view), want, "{what}");
-                assert_eq!(rules.matching_view(&view, &mut recall), want, "{what}");
+                assert_eq!(rules.matching_view(&view, &mut memo), want, "{what}");
                 let flat = eval_view(&ev, &d);
                 assert_eq!(rules.matching(&JsonEvent::borrow(&flat)), want, "{what}");
                 fired.extend(want);
@@ -1176,12 +1178,12 @@ fn gate_memory_follows_changing_values() {
         ),
         ("crontab", Action::Added, json!({"port": "22"}), vec![0]),
     ];
-    let mut recall = Recall::default();
+    let mut memo = RunMemo::default();
     for (query, action, columns, want) in cases {
         let mut ev = event(query, columns.clone(), T0);
         ev.action = Some(action);
         let view = EventView::new(&ev, &d);
-        let got = rules.matching_view(&view, &mut recall);
+        let got = rules.matching_view(&view, &mut memo);
         assert_eq!(got, want, "{query} {action:?} {columns}");
         assert_eq!(
             rules.matching_ungated(&view),
@@ -1295,7 +1297,7 @@ fn gates_are_sound_for_tricky_conditions() {
         let ev = event(query, columns.clone(), T0);
         let view = EventView::new(&ev, &d);
         assert_eq!(rules.matching(&view), want, "{query} {columns}");
-        let fresh = rules.matching_view(&view, &mut Recall::default());
+        let fresh = rules.matching_view(&view, &mut RunMemo::default());
         assert_eq!(fresh, want, "{query} {columns}");
         assert_eq!(rules.matching_ungated(&view), want, "{query} {columns}");
     }

@@ -1,0 +1,375 @@
+//! Validation: one Sigma file's rules checked against the event contract, the ATT&CK
+//! catalog and the `tripline:` block, every [`Problem`] reported at once with its file and
+//! field.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+
+use rsigma_eval::RuleFieldSet;
+use rsigma_parser::{SigmaCollection, SigmaRule};
+use serde::{Deserialize, Serialize};
+
+use super::{paths, AlertSpec, Level, Rule, Template, Window};
+use crate::attack::{parse_tag, Catalog, Resolution, TechniqueRef};
+
+/// One problem found while loading rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub file: String,
+    /// The rule's `name`, when known.
+    pub rule: Option<String>,
+    /// The offending field (`tripline.window`, `tags`, `detection`), when known.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(r) = &self.rule {
+            write!(f, " ({r})")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlertSpec {
+    title: Option<String>,
+    dedup: Option<Vec<String>>,
+    window: Option<String>,
+    threshold: Option<i64>,
+    runbook: Option<String>,
+    stale: Option<bool>,
+    initial: Option<bool>,
+}
+
+pub(super) fn problem(file: &str, rule: Option<&str>, field: &str, message: String) -> Problem {
+    Problem {
+        file: file.to_string(),
+        rule: rule.map(str::to_string),
+        field: (!field.is_empty()).then(|| field.to_string()),
+        message,
+    }
+}
+
+fn is_snake_case(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !s.ends_with('_')
+        && !s.contains("__")
+}
+
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+pub(super) fn parse_file(
+    catalog: &Catalog,
+    file: &str,
+    text: &str,
+    out: &mut Vec<(Rule, SigmaRule)>,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) {
+    let collection = match rsigma_parser::parse_sigma_yaml(text) {
+        Ok(c) => c,
+        Err(e) => {
+            problems.push(problem(
+                file,
+                None,
+                "",
+                format!("not a valid Sigma rule: {e}"),
+            ));
+            return;
+        }
+    };
+    for e in &collection.errors {
+        problems.push(problem(
+            file,
+            None,
+            "",
+            format!("not a valid Sigma rule: {e}"),
+        ));
+    }
+    if !collection.correlations.is_empty() || !collection.filters.is_empty() {
+        problems.push(problem(
+            file,
+            None,
+            "",
+            "correlation and filter documents are not supported; use the tripline block's \
+             threshold/window for aggregation and `not filter` conditions for exclusions"
+                .into(),
+        ));
+    }
+    if collection.rules.is_empty() && collection.errors.is_empty() {
+        problems.push(problem(file, None, "", "contains no detection rule".into()));
+    }
+    for sigma in &collection.rules {
+        let before = problems.len();
+        let rule = validate_rule(catalog, file, sigma, problems, warnings);
+        if let Some(rule) = rule.filter(|_| problems.len() == before) {
+            out.push((rule, sigma.clone()));
+        }
+    }
+}
+
+fn validate_rule(
+    catalog: &Catalog,
+    file: &str,
+    sigma: &SigmaRule,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) -> Option<Rule> {
+    let name = sigma.name.clone().unwrap_or_default();
+    let rname = (!name.is_empty()).then_some(name.as_str());
+    let mut err = |field: &str, message: String| {
+        problems.push(problem(file, rname, field, message));
+    };
+
+    if name.is_empty() {
+        err(
+            "name",
+            "missing; every rule needs a stable snake_case `name`".into(),
+        );
+    } else if !is_snake_case(&name) {
+        err(
+            "name",
+            format!("{name:?} is not snake_case (lowercase letters, digits, single `_`)"),
+        );
+    }
+    let id = sigma.id.clone().unwrap_or_default();
+    if id.is_empty() {
+        err("id", "missing; every rule needs a UUID `id`".into());
+    } else if !is_uuid(&id) {
+        err("id", format!("{id:?} is not a UUID"));
+    }
+    let level = match sigma.level {
+        Some(l) => Level::from(l),
+        None => {
+            err(
+                "level",
+                "missing (informational, low, medium, high or critical)".into(),
+            );
+            Level::Informational
+        }
+    };
+    if sigma.title.trim().is_empty() {
+        err("title", "missing".into());
+    }
+
+    // ATT&CK tags.
+    let mut techniques: Vec<TechniqueRef> = Vec::new();
+    let mut tactics: Vec<String> = Vec::new();
+    for tag in &sigma.tags {
+        let Some(rest) = tag
+            .get(..7)
+            .filter(|p| p.eq_ignore_ascii_case("attack."))
+            .map(|_| &tag[7..])
+        else {
+            continue;
+        };
+        if let Some(tid) = parse_tag(tag) {
+            match catalog.resolution(&tid) {
+                Resolution::Current(t) => push_technique(&mut techniques, t.to_ref()),
+                Resolution::Replaced { current, .. } => {
+                    warnings.push(problem(
+                        file,
+                        rname,
+                        "tags",
+                        format!("{tag}: {}", catalog.resolution(&tid)),
+                    ));
+                    push_technique(&mut techniques, current.to_ref());
+                }
+                other => err("tags", format!("{tag}: {other}")),
+            }
+        } else if let Some(t) = catalog.tactic_for_tag(tag) {
+            if !tactics.contains(&t.shortname) {
+                tactics.push(t.shortname.clone());
+            }
+        } else if !is_group_or_software(rest) {
+            err(
+                "tags",
+                format!("{tag}: not an ATT&CK technique, tactic, group or software tag"),
+            );
+        }
+    }
+    if techniques.is_empty() && rname.is_some() {
+        warnings.push(problem(
+            file,
+            rname,
+            "tags",
+            "no attack.tNNNN technique tag; alerts will carry only mapped techniques".into(),
+        ));
+    }
+
+    // Every field the detection refers to must exist in the event contract.
+    let single = SigmaCollection {
+        rules: vec![sigma.clone()],
+        correlations: vec![],
+        filters: vec![],
+        errors: vec![],
+    };
+    let referenced = RuleFieldSet::collect(&single, &[], false);
+    for field in referenced.names() {
+        if let Err(m) = paths::check_path(field) {
+            err("detection", m);
+        }
+    }
+    // Fleets name their queries freely: a rule that knows its rows only by query name misses
+    // the same rows under any other name, while `tables` is known whatever the name.
+    let reads = |wanted: &[&str]| referenced.names().any(|f| wanted.contains(&f));
+    if rname.is_some() && reads(&["query", "name"]) && !reads(&["tables", "pack"]) {
+        warnings.push(problem(
+            file,
+            rname,
+            "detection",
+            format!(
+                "rule {name} selects on a query name without a table: rows from that table \
+                 under other query names will not match (select on `tables`, or on `pack` \
+                 when the pack's rows are themselves the finding)"
+            ),
+        ));
+    }
+
+    // The tripline block.
+    let spec = match sigma.custom_attributes.get("tripline") {
+        None => {
+            err(
+                "tripline",
+                "missing the `tripline:` block (title, dedup, window)".into(),
+            );
+            None
+        }
+        Some(v) => match yaml_serde::from_value::<RawAlertSpec>(v.clone()) {
+            Err(e) => {
+                err("tripline", e.to_string());
+                None
+            }
+            Ok(raw) => alert_spec(raw, &mut err),
+        },
+    };
+
+    if let Some(stem) = Path::new(file).file_stem().and_then(|s| s.to_str()) {
+        if rname.is_some() && stem != name {
+            warnings.push(problem(
+                file,
+                rname,
+                "name",
+                format!("file is named {stem:?}; rules/tests/{name}.yml is where its tests go"),
+            ));
+        }
+    }
+
+    Some(Rule {
+        name,
+        id,
+        title: sigma.title.clone(),
+        status: sigma.status.map(|s| format!("{s:?}").to_ascii_lowercase()),
+        description: sigma.description.clone(),
+        references: sigma.references.clone(),
+        level,
+        tags: sigma.tags.clone(),
+        techniques,
+        tactics,
+        falsepositives: sigma.falsepositives.clone(),
+        product: sigma.logsource.product.clone(),
+        service: sigma.logsource.service.clone(),
+        category: sigma.logsource.category.clone(),
+        source: file.to_string(),
+        alert: spec?,
+    })
+}
+
+fn push_technique(list: &mut Vec<TechniqueRef>, t: TechniqueRef) {
+    if !list.iter().any(|x| x.id == t.id) {
+        list.push(t);
+    }
+}
+
+fn is_group_or_software(rest: &str) -> bool {
+    let b = rest.as_bytes();
+    b.len() == 5
+        && matches!(b[0], b'g' | b'G' | b's' | b'S' | b'c' | b'C')
+        && b[1..].iter().all(u8::is_ascii_digit)
+}
+
+fn alert_spec(raw: RawAlertSpec, err: &mut impl FnMut(&str, String)) -> Option<AlertSpec> {
+    let title = match raw.title.as_deref().map(Template::parse) {
+        None => {
+            err("tripline.title", "missing".into());
+            None
+        }
+        Some(Err(m)) => {
+            err("tripline.title", m);
+            None
+        }
+        Some(Ok(t)) => Some(t),
+    };
+    let dedup = match raw.dedup {
+        None => {
+            err(
+                "tripline.dedup",
+                "missing (the fields that make two matches the same alert, e.g. [host])".into(),
+            );
+            None
+        }
+        Some(d) if d.is_empty() => {
+            err("tripline.dedup", "must name at least one field".into());
+            None
+        }
+        Some(d) => {
+            let mut ok = true;
+            let mut seen = HashSet::new();
+            for f in &d {
+                if let Err(m) = paths::check_path(f) {
+                    err("tripline.dedup", m);
+                    ok = false;
+                } else if !seen.insert(f.as_str()) {
+                    err("tripline.dedup", format!("`{f}` listed twice"));
+                    ok = false;
+                }
+            }
+            ok.then_some(d)
+        }
+    };
+    let window = match raw.window.as_deref().map(Window::parse) {
+        None => {
+            err("tripline.window", "missing (e.g. 24h)".into());
+            None
+        }
+        Some(Err(m)) => {
+            err("tripline.window", m);
+            None
+        }
+        Some(Ok(w)) => Some(w),
+    };
+    let threshold = match raw.threshold {
+        None => Some(1),
+        Some(n) if n >= 1 => Some(n as u64),
+        Some(n) => {
+            err("tripline.threshold", format!("must be at least 1, got {n}"));
+            None
+        }
+    };
+    Some(AlertSpec {
+        title: title?,
+        dedup: dedup?,
+        window: window?,
+        threshold: threshold?,
+        runbook: raw.runbook.filter(|r| !r.trim().is_empty()),
+        stale: raw.stale.unwrap_or(false),
+        initial: raw.initial.unwrap_or(true),
+    })
+}

@@ -1,0 +1,103 @@
+//! Loading: rule sets from the embedded pack or a directory of YAML files, and why a load
+//! fails ([`LoadError`]).
+
+use std::path::{Path, PathBuf};
+
+use super::{builtin, Problem, RuleSet};
+
+/// Why a rule set could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The I/O error is in the message, not chained, so anyhow's `{:#}` does not repeat it.
+    #[error("cannot read {path}: {error}")]
+    Io { path: String, error: std::io::Error },
+    #[error("no Sigma rules (*.yml, *.yaml) found in {0}")]
+    Empty(String),
+    #[error("{} problem(s) in rules:\n  {}", .0.len(), join_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl LoadError {
+    /// Every problem, for `rules check` to print one per line.
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            LoadError::Invalid(p) => p.clone(),
+            other => vec![Problem {
+                file: String::new(),
+                rule: None,
+                field: None,
+                message: other.to_string(),
+            }],
+        }
+    }
+}
+
+fn join_problems(p: &[Problem]) -> String {
+    p.iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("\n  ")
+}
+
+impl RuleSet {
+    /// The rules shipped in the repository's `rules/sigma/`, embedded in the binary.
+    pub fn builtin() -> Result<RuleSet, LoadError> {
+        if builtin::SIGMA_RULES.is_empty() {
+            return Err(LoadError::Empty("the built-in rule pack".into()));
+        }
+        Self::from_sources(builtin::SIGMA_RULES.iter().copied())
+    }
+
+    /// Loads every `*.yml`/`*.yaml` file under `dir` (recursively, in path order).
+    pub fn load_dir(dir: impl AsRef<Path>) -> Result<RuleSet, LoadError> {
+        let dir = dir.as_ref();
+        let files = yaml_files(dir)?;
+        if files.is_empty() {
+            return Err(LoadError::Empty(dir.display().to_string()));
+        }
+        let mut sources = Vec::with_capacity(files.len());
+        for path in files {
+            let text = std::fs::read_to_string(&path).map_err(|error| LoadError::Io {
+                path: path.display().to_string(),
+                error,
+            })?;
+            sources.push((path.display().to_string(), text));
+        }
+        Self::from_sources(sources.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+    }
+}
+
+fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), LoadError> {
+        let io = |error| LoadError::Io {
+            path: dir.display().to_string(),
+            error,
+        };
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            let hidden = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_none_or(|n| n.starts_with('.'));
+            if hidden {
+                continue;
+            }
+            if path.is_dir() {
+                // Bounded so a symlink loop cannot recurse forever.
+                if depth < 16 {
+                    walk(&path, out, depth + 1)?;
+                }
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml")
+            ) {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out, 0)?;
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,171 @@
+//! The rule model: a loaded [`Rule`], its [`Level`], and the [`AlertSpec`] (with its dedup
+//! [`Window`]) that says how its matches become alerts.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::Template;
+use crate::attack::TechniqueRef;
+
+/// Sigma `level`, ordered so `--fail-on high` can compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Level {
+    pub const ALL: [Level; 5] = [
+        Level::Informational,
+        Level::Low,
+        Level::Medium,
+        Level::High,
+        Level::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Informational => "informational",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Level, String> {
+        let s = s.trim().to_ascii_lowercase();
+        Level::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s || (s == "info" && *l == Level::Informational))
+            .ok_or_else(|| {
+                format!(
+                    "unknown level {s:?} (expected informational, low, medium, high or critical)"
+                )
+            })
+    }
+}
+
+impl From<rsigma_parser::Level> for Level {
+    fn from(l: rsigma_parser::Level) -> Level {
+        match l {
+            rsigma_parser::Level::Informational => Level::Informational,
+            rsigma_parser::Level::Low => Level::Low,
+            rsigma_parser::Level::Medium => Level::Medium,
+            rsigma_parser::Level::High => Level::High,
+            rsigma_parser::Level::Critical => Level::Critical,
+        }
+    }
+}
+
+/// A dedup window, e.g. `24h`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub seconds: u64,
+    /// As the rule wrote it, so alerts say `24h` rather than a normalized `1d`.
+    text: String,
+}
+
+/// Longest accepted window: beyond a year, "dedup forever" is what is meant, and a year
+/// already does that in practice.
+const MAX_WINDOW_SECS: u64 = 366 * 86_400;
+
+impl Window {
+    /// Parses `<n><unit>` with unit `s`, `m`, `h` or `d`.
+    pub fn parse(s: &str) -> Result<Window, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("{s:?} is not a duration like 30m, 24h or 7d"))?;
+        let mult = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => {
+                return Err(format!(
+                    "{s:?}: unit must be s, m, h or d (e.g. 30m, 24h, 7d)"
+                ))
+            }
+        };
+        let seconds = n.saturating_mul(mult);
+        if seconds == 0 || seconds > MAX_WINDOW_SECS {
+            return Err(format!("{s:?}: window must be between 1s and 366d"));
+        }
+        Ok(Window {
+            seconds,
+            text: t.to_string(),
+        })
+    }
+
+    /// Start of the window containing `unix_time`: `floor(t / w) * w`, so every process
+    /// (CLI run, Lambda invocation) puts an event in the same window without shared state.
+    /// `None` when that start is not representable (a hostile `unixTime` near `i64::MIN`).
+    pub fn start(&self, unix_time: i64) -> Option<i64> {
+        let w = self.seconds as i64;
+        unix_time.div_euclid(w).checked_mul(w)
+    }
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The validated `tripline:` block: how matches become alerts.
+#[derive(Debug, Clone)]
+pub struct AlertSpec {
+    pub title: Template,
+    pub dedup: Vec<String>,
+    pub window: Window,
+    pub threshold: u64,
+    pub runbook: Option<String>,
+    /// Also alert on `derived.stale` rows.
+    pub stale: bool,
+    /// Alert on a query's first run (`derived.initial`); `false` suppresses those matches.
+    pub initial: bool,
+}
+
+/// One loaded rule: Sigma metadata, resolved ATT&CK techniques and the alert spec.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Stable snake_case identifier used in alerts, tests and `--fail-on` output.
+    pub name: String,
+    /// The Sigma `id` (UUID).
+    pub id: String,
+    pub title: String,
+    pub status: Option<String>,
+    pub description: Option<String>,
+    pub references: Vec<String>,
+    pub level: Level,
+    pub tags: Vec<String>,
+    /// Techniques from `attack.tNNNN` tags, resolved to current ATT&CK IDs.
+    pub techniques: Vec<TechniqueRef>,
+    /// Tactic shortnames from `attack.<tactic>` tags.
+    pub tactics: Vec<String>,
+    pub falsepositives: Vec<String>,
+    pub product: Option<String>,
+    pub service: Option<String>,
+    pub category: Option<String>,
+    /// Where the rule came from (file name or path), for messages.
+    pub source: String,
+    pub alert: AlertSpec,
+}
