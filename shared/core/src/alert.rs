@@ -5,13 +5,73 @@
 //! An alert's id is `(rule name, dedup values, window start)` hashed ([`alert_id`]), the same
 //! wherever it is computed, so downstream stores can upsert by id.
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::attack::Techniques;
-use crate::rules::Level;
+
+/// An alert's severity: its rule's Sigma `level`, ordered so `--fail-on high` can compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Worth recording, not acting on.
+    Informational,
+    /// Worth a look.
+    Low,
+    /// Worth a look soon.
+    Medium,
+    /// Worth acting on now.
+    High,
+    /// Worth waking someone.
+    Critical,
+}
+
+impl Level {
+    /// Every level, least severe first.
+    pub const ALL: [Level; 5] = [
+        Level::Informational,
+        Level::Low,
+        Level::Medium,
+        Level::High,
+        Level::Critical,
+    ];
+
+    /// The name Sigma uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Informational => "informational",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Level, String> {
+        let s = s.trim().to_ascii_lowercase();
+        Level::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s || (s == "info" && *l == Level::Informational))
+            .ok_or_else(|| {
+                format!(
+                    "unknown level {s:?} (expected informational, low, medium, high or critical)"
+                )
+            })
+    }
+}
 
 /// Hosts listed in one alert; `host_count` still counts all of them.
 pub const MAX_ALERT_HOSTS: usize = 100;

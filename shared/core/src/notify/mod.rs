@@ -36,9 +36,9 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 pub(crate) mod fixtures {
+    use crate::alert::Level;
     use crate::alert::{Alert, AlertRule, Dedup, TimeFrom};
     use crate::attack::TechniqueRef;
-    use crate::rules::Level;
 
     pub fn alert() -> Alert {
         Alert {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{technique_url, truncate};
 use crate::alert::Alert;
-use crate::rules::Level;
+use crate::alert::Level;
 
 /// PagerDuty's Events API v2 endpoint.
 pub const DEFAULT_URL: &str = "https://events.pagerduty.com/v2/enqueue";

@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::{technique_url, truncate};
+use crate::alert::Level;
 use crate::alert::{Alert, TimeFrom};
-use crate::rules::Level;
 
 /// Slack limits: header text 150 chars, section text 3000.
 const HEADER_MAX: usize = 150;

@@ -1,65 +1,11 @@
-//! The rule model: a loaded [`Rule`], its [`Level`], and the [`AlertSpec`] (with its dedup
+//! The rule model: a loaded [`Rule`], its [`Level`] (the alert format's), and the [`AlertSpec`] (with its dedup
 //! [`Window`]) that says how its matches become alerts.
 
 use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
 
 use super::Template;
+pub use crate::alert::Level;
 use crate::attack::TechniqueRef;
-
-/// Sigma `level`, ordered so `--fail-on high` can compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Informational,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Level {
-    pub const ALL: [Level; 5] = [
-        Level::Informational,
-        Level::Low,
-        Level::Medium,
-        Level::High,
-        Level::Critical,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Informational => "informational",
-            Level::Low => "low",
-            Level::Medium => "medium",
-            Level::High => "high",
-            Level::Critical => "critical",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Level {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Level, String> {
-        let s = s.trim().to_ascii_lowercase();
-        Level::ALL
-            .into_iter()
-            .find(|l| l.as_str() == s || (s == "info" && *l == Level::Informational))
-            .ok_or_else(|| {
-                format!(
-                    "unknown level {s:?} (expected informational, low, medium, high or critical)"
-                )
-            })
-    }
-}
 
 impl From<rsigma_parser::Level> for Level {
     fn from(l: rsigma_parser::Level) -> Level {
