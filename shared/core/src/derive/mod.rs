@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 use crate::fields::{FieldName, FieldValue, Fields};
 
 /// A column name this module reads on every event, its lookup key worked out at compile
-/// time ([`FieldName`]): `derive` makes about ten lookups per event.
+/// time ([`FieldName`]): `derive` makes several lookups on every event, so none of them
+/// should hash or compare the name's text.
 macro_rules! name {
     ($name:literal) => {
         const { FieldName::new($name) }
