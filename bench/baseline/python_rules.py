@@ -14,7 +14,7 @@ The rules are not hand-translated: a small generic Sigma matcher compiles the YA
 ``rules/sigma`` (PyYAML) with the semantics rsigma gives them (case-insensitive string
 matching, ``contains``/``startswith``/``endswith``/``re``/``all`` modifiers, wildcards,
 numbers compared numerically, lists as OR, ``1 of``/``all of`` conditions). The derived
-fields (``derived.program`` etc.) are a line-by-line port of ``shared/core/src/derive.rs``.
+fields (``derived.program`` etc.) are a line-by-line port of ``shared/core/src/derive/``.
 Not done (no rule depends on them): ``indicators`` extraction, the ``calendarTime`` fallback
 beyond the common format, ATT&CK revoked-ID remapping, Windows-specific corner cases.
 
@@ -313,7 +313,7 @@ class Mapper:
 
 
 # ----------------------------------------------------------------------------------------
-# Derived fields (shared/core/src/derive.rs)
+# Derived fields (shared/core/src/derive/)
 
 WRAPPERS = {"sudo", "doas", "env", "nohup", "exec", "command", "nice"}
 OPTS_WITH_ARG = {"-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-n"}

@@ -47,7 +47,8 @@ pub(super) enum TextPattern {
     Prefix(String),
     Suffix(String),
     /// The searcher is built once per rule set; `str::contains` sets one up on every call,
-    /// and these run on long command lines. Boxed: it is ten times the size of the others.
+    /// and these run on long command lines. Boxed: a `Finder` is many times the size of a
+    /// `String`, and unboxed it would make every pattern that large.
     Contains(Box<memmem::Finder<'static>>),
 }
 
@@ -190,8 +191,8 @@ impl Gate {
 /// present (every atom is false on an absent field). So each gate is filed under every
 /// atom of its first clause in cost order, usually `query` (or `pack`) equal to one of a
 /// few names, by literal or by field, and an event only has its gates tested when its own
-/// values or fields pick them out: one lookup of `query` stands in for a few dozen gate
-/// checks that would each fail on it. The candidates still have their whole gate checked,
+/// values or fields pick them out: one lookup of `query` stands in for the checks of every
+/// gate filed under another query, each of which would fail on it. The candidates still have their whole gate checked,
 /// so this only skips gates that would have rejected the event.
 ///
 /// Filing by the first clause matters when a rule's query condition is an OR (`pack` is

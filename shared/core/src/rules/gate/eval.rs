@@ -47,7 +47,7 @@ impl Ids {
 /// Invariant: each part answers as the rsigma matcher of its atom kind would on this value,
 /// or says `Unknown` (the atom holds), never a stricter answer, so a gate stays a necessary
 /// condition. Nothing in it needs dropping (what it owns is kept in [`EventLookups`], which
-/// its indices point into), so the lookups of a few dozen fields are freed at once.
+/// its indices point into), so an event's lookups are freed at once, however many fields.
 #[derive(Clone, Copy)]
 pub(super) struct FieldLookup<'e> {
     pub(super) present: bool,
@@ -365,7 +365,8 @@ impl<'e, S: Source> EventLookups<'e, S> {
 
 /// [`ascii_lowercase_cow`], rsigma's folding, with its common case (ASCII without capitals:
 /// nothing to do) found in one pass without early exits, which vectorizes; rsigma's check
-/// goes a byte at a time and was a third of the gates' own cost on long command lines.
+/// goes a byte at a time, which on long command lines was a large part of the gates' own
+/// cost.
 pub(super) fn fold(s: &str) -> Cow<'_, str> {
     let plain = s.bytes().fold(true, |plain, b| {
         plain & b.is_ascii() & !b.is_ascii_uppercase()

@@ -3,7 +3,7 @@
 //!
 //! rsigma's own candidate index keeps one witness set per rule and, between the conjuncts
 //! of a selection, prefers an exact literal. In osquery rules that is often
-//! `action: [added, snapshot]`, which nearly every row satisfies, so about a dozen of the
+//! `action: [added, snapshot]`, which nearly every row satisfies, so many of the
 //! built-in rules were evaluated on every event (the rootkit and malware packs among them,
 //! each comparing the query against a hundred names). A gate keeps *every* positive
 //! conjunct instead, as clauses that must all hold (a conjunction of disjunctions), and
