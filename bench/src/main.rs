@@ -93,6 +93,23 @@ enum Cmd {
         #[arg(long, default_value_t = Codec::default())]
         codec: Codec,
     },
+    /// Peak memory with many distinct alerts (a noisy rule across a fleet): generates the
+    /// object once, then `run scan`, `run parse` and `run detect-inline` (the detect Lambda's
+    /// work on the normalized copy) in fresh processes. Fails if a peak passes --max-mib.
+    Alerts {
+        /// Target gzip size of the generated object.
+        #[arg(long, default_value = "64MiB", value_parser = gen::parse_size)]
+        size: u64,
+        /// Attack records per 10,000: 3,000 gives about 50k distinct alerts at 64 MiB.
+        #[arg(long, default_value_t = 3000)]
+        attacks_per_10k: u32,
+        /// Where the object and its normalized copy go.
+        #[arg(long, default_value = "target/bench/tmp")]
+        tmp: PathBuf,
+        /// The bound: the detect function and `tripline scan` must stay under it.
+        #[arg(long, default_value_t = 256)]
+        max_mib: u64,
+    },
     /// Start-up: built-in catalog, rules and mappings ready, in fresh processes.
     Startup {
         #[arg(long, default_value_t = 10)]
@@ -163,6 +180,12 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Startup { runs } => startup(runs),
+        Cmd::Alerts {
+            size,
+            attacks_per_10k,
+            tmp,
+            max_mib,
+        } => alerts_memory(size, attacks_per_10k, &tmp, max_mib),
         Cmd::Pipeline {
             files,
             runs,
@@ -818,5 +841,50 @@ fn startup(runs: usize) -> anyhow::Result<()> {
         whole * 1e3,
         rss as f64 / 1024.0
     );
+    Ok(())
+}
+
+/// The many-alerts row: see `Cmd::Alerts`.
+fn alerts_memory(size: u64, attacks_per_10k: u32, tmp: &Path, max_mib: u64) -> anyhow::Result<()> {
+    std::fs::create_dir_all(tmp)?;
+    let object = tmp.join(format!("alerts-{size}-{attacks_per_10k}.json.gz"));
+    if !object.exists() {
+        let f = BufWriter::new(File::create(&object)?);
+        let s = gen::generate_with(3, size, Shape::Osquery, attacks_per_10k, f)?;
+        eprintln!(
+            "{}: {} records, {} events",
+            object.display(),
+            s.records,
+            s.rows
+        );
+    }
+    let codec = Codec::default();
+    let normalized = tmp.join(format!("alerts-{size}-{attacks_per_10k}.ndjson.zst"));
+    let norm_arg = normalized.display().to_string();
+    let scan = child("scan", &object, &[], codec)?;
+    let parse = child("parse", &object, &["--out", &norm_arg], codec)?;
+    let detect = child("detect-inline", &normalized, &[], codec)?;
+    println!(
+        "{:<44} {:>9} {:>9} {:>10}",
+        "many distinct alerts", "alerts", "wall s", "peak MiB"
+    );
+    let mut over = Vec::new();
+    for (name, r, bounded) in [
+        ("tripline scan's work (run scan)", &scan, true),
+        ("parse Lambda (run parse)", &parse, false),
+        ("detect Lambda at <= 1769 MB (detect-inline)", &detect, true),
+    ] {
+        let peak = r.peak_rss_kib as f64 / 1024.0;
+        println!(
+            "{name:<44} {:>9} {:>9.3} {:>10.1}",
+            r.alerts, r.wall_s, peak
+        );
+        if bounded && peak >= max_mib as f64 {
+            over.push(format!("{name}: {peak:.1} MiB"));
+        }
+    }
+    if !over.is_empty() {
+        bail!("over the {max_mib} MiB bound: {}", over.join(", "));
+    }
     Ok(())
 }
