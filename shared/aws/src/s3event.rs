@@ -69,11 +69,8 @@ pub fn parse_value(value: &Value) -> Result<Vec<ObjectRef>> {
 /// Reads an `eventTime`: RFC 3339, or without an offset as older moto versions wrote it
 /// (then UTC).
 pub fn event_time(text: &str) -> Option<i64> {
-    use time::format_description::well_known::Rfc3339;
-    let parse = |s: &str| time::OffsetDateTime::parse(s, &Rfc3339).ok();
-    parse(text)
-        .or_else(|| parse(&format!("{text}Z")))
-        .map(|t| t.unix_timestamp())
+    use tripline_core::rfc3339::parse;
+    parse(text).or_else(|| parse(&format!("{text}Z")))
 }
 
 /// Decodes an event key: `+` is a space, then `%XX` escapes; the result must be UTF-8.

@@ -29,7 +29,7 @@ pub mod mapping;
 pub mod normalized;
 pub mod notify;
 pub mod query_name;
-mod rfc3339;
+pub mod rfc3339;
 pub mod rules;
 pub mod stage;
 pub mod tables;

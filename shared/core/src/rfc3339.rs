@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 /// `unix` seconds as RFC 3339 UTC. A time no RFC 3339 date can state (garbage input)
 /// falls back to the decimal second count rather than failing the record or alert.
-pub(crate) fn format(unix: i64) -> String {
+pub fn format(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
@@ -14,7 +14,7 @@ pub(crate) fn format(unix: i64) -> String {
 }
 
 /// Unix seconds of an RFC 3339 timestamp in any offset, or `None`.
-pub(crate) fn parse(text: &str) -> Option<i64> {
+pub fn parse(text: &str) -> Option<i64> {
     OffsetDateTime::parse(text, &Rfc3339)
         .ok()
         .map(|t| t.unix_timestamp())
