@@ -79,15 +79,21 @@ pub const MAX_ALERT_HOSTS: usize = 100;
 /// The rule behind an alert, copied in so an alert is readable on its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRule {
+    /// The rule's `name` (its stable snake_case identifier).
     pub name: String,
     /// The Sigma rule UUID.
     pub id: String,
+    /// The Sigma rule's title.
     pub title: String,
+    /// The Sigma rule's level.
     pub level: Level,
+    /// The Sigma `description`, when the rule has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The Sigma `references` (URLs), possibly none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<String>,
+    /// What to do about the alert (`tripline.runbook`), when the rule gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runbook: Option<String>,
 }
@@ -112,11 +118,15 @@ pub struct Alert {
     pub id: String,
     /// Shared by the alerts of one rule: an object can raise thousands of them.
     pub rule: Arc<AlertRule>,
+    /// The alert's severity: its rule's level.
     pub severity: Level,
     /// The rule's title template rendered against the first matching event.
     pub title: String,
+    /// The dedup fields, values and window that make this one alert.
     pub dedup: Dedup,
+    /// RFC 3339 time of the earliest match in the window.
     pub first_seen: String,
+    /// RFC 3339 time of the latest match in the window.
     pub last_seen: String,
     /// Where the times above (and the window) came from: the events' own times, the time of
     /// the object they arrived in (events without a usable time), or both.
@@ -126,6 +136,7 @@ pub struct Alert {
     pub count: u64,
     /// Distinct hosts, sorted, at most [`MAX_ALERT_HOSTS`].
     pub hosts: Vec<String>,
+    /// Distinct hosts among the matching events, including those beyond [`MAX_ALERT_HOSTS`].
     pub host_count: usize,
     /// Techniques from the rule's tags, then those mapped from the events' queries. Shared
     /// by the alerts with the same list.
@@ -149,6 +160,7 @@ pub struct Alert {
 pub struct Sample(Box<str>);
 
 impl Sample {
+    /// A sample holding `value`'s compact JSON text.
     pub fn from_value(value: &Value) -> Sample {
         Sample(value.to_string().into_boxed_str())
     }

@@ -78,10 +78,13 @@ enum Kind {
 /// One value in [`Fields`], borrowed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue<'a> {
+    /// A JSON string's contents.
     Str(&'a str),
     /// A JSON number: its value and its decimal text (as `serde_json` writes it).
     Number(Number, &'a str),
+    /// `true` or `false`.
     Bool(bool),
+    /// JSON `null`.
     Null,
     /// An array or object, as compact JSON text.
     Json(&'a str),
@@ -105,6 +108,7 @@ impl<'a> FieldValue<'a> {
         }
     }
 
+    /// The number, if this is one.
     pub fn as_number(&self) -> Option<&Number> {
         match self {
             FieldValue::Number(n, _) => Some(n),
@@ -112,6 +116,7 @@ impl<'a> FieldValue<'a> {
         }
     }
 
+    /// Whether this is `null`.
     pub fn is_null(&self) -> bool {
         matches!(self, FieldValue::Null)
     }
@@ -167,6 +172,7 @@ pub struct FieldName<'a> {
 }
 
 impl<'a> FieldName<'a> {
+    /// The name `name`, with its search key worked out (at compile time in a `const`).
     pub const fn new(name: &'a str) -> FieldName<'a> {
         // `prefix`, spelled so that it can run at compile time.
         let b = name.as_bytes();
@@ -179,6 +185,7 @@ impl<'a> FieldName<'a> {
         FieldName { prefix, name }
     }
 
+    /// The name's text.
     pub fn as_str(&self) -> &'a str {
         self.name
     }
@@ -196,14 +203,17 @@ impl<'a> FieldName<'a> {
 }
 
 impl Fields {
+    /// An empty row.
     pub fn new() -> Self {
         Fields::default()
     }
 
+    /// How many names the row has.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether the row has no names.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -219,6 +229,7 @@ impl Fields {
         self.find(key).ok().map(|i| self.value(&self.entries[i]))
     }
 
+    /// Whether `key` is present (with any value, `null` included).
     pub fn contains_key(&self, key: &str) -> bool {
         self.find(key).is_ok()
     }
@@ -278,10 +289,12 @@ impl Fields {
             .map(|e| (self.slice(e.key), self.value(e)))
     }
 
+    /// The names, sorted.
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.entries.iter().map(|e| self.slice(e.key))
     }
 
+    /// The values, in name order.
     pub fn values(&self) -> impl ExactSizeIterator<Item = FieldValue<'_>> + '_ {
         self.entries.iter().map(|e| self.value(e))
     }

@@ -42,14 +42,21 @@ pub use shell::program_of;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Derived {
+    /// The basename of the program a row runs: from its `command` or `cmdline` column (see
+    /// [`program_of`]), else its `path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<String>,
+    /// The operating system family of the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+    /// On `osquery_info` rows: whether the osquery version is older than `min_osquery_version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub osquery_outdated: Option<bool>,
+    /// On macOS `os_version` rows: whether the version is older than `min_macos_version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub macos_unsupported: Option<bool>,
+    /// On login rows (`logged_in_users`, `last`) with an IP peer: whether the peer is outside
+    /// `office_networks`; absent while none are configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_outside_office: Option<bool>,
     /// Always present: rules are suppressed on stale rows unless they opt in.

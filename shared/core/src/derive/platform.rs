@@ -13,12 +13,16 @@ use crate::fields::{FieldName, FieldValue, Fields};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
+    /// macOS.
     Darwin,
+    /// Linux.
     Linux,
+    /// Windows.
     Windows,
 }
 
 impl Platform {
+    /// The lower-case name, as serialized: `darwin`, `linux` or `windows`.
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Darwin => "darwin",

@@ -47,13 +47,22 @@ pub enum MatchError {
         "the event has no usable time and the object time {time} is out of range for a \
          {window} dedup window"
     )]
-    TimeOutOfRange { time: i64, window: String },
+    /// The match fell back on the object time, which cannot place it in a window.
+    TimeOutOfRange {
+        /// The object time, in Unix seconds.
+        time: i64,
+        /// The rule's dedup window, as written.
+        window: String,
+    },
 }
 
 /// One rule match, borrowed from the detector for the duration of [`Aggregator::add`].
 pub struct Match<'a> {
+    /// The rule that matched.
     pub rule: &'a Arc<Rule>,
+    /// The event it matched.
     pub event: &'a Event,
+    /// The event's derived fields, copied into the alert's sample.
     pub derived: &'a Derived,
     /// The eval view the rule matched, for dedup values and the title.
     pub view: &'a EventView<'a>,
@@ -166,6 +175,7 @@ fn merged_techniques(first: &[TechniqueRef], extra: &[Techniques]) -> Vec<Techni
 }
 
 impl Aggregator {
+    /// An aggregator keeping up to `max_samples` matching events per alert.
     pub fn new(max_samples: usize) -> Self {
         Aggregator {
             max_samples,
@@ -247,6 +257,7 @@ impl Aggregator {
         self.groups.len()
     }
 
+    /// Whether no match has been added.
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }

@@ -16,11 +16,13 @@ use crate::attack::{parse_tag, Catalog, Resolution, TechniqueRef};
 /// One problem found while loading rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
+    /// The file the rule came from (empty when the problem is not a file's).
     pub file: String,
     /// The rule's `name`, when known.
     pub rule: Option<String>,
     /// The offending field (`tripline.window`, `tags`, `detection`), when known.
     pub field: Option<String>,
+    /// What is wrong, in words.
     pub message: String,
 }
 

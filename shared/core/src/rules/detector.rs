@@ -53,15 +53,20 @@ pub struct DetectStats {
 /// One rule error, with enough context to find the event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleErrorSample {
+    /// The rule's name.
     pub rule: String,
+    /// The `id` of the event it matched.
     pub event_id: String,
+    /// Why the match could not be placed in an alert.
     pub message: String,
 }
 
 /// What a detect run produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DetectReport {
+    /// The alerts, sorted by first seen, rule name, then id.
     pub alerts: Vec<Alert>,
+    /// The run's counters.
     pub stats: DetectStats,
 }
 
@@ -81,7 +86,9 @@ pub enum Outcome {
 /// A matched rule and what became of the match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleOutcome {
+    /// The rule's name.
     pub rule: String,
+    /// What became of its match.
     pub outcome: Outcome,
 }
 
@@ -161,18 +168,23 @@ impl Detector {
         self.object_time = unix_seconds;
     }
 
+    /// The unix seconds that place matches whose event has no usable time.
     pub fn object_time(&self) -> i64 {
         self.object_time
     }
 
+    /// The rules this detector evaluates.
     pub fn rules(&self) -> &RuleSet {
         &self.rules
     }
 
+    /// The settings it derives fields and aggregates with.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// The counts so far; `alerts` and `below_threshold` are filled in only by
+    /// [`Detector::finish`].
     pub fn stats(&self) -> &DetectStats {
         &self.stats
     }

@@ -8,11 +8,19 @@ use super::{builtin, Problem, RuleSet};
 /// Why a rule set could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The I/O error is in the message, not chained, so anyhow's `{:#}` does not repeat it.
+    /// A rule file or directory could not be read. The I/O error is in the message, not
+    /// chained, so anyhow's `{:#}` does not repeat it.
     #[error("cannot read {path}: {error}")]
-    Io { path: String, error: std::io::Error },
+    Io {
+        /// The file or directory that could not be read.
+        path: String,
+        /// Why not.
+        error: std::io::Error,
+    },
+    /// No `*.yml` or `*.yaml` rule in the named directory (or in the built-in pack).
     #[error("no Sigma rules (*.yml, *.yaml) found in {0}")]
     Empty(String),
+    /// The files were read but some rules are invalid: every problem, from every file.
     #[error("{} problem(s) in rules:\n  {}", .0.len(), join_problems(.0))]
     Invalid(Vec<Problem>),
 }

@@ -22,6 +22,7 @@ impl From<rsigma_parser::Level> for Level {
 /// A dedup window, e.g. `24h`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
+    /// Length in seconds, from 1 second to 366 days.
     pub seconds: u64,
     /// As the rule wrote it, so alerts say `24h` rather than a normalized `1d`.
     text: String,
@@ -79,10 +80,17 @@ impl fmt::Display for Window {
 /// The validated `tripline:` block: how matches become alerts.
 #[derive(Debug, Clone)]
 pub struct AlertSpec {
+    /// Title template, rendered against the first match of each alert (`tripline.title`).
     pub title: Template,
+    /// Fields whose values make two matches the same alert (`tripline.dedup`): at least one,
+    /// none twice.
     pub dedup: Vec<String>,
+    /// Fixed-grid window that groups matches into one alert (`tripline.window`).
     pub window: Window,
+    /// Matches a group needs before it becomes an alert (`tripline.threshold`): at least 1,
+    /// the default.
     pub threshold: u64,
+    /// Text telling the responder what to do (`tripline.runbook`); `None` when absent or blank.
     pub runbook: Option<String>,
     /// Also alert on `derived.stale` rows.
     pub stale: bool,
@@ -97,21 +105,32 @@ pub struct Rule {
     pub name: String,
     /// The Sigma `id` (UUID).
     pub id: String,
+    /// The Sigma `title`.
     pub title: String,
+    /// The Sigma `status` (`stable`, `test`, `experimental`…), when given.
     pub status: Option<String>,
+    /// The Sigma `description`, when given.
     pub description: Option<String>,
+    /// The Sigma `references` (URLs).
     pub references: Vec<String>,
+    /// The Sigma `level`: the severity of its alerts.
     pub level: Level,
+    /// The Sigma `tags`, as written (ATT&CK tags among them).
     pub tags: Vec<String>,
     /// Techniques from `attack.tNNNN` tags, resolved to current ATT&CK IDs.
     pub techniques: Vec<TechniqueRef>,
     /// Tactic shortnames from `attack.<tactic>` tags.
     pub tactics: Vec<String>,
+    /// The Sigma `falsepositives`: known benign causes of a match.
     pub falsepositives: Vec<String>,
+    /// The Sigma `logsource.product`, when given.
     pub product: Option<String>,
+    /// The Sigma `logsource.service`, when given.
     pub service: Option<String>,
+    /// The Sigma `logsource.category`, when given.
     pub category: Option<String>,
     /// Where the rule came from (file name or path), for messages.
     pub source: String,
+    /// How matches become alerts (the validated `tripline:` block).
     pub alert: AlertSpec,
 }

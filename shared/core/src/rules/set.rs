@@ -151,18 +151,22 @@ impl RuleSet {
         any.then_some(tables)
     }
 
+    /// Every rule, in load order (a rule's index here is the `rule` of [`RuleSet::tables_of`]).
     pub fn rules(&self) -> &[Arc<Rule>] {
         &self.rules
     }
 
+    /// How many rules the set holds.
     pub fn len(&self) -> usize {
         self.rules.len()
     }
 
+    /// Whether the set holds no rule.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
 
+    /// The rule named `name`, if any.
     pub fn get(&self, name: &str) -> Option<&Arc<Rule>> {
         self.by_name.get(name).map(|&i| &self.rules[i])
     }

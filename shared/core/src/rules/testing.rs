@@ -66,14 +66,21 @@ pub struct TestEvent {
     /// Free text shown in failure messages.
     #[serde(default)]
     pub description: Option<String>,
+    /// The query name as osquery logs it (`pack/<pack>/<query>`, `pack_<pack>_<query>` or
+    /// plain); `pack` and `query` are read from it unless given.
     pub name: Option<String>,
+    /// The pack; with `query` and no `name`, the name is `pack/<pack>/<query>`.
     pub pack: Option<String>,
+    /// The query; without `name`, one of the two is required.
     pub query: Option<String>,
+    /// Defaults to [`DEFAULT_TEST_HOST`].
     pub host: Option<String>,
     /// `added` (default), `removed` or `snapshot`.
     pub action: Option<String>,
+    /// The row's columns.
     #[serde(default)]
     pub columns: Map<String, Value>,
+    /// The row's decorations.
     #[serde(default)]
     pub decorations: Map<String, Value>,
     /// Defaults to 1 (not a first run).
@@ -83,6 +90,7 @@ pub struct TestEvent {
     /// by the object time, which rule tests set to [`DEFAULT_TEST_TIME`].
     #[serde(default, deserialize_with = "present")]
     pub time: Option<Value>,
+    /// Forced values for `derived.stale` and `derived.initial`, whatever the row says.
     pub derived: Option<DerivedOverride>,
     /// The row's osquery tables; by default worked out as the decoder does (the built-in
     /// registry of public queries, then the columns).
@@ -95,7 +103,9 @@ pub struct TestEvent {
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DerivedOverride {
+    /// Forces `derived.stale`.
     pub stale: Option<bool>,
+    /// Forces `derived.initial`.
     pub initial: Option<bool>,
 }
 
@@ -229,15 +239,20 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 /// The result for one rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleTestResult {
+    /// The rule's name.
     pub rule: String,
     /// The test file, if there is one.
     pub file: Option<String>,
+    /// Positive test events in its file (each must fire the rule).
     pub positives: usize,
+    /// Negative test events in its file (none may fire it).
     pub negatives: usize,
+    /// What went wrong, one message per failure; empty when the rule passed.
     pub failures: Vec<String>,
 }
 
 impl RuleTestResult {
+    /// Whether the rule's tests all passed.
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
@@ -254,10 +269,12 @@ pub struct TestReport {
 }
 
 impl TestReport {
+    /// Whether every rule passed and no test file was an orphan.
     pub fn passed(&self) -> bool {
         self.orphans.is_empty() && self.rules.iter().all(RuleTestResult::passed)
     }
 
+    /// How many rules failed.
     pub fn failed_rules(&self) -> usize {
         self.rules.iter().filter(|r| !r.passed()).count()
     }

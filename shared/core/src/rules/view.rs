@@ -31,11 +31,14 @@ use crate::fields::{FieldName, FieldValue, Fields};
 /// The rules' view of one event: borrowed, zero-copy.
 #[derive(Debug, Clone, Copy)]
 pub struct EventView<'a> {
+    /// The event as decoded.
     pub event: &'a Event,
+    /// Its derived fields, seen under `derived.`.
     pub derived: &'a Derived,
 }
 
 impl<'a> EventView<'a> {
+    /// The view of `event` with `derived`.
     pub fn new(event: &'a Event, derived: &'a Derived) -> Self {
         EventView { event, derived }
     }
