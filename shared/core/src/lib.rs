@@ -88,6 +88,7 @@ pub mod layout;
 pub mod mapping;
 pub mod normalized;
 pub mod notify;
+pub mod platform;
 pub mod query_name;
 pub mod rfc3339;
 pub mod rules;

@@ -31,8 +31,8 @@ use std::sync::{Arc, OnceLock};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::derive::Platform;
 use crate::fields::Fields;
+use crate::platform::Platform;
 pub use defs::{DefsError, QueryDef, QueryDefs};
 pub use schema::{schema, Inference, Schema};
 

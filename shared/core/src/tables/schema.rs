@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
-use crate::derive::Platform;
+use crate::platform::Platform;
 
 /// The embedded schema (osquery/osquery-site, CC BY 4.0; see `data/osquery/NOTICE.md`).
 const SCHEMA_JSON: &str = include_str!("../../data/osquery/schema-5.23.1.json");
@@ -132,7 +132,7 @@ impl Schema {
             let platforms = t
                 .platforms
                 .iter()
-                .filter_map(|p| crate::derive::platform_from_name(p))
+                .filter_map(|p| crate::platform::platform_from_name(p))
                 .fold(0, |bits, p| bits | bit(p));
             tables.push(Table {
                 name: t.name.to_ascii_lowercase(),
