@@ -133,6 +133,28 @@ async fn a_firehose_object_becomes_normalized_and_quarantine_objects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eventbridge_event_parses_the_object_a_notification_would() {
+    let raw = fixture("osquery/shapes-firehose.json.gz");
+    let mut reports = Vec::new();
+    for name in ["parse-put.json", "eventbridge-put.json"] {
+        let event = event(name);
+        let object = &s3event::parse_value(&event).unwrap()[0];
+        let store = MemStore::new();
+        store.insert(&object.bucket, &object.key, raw.clone());
+        let report = parse(&store, defaults(), false)
+            .handle(&event)
+            .await
+            .unwrap();
+        assert_eq!(report.objects.len(), 1, "{name}: {report:?}");
+        let done = &report.objects[0];
+        assert!(done.summary.events > 0, "{name}");
+        let events = store.object(&object.bucket, &done.events_key).unwrap();
+        reports.push((done.events_key.clone(), done.summary.clone(), events));
+    }
+    assert_eq!(reports[0], reports[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_sample_object_parses_as_the_decoder_decodes_it_and_a_replay_rewrites_it() {
     let event = event("parse-put.json");
     let object = &s3event::parse_value(&event).unwrap()[0];

@@ -2,16 +2,20 @@
 //!
 //! The functions are triggered by S3 `ObjectCreated` notifications, delivered directly, through
 //! SQS (`Records[].body` holds the S3 event as a JSON string), or through SNS (`Records[].Sns.Message`,
-//! or an SNS envelope in an SQS body). All of these are accepted by [`parse_event`] /
-//! [`parse_value`], and the `s3:TestEvent` that S3 sends when a notification is configured is
-//! skipped.
+//! or an SNS envelope in an SQS body), or through EventBridge (an `aws.s3` event whose
+//! `detail` names the bucket and object, alone or in an SQS body). All of these are accepted by
+//! [`parse_event`] / [`parse_value`], and the `s3:TestEvent` that S3 sends when a notification
+//! is configured is skipped.
 //!
 //! We parse with our own lenient reader instead of `aws_lambda_events`' `S3Event` because that
 //! type requires `userIdentity` and `requestParameters`, which moto (and so every local test)
 //! leaves out (the tests check that both read the real-AWS fixtures the same).
 //!
-//! Keys arrive URL-encoded with `+` for space (`url_decoded_key` is never filled in by AWS), and
-//! moto also encodes `/` as `%2F`; [`decode_key`] undoes both.
+//! Notification keys arrive URL-encoded with `+` for space (`url_decoded_key` is never filled
+//! in by AWS), and moto also encodes `/` as `%2F`; [`decode_key`] undoes both. EventBridge
+//! carries the key as it is (`:` and spaces unescaped), so it is taken literally. An
+//! EventBridge `detail-type` becomes the notification's event name: `Object Created` with
+//! reason `PutObject` is `ObjectCreated:PutObject`, so [`ObjectRef::is_created`] reads both.
 //!
 //! `eventTime` is RFC 3339 (`2026-11-22T14:05:12.481Z`) from AWS and current moto, and had
 //! no offset in older moto versions (`2026-11-22T14:05:12.481000`, meaning UTC);
@@ -105,6 +109,10 @@ fn walk(
         }
         return Ok(());
     }
+    if obj.get("source").and_then(Value::as_str) == Some("aws.s3") && obj.contains_key("detail") {
+        out.push(eventbridge(obj, message_id, at)?);
+        return Ok(());
+    }
     // Sent once when a notification configuration is saved.
     if obj.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(());
@@ -124,7 +132,8 @@ fn walk(
         );
     }
     Err(Error::Event(format!(
-        "{at}: neither an S3 event (Records), an s3:TestEvent nor an SNS notification"
+        "{at}: neither an S3 event (Records), an EventBridge S3 event, an s3:TestEvent nor an \
+         SNS notification"
     )))
 }
 
@@ -216,6 +225,52 @@ fn s3_record(
     })
 }
 
+/// An EventBridge event from S3 (`source: aws.s3`): bucket and object in `detail`.
+fn eventbridge(
+    event: &serde_json::Map<String, Value>,
+    message_id: Option<&str>,
+    at: &str,
+) -> Result<ObjectRef> {
+    let detail = &event["detail"];
+    let bucket = detail
+        .pointer("/bucket/name")
+        .and_then(Value::as_str)
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| Error::Event(format!("{at}: no detail.bucket.name")))?;
+    let key = detail
+        .pointer("/object/key")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| Error::Event(format!("{at}: no detail.object.key")))?;
+    let size = match detail.pointer("/object/size") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            Error::Event(format!("{at}: detail.object.size {v} is not a byte count"))
+        })?),
+    };
+    let kind = event
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::Event(format!("{at}: no detail-type")))?;
+    let reason = detail.get("reason").and_then(Value::as_str).unwrap_or("");
+    let event_name = match kind {
+        "Object Created" => format!("ObjectCreated:{reason}"),
+        "Object Deleted" => format!("ObjectRemoved:{reason}"),
+        other => other.to_owned(),
+    };
+    Ok(ObjectRef {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        size,
+        event_name: Some(event_name),
+        event_time: event
+            .get("time")
+            .and_then(Value::as_str)
+            .and_then(event_time),
+        sqs_message_id: message_id.map(str::to_owned),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +288,43 @@ mod tests {
         let mut objs = parse_event(&fixture(name)).unwrap();
         assert_eq!(objs.len(), 1, "{name}");
         objs.remove(0)
+    }
+
+    #[test]
+    fn eventbridge_events_name_the_same_object() {
+        let direct = one("parse-put.json");
+        let bridged = one("eventbridge-put.json");
+        assert_eq!(bridged.bucket, direct.bucket);
+        assert_eq!(bridged.key, direct.key);
+        assert_eq!(bridged.size, direct.size);
+        assert!(bridged.is_created());
+        assert_eq!(
+            bridged.event_name.as_deref(),
+            Some("ObjectCreated:PutObject")
+        );
+        // 2026-11-22T14:05:12Z
+        assert_eq!(bridged.event_time, Some(1_795_356_312));
+
+        // Through an SQS queue (an EventBridge rule targeting SQS): the body is the event.
+        let body = String::from_utf8(fixture("eventbridge-put.json")).unwrap();
+        let sqs = serde_json::json!({"Records": [{"messageId": "m-1", "body": body}]});
+        let objs = parse_value(&sqs).unwrap();
+        assert_eq!(objs.len(), 1);
+        assert_eq!(objs[0].key, direct.key);
+        assert_eq!(objs[0].sqs_message_id.as_deref(), Some("m-1"));
+
+        // Keys are literal: a `+` or `%2F` stays what it is.
+        let mut v: Value = serde_json::from_slice(&fixture("eventbridge-put.json")).unwrap();
+        v["detail"]["object"]["key"] = "raw/a+b%2Fc d:e.gz".into();
+        assert_eq!(parse_value(&v).unwrap()[0].key, "raw/a+b%2Fc d:e.gz");
+
+        // Deletions are not creations; a detail without the object is malformed.
+        v["detail-type"] = "Object Deleted".into();
+        v["detail"]["reason"] = "DeleteObject".into();
+        assert!(!parse_value(&v).unwrap()[0].is_created());
+        v["detail"]["object"] = serde_json::json!({});
+        let err = parse_value(&v).unwrap_err().to_string();
+        assert!(err.contains("detail.object.key"), "{err}");
     }
 
     #[test]
