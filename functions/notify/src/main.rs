@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 use tripline_aws::{clients, logging, S3Store, Settings};
 use tripline_notify::{destinations, metrics, Notify};
@@ -31,17 +31,27 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();
         let report = notify.handle(&event.payload).await.map_err(|e| {
-            // Whether a retry can help; Lambda retries either way, as before.
+            // Lambda retries either way; `errorType` and the log say whether it can help.
+            let kind = tripline_aws::kind_of(&*e).unwrap_or("Failed");
             let retryable = tripline_aws::retry_of(&*e) == tripline_aws::Retry::Transient;
-            tracing::error!(error = format!("{e:#}"), retryable, "notify failed");
-            e
+            tracing::error!(error = format!("{e:#}"), kind, retryable, "notify failed");
+            Diagnostic {
+                error_type: kind.into(),
+                error_message: format!("{e:#}"),
+            }
         })?;
         println!(
             "{}",
             metrics(&report, started.elapsed().as_secs_f64() * 1e3)
         );
-        let report = report.into_result()?;
-        Ok::<_, Error>(serde_json::to_value(&report)?)
+        let report = report.into_result().map_err(|e| Diagnostic {
+            error_type: "DestinationFailed".into(),
+            error_message: format!("{e:#}"),
+        })?;
+        serde_json::to_value(&report).map_err(|e| Diagnostic {
+            error_type: "Failed".into(),
+            error_message: e.to_string(),
+        })
     }))
     .await
 }

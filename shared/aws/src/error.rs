@@ -192,6 +192,58 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A short name for the kind of failure, for Lambda's `errorType` (and so for the
+    /// on-failure destination and its metrics): `NotFound` (a missing object or bucket),
+    /// `AccessDenied`, `Throttled`, `AwsUnavailable` (5xx or no response), `AwsRejected`
+    /// (another 4xx), `StreamFailed`, `Malformed` (an event that is not an S3 event),
+    /// `Misconfigured` (settings), `Invalid`, `SecretUnavailable`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Aws { code, status, .. } => {
+                let code = code.as_deref().unwrap_or("");
+                if matches!(code, "NoSuchKey" | "NoSuchBucket" | "NotFound") || *status == Some(404)
+                {
+                    "NotFound"
+                } else if code == "AccessDenied" || *status == Some(403) {
+                    "AccessDenied"
+                } else if TRANSIENT_CODES.contains(&code) || matches!(status, Some(408 | 429)) {
+                    "Throttled"
+                } else if status.is_none_or(|s| s >= 500) {
+                    "AwsUnavailable"
+                } else {
+                    "AwsRejected"
+                }
+            }
+            Error::Io { .. } => "StreamFailed",
+            Error::Event(_) => "Malformed",
+            Error::Settings(_) => "Misconfigured",
+            Error::Invalid(_) => "Invalid",
+            Error::Secret { .. } => "SecretUnavailable",
+        }
+    }
+}
+
+/// [`Error::kind`] of the first [`Error`] in `err`'s source chain (also one carried inside an
+/// `std::io::Error`), else `None`.
+pub fn kind_of(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(ours) = e.downcast_ref::<Error>() {
+            return Some(ours.kind());
+        }
+        if let Some(ours) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<Error>())
+        {
+            return Some(ours.kind());
+        }
+        next = e.source();
+    }
+    None
+}
+
 /// The [`Retry`] of any error: that of the first [`Error`] in its source chain (also one
 /// carried inside an `std::io::Error`, as [`crate::S3Writer`]'s writes carry it), else
 /// [`Retry::Transient`], so an error nobody classified keeps Lambda's retries as they are.
@@ -220,6 +272,35 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_name_the_failure_for_lambda() {
+        let aws = |code: Option<&str>, status: Option<u16>| Error::Aws {
+            context: "GetObject s3://b/k".into(),
+            code: code.map(str::to_owned),
+            status,
+            message: "m".into(),
+        };
+        assert_eq!(aws(Some("NoSuchKey"), Some(404)).kind(), "NotFound");
+        assert_eq!(aws(Some("NoSuchBucket"), Some(404)).kind(), "NotFound");
+        assert_eq!(aws(None, Some(404)).kind(), "NotFound");
+        assert_eq!(aws(Some("AccessDenied"), Some(403)).kind(), "AccessDenied");
+        assert_eq!(aws(Some("SlowDown"), Some(503)).kind(), "Throttled");
+        assert_eq!(aws(None, Some(429)).kind(), "Throttled");
+        assert_eq!(aws(None, Some(500)).kind(), "AwsUnavailable");
+        assert_eq!(aws(None, None).kind(), "AwsUnavailable");
+        assert_eq!(
+            aws(Some("InvalidArgument"), Some(400)).kind(),
+            "AwsRejected"
+        );
+        assert_eq!(Error::Event("x".into()).kind(), "Malformed");
+        assert_eq!(Error::Settings("x".into()).kind(), "Misconfigured");
+        // Found through an io::Error and through a chain; nothing of ours: None.
+        let io = std::io::Error::other(aws(Some("NoSuchKey"), Some(404)));
+        assert_eq!(kind_of(&io), Some("NotFound"));
+        let plain = std::io::Error::other("disk");
+        assert_eq!(kind_of(&plain), None);
+    }
 
     fn aws(code: Option<&str>, status: Option<u16>) -> Error {
         Error::Aws {

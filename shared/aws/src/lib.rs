@@ -40,7 +40,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::{retry_of, Error, Result, Retry};
+pub use error::{kind_of, retry_of, Error, Result, Retry};
 pub use s3event::ObjectRef;
 pub use s3io::{get_object_reader, put_if_absent, ObjectReader, PutOutcome, S3Writer};
 pub use settings::{Secret, Settings, ENV_VARS};

@@ -1078,6 +1078,26 @@ async fn pipeline_on_cargo_lambda_watch_moto_and_http_receiver() {
     );
     lap("replay", &mut timings);
 
+    // 7. Failures say what they are in Lambda's `errorType`: a raw object that is gone, an
+    // event that is not an S3 event.
+    let missing = json!({"Records": [{
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": BUCKET}, "object": {"key": "raw/2026/11/22/14/gone.gz", "size": 1}}
+    }]});
+    for (payload, want) in [
+        (missing, "NotFound"),
+        (json!({"Records": "nope"}), "Malformed"),
+    ] {
+        let inv = watch
+            .invoke(PARSE, &payload, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let body: Value =
+            serde_json::from_str(&inv.body).unwrap_or_else(|e| panic!("{e}: {}", inv.body));
+        assert_eq!(body["errorType"], want, "{}", inv.body);
+    }
+    lap("failures", &mut timings);
+
     drop(watch);
     lap("watch stopped", &mut timings);
     eprintln!(
