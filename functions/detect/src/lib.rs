@@ -185,7 +185,14 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             ("Objects", report.objects.len() as f64, Unit::Count),
             ("Events", s.events as f64, Unit::Count),
             ("Matches", s.matches as f64, Unit::Count),
-            ("Alerts", report.written.len() as f64, Unit::Count),
+            // Every alert this invocation wrote, a repaired one too: each is an alert object
+            // that notify will deliver.
+            (
+                "Alerts",
+                (report.written.len() + report.repaired.len()) as f64,
+                Unit::Count,
+            ),
+            ("AlertsRepaired", report.repaired.len() as f64, Unit::Count),
             (
                 "AlertsDeduplicated",
                 report.deduplicated.len() as f64,
@@ -200,7 +207,28 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::object_time;
+    use super::{metrics, object_time, Report};
+
+    #[test]
+    fn the_alerts_metric_counts_repaired_alerts() {
+        let report = Report {
+            written: vec!["alerts/a.json".into()],
+            repaired: vec!["alerts/b.json".into(), "alerts/c.json".into()],
+            deduplicated: vec!["alerts/d.json".into()],
+            ..Report::default()
+        };
+        let line: serde_json::Value = serde_json::from_str(&metrics(&report, 1.0)).unwrap();
+        assert_eq!(line["Alerts"], 3.0);
+        assert_eq!(line["AlertsRepaired"], 2.0);
+        assert_eq!(line["AlertsDeduplicated"], 1.0);
+        let names: Vec<&str> = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"AlertsRepaired"), "{names:?}");
+    }
     use tripline_aws::s3event;
 
     /// 2026-11-22T14:00:00Z
