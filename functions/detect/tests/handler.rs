@@ -49,21 +49,6 @@ fn setup() -> (MemStore, Detect<MemStore>, Value) {
     (store, detect, event)
 }
 
-/// Every key the handler touched is one `layout::ACCESS` lets detect touch that way; returns
-/// the rows used.
-fn accesses_in_table(store: &MemStore) -> BTreeSet<(Op, layout::Area)> {
-    let layout = layout::Layout::default();
-    store
-        .accesses()
-        .iter()
-        .map(|a| {
-            let area = layout.area(&a.key).unwrap_or_else(|| panic!("{a:?}"));
-            assert!(layout::allowed("detect", a.op, area), "{a:?} not in ACCESS");
-            (a.op, area)
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_are_written_once_and_a_replay_writes_nothing() {
     let (store, detect, event) = setup();
@@ -96,7 +81,7 @@ async fn alerts_are_written_once_and_a_replay_writes_nothing() {
     assert_eq!(again.stats, replay.stats);
 
     // Every access is in the table, and every detect row of the table was used.
-    let used = accesses_in_table(&store);
+    let used = store.areas_touched("detect");
     let table: BTreeSet<_> = layout::ACCESS
         .iter()
         .filter(|a| a.function == "detect")
@@ -120,7 +105,7 @@ async fn a_crash_between_marker_and_alert_is_repaired_on_retry() {
     assert!(retry.deduplicated.is_empty());
     let markers = store.keys("tripline-data", "state/dedup/").len();
     assert_eq!(store.keys("tripline-data", "alerts/").len(), markers);
-    accesses_in_table(&store);
+    store.areas_touched("detect");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -68,19 +68,6 @@ fn expected(raw: &[u8], bucket: &str, key: &str) -> (Vec<u8>, Vec<u8>) {
     (events, quarantine)
 }
 
-fn accesses_in_table(store: &MemStore) -> BTreeSet<(Op, layout::Area)> {
-    let layout = layout::Layout::default();
-    store
-        .accesses()
-        .iter()
-        .map(|a| {
-            let area = layout.area(&a.key).unwrap_or_else(|| panic!("{a:?}"));
-            assert!(layout::allowed("parse", a.op, area), "{a:?} not in ACCESS");
-            (a.op, area)
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_firehose_object_becomes_normalized_and_quarantine_objects() {
     let event = event("parse-put.json");
@@ -122,7 +109,7 @@ async fn a_firehose_object_becomes_normalized_and_quarantine_objects() {
             done.summary.records,
             done.summary.decoded + done.summary.quarantined
         );
-        let used = accesses_in_table(&store);
+        let used = store.areas_touched("parse");
         let table: BTreeSet<_> = layout::ACCESS
             .iter()
             .filter(|a| a.function == "parse")
@@ -181,7 +168,7 @@ async fn each_sample_object_parses_as_the_decoder_decodes_it_and_a_replay_rewrit
             store.keys(bucket, ""),
             [done.events_key.clone(), key.to_owned()]
         );
-        accesses_in_table(&store);
+        store.areas_touched("parse");
     }
 }
 

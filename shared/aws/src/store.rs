@@ -13,14 +13,14 @@
 //! threading rules: readers and writers are used on a blocking thread, created inside a tokio
 //! runtime.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::io::{self, Cursor, Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tripline_core::layout::Op;
+use tripline_core::layout::{self, Area, Layout, Op};
 
 use crate::error::{Error, Result, Retry};
 use crate::s3io::{self, ObjectReader, PutOutcome, S3Writer};
@@ -230,6 +230,24 @@ impl MemStore {
     /// Every operation made so far, in order (failed ones included).
     pub fn accesses(&self) -> Vec<Accessed> {
         self.lock().accesses.clone()
+    }
+
+    /// The (operation, area) pairs `function` made, checking each access against the layout:
+    /// panics on a key outside every area of the default layout, or an access
+    /// `tripline_core::layout::ACCESS` does not give `function` (this store is for tests).
+    pub fn areas_touched(&self, function: &str) -> BTreeSet<(Op, Area)> {
+        let layout = Layout::default();
+        self.accesses()
+            .iter()
+            .map(|a| {
+                let area = layout.area(&a.key).unwrap_or_else(|| panic!("{a:?}"));
+                assert!(
+                    layout::allowed(function, a.op, area),
+                    "{a:?} not in ACCESS for {function}"
+                );
+                (a.op, area)
+            })
+            .collect()
     }
 
     /// The next `times` operations `op` on keys containing `key_contains` meet `fault`.
