@@ -30,7 +30,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
-use tripline_aws::{s3event, ObjectRef, ObjectStore, S3Store, Settings};
+use tripline_aws::{s3event, ObjectRef, ObjectStore, S3Store, Settings, Unreadable};
 use tripline_core::config::Config;
 use tripline_core::layout::key_hour;
 use tripline_core::mapping::Mapper;
@@ -64,6 +64,9 @@ pub struct Detect<S = S3Store> {
 pub struct Report {
     pub objects: Vec<String>,
     pub ignored: Vec<String>,
+    /// Objects that can never be read (gone, access denied): logged, counted, not retried.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
     /// Lines of a normalized object that were not events (should never happen: we wrote them).
     pub bad_lines: u64,
     pub stats: DetectStats,
@@ -121,7 +124,14 @@ impl<S: ObjectStore> Detect<S> {
                 continue;
             }
             detector.set_object_time(object_time(&object).unwrap_or(invoked));
-            let (d, bad) = self.read(&object, detector).await?;
+            let reader = match tripline_aws::open(&self.store, &object.bucket, &object.key).await? {
+                Ok(reader) => reader,
+                Err(unreadable) => {
+                    report.unreadable.push(unreadable);
+                    continue;
+                }
+            };
+            let (d, bad) = self.read(&object, reader, detector).await?;
             detector = d;
             report.bad_lines += bad;
             output_bucket
@@ -150,9 +160,9 @@ impl<S: ObjectStore> Detect<S> {
     async fn read(
         &self,
         object: &ObjectRef,
+        reader: S::Reader,
         mut detection: Detection,
     ) -> anyhow::Result<(Detection, u64)> {
-        let reader = self.store.reader(&object.bucket, &object.key).await?;
         let name = format!("s3://{}/{}", object.bucket, object.key);
         let parallelism = self.parallelism;
         tokio::task::spawn_blocking(move || -> anyhow::Result<(Detection, u64)> {
@@ -200,6 +210,7 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             ),
             ("RuleErrors", s.rule_errors as f64, Unit::Count),
             ("BadLines", report.bad_lines as f64, Unit::Count),
+            ("Unreadable", report.unreadable.len() as f64, Unit::Count),
             ("Duration", duration_ms, Unit::Milliseconds),
         ],
     )

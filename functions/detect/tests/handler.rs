@@ -109,7 +109,7 @@ async fn a_crash_between_marker_and_alert_is_repaired_on_retry() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn other_keys_are_ignored_and_a_missing_object_is_a_permanent_error() {
+async fn other_keys_are_ignored_and_a_missing_object_is_counted_not_retried() {
     let store = MemStore::new();
     let detect = Detect::new(store.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap();
     for other in ["notify-put.json", "parse-put.json", "test-event.json"] {
@@ -117,7 +117,20 @@ async fn other_keys_are_ignored_and_a_missing_object_is_a_permanent_error() {
         assert!(report.objects.is_empty(), "{other}");
     }
     assert!(store.accesses().is_empty());
-    let err = detect.handle(&event("detect-put.json")).await.unwrap_err();
-    assert!(format!("{err:#}").contains("GetObject"), "{err:#}");
-    assert_eq!(tripline_aws::retry_of(&*err), Retry::Permanent);
+    // Gone for good: nothing to redo, so the invocation succeeds and says what it skipped.
+    let event = event("detect-put.json");
+    let object = &tripline_aws::s3event::parse_value(&event).unwrap()[0];
+    let report = detect.handle(&event).await.unwrap();
+    assert!(report.objects.is_empty() && report.written.is_empty());
+    assert_eq!(report.unreadable.len(), 1);
+    assert_eq!(report.unreadable[0].key, object.key);
+    assert_eq!(report.unreadable[0].kind, "NotFound");
+    let line: serde_json::Value =
+        serde_json::from_str(&tripline_detect::metrics(&report, 1.0)).unwrap();
+    assert_eq!(line["Unreadable"], 1.0);
+    // A read that may pass on a retry is still the invocation's error.
+    store.insert(&object.bucket, &object.key, Vec::new());
+    store.inject(Op::Read, &object.key, 1, Fault::Fail(Retry::Transient));
+    let err = detect.handle(&event).await.unwrap_err();
+    assert_eq!(tripline_aws::retry_of(&*err), Retry::Transient, "{err:#}");
 }

@@ -8,7 +8,7 @@
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
-use tripline_aws::{s3event, ObjectRef, ObjectStore, ObjectWriter, S3Store, Settings};
+use tripline_aws::{s3event, ObjectRef, ObjectStore, ObjectWriter, S3Store, Settings, Unreadable};
 use tripline_core::decode::{ObjectError, Origin, Summary};
 use tripline_core::layout::Layout;
 use tripline_core::stage::{self, NdjsonOutput, StageOptions};
@@ -41,6 +41,9 @@ pub struct Report {
     pub objects: Vec<ObjectReport>,
     /// Keys outside the raw prefix (or non-create events), left alone.
     pub ignored: Vec<String>,
+    /// Objects that can never be read (gone, access denied): logged, counted, not retried.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
     pub totals: Summary,
 }
 
@@ -55,7 +58,13 @@ impl<S: ObjectStore> Parse<S> {
                 report.ignored.push(object.key);
                 continue;
             }
-            let done = self.object(&layout, &object).await?;
+            let done = match self.object(&layout, &object).await? {
+                Ok(done) => done,
+                Err(unreadable) => {
+                    report.unreadable.push(unreadable);
+                    continue;
+                }
+            };
             tracing::info!(bucket = %done.bucket, key = %done.key, events_key = %done.events_key,
                 records = done.summary.records, events = done.summary.events,
                 quarantined = done.summary.quarantined, warnings = done.summary.warnings, "parsed object");
@@ -73,8 +82,15 @@ impl<S: ObjectStore> Parse<S> {
     /// bounded buffers between, so memory stays at a few upload parts whatever the object's
     /// size. With [`tripline_core::Parallelism::Threads`], inflate and compression each run
     /// on a thread of their own beside the decoding one.
-    async fn object(&self, layout: &Layout, object: &ObjectRef) -> anyhow::Result<ObjectReport> {
-        let reader = self.store.reader(&object.bucket, &object.key).await?;
+    async fn object(
+        &self,
+        layout: &Layout,
+        object: &ObjectRef,
+    ) -> anyhow::Result<Result<ObjectReport, Unreadable>> {
+        let reader = match tripline_aws::open(&self.store, &object.bucket, &object.key).await? {
+            Ok(reader) => reader,
+            Err(unreadable) => return Ok(Err(unreadable)),
+        };
         let output_bucket = self.settings.output_bucket(&object.bucket).to_owned();
         let codec = layout.codec();
         let events_key = layout.normalized_key(&object.key);
@@ -117,6 +133,7 @@ impl<S: ObjectStore> Parse<S> {
         })
         .await
         .context("parse worker panicked")?
+        .map(Ok)
     }
 }
 
@@ -134,6 +151,7 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             ("Quarantined", t.quarantined as f64, Unit::Count),
             ("Warnings", t.warnings as f64, Unit::Count),
             ("ObjectErrors", t.objects_with_errors as f64, Unit::Count),
+            ("Unreadable", report.unreadable.len() as f64, Unit::Count),
             ("BytesIn", t.bytes_in as f64, Unit::Bytes),
             ("BytesDecoded", t.bytes_decoded as f64, Unit::Bytes),
             ("Duration", duration_ms, Unit::Milliseconds),

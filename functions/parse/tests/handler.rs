@@ -182,10 +182,15 @@ async fn failures_are_typed_and_other_keys_ignored() {
     }
     assert!(store.accesses().is_empty());
 
+    // A raw object that is gone: nothing to redo, so the invocation succeeds, says what it
+    // skipped and counts it.
     let event = event("parse-put.json");
-    let err = parse.handle(&event).await.unwrap_err();
-    assert!(format!("{err:#}").contains("GetObject"), "{err:#}");
-    assert_eq!(tripline_aws::retry_of(&*err), Retry::Permanent);
+    let report = parse.handle(&event).await.unwrap();
+    assert!(report.objects.is_empty());
+    assert_eq!(report.unreadable.len(), 1);
+    assert_eq!(report.unreadable[0].kind, "NotFound");
+    let line: Value = serde_json::from_str(&tripline_parse::metrics(&report, 1.0)).unwrap();
+    assert_eq!(line["Unreadable"], 1.0);
 
     // An upload that fails leaves no object and a retryable error.
     let object = &s3event::parse_value(&event).unwrap()[0];

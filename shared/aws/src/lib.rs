@@ -44,4 +44,4 @@ pub use error::{kind_of, retry_of, Error, Result, Retry};
 pub use s3event::ObjectRef;
 pub use s3io::{get_object_reader, put_if_absent, ObjectReader, PutOutcome, S3Writer};
 pub use settings::{Secret, Settings, ENV_VARS};
-pub use store::{MemStore, ObjectStore, ObjectWriter, S3Store};
+pub use store::{open, MemStore, ObjectStore, ObjectWriter, S3Store, Unreadable};

@@ -25,6 +25,40 @@ use tripline_core::layout::{self, Area, Layout, Op};
 use crate::error::{Error, Result, Retry};
 use crate::s3io::{self, ObjectReader, PutOutcome, S3Writer};
 
+/// An object an event named that can never be read: gone, its bucket gone, or its access
+/// denied. Retrying cannot help, so a function logs it once, counts it and goes on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unreadable {
+    /// The bucket.
+    pub bucket: String,
+    /// The key.
+    pub key: String,
+    /// Why ([`Error::kind`]: `NotFound` or `AccessDenied`).
+    pub kind: &'static str,
+}
+
+/// Starts reading `key`; a failure that retrying cannot fix is `Ok(Err(Unreadable))`, logged
+/// here in one line, and any other failure is the error.
+pub async fn open<S: ObjectStore>(
+    store: &S,
+    bucket: &str,
+    key: &str,
+) -> Result<std::result::Result<S::Reader, Unreadable>> {
+    match store.reader(bucket, key).await {
+        Ok(reader) => Ok(Ok(reader)),
+        Err(e) if matches!(e.kind(), "NotFound" | "AccessDenied") => {
+            let kind = e.kind();
+            tracing::error!(%bucket, %key, kind, "object unreadable, and retrying cannot change that: skipped");
+            Ok(Err(Unreadable {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                kind,
+            }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Where the pipeline's objects live.
 pub trait ObjectStore: Clone + Send + Sync + 'static {
     /// A blocking reader over an object's body (read it on a blocking thread).
