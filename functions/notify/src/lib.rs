@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
-use tripline_aws::{s3event, ObjectRef, ObjectStore, S3Store, Settings};
+use tripline_aws::{s3event, ObjectRef, ObjectStore, S3Store, Settings, Unreadable};
 use tripline_core::alert::Alert;
 use tripline_core::layout::Layout;
 
@@ -45,6 +45,9 @@ pub struct Report {
     pub skipped: Vec<String>,
     /// Failures, safe to log (no URLs or secrets).
     pub failed: Vec<String>,
+    /// Alert objects that can never be read (gone, access denied): logged, counted, not retried.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
 }
 
 impl Report {
@@ -95,7 +98,16 @@ impl<S: ObjectStore> Notify<S> {
         object: &ObjectRef,
         report: &mut Report,
     ) -> anyhow::Result<()> {
-        let bytes = self.store.get(&object.bucket, &object.key).await?;
+        let bytes = match self.store.get(&object.bucket, &object.key).await {
+            Ok(bytes) => bytes,
+            Err(e) => match Unreadable::of(&object.bucket, &object.key, &e) {
+                Some(unreadable) => {
+                    report.unreadable.push(unreadable);
+                    return Ok(());
+                }
+                None => return Err(e.into()),
+            },
+        };
         let alert: Alert = serde_json::from_slice(&bytes)
             .with_context(|| format!("s3://{}/{} is not an alert", object.bucket, object.key))?;
         let state_bucket = self.settings.output_bucket(&object.bucket).to_owned();
@@ -137,6 +149,7 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
                 Unit::Count,
             ),
             ("DeliveryFailures", report.failed.len() as f64, Unit::Count),
+            ("Unreadable", report.unreadable.len() as f64, Unit::Count),
             ("Duration", duration_ms, Unit::Milliseconds),
         ],
     )

@@ -140,11 +140,16 @@ async fn store_failures_are_typed_and_other_keys_ignored() {
     assert_eq!(tripline_aws::retry_of(&*err), Retry::Permanent, "{err:#}");
     assert!(slack.sends().is_empty());
 
+    // An alert object that is gone: nothing to deliver and nothing to retry.
     let empty = MemStore::new();
-    let err = self::notify(&empty, &[&slack])
+    let report = self::notify(&empty, &[&slack])
         .handle(&event)
         .await
-        .unwrap_err();
-    assert!(format!("{err:#}").contains("GetObject"), "{err:#}");
-    assert_eq!(tripline_aws::retry_of(&*err), Retry::Permanent);
+        .unwrap();
+    assert!(report.alerts.is_empty());
+    assert_eq!(report.unreadable.len(), 1);
+    assert_eq!(report.unreadable[0].kind, "NotFound");
+    let line: Value = serde_json::from_str(&tripline_notify::metrics(&report, 1.0)).unwrap();
+    assert_eq!(line["Unreadable"], 1.0);
+    assert!(slack.sends().is_empty());
 }

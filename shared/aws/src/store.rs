@@ -37,8 +37,25 @@ pub struct Unreadable {
     pub kind: &'static str,
 }
 
-/// Starts reading `key`; a failure that retrying cannot fix is `Ok(Err(Unreadable))`, logged
-/// here in one line, and any other failure is the error.
+impl Unreadable {
+    /// `Some` when `error`, met reading `bucket`/`key`, is one retrying cannot fix (logged here,
+    /// in one line with the key); `None` for any other error.
+    pub fn of(bucket: &str, key: &str, error: &Error) -> Option<Unreadable> {
+        let kind = error.kind();
+        if !matches!(kind, "NotFound" | "AccessDenied") {
+            return None;
+        }
+        tracing::error!(%bucket, %key, kind, "object unreadable, and retrying cannot change that: skipped");
+        Some(Unreadable {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            kind,
+        })
+    }
+}
+
+/// Starts reading `key`; a failure that retrying cannot fix is `Ok(Err(Unreadable))`
+/// ([`Unreadable::of`]), and any other failure is the error.
 pub async fn open<S: ObjectStore>(
     store: &S,
     bucket: &str,
@@ -46,16 +63,7 @@ pub async fn open<S: ObjectStore>(
 ) -> Result<std::result::Result<S::Reader, Unreadable>> {
     match store.reader(bucket, key).await {
         Ok(reader) => Ok(Ok(reader)),
-        Err(e) if matches!(e.kind(), "NotFound" | "AccessDenied") => {
-            let kind = e.kind();
-            tracing::error!(%bucket, %key, kind, "object unreadable, and retrying cannot change that: skipped");
-            Ok(Err(Unreadable {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                kind,
-            }))
-        }
-        Err(e) => Err(e),
+        Err(e) => Unreadable::of(bucket, key, &e).map(Err).ok_or(e),
     }
 }
 
