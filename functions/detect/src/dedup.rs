@@ -1,18 +1,13 @@
-//! Each alert written once across invocations: the dedup marker, then the alert, and the
-//! repair of a marker left without its alert.
+//! Each alert written once across invocations, concurrent ones included.
 //!
-//! An alert's id is `(rule, dedup key, window start)`, the same wherever it is computed.
-//! [`write_once`] first creates the alert's dedup marker ([`Layout::dedup_marker`]) if absent:
-//! only the run that creates it writes the alert, so retries, replays and later objects in the
-//! same window never produce a second alert (or a second notification). A run that finds the
-//! marker checks that the alert exists and writes it if not, so a crash between the two
-//! writes loses nothing.
-//!
-//! Two runs that race on one alert id can both write it: the second finds the marker, and the
-//! alert not yet written by the first, and repairs it. The alert's key is the same and its
-//! notification is delivered once per destination by notify's markers. Claims with a lease
-//! (a marker that says "being written since", and a grace period before a repair) would go
-//! between the marker and the existence check; the outcomes below stay the same.
+//! An alert's id is `(rule, dedup key, window start)`, the same wherever it is computed, and
+//! so is its key ([`Layout::alert_key`]). [`write_once`] creates the alert object only if none
+//! exists at its key (`If-None-Match: *`): of any number of runs on one alert id (retries,
+//! replays, two copies of one S3 event running at once, later objects in the same window),
+//! exactly one creates it, and S3 raises one `ObjectCreated` for it, so notify is invoked for
+//! it once. The alert object is its own marker: it exists whole or not at all, so there is no
+//! state between two writes for a crash to leave behind and no repair to tell apart from a
+//! concurrent writer.
 
 use serde::Serialize;
 use tripline_aws::s3io::PutOutcome;
@@ -24,17 +19,14 @@ use tripline_core::layout::Layout;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
-    /// This run created the marker and wrote the alert.
+    /// This run created the alert.
     Written,
-    /// The marker and the alert were there: another run wrote it.
+    /// The alert was there: another run (earlier, or at the same time) created it.
     Deduplicated,
-    /// The marker was there but the alert was not (a run died between the two): written now.
-    Repaired,
 }
 
-/// Writes `alert` to `bucket` unless a run already did (see the module docs); returns what it
-/// did and the alert's key. An error leaves what was written so far, which the next run
-/// completes.
+/// Creates `alert` in `bucket` unless a run already did (see the module docs); returns what
+/// it did and the alert's key. An error wrote nothing, so the next run writes it.
 pub async fn write_once<S: ObjectStore>(
     store: &S,
     layout: &Layout,
@@ -42,29 +34,15 @@ pub async fn write_once<S: ObjectStore>(
     alert: &Alert,
 ) -> anyhow::Result<(Outcome, String)> {
     let key = layout.alert_key(alert);
-    let marker = layout.dedup_marker(&alert.id);
     let body = serde_json::to_vec(alert)?;
-    let marker_body = serde_json::to_vec(&serde_json::json!({
-        "alert": alert.id, "key": key, "rule": alert.rule.name, "window_start": alert.dedup.window_start,
-    }))?;
-    let outcome = match store
-        .put_if_absent(bucket, &marker, marker_body.into())
-        .await?
-    {
+    let outcome = match store.put_if_absent(bucket, &key, body.into()).await? {
         PutOutcome::Created => {
-            store.put(bucket, &key, body.into()).await?;
             tracing::info!(alert = %alert.id, rule = %alert.rule.name, %key, "alert written");
             Outcome::Written
         }
         PutOutcome::AlreadyExists => {
-            if store.exists(bucket, &key).await? {
-                tracing::info!(alert = %alert.id, rule = %alert.rule.name, "alert already written in this window");
-                Outcome::Deduplicated
-            } else {
-                store.put(bucket, &key, body.into()).await?;
-                tracing::warn!(alert = %alert.id, %key, "dedup marker without alert: written now");
-                Outcome::Repaired
-            }
+            tracing::info!(alert = %alert.id, rule = %alert.rule.name, "alert already written in this window");
+            Outcome::Deduplicated
         }
     };
     Ok((outcome, key))
@@ -106,6 +84,10 @@ mod tests {
             .map(|b| serde_json::from_slice(&b).unwrap())
     }
 
+    fn creations(store: &MemStore) -> usize {
+        store.created(BUCKET, "alerts/").len()
+    }
+
     #[tokio::test]
     async fn an_alert_is_written_once_and_a_replay_is_deduplicated() {
         let (store, layout, a) = (MemStore::new(), Layout::default(), alert("a1"));
@@ -113,75 +95,54 @@ mod tests {
         assert_eq!(first, Outcome::Written);
         assert_eq!(key, "alerts/2026/11/22/a1.json");
         assert_eq!(written(&store, &a), Some(a.clone()));
-        let marker: serde_json::Value =
-            serde_json::from_slice(&store.object(BUCKET, "state/dedup/a1").unwrap()).unwrap();
-        assert_eq!(marker["key"], key.as_str());
-        let (replay, _) = write_once(&store, &layout, BUCKET, &a).await.unwrap();
+        let mut later = a.clone();
+        later.count = 9;
+        let (replay, _) = write_once(&store, &layout, BUCKET, &later).await.unwrap();
         assert_eq!(replay, Outcome::Deduplicated);
-        let puts = store.accesses().iter().filter(|x| x.op == Op::Put).count();
-        assert_eq!(puts, 1, "the replay writes nothing");
+        assert_eq!(written(&store, &a), Some(a.clone()), "the first one stays");
+        assert_eq!(creations(&store), 1);
+        assert_eq!(store.keys(BUCKET, ""), [key]);
     }
 
     #[tokio::test]
-    async fn a_crash_between_marker_and_alert_is_repaired_by_the_next_run() {
+    async fn a_failed_write_writes_nothing_and_the_retry_writes_it() {
         let (store, layout, a) = (MemStore::new(), Layout::default(), alert("a2"));
-        store.inject(Op::Put, "alerts/", 1, Fault::Fail(Retry::Transient));
+        store.inject(Op::PutIfAbsent, "alerts/", 1, Fault::Fail(Retry::Transient));
         let err = write_once(&store, &layout, BUCKET, &a).await.unwrap_err();
-        assert!(tripline_aws::retry_of(&*err) == Retry::Transient, "{err:#}");
-        assert!(store.object(BUCKET, "state/dedup/a2").is_some());
-        assert_eq!(written(&store, &a), None);
-        let (retry, _) = write_once(&store, &layout, BUCKET, &a).await.unwrap();
-        assert_eq!(retry, Outcome::Repaired);
-        assert_eq!(written(&store, &a), Some(a.clone()));
-        let (again, _) = write_once(&store, &layout, BUCKET, &a).await.unwrap();
-        assert_eq!(again, Outcome::Deduplicated);
-    }
-
-    #[tokio::test]
-    async fn a_failed_marker_write_writes_no_alert() {
-        let (store, layout, a) = (MemStore::new(), Layout::default(), alert("a3"));
-        store.inject(
-            Op::PutIfAbsent,
-            "state/dedup/",
-            1,
-            Fault::Fail(Retry::Permanent),
-        );
-        let err = write_once(&store, &layout, BUCKET, &a).await.unwrap_err();
-        assert_eq!(tripline_aws::retry_of(&*err), Retry::Permanent, "{err:#}");
+        assert_eq!(tripline_aws::retry_of(&*err), Retry::Transient, "{err:#}");
         assert!(store.keys(BUCKET, "").is_empty());
-        let (next, _) = write_once(&store, &layout, BUCKET, &a).await.unwrap();
-        assert_eq!(next, Outcome::Written);
+        let (retry, _) = write_once(&store, &layout, BUCKET, &a).await.unwrap();
+        assert_eq!(retry, Outcome::Written);
+        assert_eq!(written(&store, &a), Some(a.clone()));
     }
 
-    /// Two runs on one alert id, the second starting while the first is between its two
-    /// writes: today the second repairs (writes the same key), and the alert exists once.
+    /// Two runs on one alert id at once, whichever reaches the store first: one creates the
+    /// alert (one `ObjectCreated`, so one notify invocation), the other is told it exists.
     #[tokio::test]
-    async fn two_interleaved_runs_leave_one_alert() {
-        let (store, layout) = (MemStore::new(), Layout::default());
-        let (a, b) = (alert("a4"), {
-            let mut b = alert("a4");
-            b.count = 3;
-            b
-        });
-        // The first run's alert write waits; the second run's does not.
-        store.inject(
-            Op::Put,
-            "alerts/",
-            1,
-            Fault::Delay(Duration::from_millis(50)),
-        );
-        let (first, second) = tokio::join!(
-            write_once(&store, &layout, BUCKET, &a),
-            write_once(&store, &layout, BUCKET, &b)
-        );
-        assert_eq!(first.unwrap().0, Outcome::Written);
-        assert_eq!(second.unwrap().0, Outcome::Repaired);
-        assert_eq!(store.keys(BUCKET, "alerts/"), ["alerts/2026/11/22/a4.json"]);
-        assert_eq!(store.keys(BUCKET, "state/dedup/"), ["state/dedup/a4"]);
-        // The marker's run wrote last.
-        assert_eq!(written(&store, &a), Some(a.clone()));
-        // A third run finds both.
-        let (third, _) = write_once(&store, &layout, BUCKET, &b).await.unwrap();
-        assert_eq!(third, Outcome::Deduplicated);
+    async fn two_concurrent_runs_create_the_alert_once() {
+        for delayed in [0, 1] {
+            let (store, layout) = (MemStore::new(), Layout::default());
+            let (a, b) = (alert("a4"), {
+                let mut b = alert("a4");
+                b.count = 3;
+                b
+            });
+            // The first run to reach the store waits; the other overtakes it.
+            store.inject(
+                Op::PutIfAbsent,
+                "alerts/",
+                delayed,
+                Fault::Delay(Duration::from_millis(30)),
+            );
+            let (first, second) = tokio::join!(
+                write_once(&store, &layout, BUCKET, &a),
+                write_once(&store, &layout, BUCKET, &b)
+            );
+            let mut outcomes = [first.unwrap().0, second.unwrap().0];
+            outcomes.sort_by_key(|o| *o == Outcome::Deduplicated);
+            assert_eq!(outcomes, [Outcome::Written, Outcome::Deduplicated]);
+            assert_eq!(store.keys(BUCKET, ""), ["alerts/2026/11/22/a4.json"]);
+            assert_eq!(creations(&store), 1, "one ObjectCreated");
+        }
     }
 }

@@ -4,9 +4,9 @@
 //!
 //! # Dedup across invocations
 //!
-//! Each alert is written once, whatever the retries, replays and later objects in the same
-//! window: [`dedup::write_once`] creates its dedup marker first and repairs a marker left
-//! without its alert.
+//! Each alert is written once, whatever the retries, replays, concurrent copies of one event
+//! and later objects in the same window: [`dedup::write_once`] creates the alert object only
+//! if none exists at its key.
 //!
 //! # Counts and thresholds across objects
 //!
@@ -72,10 +72,8 @@ pub struct Report {
     pub stats: DetectStats,
     /// Alerts written now.
     pub written: Vec<String>,
-    /// Alerts another invocation had already written.
+    /// Alerts another invocation had already written (earlier, or at the same time).
     pub deduplicated: Vec<String>,
-    /// Alerts whose marker existed but whose object was missing, written now.
-    pub repaired: Vec<String>,
 }
 
 impl<S: ObjectStore> Detect<S> {
@@ -148,7 +146,6 @@ impl<S: ObjectStore> Detect<S> {
                 match outcome {
                     Outcome::Written => report.written.push(key),
                     Outcome::Deduplicated => report.deduplicated.push(key),
-                    Outcome::Repaired => report.repaired.push(key),
                 }
             }
         }
@@ -195,14 +192,8 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             ("Objects", report.objects.len() as f64, Unit::Count),
             ("Events", s.events as f64, Unit::Count),
             ("Matches", s.matches as f64, Unit::Count),
-            // Every alert this invocation wrote, a repaired one too: each is an alert object
-            // that notify will deliver.
-            (
-                "Alerts",
-                (report.written.len() + report.repaired.len()) as f64,
-                Unit::Count,
-            ),
-            ("AlertsRepaired", report.repaired.len() as f64, Unit::Count),
+            // Every alert object this invocation created: each is one notify invocation.
+            ("Alerts", report.written.len() as f64, Unit::Count),
             (
                 "AlertsDeduplicated",
                 report.deduplicated.len() as f64,
@@ -221,16 +212,14 @@ mod tests {
     use super::{metrics, object_time, Report};
 
     #[test]
-    fn the_alerts_metric_counts_repaired_alerts() {
+    fn the_metrics_count_written_and_deduplicated_alerts() {
         let report = Report {
-            written: vec!["alerts/a.json".into()],
-            repaired: vec!["alerts/b.json".into(), "alerts/c.json".into()],
+            written: vec!["alerts/a.json".into(), "alerts/b.json".into()],
             deduplicated: vec!["alerts/d.json".into()],
             ..Report::default()
         };
         let line: serde_json::Value = serde_json::from_str(&metrics(&report, 1.0)).unwrap();
-        assert_eq!(line["Alerts"], 3.0);
-        assert_eq!(line["AlertsRepaired"], 2.0);
+        assert_eq!(line["Alerts"], 2.0);
         assert_eq!(line["AlertsDeduplicated"], 1.0);
         let names: Vec<&str> = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
@@ -238,7 +227,7 @@ mod tests {
             .iter()
             .map(|m| m["Name"].as_str().unwrap())
             .collect();
-        assert!(names.contains(&"AlertsRepaired"), "{names:?}");
+        assert!(names.contains(&"AlertsDeduplicated"), "{names:?}");
     }
     use tripline_aws::s3event;
 

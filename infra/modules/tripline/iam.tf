@@ -83,6 +83,14 @@ data "aws_iam_policy_document" "parse" {
     ]
   }
 
+  # See the detect policy: a raw object gone before parse ran is reported as NotFound.
+  statement {
+    sid       = "NotFoundInsteadOfAccessDenied"
+    effect    = "Allow"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.data.arn]
+  }
+
   statement {
     sid       = "UseKey"
     effect    = "Allow"
@@ -115,7 +123,7 @@ data "aws_iam_policy_document" "parse" {
   }
 }
 
-# detect: normalized/ -> alerts/, dedup markers under state/dedup/ (conditional puts)
+# detect: normalized/ -> alerts/, each alert created only if absent (a conditional put)
 data "aws_iam_policy_document" "detect" {
   statement {
     sid       = "ReadNormalized"
@@ -124,27 +132,17 @@ data "aws_iam_policy_document" "detect" {
     resources = ["${aws_s3_bucket.data.arn}/${local.normalized_prefix}*"]
   }
 
-  # Alerts are written once. When an alert's dedup marker already exists, a HeadObject
-  # (s3:GetObject) of the alert tells a duplicate from a crash between marker and alert,
-  # which is then repaired by writing the alert.
+  # Alerts are only created, never read: PutObject with If-None-Match: * needs nothing
+  # beyond s3:PutObject, and the alert object is its own dedup marker.
   statement {
-    sid       = "WriteAndCheckAlerts"
+    sid       = "CreateAlerts"
     effect    = "Allow"
-    actions   = ["s3:GetObject", "s3:PutObject"]
+    actions   = ["s3:PutObject"]
     resources = ["${aws_s3_bucket.data.arn}/${local.alerts_prefix}*"]
   }
 
-  # Markers are only created, never read: PutObject with If-None-Match: * needs nothing
-  # beyond s3:PutObject.
-  statement {
-    sid       = "CreateDedupMarkers"
-    effect    = "Allow"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.data.arn}/${local.dedup_prefix}*"]
-  }
-
-  # Without s3:ListBucket a HeadObject of a missing key answers 403 AccessDenied instead of
-  # 404 NotFound, and the function tells "alert not written yet" from a real error by that 404.
+  # Without s3:ListBucket a GetObject of a missing key answers 403 AccessDenied instead of
+  # 404 NotFound, and the function reports an object gone before it ran by that 404.
   statement {
     sid       = "NotFoundInsteadOfAccessDenied"
     effect    = "Allow"
@@ -184,7 +182,8 @@ data "aws_iam_policy_document" "detect" {
   }
 }
 
-# notify: alerts/ -> SNS / Slack / webhook / PagerDuty / Splunk, delivery markers under state/delivery/
+# notify: alerts/ -> SNS / Slack / webhook / PagerDuty / Splunk; claims under state/claim/ and
+# delivery markers under state/delivery/
 data "aws_iam_policy_document" "notify" {
   statement {
     sid       = "ReadAlerts"
@@ -198,6 +197,15 @@ data "aws_iam_policy_document" "notify" {
     effect    = "Allow"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${aws_s3_bucket.data.arn}/${local.delivery_prefix}*"]
+  }
+
+  # A claim is created if absent before each send, read when another invocation holds it,
+  # and rewritten by its owner to renew or release it.
+  statement {
+    sid       = "DeliveryClaims"
+    effect    = "Allow"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${local.claim_prefix}*"]
   }
 
   # See the detect policy: a 404 for a delivery marker that does not exist yet.

@@ -22,7 +22,7 @@ locals {
   quarantine_prefix      = "quarantine/"
   alerts_prefix          = "alerts/"
   state_prefix           = "state/"
-  dedup_prefix           = "state/dedup/"
+  claim_prefix           = "state/claim/"
   delivery_prefix        = "state/delivery/"
   firehose_errors_prefix = "firehose-errors/"
   # What parse appends to a raw key (TRIPLINE_OUTPUT_COMPRESSION), and so what triggers detect.
@@ -94,7 +94,6 @@ locals {
       TRIPLINE_BUCKET            = local.bucket_name
       TRIPLINE_NORMALIZED_PREFIX = local.normalized_prefix
       TRIPLINE_ALERTS_PREFIX     = local.alerts_prefix
-      TRIPLINE_STATE_PREFIX      = local.state_prefix
       TRIPLINE_CONFIG            = var.detect_config_toml
     }
     notify = merge(

@@ -86,7 +86,7 @@ variable "quarantine_retention_days" {
 }
 
 variable "alerts_retention_days" {
-  description = "Days alerts (alerts/) are kept."
+  description = "Days alerts (alerts/) are kept. An alert is its own dedup marker: keep it longer than the longest dedup window of your rules."
   type        = number
   default     = 365
 
@@ -97,7 +97,7 @@ variable "alerts_retention_days" {
 }
 
 variable "state_retention_days" {
-  description = "Days dedup state and delivery markers (state/) are kept. Must exceed the longest dedup window of your rules, or an alert can fire again once its dedup marker expired."
+  description = "Days notify's claims and delivery markers (state/) are kept. Must exceed how long after an alert you would replay its object, or a replay sends it again."
   type        = number
   default     = 30
 

@@ -105,8 +105,8 @@ pub struct Adapter {
 ///
 /// | adapter | operations | IAM |
 /// | --- | --- | --- |
-/// | `s3io::get_object_reader` | GetObject | `s3:GetObject` on the key |
-/// | `s3io::get_object_bytes` | GetObject | `s3:GetObject` on the key |
+/// | `s3io::get_object_reader` | GetObject | `s3:GetObject` on the key, `s3:ListBucket` on the bucket (a missing object is `NotFound`, not `AccessDenied`) |
+/// | `s3io::get_object_bytes` | GetObject | `s3:GetObject` on the key, `s3:ListBucket` on the bucket |
 /// | `s3io::object_exists` | HeadObject | `s3:GetObject` on the key, `s3:ListBucket` on the bucket (404 for a missing key, not 403) |
 /// | `s3io::S3Writer` | PutObject or Create/UploadPart/Complete/AbortMultipartUpload | `s3:PutObject`, `s3:AbortMultipartUpload` on the key |
 /// | `s3io::put_object` | PutObject | `s3:PutObject` on the key |
@@ -121,13 +121,19 @@ pub const ADAPTERS: &[Adapter] = &[
         path: "s3io::get_object_reader",
         call: "get_object_reader(",
         operations: &["s3:GetObject"],
-        needs: &[need(S3_GET_OBJECT, On::Object)],
+        needs: &[
+            need(S3_GET_OBJECT, On::Object),
+            need(S3_LIST_BUCKET, On::Bucket),
+        ],
     },
     Adapter {
         path: "s3io::get_object_bytes",
         call: "get_object_bytes(",
         operations: &["s3:GetObject"],
-        needs: &[need(S3_GET_OBJECT, On::Object)],
+        needs: &[
+            need(S3_GET_OBJECT, On::Object),
+            need(S3_LIST_BUCKET, On::Bucket),
+        ],
     },
     Adapter {
         path: "s3io::object_exists",

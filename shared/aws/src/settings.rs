@@ -93,7 +93,6 @@ pub const DETECT_ENV_VARS: &[&str] = &[
     var::BUCKET,
     var::NORMALIZED_PREFIX,
     var::ALERTS_PREFIX,
-    var::STATE_PREFIX,
     var::CONFIG,
 ];
 

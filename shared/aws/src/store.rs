@@ -198,6 +198,8 @@ struct Injected {
 struct Mem {
     objects: BTreeMap<(String, String), Bytes>,
     accesses: Vec<Accessed>,
+    /// `(bucket, key)` of every write that created or replaced an object, in order.
+    created: Vec<(String, String)>,
     faults: Vec<Injected>,
 }
 
@@ -249,6 +251,27 @@ impl MemStore {
         self.lock()
             .objects
             .insert((bucket.to_owned(), key.to_owned()), body.into());
+    }
+
+    /// Stores an object written by an operation: what S3 would raise an `ObjectCreated`
+    /// event for.
+    fn create(&self, bucket: &str, key: &str, body: Bytes) {
+        let mut mem = self.lock();
+        mem.created.push((bucket.to_owned(), key.to_owned()));
+        mem.objects
+            .insert((bucket.to_owned(), key.to_owned()), body);
+    }
+
+    /// The keys under `prefix` in `bucket` of every object written through the store (not by
+    /// [`MemStore::insert`]), once per write, in order: the `ObjectCreated` events S3 would
+    /// raise.
+    pub fn created(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        self.lock()
+            .created
+            .iter()
+            .filter(|(b, k)| b == bucket && k.starts_with(prefix))
+            .map(|(_, k)| k.clone())
+            .collect()
     }
 
     /// An object's body.
@@ -377,7 +400,7 @@ impl ObjectStore for MemStore {
 
     async fn put(&self, bucket: &str, key: &str, body: Bytes) -> Result<()> {
         self.fault(Op::Put, bucket, key).await?;
-        self.insert(bucket, key, body);
+        self.create(bucket, key, body);
         Ok(())
     }
 
@@ -388,6 +411,7 @@ impl ObjectStore for MemStore {
         if mem.objects.contains_key(&slot) {
             return Ok(PutOutcome::AlreadyExists);
         }
+        mem.created.push(slot.clone());
         mem.objects.insert(slot, body);
         Ok(PutOutcome::Created)
     }
@@ -431,7 +455,7 @@ impl ObjectWriter for MemWriter {
                 return Err(MemStore::failure(Op::Write, &self.bucket, &self.key, retry))
             }
         }
-        self.store.insert(&self.bucket, &self.key, self.buf);
+        self.store.create(&self.bucket, &self.key, self.buf.into());
         Ok(())
     }
 }
@@ -481,6 +505,7 @@ mod tests {
         let w = store.writer("b", "out2");
         assert!(!w.finish().unwrap_err().retryable());
         assert_eq!(store.keys("b", "out"), ["out"]);
+        assert_eq!(store.created("b", ""), ["m", "alerts/a", "out"]);
 
         let ops: Vec<Op> = store.accesses().iter().map(|a| a.op).collect();
         assert_eq!(

@@ -5,8 +5,8 @@
 //! <raw>        Firehose objects                        parse reads
 //! <normalized> <raw key>.ndjson.zst (or .ndjson.gz)    parse writes, detect reads
 //! <quarantine> <raw key>.ndjson.zst (or .ndjson.gz)    parse writes
-//! <alerts>     YYYY/MM/DD/<alert id>.json              detect writes (and checks), notify reads
-//! <state>dedup/<alert id>                              detect creates if absent
+//! <alerts>     YYYY/MM/DD/<alert id>.json              detect creates if absent, notify reads
+//! <state>claim/<alert id>/<destination>/<generation>   notify claims before it sends
 //! <state>delivery/<alert id>/<destination>             notify checks, then creates if absent
 //! ```
 //!
@@ -27,7 +27,7 @@ pub const DEFAULT_NORMALIZED_PREFIX: &str = "normalized/";
 pub const DEFAULT_QUARANTINE_PREFIX: &str = "quarantine/";
 /// Default prefix of alert objects.
 pub const DEFAULT_ALERTS_PREFIX: &str = "alerts/";
-/// Default prefix of dedup and delivery markers.
+/// Default prefix of notify's claims and delivery markers.
 pub const DEFAULT_STATE_PREFIX: &str = "state/";
 
 /// What normalized and quarantine keys may end in, one per [`Codec`]: the detect stage reads
@@ -51,8 +51,8 @@ pub enum Area {
     Quarantine,
     /// Alerts.
     Alerts,
-    /// Detect's dedup markers, `<state>dedup/`.
-    Dedup,
+    /// Notify's claims on a delivery, `<state>claim/`.
+    Claim,
     /// Notify's delivery markers, `<state>delivery/`.
     Delivery,
 }
@@ -64,7 +64,7 @@ impl Area {
         Area::Normalized,
         Area::Quarantine,
         Area::Alerts,
-        Area::Dedup,
+        Area::Claim,
         Area::Delivery,
     ];
 
@@ -73,7 +73,7 @@ impl Area {
         match self {
             Area::Normalized | Area::Quarantine => NDJSON_SUFFIXES,
             Area::Alerts => &[ALERT_SUFFIX],
-            Area::Raw | Area::Dedup | Area::Delivery => &[],
+            Area::Raw | Area::Claim | Area::Delivery => &[],
         }
     }
 }
@@ -117,16 +117,18 @@ pub const ACCESS: &[Access] = &[
     access("parse", Op::Read, Area::Raw),
     access("parse", Op::Write, Area::Normalized),
     access("parse", Op::Write, Area::Quarantine),
-    // detect: the normalized object of the event in; the dedup marker first, then the alert;
-    // an existing marker is followed by a check that the alert exists (repair if not).
+    // detect: the normalized object of the event in; each alert created only if absent, so
+    // the alert object itself says it was written.
     access("detect", Op::Read, Area::Normalized),
-    access("detect", Op::PutIfAbsent, Area::Dedup),
-    access("detect", Op::Put, Area::Alerts),
-    access("detect", Op::Exists, Area::Alerts),
-    // notify: the alert of the event in; each destination's marker is checked before the
-    // send and created after it.
+    access("detect", Op::PutIfAbsent, Area::Alerts),
+    // notify: the alert of the event in; for each destination, its delivery marker checked,
+    // a claim created (read when one is there, rewritten by its owner to renew or release
+    // it), the send, then the marker created.
     access("notify", Op::Read, Area::Alerts),
     access("notify", Op::Exists, Area::Delivery),
+    access("notify", Op::PutIfAbsent, Area::Claim),
+    access("notify", Op::Read, Area::Claim),
+    access("notify", Op::Put, Area::Claim),
     access("notify", Op::PutIfAbsent, Area::Delivery),
 ];
 
@@ -139,7 +141,7 @@ pub const TRIGGERS: &[(&str, Area)] = &[
     ("notify", Area::Alerts),
 ];
 
-/// The configurable prefixes. The state prefix holds both kinds of markers.
+/// The configurable prefixes. The state prefix holds notify's claims and delivery markers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prefixes {
     /// Raw Firehose objects.
@@ -150,7 +152,7 @@ pub struct Prefixes {
     pub quarantine: String,
     /// Alerts.
     pub alerts: String,
-    /// Dedup and delivery markers.
+    /// Claims and delivery markers.
     pub state: String,
 }
 
@@ -172,7 +174,7 @@ impl Default for Prefixes {
 pub struct Layout {
     prefixes: Prefixes,
     codec: Codec,
-    dedup: String,
+    claim: String,
     delivery: String,
 }
 
@@ -187,7 +189,7 @@ impl Layout {
     /// A layout with these prefixes, writing NDJSON with `codec`.
     pub fn new(prefixes: Prefixes, codec: Codec) -> Self {
         Layout {
-            dedup: format!("{}dedup/", prefixes.state),
+            claim: format!("{}claim/", prefixes.state),
             delivery: format!("{}delivery/", prefixes.state),
             prefixes,
             codec,
@@ -211,7 +213,7 @@ impl Layout {
             Area::Normalized => &self.prefixes.normalized,
             Area::Quarantine => &self.prefixes.quarantine,
             Area::Alerts => &self.prefixes.alerts,
-            Area::Dedup => &self.dedup,
+            Area::Claim => &self.claim,
             Area::Delivery => &self.delivery,
         }
     }
@@ -261,7 +263,7 @@ impl Layout {
         match area {
             Area::Normalized | Area::Quarantine => Some(self.ndjson_suffix()),
             Area::Alerts => Some(ALERT_SUFFIX),
-            Area::Raw | Area::Dedup | Area::Delivery => None,
+            Area::Raw | Area::Claim | Area::Delivery => None,
         }
     }
 
@@ -296,9 +298,12 @@ impl Layout {
         format!("{}{date}/{}{ALERT_SUFFIX}", self.prefixes.alerts, alert.id)
     }
 
-    /// `<state>dedup/<alert id>`: created by the first invocation that writes the alert.
-    pub fn dedup_marker(&self, alert_id: &str) -> String {
-        format!("{}{alert_id}", self.dedup)
+    /// `<state>claim/<alert id>/<destination>/<generation>`: an invocation's claim on
+    /// sending the alert to `destination`. Generation 0 is the first claim; a claim whose
+    /// owner died or let go is taken over by creating the next generation, so every claim is
+    /// created if absent and no two invocations can hold the same one.
+    pub fn claim(&self, alert_id: &str, destination: &str, generation: u32) -> String {
+        format!("{}{alert_id}/{destination}/{generation}", self.claim)
     }
 
     /// `<state>delivery/<alert id>/<destination>`: created once `destination` accepted the
@@ -397,12 +402,12 @@ mod tests {
         let a = alert("00ff", "2026-11-22T14:00:00Z");
         assert_eq!(l.alert_key(&a), "alerts/2026/11/22/00ff.json");
         assert_eq!(l.alert_key(&alert("x", "")), "alerts/0000/00/00/x.json");
-        assert_eq!(l.dedup_marker("00ff"), "state/dedup/00ff");
+        assert_eq!(l.claim("00ff", "slack", 2), "state/claim/00ff/slack/2");
         assert_eq!(
             l.delivery_marker("00ff", "slack"),
             "state/delivery/00ff/slack"
         );
-        assert_eq!(l.prefix(Area::Dedup), "state/dedup/");
+        assert_eq!(l.prefix(Area::Claim), "state/claim/");
         assert_eq!(l.prefix(Area::Delivery), "state/delivery/");
     }
 
@@ -434,7 +439,7 @@ mod tests {
         }
         assert!(l.is_alert("alerts/2026/11/22/x.json"));
         assert!(!l.is_alert("alerts/2026/11/22/x.json.tmp"));
-        assert!(!l.is_alert("state/dedup/x.json"));
+        assert!(!l.is_alert("state/claim/x.json"));
     }
 
     #[test]
@@ -446,7 +451,7 @@ mod tests {
             (&l.normalized_key("raw/x"), Area::Normalized),
             (&l.quarantine_key("raw/x"), Area::Quarantine),
             (&l.alert_key(&a), Area::Alerts),
-            (&l.dedup_marker("id"), Area::Dedup),
+            (&l.claim("id", "sns", 0), Area::Claim),
             (&l.delivery_marker("id", "sns"), Area::Delivery),
         ];
         for (key, area) in keys {
@@ -472,7 +477,9 @@ mod tests {
         for (function, area) in TRIGGERS.iter().filter(|(_, a)| *a != Area::Raw) {
             let writers: Vec<_> = ACCESS
                 .iter()
-                .filter(|a| a.area == *area && matches!(a.op, Op::Write | Op::Put))
+                .filter(|a| {
+                    a.area == *area && matches!(a.op, Op::Write | Op::Put | Op::PutIfAbsent)
+                })
                 .collect();
             assert!(writers.iter().any(|a| a.function != *function), "{area:?}");
         }

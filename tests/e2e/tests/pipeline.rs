@@ -3,7 +3,7 @@
 //! (S3, SNS, SQS, SSM, Secrets Manager) and one local HTTP receiver standing in for Slack,
 //! the signed webhook, PagerDuty, Splunk HEC and an SNS HTTP subscription.
 //!
-//! raw Firehose object → parse → normalized/ + quarantine/ → detect → alerts/ (+ dedup markers)
+//! raw Firehose object → parse → normalized/ + quarantine/ → detect → alerts/ (created if absent)
 //! → notify → SNS, Slack, webhook, PagerDuty, HEC (+ delivery markers); then every event is
 //! replayed and nothing may happen twice; the webhook fails twice for the first alert and the
 //! delivery must be retried to exactly one success.
@@ -678,7 +678,6 @@ async fn pipeline_on_cargo_lambda_watch_moto_and_http_receiver() {
     let written: BTreeSet<String> = strings(&detected["written"]).into_iter().collect();
     assert!(!written.is_empty(), "no alerts: {detected}");
     assert_eq!(detected["deduplicated"], json!([]), "{detected}");
-    assert_eq!(detected["repaired"], json!([]), "{detected}");
     assert_eq!(detected["stats"]["events"], raw.events, "{detected}");
     let alert_events = queues.take("alerts/", written.len(), "detect").await;
     let alert_event_keys: BTreeSet<String> = alert_events.iter().map(event_key).collect();
@@ -758,12 +757,10 @@ async fn pipeline_on_cargo_lambda_watch_moto_and_http_receiver() {
         2,
         "xz-utils and liblzma5 are two alerts"
     );
-    for id in alerts.keys() {
-        assert!(
-            listing(&s3, &format!("state/dedup/{id}")).await.len() == 1,
-            "no dedup marker for {id}"
-        );
-    }
+    assert!(
+        listing(&s3, "state/").await.is_empty(),
+        "detect keeps no state: the alert is its own marker"
+    );
     lap("detect", &mut timings);
 
     // 5d + 7. notify, one invocation per alert event (as S3 → Lambda delivers them). The webhook
@@ -1029,11 +1026,6 @@ async fn pipeline_on_cargo_lambda_watch_moto_and_http_receiver() {
         let redetected = watch.invoke_ok(DETECT, event).await;
         assert_eq!(
             redetected["written"],
-            json!([]),
-            "replayed detect: {redetected}"
-        );
-        assert_eq!(
-            redetected["repaired"],
             json!([]),
             "replayed detect: {redetected}"
         );

@@ -75,7 +75,7 @@ pub fn prefix_var(area: Area) -> &'static str {
         Area::Normalized => var::NORMALIZED_PREFIX,
         Area::Quarantine => var::QUARANTINE_PREFIX,
         Area::Alerts => var::ALERTS_PREFIX,
-        Area::Dedup | Area::Delivery => var::STATE_PREFIX,
+        Area::Claim | Area::Delivery => var::STATE_PREFIX,
     }
 }
 
@@ -89,9 +89,9 @@ pub fn default_layout() -> Layout {
 pub struct ObjectNeed {
     /// The IAM action.
     pub action: &'static str,
-    /// The key prefix, with the default prefixes: `state/dedup/`.
+    /// The key prefix, with the default prefixes: `state/claim/`.
     pub prefix: String,
-    /// `detect PutIfAbsent Dedup through s3io::put_if_absent`.
+    /// `notify PutIfAbsent Claim through s3io::put_if_absent`.
     pub why: String,
 }
 
@@ -593,7 +593,9 @@ impl Deployment {
             if area != Area::Raw {
                 let writers: Vec<&str> = ACCESS
                     .iter()
-                    .filter(|a| a.area == area && matches!(a.op, Op::Write | Op::Put))
+                    .filter(|a| {
+                        a.area == area && matches!(a.op, Op::Write | Op::Put | Op::PutIfAbsent)
+                    })
                     .map(|a| a.function)
                     .collect();
                 for s in &suffix {

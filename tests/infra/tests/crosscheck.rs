@@ -215,16 +215,16 @@ fn a_missing_action_is_found() {
 fn a_write_wider_than_the_code_needs_is_found() {
     let d = broken(
         "iam.tf",
-        "resources = [\"${aws_s3_bucket.data.arn}/${local.dedup_prefix}*\"]",
+        "resources = [\"${aws_s3_bucket.data.arn}/${local.claim_prefix}*\"]",
         "resources = [\"${aws_s3_bucket.data.arn}/${local.state_prefix}*\"]",
     );
     let findings = d.check_iam().unwrap();
     assert_finding(
         findings.clone(),
         &[
-            "detect",
+            "notify",
             "s3:PutObject on state/*",
-            "state/dedup/*",
+            "state/claim/*",
             "iam.tf",
         ],
     );
@@ -262,12 +262,12 @@ fn a_marker_grant_outside_the_layouts_marker_prefix_is_found() {
     let d = broken(
         "iam.tf",
         "resources = [\"${aws_s3_bucket.data.arn}/${local.delivery_prefix}*\"]",
-        "resources = [\"${aws_s3_bucket.data.arn}/${local.dedup_prefix}*\"]",
+        "resources = [\"${aws_s3_bucket.data.arn}/${local.raw_prefix}*\"]",
     );
     let findings = d.check_iam().unwrap();
     assert_finding(
         findings.clone(),
-        &["notify", "s3:PutObject on state/dedup/*", "iam.tf"],
+        &["notify", "s3:PutObject on raw/*", "iam.tf"],
     );
     assert_finding(
         findings,
