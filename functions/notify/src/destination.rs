@@ -8,6 +8,9 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use serde_json::Value;
 use tripline_aws::http::{Delivered, HttpSender, RetryPolicy};
@@ -25,8 +28,9 @@ pub trait Destination: Send + Sync {
     /// Stable name, used in delivery marker keys and logs.
     fn name(&self) -> &'static str;
 
-    /// Sends `alert`, retrying what is worth retrying.
-    fn send<'a>(&'a self, alert: &'a Alert) -> Sent<'a>;
+    /// Sends `alert`, retrying what is worth retrying, and ends by `deadline`: no request or
+    /// wait for a retry goes past it.
+    fn send<'a>(&'a self, alert: &'a Alert, deadline: Instant) -> Sent<'a>;
 }
 
 fn json(v: &Value) -> Vec<u8> {
@@ -48,7 +52,7 @@ impl Destination for Sns {
         "sns"
     }
 
-    fn send<'a>(&'a self, alert: &'a Alert) -> Sent<'a> {
+    fn send<'a>(&'a self, alert: &'a Alert, deadline: Instant) -> Sent<'a> {
         Box::pin(async move {
             let m = notify::sns::message(alert);
             let attributes: Vec<(&str, &str, &str)> = m
@@ -56,14 +60,19 @@ impl Destination for Sns {
                 .iter()
                 .map(|a| (a.name, a.value.as_str(), a.data_type))
                 .collect();
-            let id = sns::publish(
+            let publish = sns::publish(
                 &self.client,
                 &self.topic_arn,
                 &m.subject,
                 &m.message,
                 &attributes,
-            )
-            .await?;
+            );
+            // The SDK retries throttling itself; the deadline bounds all of it.
+            let id = tokio::time::timeout_at(deadline, publish)
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!("sns: not published within the invocation's time budget")
+                })??;
             Ok(format!("sns message {id}"))
         })
     }
@@ -80,12 +89,12 @@ impl Destination for Slack {
         "slack"
     }
 
-    fn send<'a>(&'a self, alert: &'a Alert) -> Sent<'a> {
+    fn send<'a>(&'a self, alert: &'a Alert, deadline: Instant) -> Sent<'a> {
         Box::pin(async move {
             let body = json(&notify::slack::payload(alert));
             let sent = self
                 .http
-                .post_json("slack", self.url.expose(), body, &[])
+                .post_json("slack", self.url.expose(), body, &[], deadline)
                 .await?;
             Ok(http_detail(sent))
         })
@@ -104,7 +113,7 @@ impl Destination for Webhook {
         "webhook"
     }
 
-    fn send<'a>(&'a self, alert: &'a Alert) -> Sent<'a> {
+    fn send<'a>(&'a self, alert: &'a Alert, deadline: Instant) -> Sent<'a> {
         Box::pin(async move {
             let body = notify::webhook::body(alert);
             let ts = crate::now();
@@ -115,7 +124,7 @@ impl Destination for Webhook {
             ];
             let sent = self
                 .http
-                .post_json("webhook", self.url.expose(), body, &headers)
+                .post_json("webhook", self.url.expose(), body, &headers, deadline)
                 .await?;
             Ok(http_detail(sent))
         })
@@ -134,12 +143,12 @@ impl Destination for PagerDuty {
         "pagerduty"
     }
 
-    fn send<'a>(&'a self, alert: &'a Alert) -> Sent<'a> {
+    fn send<'a>(&'a self, alert: &'a Alert, deadline: Instant) -> Sent<'a> {
         Box::pin(async move {
             let payload = notify::pagerduty::payload(alert, self.routing_key.expose());
             let sent = self
                 .http
-                .post_json("pagerduty", &self.url, json(&payload), &[])
+                .post_json("pagerduty", &self.url, json(&payload), &[], deadline)
                 .await?;
             Ok(http_detail(sent))
         })
@@ -158,14 +167,14 @@ impl Destination for SplunkHec {
         "splunk"
     }
 
-    fn send<'a>(&'a self, alert: &'a Alert) -> Sent<'a> {
+    fn send<'a>(&'a self, alert: &'a Alert, deadline: Instant) -> Sent<'a> {
         Box::pin(async move {
             let endpoint = notify::splunk::endpoint(self.url.expose());
             let auth = [("Authorization", format!("Splunk {}", self.token.expose()))];
             let body = json(&notify::splunk::payload(alert));
             let sent = self
                 .http
-                .post_json("splunk", &endpoint, body, &auth)
+                .post_json("splunk", &endpoint, body, &auth, deadline)
                 .await?;
             Ok(http_detail(sent))
         })
@@ -221,16 +230,17 @@ pub fn destinations(
     Ok(out)
 }
 
-/// A destination for tests: records the id of every alert it is asked to send, and fails the
-/// first `failures` sends.
+/// A destination for tests: records the id of every alert it is asked to send, fails the
+/// first `failures` sends, and takes `latency` to answer each one.
 #[derive(Clone)]
 pub struct Recording {
     name: &'static str,
+    latency: Duration,
     state: Arc<Mutex<(Vec<String>, usize)>>,
 }
 
 impl Recording {
-    /// A destination called `name` that accepts everything.
+    /// A destination called `name` that accepts everything at once.
     pub fn new(name: &'static str) -> Self {
         Recording::failing(name, 0)
     }
@@ -239,8 +249,16 @@ impl Recording {
     pub fn failing(name: &'static str, failures: usize) -> Self {
         Recording {
             name,
+            latency: Duration::ZERO,
             state: Arc::new(Mutex::new((Vec::new(), failures))),
         }
+    }
+
+    /// This destination, taking `latency` to answer each send (a send cut short by its
+    /// deadline fails, as an HTTP destination's would).
+    pub fn slow(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
     }
 
     /// The alert ids of every send attempted, failed ones included.
@@ -258,7 +276,7 @@ impl Destination for Recording {
         self.name
     }
 
-    fn send<'a>(&'a self, alert: &'a Alert) -> Sent<'a> {
+    fn send<'a>(&'a self, alert: &'a Alert, deadline: Instant) -> Sent<'a> {
         let failed = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             state.0.push(alert.id.clone());
@@ -266,8 +284,14 @@ impl Destination for Recording {
             state.1 = state.1.saturating_sub(1);
             fail
         };
-        let name = self.name;
+        let (name, latency) = (self.name, self.latency);
         Box::pin(async move {
+            if tokio::time::timeout_at(deadline, tokio::time::sleep(latency))
+                .await
+                .is_err()
+            {
+                anyhow::bail!("{name}: timed out at the invocation's deadline")
+            }
             if failed {
                 anyhow::bail!("{name}: HTTP 503 after 3 attempt(s): unavailable")
             }

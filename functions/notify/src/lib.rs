@@ -1,27 +1,35 @@
 //! The notify stage: each alert object named by an S3 event is delivered to every enabled
 //! destination: SNS (email), Slack, a signed generic webhook, PagerDuty, Splunk HEC.
 //!
-//! # Exactly once per destination, as far as S3 can make it
+//! # Exactly once per destination, whoever runs at the same time
 //!
-//! [`delivery::deliver`] skips destinations whose delivery marker exists and marks each one
-//! that accepted, so a retried or replayed invocation re-sends only to destinations that
-//! failed (at least once, never lost).
+//! [`delivery::deliver`] skips destinations whose delivery marker exists, claims each other
+//! one before sending (a concurrent copy of the invocation that finds the claim leaves the
+//! destination to its owner) and marks each one that accepted, so a retried, replayed or
+//! duplicated invocation sends only to destinations that no run has delivered or is
+//! delivering.
 //!
-//! A destination that still fails after its retries fails the invocation (after every other
-//! destination was tried), so Lambda's retries and then the on-failure destination take over.
+//! # One slow destination never starves the others
+//!
+//! Every (alert, destination) is sent at once, and all of them end within the invocation's
+//! time budget ([`Invocation::budget`]: the Lambda deadline less a reserve), every wait for a
+//! retry included. A destination that fails or cannot finish in time is reported in
+//! [`Report::failed`] and fails the invocation after the others were delivered, so Lambda's
+//! retry sends only to it, and then the on-failure destination takes over.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::Value;
 use tripline_aws::{s3event, ObjectRef, ObjectStore, S3Store, Settings, Unreadable};
 use tripline_core::alert::Alert;
-use tripline_core::layout::Layout;
 
 pub mod delivery;
 pub mod destination;
 
+pub use delivery::Invocation;
 pub use destination::{destinations, Destination};
 
 use delivery::Delivery;
@@ -43,7 +51,10 @@ pub struct Report {
     pub delivered: Vec<String>,
     /// Already delivered by an earlier invocation.
     pub skipped: Vec<String>,
-    /// Failures, safe to log (no URLs or secrets).
+    /// Being delivered by another invocation that holds the claim (`alert id/destination`).
+    pub claimed_by_another: Vec<String>,
+    /// Failures, safe to log (no URLs or secrets): each destination that failed after its
+    /// retries or could not finish within the time budget.
     pub failed: Vec<String>,
     /// Alert objects that can never be read (gone, access denied): logged, counted, not retried.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -78,51 +89,76 @@ impl<S: ObjectStore> Notify<S> {
         })
     }
 
-    pub async fn handle(&self, event: &Value) -> anyhow::Result<Report> {
+    /// Delivers every alert `event` names to every destination, within `invocation`'s
+    /// time budget.
+    pub async fn handle(&self, event: &Value, invocation: &Invocation) -> anyhow::Result<Report> {
         let mut report = Report::default();
         let layout = self.settings.layout();
+        let mut alerts = Vec::new();
         for object in s3event::parse_value(event)? {
             if !object.is_created() || !layout.is_alert(&object.key) {
                 tracing::info!(bucket = %object.bucket, key = %object.key, "ignoring: not an alert object");
                 report.ignored.push(object.key);
                 continue;
             }
-            self.alert(&layout, &object, &mut report).await?;
+            if let Some(alert) = self.read(&object, &mut report).await? {
+                report.alerts.push(alert.id.clone());
+                let state_bucket = self.settings.output_bucket(&object.bucket).to_owned();
+                alerts.push((alert, state_bucket));
+            }
         }
-        Ok(report)
+        let layout = &layout;
+        let sends = alerts.iter().flat_map(|(alert, bucket)| {
+            self.destinations.iter().map(move |dest| async move {
+                let label = format!("{}/{}", alert.id, dest.name());
+                let delivery = delivery::deliver(
+                    &self.store,
+                    layout,
+                    bucket,
+                    alert,
+                    dest.as_ref(),
+                    invocation,
+                )
+                .await;
+                (label, delivery)
+            })
+        });
+        let mut store_error = None;
+        for (label, delivery) in join_all(sends).await {
+            match delivery {
+                Ok(Delivery::Delivered(_)) => report.delivered.push(label),
+                Ok(Delivery::Skipped) => report.skipped.push(label),
+                Ok(Delivery::ClaimedByAnother(_)) => report.claimed_by_another.push(label),
+                Ok(Delivery::Failed(e)) => report.failed.push(format!("{label}: {e}")),
+                // Every other delivery has finished (and is marked); the first store error
+                // is the invocation's.
+                Err(e) => {
+                    tracing::error!(delivery = %label, error = format!("{e:#}"), "delivery state unavailable");
+                    store_error.get_or_insert(e);
+                }
+            }
+        }
+        match store_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
-    async fn alert(
-        &self,
-        layout: &Layout,
-        object: &ObjectRef,
-        report: &mut Report,
-    ) -> anyhow::Result<()> {
+    /// The alert `object` names; `None` when it can never be read (counted in `report`).
+    async fn read(&self, object: &ObjectRef, report: &mut Report) -> anyhow::Result<Option<Alert>> {
         let bytes = match self.store.get(&object.bucket, &object.key).await {
             Ok(bytes) => bytes,
             Err(e) => match Unreadable::of(&object.bucket, &object.key, &e) {
                 Some(unreadable) => {
                     report.unreadable.push(unreadable);
-                    return Ok(());
+                    return Ok(None);
                 }
                 None => return Err(e.into()),
             },
         };
-        let alert: Alert = serde_json::from_slice(&bytes)
+        let alert = serde_json::from_slice(&bytes)
             .with_context(|| format!("s3://{}/{} is not an alert", object.bucket, object.key))?;
-        let state_bucket = self.settings.output_bucket(&object.bucket).to_owned();
-        report.alerts.push(alert.id.clone());
-        for dest in &self.destinations {
-            let label = format!("{}/{}", alert.id, dest.name());
-            match delivery::deliver(&self.store, layout, &state_bucket, &alert, dest.as_ref())
-                .await?
-            {
-                Delivery::Delivered(_) => report.delivered.push(label),
-                Delivery::Skipped => report.skipped.push(label),
-                Delivery::Failed(e) => report.failed.push(format!("{label}: {e}")),
-            }
-        }
-        Ok(())
+        Ok(Some(alert))
     }
 }
 
@@ -146,6 +182,11 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             (
                 "DeliveriesSkipped",
                 report.skipped.len() as f64,
+                Unit::Count,
+            ),
+            (
+                "DeliveriesClaimedByAnother",
+                report.claimed_by_another.len() as f64,
                 Unit::Count,
             ),
             ("DeliveryFailures", report.failed.len() as f64, Unit::Count),

@@ -5,7 +5,7 @@ use std::time::Instant;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 use tripline_aws::{clients, logging, S3Store, Settings};
-use tripline_notify::{destinations, metrics, Notify};
+use tripline_notify::{destinations, metrics, Invocation, Notify};
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
 // values, which it serves faster (BENCHMARKS.md). `no_thp`: no transparent huge pages, which
@@ -30,16 +30,23 @@ async fn main() -> Result<(), Error> {
     let notify = &notify;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();
-        let report = notify.handle(&event.payload).await.map_err(|e| {
-            // Lambda retries either way; `errorType` and the log say whether it can help.
-            let kind = tripline_aws::kind_of(&*e).unwrap_or("Failed");
-            let retryable = tripline_aws::retry_of(&*e) == tripline_aws::Retry::Transient;
-            tracing::error!(error = format!("{e:#}"), kind, retryable, "notify failed");
-            Diagnostic {
-                error_type: kind.into(),
-                error_message: format!("{e:#}"),
-            }
-        })?;
+        // Claims carry the request id, which Lambda keeps across an async event's retries;
+        // every send ends within the deadline.
+        let invocation =
+            Invocation::with_deadline_ms(&event.context.request_id, event.context.deadline);
+        let report = notify
+            .handle(&event.payload, &invocation)
+            .await
+            .map_err(|e| {
+                // Lambda retries either way; `errorType` and the log say whether it can help.
+                let kind = tripline_aws::kind_of(&*e).unwrap_or("Failed");
+                let retryable = tripline_aws::retry_of(&*e) == tripline_aws::Retry::Transient;
+                tracing::error!(error = format!("{e:#}"), kind, retryable, "notify failed");
+                Diagnostic {
+                    error_type: kind.into(),
+                    error_message: format!("{e:#}"),
+                }
+            })?;
         println!(
             "{}",
             metrics(&report, started.elapsed().as_secs_f64() * 1e3)

@@ -4,10 +4,15 @@
 //! Retries follow what these services ask for: 429 and 5xx are transient (and a
 //! `Retry-After` header, in seconds or as an HTTP date, is honoured up to a cap), other 4xx
 //! are the sender's fault and fail at once, because resending an invalid body or a revoked
-//! token cannot succeed. Connection errors and timeouts are retried. The URL is never put in
-//! errors or logs: for Slack and some webhooks the URL *is* the secret.
+//! token cannot succeed. Connection errors and timeouts are retried. Every wait and every
+//! request ends by the caller's deadline: a retry that would not finish in time is not
+//! started, and the failure says so, so a slow or rate-limited destination costs at most the
+//! time the caller gave it. The URL is never put in errors or logs: for Slack and some
+//! webhooks the URL *is* the secret.
 
 use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 
@@ -53,6 +58,16 @@ pub enum DeliveryError {
         attempts: u32,
         message: String,
     },
+    /// The next attempt (or the wait before it) would end past the caller's deadline.
+    #[error("{destination}: {last} after {attempts} attempt(s); the next try, {wait:?} later, would not end within the invocation's time budget")]
+    OutOfTime {
+        destination: String,
+        attempts: u32,
+        /// What the last attempt got.
+        last: String,
+        /// How long the next attempt was to wait (a `Retry-After` or the backoff).
+        wait: Duration,
+    },
     #[error("{destination}: invalid header {name}")]
     Header { destination: String, name: String },
 }
@@ -63,6 +78,9 @@ pub struct Delivered {
     pub status: u16,
     pub attempts: u32,
 }
+
+/// The least time worth starting a request with: below it, the request could only time out.
+const MIN_ATTEMPT: Duration = Duration::from_millis(500);
 
 /// A shared HTTP client plus the retry policy.
 #[derive(Debug, Clone)]
@@ -86,7 +104,9 @@ impl HttpSender {
         &self.policy
     }
 
-    /// POSTs a JSON body to `url`, retrying transient failures. `destination` names the
+    /// POSTs a JSON body to `url`, retrying transient failures until `deadline`: each
+    /// request's timeout is cut to the time left, and a retry whose wait would reach the
+    /// deadline is not made ([`DeliveryError::OutOfTime`]). `destination` names the
     /// destination in errors and logs instead of the URL.
     pub async fn post_json(
         &self,
@@ -94,6 +114,7 @@ impl HttpSender {
         url: &str,
         body: Vec<u8>,
         headers: &[(&str, String)],
+        deadline: Instant,
     ) -> Result<Delivered, DeliveryError> {
         let mut map = HeaderMap::new();
         map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -112,14 +133,16 @@ impl HttpSender {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let left = deadline.saturating_duration_since(Instant::now());
             let sent = self
                 .client
                 .post(url)
                 .headers(map.clone())
                 .body(body.clone())
+                .timeout(left.min(self.policy.timeout))
                 .send()
                 .await;
-            let wait = match sent {
+            let (wait, last) = match sent {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     if response.status().is_success() {
@@ -140,13 +163,10 @@ impl HttpSender {
                             body: snippet(&text),
                         });
                     }
-                    tracing::warn!(
-                        destination,
-                        status,
-                        attempt,
-                        "transient delivery failure, retrying"
-                    );
-                    retry_after.unwrap_or_else(|| self.backoff(attempt))
+                    (
+                        retry_after.unwrap_or_else(|| self.backoff(attempt)),
+                        format!("HTTP {status}: {}", snippet(&text)),
+                    )
                 }
                 Err(e) => {
                     // reqwest's Display may include the URL; keep only the kind of failure.
@@ -158,10 +178,20 @@ impl HttpSender {
                             message,
                         });
                     }
-                    tracing::warn!(destination, attempt, error = %message, "delivery failed, retrying");
-                    self.backoff(attempt)
+                    (self.backoff(attempt), message)
                 }
             };
+            // Waiting, then at least a moment for the request itself, must end in time.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if wait + MIN_ATTEMPT >= left {
+                return Err(DeliveryError::OutOfTime {
+                    destination: destination.to_string(),
+                    attempts: attempt,
+                    last,
+                    wait,
+                });
+            }
+            tracing::warn!(destination, attempt, error = %last, ?wait, "transient delivery failure, retrying");
             tokio::time::sleep(wait).await;
         }
     }
@@ -254,6 +284,122 @@ mod tests {
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h, now), None);
+    }
+
+    /// A receiver on loopback that answers each request with the next of `responses`
+    /// (status, extra header lines), then closes; returns its URL.
+    fn receiver(responses: Vec<(u16, &'static str)>) -> String {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for (status, headers) in responses {
+                let Ok((stream, _)) = listener.accept() else {
+                    return;
+                };
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let _ = write!(
+                    reader.get_mut(),
+                    "HTTP/1.1 {status} X\r\n{headers}Content-Length: 2\r\nConnection: close\r\n\r\nno"
+                );
+            }
+        });
+        url
+    }
+
+    fn sender() -> HttpSender {
+        HttpSender::new(RetryPolicy {
+            base_delay: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        })
+        .unwrap()
+    }
+
+    /// Slack's rate limit asks for 20 s; 3 s are left: the sender gives up at once instead of
+    /// sleeping past the deadline, and says why.
+    #[tokio::test]
+    async fn a_retry_after_past_the_deadline_is_not_waited_for() {
+        let url = receiver(vec![(429, "Retry-After: 20\r\n")]);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(3);
+        let err = sender()
+            .post_json("slack", &url, b"{}".to_vec(), &[], deadline)
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(&err, DeliveryError::OutOfTime { attempts: 1, wait, .. } if *wait == Duration::from_secs(20)),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("HTTP 429") && text.contains("time budget"),
+            "{text}"
+        );
+        assert!(!text.contains("127.0.0.1"), "no URL in errors: {text}");
+    }
+
+    /// A `Retry-After` that fits is waited for, and the retry succeeds.
+    #[tokio::test]
+    async fn a_retry_after_that_fits_is_honoured() {
+        let url = receiver(vec![(429, "Retry-After: 1\r\n"), (503, ""), (200, "")]);
+        let started = Instant::now();
+        let sent = sender()
+            .post_json(
+                "webhook",
+                &url,
+                b"{}".to_vec(),
+                &[],
+                started + Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            sent,
+            Delivered {
+                status: 200,
+                attempts: 3
+            }
+        );
+        assert!(started.elapsed() >= Duration::from_secs(1));
+    }
+
+    /// A receiver that never answers costs the time left, not the policy's 10 s per attempt.
+    #[tokio::test]
+    async fn a_hanging_destination_ends_at_the_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let started = Instant::now();
+        let err = sender()
+            .post_json(
+                "pagerduty",
+                &url,
+                b"{}".to_vec(),
+                &[],
+                started + Duration::from_millis(1500),
+            )
+            .await
+            .unwrap_err();
+        drop(listener);
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(2500), "{took:?}");
+        assert!(err.to_string().contains("timed out"), "{err}");
     }
 
     #[test]
