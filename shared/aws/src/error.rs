@@ -1,8 +1,10 @@
 //! One error type for the adapters.
 //!
 //! SDK errors are flattened into [`Error::Aws`] with the service's error code and the HTTP status
-//! kept apart, because callers branch on them (`NoSuchKey`, 412) and the logs want the whole
-//! chain as text (the SDK's own `Display` says little more than "service error").
+//! kept apart, because callers branch on them (`NoSuchKey`, 412), and a one-line message: the
+//! code and the service's own message, or the kind of transport failure. The SDK's whole error
+//! chain (a kilobyte or more, with the raw response) goes to the debug log only, so an error
+//! line and a Lambda `errorMessage` stay short and say what happened.
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -19,7 +21,7 @@ pub enum Error {
         code: Option<String>,
         /// The HTTP status, when a response arrived at all.
         status: Option<u16>,
-        /// The whole error chain, as text.
+        /// One line: the service's code and message, or the transport failure.
         message: String,
     },
     /// Reading or writing a stream failed.
@@ -81,11 +83,26 @@ impl Error {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
+        let context = context.into();
         let code = err.code().map(str::to_owned);
         let status = err.raw_response().map(|r| r.status().as_u16());
-        let message = DisplayErrorContext(&err).to_string();
+        tracing::debug!(%context, error = %DisplayErrorContext(&err), "AWS call failed");
+        let message = match (&err, err.message()) {
+            (SdkError::TimeoutError(_), _) => "timed out".to_owned(),
+            (SdkError::ServiceError(_), Some(m)) if !m.is_empty() => match &code {
+                Some(code) => one_line(&format!("{code}: {m}")),
+                None => one_line(m),
+            },
+            (SdkError::ServiceError(_), _) => match &code {
+                Some(code) => format!("{code} (HTTP {})", status.unwrap_or(0)),
+                None => format!("HTTP {}", status.unwrap_or(0)),
+            },
+            // Dispatch, response and construction failures: the chain's innermost cause (a
+            // refused connection, a DNS failure) is the useful part.
+            _ => one_line(&innermost(&err)),
+        };
         Error::Aws {
-            context: context.into(),
+            context,
             code,
             status,
             message,
@@ -129,6 +146,24 @@ impl Error {
             source,
         }
     }
+}
+
+/// At most 200 characters of `text`, on one line.
+fn one_line(text: &str) -> String {
+    let mut line: String = text.chars().take(200).collect();
+    if text.chars().nth(200).is_some() {
+        line.push('…');
+    }
+    line.replace(['\n', '\r'], " ")
+}
+
+/// The innermost source of an error's chain, as text (the error itself if it has none).
+fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = err;
+    while let Some(source) = e.source() {
+        e = source;
+    }
+    e.to_string()
 }
 
 /// Whether Lambda should retry after an error: a throttle, a 5xx, a timeout or a dropped

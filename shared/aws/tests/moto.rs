@@ -269,7 +269,7 @@ async fn s3_writer_write_errors_carry_the_typed_upload_error() {
 async fn put_if_absent_created_then_already_exists() {
     let moto = MotoServer::start();
     let s3 = s3_with_bucket(&moto).await;
-    let key = "state/dedup/6b0c43d1.json";
+    let key = "alerts/2026/11/22/6b0c43d1.json";
     let first = s3io::put_if_absent(&s3, BUCKET, key, &b"{\"first\":true}"[..])
         .await
         .unwrap();
@@ -285,6 +285,33 @@ async fn put_if_absent_created_then_already_exists() {
         .await
         .unwrap_err();
     assert!(missing.is_not_found(), "{missing}");
+    // One short line that says what happened and where, for a log line and Lambda's
+    // errorMessage; not the SDK's kilobyte of debug text.
+    let text = missing.to_string();
+    assert!(text.contains("s3://tripline-data/state/none"), "{text}");
+    assert!(text.contains("NoSuchKey"), "{text}");
+    assert!(text.len() < 200 && !text.contains('\n'), "{text}");
+
+    // A transport failure: a port where nothing listens.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://127.0.0.1:{closed}"))
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "t", "t", None, None, "t",
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let unreachable = get_object_bytes(&clients::s3(&config), BUCKET, "k")
+        .await
+        .unwrap_err();
+    let text = unreachable.to_string();
+    assert!(text.len() < 300 && !text.contains('\n'), "{text}");
+    assert!(unreachable.retryable(), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
