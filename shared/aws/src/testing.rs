@@ -1,7 +1,9 @@
 //! Test harness: a real moto server per test (feature `testing`).
 //!
-//! [`MotoServer::start`] runs `${VENV:-<repo>/.venv}/bin/moto_server` on a free loopback port
-//! and kills it when dropped; `scripts/test` installs it (from `requirements-test.txt`). Each test
+//! [`MotoServer::start`] runs moto's server (`tests/moto/server.py`, which makes S3's
+//! conditional puts atomic, as they are on S3, with `${VENV:-<repo>/.venv}/bin/python`) on a
+//! free loopback port and kills it when dropped; `scripts/test` installs moto (from
+//! `requirements-test.txt`). Each test
 //! gets its own server, so tests are isolated and can run in parallel; nothing global (no
 //! process environment) is touched: clients are built from [`MotoServer::sdk_config`], which
 //! sets the endpoint, static test credentials and `us-east-1` explicitly.
@@ -49,13 +51,22 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `${VENV:-<repo>/.venv}/bin/moto_server`.
+/// `${VENV:-<repo>/.venv}/bin/moto_server`: moto's own entry point, whose presence says moto
+/// is installed.
 pub fn moto_server_path() -> PathBuf {
-    let venv = std::env::var_os("VENV")
+    venv().join("bin/moto_server")
+}
+
+fn venv() -> PathBuf {
+    std::env::var_os("VENV")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv"));
-    venv.join("bin/moto_server")
+        .unwrap_or_else(|| repo_root().join(".venv"))
+}
+
+/// `tests/moto/server.py`: moto's server with atomic conditional puts.
+pub fn moto_launcher_path() -> PathBuf {
+    repo_root().join("tests/moto/server.py")
 }
 
 fn free_port() -> u16 {
@@ -117,7 +128,8 @@ impl MotoServer {
             std::env::temp_dir().join(format!("tripline-moto-{}-{port}.log", std::process::id()));
         let log_file =
             std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let child = Command::new(bin)
+        let child = Command::new(bin.parent().expect("venv bin").join("python"))
+            .arg(moto_launcher_path())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().map_err(|e| e.to_string())?)

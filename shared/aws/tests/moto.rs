@@ -620,3 +620,27 @@ async fn explicit_endpoint_means_path_style() {
         Some(moto.endpoint())
     );
 }
+
+/// The test server makes S3's conditional puts atomic, as S3 does: of many concurrent
+/// `If-None-Match: *` puts of one key, exactly one creates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_conditional_puts_create_once() {
+    let moto = MotoServer::start();
+    let s3 = s3_with_bucket(&moto).await;
+    for round in 0..5 {
+        let key = format!("state/claim/a/slack/{round}");
+        let puts = (0..16).map(|i| {
+            let (s3, key) = (s3.clone(), key.clone());
+            tokio::spawn(async move {
+                s3io::put_if_absent(&s3, BUCKET, &key, format!("{{\"by\":{i}}}").into_bytes())
+                    .await
+                    .unwrap()
+            })
+        });
+        let mut created = 0;
+        for put in puts.collect::<Vec<_>>() {
+            created += usize::from(put.await.unwrap() == PutOutcome::Created);
+        }
+        assert_eq!(created, 1, "round {round}");
+    }
+}
