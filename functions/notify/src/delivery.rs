@@ -64,12 +64,21 @@ impl Invocation {
     }
 
     /// An invocation with a deadline in milliseconds since the epoch (the Lambda context's
-    /// `deadline`).
-    pub fn with_deadline_ms(id: impl Into<String>, deadline_ms: u64) -> Self {
-        Invocation {
-            id: id.into(),
-            deadline: UNIX_EPOCH + Duration::from_millis(deadline_ms),
+    /// `deadline`). Lambda's deadline is always ahead; one that has passed already comes from
+    /// an emulator (`cargo lambda watch` sends a fixed 600000, ten minutes after 1970), and
+    /// the invocation then gets `fallback` from now, with a warning.
+    pub fn with_deadline_ms(id: impl Into<String>, deadline_ms: u64, fallback: Duration) -> Self {
+        let id = id.into();
+        let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+        if deadline > SystemTime::now() {
+            return Invocation { id, deadline };
         }
+        tracing::warn!(
+            deadline_ms,
+            ?fallback,
+            "the runtime's deadline has passed already (an emulator?): using the fallback budget"
+        );
+        Invocation::new(id, fallback)
     }
 
     /// Time left for sending: until the deadline, less [`RESERVE`].

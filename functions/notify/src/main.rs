@@ -13,6 +13,11 @@ use tripline_notify::{destinations, metrics, Invocation, Notify};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The time budget's base when the runtime sends no usable deadline (an emulator): the
+/// function's default timeout (`notify_timeout_seconds` in Terraform, the crate's
+/// `package.metadata.lambda.deploy`).
+const EMULATOR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     logging::init_json_logs();
@@ -32,8 +37,12 @@ async fn main() -> Result<(), Error> {
         let started = Instant::now();
         // Claims carry the request id, which Lambda keeps across an async event's retries;
         // every send ends within the deadline.
-        let invocation =
-            Invocation::with_deadline_ms(&event.context.request_id, event.context.deadline);
+        let invocation = Invocation::with_deadline_ms(
+            &event.context.request_id,
+            event.context.deadline,
+            EMULATOR_TIMEOUT,
+        );
+        tracing::info!(request_id = %invocation.id, budget_ms = invocation.budget().as_millis() as u64, "invoked");
         let report = notify
             .handle(&event.payload, &invocation)
             .await

@@ -72,6 +72,8 @@ impl Request {
 struct State {
     requests: Vec<Request>,
     scripts: HashMap<String, VecDeque<u16>>,
+    /// `Retry-After` seconds sent with every 429 on a path.
+    retry_after: HashMap<String, u64>,
     /// Connections that could not be read as HTTP, for the failure report.
     errors: Vec<String>,
 }
@@ -134,6 +136,11 @@ impl Receiver {
             .entry(path.to_owned())
             .or_default()
             .extend(statuses);
+    }
+
+    /// Sends `Retry-After: <secs>` with every 429 answer to `path`, as Slack's rate limit does.
+    pub fn retry_after(&self, path: &str, secs: u64) {
+        self.lock().retry_after.insert(path.to_owned(), secs);
     }
 
     /// Every request so far, in arrival order.
@@ -238,13 +245,14 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
         None => (target, None),
     };
-    let status = {
+    let (status, retry_after) = {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         let status = s
             .scripts
             .get_mut(&path)
             .and_then(VecDeque::pop_front)
             .unwrap_or(200);
+        let retry_after = s.retry_after.get(&path).copied().filter(|_| status == 429);
         s.requests.push(Request {
             method,
             path,
@@ -254,7 +262,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             status,
             at: Instant::now(),
         });
-        status
+        (status, retry_after)
     };
     let body = if (200..300).contains(&status) {
         // Splunk HEC's success answer; the other clients only look at the status.
@@ -262,7 +270,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
     } else {
         r#"{"text":"scripted failure","code":8}"#
     };
-    let _ = respond(&stream, status, body);
+    let _ = respond_with(&stream, status, retry_after, body);
 }
 
 type Parsed = (String, String, Vec<(String, String)>, Vec<u8>);
@@ -363,7 +371,19 @@ fn read_chunked(reader: &mut impl BufRead) -> Result<Vec<u8>, String> {
     }
 }
 
-fn respond(mut stream: &TcpStream, status: u16, body: &str) -> std::io::Result<()> {
+fn respond(stream: &TcpStream, status: u16, body: &str) -> std::io::Result<()> {
+    respond_with(stream, status, None, body)
+}
+
+fn respond_with(
+    mut stream: &TcpStream,
+    status: u16,
+    retry_after: Option<u64>,
+    body: &str,
+) -> std::io::Result<()> {
+    let extra = retry_after
+        .map(|s| format!("Retry-After: {s}\r\n"))
+        .unwrap_or_default();
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -374,7 +394,7 @@ fn respond(mut stream: &TcpStream, status: u16, body: &str) -> std::io::Result<(
     };
     write!(
         stream,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     stream.flush()

@@ -265,3 +265,16 @@ async fn a_slow_destination_ends_within_the_budget() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert_eq!(claim_of(&store, "state/claim/d7/slack/0")["released"], true);
 }
+
+#[test]
+fn a_deadline_that_has_passed_is_an_emulators_and_gets_the_fallback() {
+    let real = epoch_ms(SystemTime::now() + Duration::from_secs(30));
+    let inv = Invocation::with_deadline_ms("r", real, Duration::from_secs(60));
+    assert_eq!(epoch_ms(inv.deadline), real);
+    let watch = Invocation::with_deadline_ms("r", 600_000, Duration::from_secs(60));
+    let budget = watch.budget();
+    assert!(
+        budget > Duration::from_secs(55) && budget <= Duration::from_secs(60) - RESERVE,
+        "{budget:?}"
+    );
+}
