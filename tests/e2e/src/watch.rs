@@ -72,6 +72,17 @@ impl Watch {
     /// # Panics
     /// If `cargo_lambda` does not exist, or watch does not come up (with its log).
     pub fn start(cargo_lambda: &Path, workspace: &Path, env: &[(String, String)]) -> Self {
+        Self::start_concurrent(cargo_lambda, workspace, env, 1)
+    }
+
+    /// [`Watch::start`], running up to `concurrency` instances (processes) of each function,
+    /// so invocations made at the same time run at the same time, as on Lambda.
+    pub fn start_concurrent(
+        cargo_lambda: &Path,
+        workspace: &Path,
+        env: &[(String, String)],
+        concurrency: u32,
+    ) -> Self {
         assert!(
             cargo_lambda.exists(),
             "{} not found: run scripts/test (it installs cargo-lambda from requirements-test.txt \
@@ -82,7 +93,7 @@ impl Watch {
         // The port is free when we look and bound by watch a moment later; retry if another
         // process took it in between.
         for _ in 0..3 {
-            match Self::try_start(cargo_lambda, workspace, env) {
+            match Self::try_start(cargo_lambda, workspace, env, concurrency) {
                 Ok(w) => return w,
                 Err(e) => last = e,
             }
@@ -94,6 +105,7 @@ impl Watch {
         cargo_lambda: &Path,
         workspace: &Path,
         env: &[(String, String)],
+        concurrency: u32,
     ) -> Result<Self, String> {
         use std::os::unix::process::CommandExt;
 
@@ -107,6 +119,7 @@ impl Watch {
         cmd.args(["lambda", "watch", "--ignore-changes"])
             .args(["--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &port.to_string()])
+            .args(["--concurrency", &concurrency.to_string()])
             .current_dir(workspace)
             .stdin(Stdio::null())
             .stdout(file.try_clone().map_err(|e| e.to_string())?)
