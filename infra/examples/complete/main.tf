@@ -36,5 +36,8 @@ module "tripline" {
   access_log_bucket   = var.access_log_bucket
   enable_glue_catalog = var.enable_glue_catalog
 
+  # "eventbridge" when other consumers need the bucket's events too (see the module's README).
+  s3_event_delivery = var.s3_event_delivery
+
   tags = var.tags
 }

@@ -64,6 +64,12 @@ variable "enable_glue_catalog" {
   default     = true
 }
 
+variable "s3_event_delivery" {
+  description = "How the bucket's ObjectCreated events reach the functions: \"notification\" (the bucket notification) or \"eventbridge\" (EventBridge rules, so other consumers can have the bucket's events too)."
+  type        = string
+  default     = "notification"
+}
+
 variable "tags" {
   description = "Extra tags for every resource."
   type        = map(string)

@@ -69,6 +69,29 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
+  # With s3_event_delivery = "eventbridge": EventBridge puts the events it could not deliver in
+  # the (encrypted) dead-letter queues, for the pipeline's rules only.
+  dynamic "statement" {
+    for_each = local.eventbridge ? [1] : []
+    content {
+      sid       = "EventBridgeDeadLettersUseKey"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["events.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [for f, _ in local.eventbridge_triggers : aws_cloudwatch_event_rule.s3[f].arn]
+      }
+    }
+  }
+
   # CloudWatch alarms publish to the (encrypted) ops topic.
   statement {
     sid       = "CloudWatchAlarmsPublishToEncryptedTopic"

@@ -1,4 +1,4 @@
-# The three functions, their log groups and dead-letter queues, and the S3 triggers.
+# The three functions, their log groups and dead-letter queues, and the bucket notification.
 
 # Created before the functions (depends_on below), so Lambda never creates an unencrypted log
 # group with infinite retention on its own.
@@ -78,9 +78,11 @@ resource "aws_lambda_function_event_invoke_config" "function" {
   }
 }
 
-# S3 may invoke each function, and only for events from this bucket in this account.
+# With s3_event_delivery = "notification": S3 may invoke each triggered function, and only for
+# events from this bucket in this account. (With "eventbridge", EventBridge invokes them
+# instead; see eventbridge.tf.)
 resource "aws_lambda_permission" "s3" {
-  for_each = local.functions
+  for_each = local.notification_triggers
 
   statement_id   = "AllowS3Invoke"
   action         = "lambda:InvokeFunction"
@@ -90,33 +92,31 @@ resource "aws_lambda_permission" "s3" {
   source_account = local.account_id
 }
 
-# One notification configuration for the bucket (S3 keeps exactly one per bucket). The three
-# prefixes do not overlap, which S3 requires of filters for the same event type.
+# One notification configuration for the bucket (S3 keeps exactly one per bucket), whichever way
+# events are delivered: two resources writing it would erase each other's settings. It either
+# invokes the functions directly (the three prefixes do not overlap, which S3 requires of
+# filters for the same event type), or sends every event to EventBridge and invokes nothing.
 resource "aws_s3_bucket_notification" "data" {
-  bucket = aws_s3_bucket.data.id
+  bucket      = aws_s3_bucket.data.id
+  eventbridge = local.eventbridge
 
-  lambda_function {
-    id                  = "raw-to-parse"
-    lambda_function_arn = aws_lambda_function.function["parse"].arn
-    events              = ["s3:ObjectCreated:*"]
-    filter_prefix       = local.raw_prefix
+  # A list in the provider: in pipeline order, so the plan never shows a mere reordering.
+  dynamic "lambda_function" {
+    for_each = local.eventbridge ? [] : local.trigger_list
+    content {
+      id                  = lambda_function.value.id
+      lambda_function_arn = aws_lambda_function.function[lambda_function.value.function].arn
+      events              = ["s3:ObjectCreated:*"]
+      filter_prefix       = lambda_function.value.prefix
+      filter_suffix       = lambda_function.value.suffix
+    }
   }
 
-  lambda_function {
-    id                  = "normalized-to-detect"
-    lambda_function_arn = aws_lambda_function.function["detect"].arn
-    events              = ["s3:ObjectCreated:*"]
-    filter_prefix       = local.normalized_prefix
-    filter_suffix       = local.normalized_suffix
-  }
-
-  lambda_function {
-    id                  = "alerts-to-notify"
-    lambda_function_arn = aws_lambda_function.function["notify"].arn
-    events              = ["s3:ObjectCreated:*"]
-    filter_prefix       = local.alerts_prefix
-    filter_suffix       = ".json"
-  }
-
-  depends_on = [aws_lambda_permission.s3]
+  # The way in exists before the bucket switches to it, and the old way is removed only after
+  # the bucket has switched away, so no event is dropped when s3_event_delivery changes.
+  depends_on = [
+    aws_lambda_permission.s3,
+    aws_lambda_permission.eventbridge,
+    aws_cloudwatch_event_target.s3,
+  ]
 }

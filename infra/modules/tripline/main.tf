@@ -28,6 +28,23 @@ locals {
   # What parse appends to a raw key (TRIPLINE_OUTPUT_COMPRESSION), and so what triggers detect.
   normalized_suffix = var.output_compression == "gzip" ? ".ndjson.gz" : ".ndjson.zst"
 
+  # What invokes each function (tripline_core::layout::TRIGGERS): an object created under the
+  # prefix, with a key ending in the suffix its writer gives it (null: any key under the prefix).
+  # Both ways of delivering S3 events (var.s3_event_delivery) are built from this one table, so
+  # a function is invoked for the same objects whichever is chosen. In pipeline order, the order
+  # of the bucket notification's lambda_function list.
+  trigger_list = [
+    { function = "parse", id = "raw-to-parse", prefix = local.raw_prefix, suffix = null },
+    { function = "detect", id = "normalized-to-detect", prefix = local.normalized_prefix, suffix = local.normalized_suffix },
+    { function = "notify", id = "alerts-to-notify", prefix = local.alerts_prefix, suffix = ".json" },
+  ]
+  triggers = { for t in local.trigger_list : t.function => t }
+  # Exactly one of these two is non-empty: each trigger is delivered one way only, or a function
+  # would run twice per object.
+  eventbridge           = var.s3_event_delivery == "eventbridge"
+  notification_triggers = local.eventbridge ? {} : local.triggers
+  eventbridge_triggers  = local.eventbridge ? local.triggers : {}
+
   stream_name = "${var.name_prefix}-osquery"
 
   functions = {

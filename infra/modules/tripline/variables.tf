@@ -360,6 +360,17 @@ variable "output_compression" {
   }
 }
 
+variable "s3_event_delivery" {
+  description = "How the data bucket's ObjectCreated events reach the functions: \"notification\" (the bucket's notification configuration invokes them directly) or \"eventbridge\" (the bucket sends its events to the default EventBridge bus, and one rule per function invokes it). Choose eventbridge when other consumers need this bucket's events too: S3 keeps one notification configuration per bucket, while any number of rules can match on the bus."
+  type        = string
+  default     = "notification"
+
+  validation {
+    condition     = contains(["notification", "eventbridge"], var.s3_event_delivery)
+    error_message = "s3_event_delivery must be \"notification\" or \"eventbridge\"."
+  }
+}
+
 variable "rust_log" {
   description = "RUST_LOG filter for the functions (e.g. info, debug, tripline_core=debug,info)."
   type        = string

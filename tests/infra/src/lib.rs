@@ -13,7 +13,7 @@
 //! | check | code side | Terraform side |
 //! | --- | --- | --- |
 //! | [`Deployment::check_environment`] | `tripline_aws::settings::{PARSE,DETECT,NOTIFY}_ENV_VARS` + `RUST_LOG` | each `aws_lambda_function`'s `environment.variables`, every key any branch can set |
-//! | [`Deployment::check_triggers`] | `layout::TRIGGERS`, the default `Layout`'s prefixes and suffixes, who writes each area (`layout::ACCESS`) | `aws_s3_bucket_notification` filters, prefixes in the environment |
+//! | [`Deployment::check_triggers`] | `layout::TRIGGERS`, the default `Layout`'s prefixes and suffixes, who writes each area (`layout::ACCESS`) | for each value of `s3_event_delivery` ([`DELIVERIES`]): `aws_s3_bucket_notification` filters, or EventBridge rules' patterns and targets; `aws_lambda_permission`s; what `events.amazonaws.com` may do (dead-letter queue and key policies); prefixes in the environment |
 //! | [`Deployment::check_iam`] | `layout::ACCESS` → `tripline_aws::iam::store_adapters`, `iam::FUNCTION_ADAPTERS` → `iam::ADAPTERS` | actions and resources of the role's `aws_iam_policy_document` |
 //! | [`Deployment::check_adapter_table`] | SDK calls in `shared/aws/src` ([`scan`]) | (none: keeps `iam::ADAPTERS` honest) |
 
@@ -23,6 +23,7 @@ pub mod tf;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use hcl::expr::Expression;
 use scan::{find_all, Source};
 use tf::{attr, labels, nested, Eval, Module, Result, Scope};
 use tripline_aws::iam::{self, When, ADAPTERS, FUNCTION_ADAPTERS, OPERATIONS};
@@ -35,6 +36,20 @@ pub const MODULE_DIR: &str = "infra/modules/tripline";
 /// What Terraform passes that is not a `tripline_aws::settings` variable but that the code
 /// reads all the same (through `tracing_subscriber`'s env filter).
 pub const RUNTIME_ENV_VARS: &[&str] = &["RUST_LOG"];
+
+/// The module variable that chooses how S3 events reach the functions.
+pub const DELIVERY_VAR: &str = "s3_event_delivery";
+/// The bucket's notification configuration invokes the functions (the default).
+pub const NOTIFICATION: &str = "notification";
+/// The bucket sends its events to EventBridge, and a rule per function invokes it.
+pub const EVENTBRIDGE: &str = "eventbridge";
+/// Every value of [`DELIVERY_VAR`]; [`Deployment::check_triggers`] checks each configuration.
+pub const DELIVERIES: &[&str] = &[NOTIFICATION, EVENTBRIDGE];
+
+/// The principal that invokes the functions with bucket notifications.
+pub const S3_PRINCIPAL: &str = "s3.amazonaws.com";
+/// The principal that invokes the functions from EventBridge rules.
+pub const EVENTS_PRINCIPAL: &str = "events.amazonaws.com";
 
 /// Actions a function role may have without any call in the code: the Lambda service's own
 /// needs. CloudWatch Logs for the function's log group, the on-failure destination (its
@@ -214,6 +229,33 @@ pub struct Statement {
     pub actions: Vec<String>,
     /// Its resources, rendered (see [`tf::Eval::render`]).
     pub resources: Vec<String>,
+    /// Its principals: `(type, identifiers)` (none in an identity policy).
+    pub principals: Vec<(String, Vec<String>)>,
+    /// Its conditions: `(test, variable, values)`.
+    pub conditions: Vec<(String, String, Vec<String>)>,
+}
+
+impl Statement {
+    /// Whether it grants something to the AWS service `principal` (or to anyone).
+    pub fn grants_to(&self, principal: &str) -> bool {
+        self.principals.iter().any(|(ty, ids)| {
+            ids.iter()
+                .any(|i| i == "*" || (ty == "Service" && i == principal))
+        })
+    }
+
+    /// The `aws:SourceArn` values its conditions require (none: any source).
+    pub fn source_arns(&self) -> BTreeSet<String> {
+        self.conditions
+            .iter()
+            .filter(|(test, variable, _)| {
+                variable.eq_ignore_ascii_case("aws:SourceArn")
+                    && ["ArnEquals", "ArnLike", "StringEquals", "StringLike"]
+                        .contains(&test.as_str())
+            })
+            .flat_map(|(_, _, values)| values.iter().cloned())
+            .collect()
+    }
 }
 
 /// A function role's inline policy document.
@@ -290,6 +332,67 @@ fn loc(hits: &[(PathBuf, usize)]) -> String {
         .join(", ")
 }
 
+/// What invokes a function for new objects in one configuration: a `lambda_function` of the
+/// bucket notification, or an EventBridge rule with the function as target.
+#[derive(Debug)]
+pub struct Trigger {
+    /// The function, in the code's terms.
+    pub function: String,
+    /// For messages: `notification "raw-to-parse" (…/lambda.tf, …/main.tf)`.
+    pub what: String,
+    /// The principal that invokes the function for it ([`S3_PRINCIPAL`] or
+    /// [`EVENTS_PRINCIPAL`]) ...
+    pub principal: &'static str,
+    /// ... and the source it invokes from: `${aws_s3_bucket.data.arn}`, or the rule's ARN.
+    pub source_arn: String,
+    /// With EventBridge: the rule and its target's dead-letter queue.
+    pub rule: Option<RuleTarget>,
+    /// Every key prefix it filters on.
+    pub prefix: BTreeSet<String>,
+    /// Every key suffix it filters on (none: any key under the prefix).
+    pub suffix: BTreeSet<String>,
+}
+
+/// An EventBridge rule that invokes a function.
+#[derive(Debug)]
+pub struct RuleTarget {
+    /// `aws_cloudwatch_event_rule.s3["parse"]`.
+    pub rule: String,
+    /// The target's `dead_letter_config.arn`, rendered.
+    pub dead_letter_queue: Option<String>,
+}
+
+/// `first, more...` as one list of files.
+fn files(first: &Path, more: BTreeSet<PathBuf>) -> String {
+    let mut all = vec![first.display().to_string()];
+    all.extend(
+        more.iter()
+            .filter(|p| p.as_path() != first)
+            .map(|p| p.display().to_string()),
+    );
+    all.join(", ")
+}
+
+/// The key prefix and suffix an EventBridge key matcher filters on: `prefix` (any suffix), or
+/// `wildcard` `<prefix>*<suffix>` (one `*`, no escapes). Any other matcher selects keys a
+/// bucket notification could not, and is an error.
+fn key_filter(matcher: &str, text: &str) -> Result<(String, Option<String>)> {
+    match matcher {
+        "prefix" => Ok((text.to_owned(), None)),
+        "wildcard" => match text.split_once('*') {
+            Some((p, s)) if !s.contains('*') && !text.contains('\\') => {
+                Ok((p.to_owned(), (!s.is_empty()).then(|| s.to_owned())))
+            }
+            _ => Err(format!(
+                "matches keys with the wildcard {text:?}; expected <prefix>*<suffix>, with one * and no escapes"
+            )),
+        },
+        other => Err(format!(
+            "matches keys with {other:?} {text:?}; expected a prefix, or a wildcard <prefix>*<suffix>"
+        )),
+    }
+}
+
 impl Deployment {
     /// Loads the module and the adapters' code from the repository.
     pub fn load() -> Result<Self> {
@@ -324,35 +427,102 @@ impl Deployment {
 
     /// Instances of a resource type: `(file, block, key or label, scope)`.
     fn instances<'a>(&'a self, ev: &Eval<'a>, resource_type: &'a str) -> Result<Vec<Instance<'a>>> {
+        self.instances_of(ev, "resource", resource_type)
+    }
+
+    /// Instances of a resource (`kind` "resource") or data source ("data") type in the
+    /// evaluator's configuration: one per `for_each` entry, per possible `count.index` (the
+    /// largest count any branch gives), or the block itself.
+    fn instances_of<'a>(
+        &'a self,
+        ev: &Eval<'a>,
+        kind: &str,
+        ty: &str,
+    ) -> Result<Vec<Instance<'a>>> {
         let mut out = Vec::new();
-        for (path, block) in self.module.blocks("resource", &[resource_type]) {
+        let root = Scope::default();
+        for (path, block) in self.module.blocks(kind, &[ty]) {
             let label = labels(block).get(1).copied().unwrap_or_default().to_owned();
-            match attr(block.body(), "for_each") {
-                Some(for_each) => {
-                    for (key, value) in ev.entries(for_each, &Scope::default())? {
-                        let reference = format!("{resource_type}.{label}[{key:?}]");
-                        out.push(Instance {
-                            file: path,
-                            block,
-                            key: key.clone(),
-                            reference,
-                            scope: Scope::each(&key, value),
-                        });
-                    }
-                }
-                None => {
-                    let reference = format!("{resource_type}.{label}");
+            let base = match kind {
+                "data" => format!("data.{ty}.{label}"),
+                _ => format!("{ty}.{label}"),
+            };
+            if let Some(for_each) = attr(block.body(), "for_each") {
+                for (key, value) in ev.entries(for_each, &root)? {
                     out.push(Instance {
                         file: path,
                         block,
-                        key: label,
-                        reference,
-                        scope: Scope::default(),
+                        reference: format!("{base}[{key:?}]"),
+                        scope: Scope::each(&key, value),
+                        key,
                     });
                 }
+            } else if let Some(count) = attr(block.body(), "count") {
+                let n = ev
+                    .alternatives(count, &root)?
+                    .iter()
+                    .map(|c| match c {
+                        Expression::Number(n) => n.as_u64().unwrap_or(1),
+                        _ => 1,
+                    })
+                    .max()
+                    .unwrap_or(1);
+                for i in 0..n {
+                    out.push(Instance {
+                        file: path,
+                        block,
+                        key: i.to_string(),
+                        reference: format!("{base}[{i}]"),
+                        scope: Scope::count(i),
+                    });
+                }
+            } else {
+                out.push(Instance {
+                    file: path,
+                    block,
+                    key: label,
+                    reference: base,
+                    scope: Scope::default(),
+                });
             }
         }
         Ok(out)
+    }
+
+    /// Every `aws_iam_policy_document` instance of the configuration, read.
+    fn policy_documents(&self, ev: &Eval<'_>) -> Result<Vec<Policy>> {
+        self.instances_of(ev, "data", "aws_iam_policy_document")?
+            .into_iter()
+            .map(|d| {
+                Ok(Policy {
+                    file: d.file.to_path_buf(),
+                    statements: statements(ev, d.block, d.file, &d.scope)?,
+                    name: d.reference,
+                })
+            })
+            .collect()
+    }
+
+    /// The `aws_iam_policy_document` a resource's `policy` is the JSON of.
+    fn policy_document(&self, ev: &Eval<'_>, inst: &Instance<'_>) -> Result<Policy> {
+        let here = || format!("{} ({})", inst.reference, inst.file.display());
+        let policy =
+            attr(inst.block.body(), "policy").ok_or_else(|| format!("{} has no policy", here()))?;
+        let resolved = ev.resolve(policy, &inst.scope)?;
+        let document = ev.reference(&resolved, &inst.scope);
+        let name = document
+            .strip_suffix(".json")
+            .filter(|d| d.starts_with("data.aws_iam_policy_document."))
+            .ok_or_else(|| {
+                format!(
+                    "{}: policy is {document}, expected data.aws_iam_policy_document.<name>.json",
+                    here()
+                )
+            })?;
+        self.policy_documents(ev)?
+            .into_iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| format!("{}: no {name} in {MODULE_DIR}", here()))
     }
 
     /// Every `aws_lambda_function` instance with its environment.
@@ -465,9 +635,89 @@ impl Deployment {
     // -----------------------------------------------------------------------------------------
     // Triggers and prefixes
 
-    /// The S3 notification for each function uses the code's prefix and suffix; every prefix
-    /// Terraform passes is the code's default; the bucket Terraform passes is the notified one.
+    /// An evaluator for the configuration with `s3_event_delivery = delivery`; every other
+    /// input variable stays unknown.
+    pub fn eval_for(&self, delivery: &str) -> Eval<'_> {
+        Eval::with_vars(
+            &self.module,
+            &[(DELIVERY_VAR, Expression::String(delivery.to_owned()))],
+        )
+    }
+
+    /// Every prefix Terraform passes is the code's default and the bucket Terraform passes is
+    /// the notified one; then, for each value of `s3_event_delivery`, each function in
+    /// `layout::TRIGGERS` is invoked for the objects of its area (the code's prefix and
+    /// suffixes), one way only, by the only principal allowed to invoke it (see
+    /// [`Deployment::check_delivery`]).
     pub fn check_triggers(&self) -> Result<Vec<String>> {
+        let mut findings = self.check_delivery_variable();
+        findings.extend(self.check_prefixes()?);
+        for delivery in DELIVERIES {
+            for f in self.check_delivery(delivery)? {
+                findings.push(format!("[{DELIVERY_VAR} = {delivery:?}] {f}"));
+            }
+        }
+        Ok(findings)
+    }
+
+    /// The notification resource, its file, and the bucket it configures
+    /// (`aws_s3_bucket.data`).
+    fn notification(&self, ev: &Eval<'_>) -> Result<(&Path, &hcl::Block, String)> {
+        let (nfile, notification) = self
+            .module
+            .block("resource", &["aws_s3_bucket_notification"])?;
+        let bucket = attr(notification.body(), "bucket")
+            .map(|b| ev.render(b, &Scope::default()))
+            .and_then(|b| base_reference(&b))
+            .ok_or_else(|| {
+                format!(
+                    "{}: aws_s3_bucket_notification without a bucket reference",
+                    nfile.display()
+                )
+            })?;
+        Ok((nfile, notification, bucket))
+    }
+
+    /// `s3_event_delivery` defaults to the bucket notification and allows exactly
+    /// [`DELIVERIES`], the configurations these checks go through.
+    fn check_delivery_variable(&self) -> Vec<String> {
+        let ev = Eval::new(&self.module);
+        let scope = Scope::default();
+        let Ok((file, v)) = self.module.block("variable", &[DELIVERY_VAR]) else {
+            return vec![format!(
+                "{MODULE_DIR}: no variable {DELIVERY_VAR:?} (how S3 events reach the functions: one of {DELIVERIES:?})"
+            )];
+        };
+        let file = file.display();
+        let mut findings = Vec::new();
+        let default = attr(v.body(), "default").map(|d| ev.render(d, &scope));
+        if default.as_deref() != Some(NOTIFICATION) {
+            findings.push(format!(
+                "{file}: variable {DELIVERY_VAR:?} defaults to {default:?}; the default stays {NOTIFICATION:?}, so a deployment that does not choose keeps its bucket notification"
+            ));
+        }
+        let allowed: BTreeSet<String> = nested(v.body(), "validation")
+            .filter_map(|val| attr(val.body(), "condition"))
+            .filter_map(|c| match c {
+                Expression::FuncCall(call) if call.name.name.as_str() == "contains" => {
+                    call.args.first().cloned()
+                }
+                _ => None,
+            })
+            .flat_map(|list| ev.list_strings(&list, &scope).unwrap_or_default())
+            .collect();
+        let want: BTreeSet<String> = DELIVERIES.iter().map(|d| (*d).to_owned()).collect();
+        if allowed != want {
+            findings.push(format!(
+                "{file}: variable {DELIVERY_VAR:?} is validated with contains({allowed:?}, ...), but the checks go through {want:?} (tripline_infra_check::DELIVERIES)"
+            ));
+        }
+        findings
+    }
+
+    /// The prefixes in every function's environment are the code's defaults, and
+    /// `TRIPLINE_BUCKET` names the notified bucket.
+    fn check_prefixes(&self) -> Result<Vec<String>> {
         let ev = Eval::new(&self.module);
         let lambdas = self.lambdas(&ev)?;
         let mut findings = Vec::new();
@@ -487,18 +737,8 @@ impl Deployment {
             }
         }
 
-        let (nfile, notification) = self
-            .module
-            .block("resource", &["aws_s3_bucket_notification"])?;
-        let nfile = nfile.display();
-        let bucket = attr(notification.body(), "bucket")
-            .map(|b| ev.render(b, &Scope::default()))
-            .and_then(|b| base_reference(&b))
-            .ok_or_else(|| {
-                format!("{nfile}: aws_s3_bucket_notification without a bucket reference")
-            })?;
-
-        // TRIPLINE_BUCKET is that bucket's name.
+        // TRIPLINE_BUCKET is the notified bucket's name.
+        let (_, _, bucket) = self.notification(&ev)?;
         if let Ok((bfile, bblock)) = self.bucket_block(&bucket) {
             let name = attr(bblock.body(), "bucket").map(|b| ev.strings(b, &Scope::default()));
             for l in &lambdas {
@@ -515,81 +755,390 @@ impl Deployment {
                 }
             }
         }
+        Ok(findings)
+    }
 
-        let mut seen = BTreeSet::new();
-        for block in nested(notification.body(), "lambda_function") {
-            let id = attr(block.body(), "id")
-                .map(|e| ev.render(e, &Scope::default()))
+    /// One configuration (`s3_event_delivery = delivery`):
+    ///
+    /// - the bucket sends its events to EventBridge exactly when `delivery` is EventBridge;
+    /// - with `notification`, a `lambda_function` of the bucket notification invokes each
+    ///   function, S3 may invoke it for this bucket, and nothing EventBridge does reaches it;
+    /// - with `eventbridge`, the notification invokes nothing, and an `aws_cloudwatch_event_rule`
+    ///   on the default bus (`source` `aws.s3`, `detail-type` `Object Created`, the bucket, a
+    ///   key matcher) has the function as target, with a retry policy and the function's own
+    ///   dead-letter queue; EventBridge may invoke the function from that rule only, and put
+    ///   undeliverable events in that queue (its policy, and its key's) from that rule only;
+    /// - in both: each trigger filters on the prefix and suffixes of its area, and
+    ///   `events.amazonaws.com` is granted nothing the configuration does not use.
+    pub fn check_delivery(&self, delivery: &str) -> Result<Vec<String>> {
+        let (triggers, mut findings) = self.triggers(delivery)?;
+        let ev = self.eval_for(delivery);
+        let lambdas = self.lambdas(&ev)?;
+        findings.extend(self.check_filters(&lambdas, &triggers, delivery));
+        findings.extend(self.check_invoke_permissions(&ev, &lambdas, &triggers)?);
+        findings.extend(self.check_eventbridge_grants(&ev, &triggers)?);
+        Ok(findings)
+    }
+
+    /// What invokes the functions for new objects with `s3_event_delivery = delivery`, and
+    /// the findings about the bucket's EventBridge switch, the notification's and the rules'
+    /// own settings met on the way.
+    pub fn triggers(&self, delivery: &str) -> Result<(Vec<Trigger>, Vec<String>)> {
+        let ev = self.eval_for(delivery);
+        let lambdas = self.lambdas(&ev)?;
+        let (nfile, notification, bucket) = self.notification(&ev)?;
+        let eventbridge = delivery == EVENTBRIDGE;
+        let mut findings = Vec::new();
+
+        let sends = match attr(notification.body(), "eventbridge") {
+            None => Some(false),
+            Some(e) => ev.condition(e, &Scope::default()),
+        };
+        match sends {
+            Some(s) if s == eventbridge => {}
+            Some(s) => findings.push(format!(
+                "{}: aws_s3_bucket_notification sets eventbridge = {s}, but {}",
+                nfile.display(),
+                if eventbridge {
+                    "EventBridge rules only see the bucket's events when it is true"
+                } else {
+                    "nothing uses the bucket's events on EventBridge in this configuration; leave it false"
+                }
+            )),
+            None => findings.push(format!(
+                "{}: cannot tell whether aws_s3_bucket_notification's eventbridge is true",
+                nfile.display()
+            )),
+        }
+
+        let mut triggers = self.notification_triggers(
+            &ev,
+            &lambdas,
+            (nfile, notification, &bucket),
+            eventbridge,
+            &mut findings,
+        )?;
+        triggers.extend(self.rule_triggers(&ev, &lambdas, &bucket, eventbridge, &mut findings)?);
+        Ok((triggers, findings))
+    }
+
+    /// The `lambda_function` blocks of the bucket notification (written out or `dynamic`).
+    fn notification_triggers(
+        &self,
+        ev: &Eval<'_>,
+        lambdas: &[Lambda],
+        (nfile, notification, bucket): (&Path, &hcl::Block, &str),
+        eventbridge: bool,
+        findings: &mut Vec<String>,
+    ) -> Result<Vec<Trigger>> {
+        let root = Scope::default();
+        for kind in ["queue", "topic"] {
+            if eventbridge && !ev.blocks(notification.body(), kind, &root)?.is_empty() {
+                findings.push(format!(
+                    "{}: aws_s3_bucket_notification sends events to a {kind}; with EventBridge the bucket notifies nothing directly",
+                    nfile.display()
+                ));
+            }
+        }
+        let mut out = Vec::new();
+        ev.take_touched();
+        for (body, scope) in ev.blocks(notification.body(), "lambda_function", &root)? {
+            let id = attr(body, "id")
+                .map(|e| ev.render(e, &scope))
                 .unwrap_or_default();
-            let arn = attr(block.body(), "lambda_function_arn")
-                .map(|e| ev.render(e, &Scope::default()))
+            let arn = attr(body, "lambda_function_arn")
+                .map(|e| ev.render(e, &scope))
+                .and_then(|r| base_reference(&r))
+                .unwrap_or_default();
+            let filter = |key: &str| -> Result<BTreeSet<String>> {
+                Ok(attr(body, key)
+                    .map(|e| ev.strings(e, &scope))
+                    .transpose()?
+                    .unwrap_or_default())
+            };
+            let (prefix, suffix) = (filter("filter_prefix")?, filter("filter_suffix")?);
+            let events = attr(body, "events")
+                .map(|e| ev.render_list(e, &scope))
+                .unwrap_or_default();
+            let what = format!("notification {id:?} ({})", files(nfile, ev.take_touched()));
+            let Some(l) = lambdas.iter().find(|l| l.reference == arn) else {
+                findings.push(format!("{what} targets {arn:?}, not one of the functions"));
+                continue;
+            };
+            if eventbridge {
+                findings.push(format!(
+                    "{}: {what} invokes it directly, while an EventBridge rule does in this configuration; the notification must invoke nothing",
+                    l.name
+                ));
+            }
+            if events.is_empty() || events.iter().any(|e| !e.starts_with("s3:ObjectCreated:")) {
+                findings.push(format!(
+                    "{}: {what} has events {events:?}; the code handles s3:ObjectCreated:* only",
+                    l.name
+                ));
+            }
+            out.push(Trigger {
+                function: l.name.clone(),
+                what,
+                principal: S3_PRINCIPAL,
+                source_arn: format!("${{{bucket}.arn}}"),
+                rule: None,
+                prefix,
+                suffix,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The EventBridge rules that invoke a function: each `aws_cloudwatch_event_target` whose
+    /// `arn` is a function, with its rule's pattern.
+    fn rule_triggers(
+        &self,
+        ev: &Eval<'_>,
+        lambdas: &[Lambda],
+        bucket: &str,
+        eventbridge: bool,
+        findings: &mut Vec<String>,
+    ) -> Result<Vec<Trigger>> {
+        let rules = self.instances(ev, "aws_cloudwatch_event_rule")?;
+        let mut bucket_names =
+            BTreeSet::from([format!("${{{bucket}.id}}"), format!("${{{bucket}.bucket}}")]);
+        if let Ok((_, b)) = self.bucket_block(bucket) {
+            if let Some(name) = attr(b.body(), "bucket") {
+                bucket_names.extend(ev.strings(name, &Scope::default())?);
+            }
+        }
+        let mut out = Vec::new();
+        for target in self.instances(ev, "aws_cloudwatch_event_target")? {
+            let (body, ts) = (target.block.body(), &target.scope);
+            let arn = attr(body, "arn")
+                .map(|e| ev.render(e, ts))
                 .and_then(|r| base_reference(&r))
                 .unwrap_or_default();
             let Some(l) = lambdas.iter().find(|l| l.reference == arn) else {
+                continue;
+            };
+            let f = l.name.as_str();
+            let tname = format!("{} ({})", target.reference, target.file.display());
+            if !eventbridge {
                 findings.push(format!(
-                    "{nfile}: notification {id:?} targets {arn:?}, not one of the functions"
+                    "{f}: {tname} invokes it from EventBridge, while the bucket notification does in this configuration; no rule may invoke it"
+                ));
+                continue;
+            }
+            let rule_ref = attr(body, "rule")
+                .map(|e| ev.render(e, ts))
+                .and_then(|r| base_reference(&r))
+                .unwrap_or_default();
+            let Some(rule) = rules.iter().find(|r| r.reference == rule_ref) else {
+                findings.push(format!(
+                    "{f}: {tname} belongs to {rule_ref:?}, not to an aws_cloudwatch_event_rule of the module"
                 ));
                 continue;
             };
+            let (rbody, rs) = (rule.block.body(), &rule.scope);
+            ev.take_touched();
+
+            // S3 sends its events to the account's default bus only.
+            let bus = attr(rbody, "event_bus_name")
+                .map(|e| ev.strings(e, rs))
+                .transpose()?
+                .unwrap_or_default();
+            if bus.iter().any(|b| b != "default") {
+                findings.push(format!(
+                    "{f}: {} listens on the bus {bus:?}; S3 sends its events to the default bus",
+                    rule.reference
+                ));
+            }
+
+            let Some(pattern) = attr(rbody, "event_pattern") else {
+                findings.push(format!(
+                    "{f}: {} ({}) has no event_pattern",
+                    rule.reference,
+                    rule.file.display()
+                ));
+                continue;
+            };
+            let field = |path: &[&str]| -> Result<Option<BTreeSet<String>>> {
+                match ev.at(pattern, path, rs) {
+                    Ok(e) => Ok(Some(ev.list_strings(&e, rs)?)),
+                    Err(_) => Ok(None),
+                }
+            };
+            let source = field(&["source"])?;
+            let detail_type = field(&["detail-type"])?;
+            let names = field(&["detail", "bucket", "name"])?;
+            let mut prefix = BTreeSet::new();
+            let mut suffix = BTreeSet::new();
+            let mut problems = Vec::new();
+            match ev.at(pattern, &["detail", "object", "key"], rs) {
+                Err(_) => problems.push(
+                    "matches no detail.object.key, so every object in the bucket would invoke the function".to_owned(),
+                ),
+                Ok(key) => {
+                    for (element, es) in ev.elements(&key, rs)? {
+                        for alt in ev.alternatives(&element, &es)? {
+                            let matchers = match alt {
+                                Expression::Object(_) => ev.entries(&alt, &es)?,
+                                other => {
+                                    problems.push(format!(
+                                        "matches the key {:?} exactly",
+                                        ev.render(&other, &es)
+                                    ));
+                                    continue;
+                                }
+                            };
+                            for (matcher, value) in matchers {
+                                for text in ev.strings(&value, &es)? {
+                                    match key_filter(&matcher, &text) {
+                                        Ok((p, s)) => {
+                                            prefix.insert(p);
+                                            suffix.extend(s);
+                                        }
+                                        Err(e) => problems.push(e),
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let what = format!(
+                "{} ({})",
+                rule.reference,
+                files(rule.file, ev.take_touched())
+            );
+            let shown = |v: &Option<BTreeSet<String>>| match v {
+                Some(v) => format!("{v:?}"),
+                None => "(none)".to_owned(),
+            };
+            if source != Some(BTreeSet::from(["aws.s3".to_owned()])) {
+                problems.push(format!(
+                    "matches source {}; S3's events have source aws.s3",
+                    shown(&source)
+                ));
+            }
+            if detail_type != Some(BTreeSet::from(["Object Created".to_owned()])) {
+                problems.push(format!(
+                    "matches detail-type {}; the code handles Object Created only",
+                    shown(&detail_type)
+                ));
+            }
+            match &names {
+                Some(n) if !n.is_empty() && n.is_subset(&bucket_names) => {}
+                _ => problems.push(format!(
+                    "matches the bucket names {}; expected the notified bucket {bucket} ({bucket_names:?})",
+                    shown(&names)
+                )),
+            }
+            for p in problems {
+                findings.push(format!("{f}: {what} {p}"));
+            }
+
+            // The target says how long EventBridge keeps trying, and where what it could not
+            // deliver goes: the function's own dead-letter queue, which its alarm watches.
+            let retry = nested(body, "retry_policy").next();
+            let bounded = retry.is_some_and(|r| {
+                attr(r.body(), "maximum_event_age_in_seconds").is_some()
+                    && attr(r.body(), "maximum_retry_attempts").is_some()
+            });
+            if !bounded {
+                findings.push(format!(
+                    "{f}: {tname} has no retry_policy with maximum_event_age_in_seconds and maximum_retry_attempts"
+                ));
+            }
+            let own = self.dead_letter_queue(ev, l);
+            let dlq = nested(body, "dead_letter_config")
+                .next()
+                .and_then(|d| attr(d.body(), "arn"))
+                .map(|a| ev.render(a, ts));
+            match (&dlq, &own) {
+                (None, _) => findings.push(format!(
+                    "{f}: {tname} has no dead_letter_config: an event EventBridge cannot deliver would be dropped"
+                )),
+                (Some(d), Some(o)) if d == o => {}
+                (Some(d), _) => findings.push(format!(
+                    "{f}: {tname} sends undeliverable events to {d}, not to {f}'s dead-letter queue {} (its on-failure destination, which its alarm watches)",
+                    own.as_deref().unwrap_or("(none: no on-failure destination)")
+                )),
+            }
+            out.push(Trigger {
+                function: f.to_owned(),
+                what,
+                principal: EVENTS_PRINCIPAL,
+                source_arn: format!("${{{}.arn}}", rule.reference),
+                rule: Some(RuleTarget {
+                    rule: rule.reference.clone(),
+                    dead_letter_queue: dlq,
+                }),
+                prefix,
+                suffix,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Each trigger filters on the prefix and suffixes the code uses for its area, the prefix
+    /// the function is given, and keys some function writes; one trigger per function in
+    /// `layout::TRIGGERS`, none for others.
+    fn check_filters(
+        &self,
+        lambdas: &[Lambda],
+        triggers: &[Trigger],
+        delivery: &str,
+    ) -> Vec<String> {
+        let layout = default_layout();
+        let mut findings = Vec::new();
+        let mut seen = BTreeSet::new();
+        for t in triggers {
+            let Some(l) = lambdas.iter().find(|l| l.name == t.function) else {
+                continue;
+            };
+            let (what, prefix, suffix) = (&t.what, &t.prefix, &t.suffix);
             if !seen.insert(l.name.clone()) {
-                findings.push(format!("{}: more than one notification in {nfile}", l.name));
+                findings.push(format!(
+                    "{}: invoked for new objects more than once ({what} is one)",
+                    l.name
+                ));
             }
             let Some(&(_, area)) = layout::TRIGGERS.iter().find(|(f, _)| *f == l.name) else {
                 findings.push(format!(
-                    "{}: has an S3 notification ({id:?} in {nfile}) but the code expects none",
+                    "{}: {what} invokes it for new objects, but the code expects no trigger (tripline_core::layout::TRIGGERS)",
                     l.name
                 ));
                 continue;
             };
             let prefix_var = prefix_var(area);
-            let layout = default_layout();
             let want_prefix = layout.prefix(area);
-            let prefix = attr(block.body(), "filter_prefix")
-                .map(|e| ev.strings(e, &Scope::default()))
-                .transpose()?
-                .unwrap_or_default();
-            if prefix != BTreeSet::from([want_prefix.to_owned()]) {
+            if *prefix != BTreeSet::from([want_prefix.to_owned()]) {
                 findings.push(format!(
-                    "{}: notification {id:?} in {nfile} filters on prefix {prefix:?} but the code takes keys under {prefix_var} = {want_prefix:?} (tripline_core::layout::Layout)",
+                    "{}: {what} filters on prefix {prefix:?} but the code takes keys under {prefix_var} = {want_prefix:?} (tripline_core::layout::Layout)",
                     l.name
                 ));
             }
             if let Some(env) = l.env.get(prefix_var) {
-                if *env != prefix {
+                if env != prefix {
                     findings.push(format!(
-                        "{}: notification {id:?} in {nfile} filters on prefix {prefix:?} but {} passes {prefix_var} = {env:?}",
+                        "{}: {what} filters on prefix {prefix:?} but {} passes {prefix_var} = {env:?}",
                         l.name,
                         l.env_where(),
                     ));
                 }
             }
-            let suffix = attr(block.body(), "filter_suffix")
-                .map(|e| ev.strings(e, &Scope::default()))
-                .transpose()?
-                .unwrap_or_default();
             let accepted = area.suffixes();
             let fits = if accepted.is_empty() {
-                suffix.is_empty() || suffix == BTreeSet::from([String::new()])
+                suffix.is_empty() || *suffix == BTreeSet::from([String::new()])
             } else {
                 !suffix.is_empty() && suffix.iter().all(|s| accepted.contains(&s.as_str()))
             };
             if !fits {
                 findings.push(format!(
-                    "{}: notification {id:?} in {nfile} filters on suffix {suffix:?} but the code accepts {accepted:?} (tripline_core::layout::Area::suffixes)",
+                    "{}: {what} filters on suffix {suffix:?} but the code accepts {accepted:?} (tripline_core::layout::Area::suffixes)",
                     l.name
                 ));
             }
-            let events = attr(block.body(), "events")
-                .map(|e| ev.render_list(e, &Scope::default()))
-                .unwrap_or_default();
-            if events.is_empty() || events.iter().any(|e| !e.starts_with("s3:ObjectCreated:")) {
-                findings.push(format!(
-                    "{}: notification {id:?} in {nfile} has events {events:?}; the code handles s3:ObjectCreated:* only",
-                    l.name
-                ));
-            }
-            // Each suffix the notification can filter on is one the area's writer gives its
-            // keys, under some codec (Terraform picks the suffix by `output_compression`).
+            // Each suffix the trigger can filter on is one the area's writer gives its keys,
+            // under some codec (Terraform picks the suffix by `output_compression`).
             if area != Area::Raw {
                 let writers: Vec<&str> = ACCESS
                     .iter()
@@ -598,14 +1147,14 @@ impl Deployment {
                     })
                     .map(|a| a.function)
                     .collect();
-                for s in &suffix {
+                for s in suffix {
                     let written = CODECS.iter().any(|&codec| {
                         Layout::new(Prefixes::default(), codec).written_suffix(area)
                             == Some(s.as_str())
                     });
                     if writers.is_empty() || !written {
                         findings.push(format!(
-                            "{}: the notification in {nfile} wants keys ending {s:?}, but {writers:?} write no {area:?} key with that suffix (tripline_core::layout::ACCESS, Layout::written_suffix)",
+                            "{}: {what} wants keys ending {s:?}, but {writers:?} write no {area:?} key with that suffix (tripline_core::layout::ACCESS, Layout::written_suffix)",
                             l.name
                         ));
                     }
@@ -614,9 +1163,207 @@ impl Deployment {
         }
         for (function, area) in layout::TRIGGERS {
             if !seen.contains(*function) && lambdas.iter().any(|l| l.name == *function) {
+                let wanted = if delivery == EVENTBRIDGE {
+                    "an aws_cloudwatch_event_rule whose aws_cloudwatch_event_target is the function"
+                } else {
+                    "a lambda_function in aws_s3_bucket_notification"
+                };
                 findings.push(format!(
-                    "{function}: no lambda_function notification in {nfile} (the code expects keys under {})",
+                    "{function}: nothing invokes it for new objects under {} (expected {wanted})",
                     prefix_var(*area)
+                ));
+            }
+        }
+        findings
+    }
+
+    /// Who may invoke each function: exactly the principal that delivers its trigger, from
+    /// exactly that source (the bucket, or the function's rule).
+    fn check_invoke_permissions(
+        &self,
+        ev: &Eval<'_>,
+        lambdas: &[Lambda],
+        triggers: &[Trigger],
+    ) -> Result<Vec<String>> {
+        let mut findings = Vec::new();
+        let mut granted: BTreeSet<(String, String, String)> = BTreeSet::new();
+        for p in self.instances(ev, "aws_lambda_permission")? {
+            let (b, s) = (p.block.body(), &p.scope);
+            let function = attr(b, "function_name")
+                .map(|e| ev.render(e, s))
+                .and_then(|r| base_reference(&r))
+                .unwrap_or_default();
+            let Some(l) = lambdas.iter().find(|l| l.reference == function) else {
+                continue;
+            };
+            let pname = format!("{} ({})", p.reference, p.file.display());
+            let render = |key: &str| attr(b, key).map(|e| ev.render(e, s));
+            let principal = render("principal").unwrap_or_default();
+            let Some(source) = render("source_arn") else {
+                findings.push(format!(
+                    "{}: {pname} lets {principal} invoke it from any source; name the one source_arn its trigger comes from",
+                    l.name
+                ));
+                continue;
+            };
+            let ours = triggers.iter().any(|t| {
+                t.function == l.name && t.principal == principal && t.source_arn == source
+            });
+            if ours {
+                granted.insert((l.name.clone(), principal, source));
+            } else {
+                let wanted: Vec<String> = triggers
+                    .iter()
+                    .filter(|t| t.function == l.name)
+                    .map(|t| format!("{} from {}", t.principal, t.source_arn))
+                    .collect();
+                let only = if wanted.is_empty() {
+                    "nothing invokes it".to_owned()
+                } else {
+                    format!("only {} invokes it", wanted.join(" and "))
+                };
+                findings.push(format!(
+                    "{}: {pname} lets {principal} invoke it from {source}, but {only} in this configuration",
+                    l.name
+                ));
+            }
+        }
+        for t in triggers {
+            let key = (
+                t.function.clone(),
+                t.principal.to_owned(),
+                t.source_arn.clone(),
+            );
+            if !granted.contains(&key) {
+                findings.push(format!(
+                    "{}: no aws_lambda_permission lets {} invoke it from {}, so {} cannot",
+                    t.function, t.principal, t.source_arn, t.what
+                ));
+            }
+        }
+        Ok(findings)
+    }
+
+    /// What EventBridge may do besides invoking: put an undeliverable event in the
+    /// dead-letter queue of the function whose rule it comes from (the queue's policy), and
+    /// encrypt it with the queue's key (the key's policy), from the module's rules only.
+    /// Without EventBridge, nothing grants it anything.
+    fn check_eventbridge_grants(&self, ev: &Eval<'_>, triggers: &[Trigger]) -> Result<Vec<String>> {
+        let mut findings = Vec::new();
+        let rules: BTreeMap<String, (&Trigger, &RuleTarget)> = triggers
+            .iter()
+            .filter_map(|t| t.rule.as_ref().map(|r| (t.source_arn.clone(), (t, r))))
+            .collect();
+
+        // Every statement anywhere that grants EventBridge something names our rules.
+        for doc in self.policy_documents(ev)? {
+            for s in doc
+                .statements
+                .iter()
+                .filter(|s| s.grants_to(EVENTS_PRINCIPAL))
+            {
+                let sources = s.source_arns();
+                if rules.is_empty() {
+                    findings.push(format!(
+                        "{} statement {:?} ({}) grants {EVENTS_PRINCIPAL} {:?}, but no EventBridge rule invokes a function in this configuration",
+                        doc.name,
+                        s.sid,
+                        doc.file.display(),
+                        s.actions
+                    ));
+                } else if sources.is_empty() || sources.iter().any(|a| !rules.contains_key(a)) {
+                    findings.push(format!(
+                        "{} statement {:?} ({}) grants {EVENTS_PRINCIPAL} {:?} for aws:SourceArn {sources:?}; only the rules {:?} need it",
+                        doc.name,
+                        s.sid,
+                        doc.file.display(),
+                        s.actions,
+                        rules.keys().collect::<Vec<_>>()
+                    ));
+                }
+            }
+        }
+
+        let queue_policies = self.instances(ev, "aws_sqs_queue_policy")?;
+        for (rule_arn, (t, rt)) in &rules {
+            let f = &t.function;
+            let Some(dlq) = &rt.dead_letter_queue else {
+                continue;
+            };
+            let Some(queue) = base_reference(dlq) else {
+                continue;
+            };
+            // The queue's policy: EventBridge may send to it from this function's rule only.
+            let mut allowed = false;
+            for qp in queue_policies.iter().filter(|qp| {
+                attr(qp.block.body(), "queue_url")
+                    .map(|e| ev.render(e, &qp.scope))
+                    .and_then(|r| base_reference(&r))
+                    .as_deref()
+                    == Some(queue.as_str())
+            }) {
+                let doc = self.policy_document(ev, qp)?;
+                for s in doc
+                    .statements
+                    .iter()
+                    .filter(|s| s.grants_to(EVENTS_PRINCIPAL))
+                {
+                    let sources = s.source_arns();
+                    if sources != BTreeSet::from([rule_arn.clone()]) {
+                        findings.push(format!(
+                            "{f}: {} statement {:?} ({}) lets {EVENTS_PRINCIPAL} send to {queue} for aws:SourceArn {sources:?}; only {} puts events there",
+                            doc.name,
+                            s.sid,
+                            doc.file.display(),
+                            rt.rule
+                        ));
+                    } else if s.actions.iter().any(|a| a == "sqs:SendMessage")
+                        && s.resources.iter().any(|r| r == dlq)
+                    {
+                        allowed = true;
+                    }
+                }
+            }
+            if !allowed {
+                findings.push(format!(
+                    "{f}: no aws_sqs_queue_policy on {queue} lets {EVENTS_PRINCIPAL} sqs:SendMessage to {dlq} for aws:SourceArn {rule_arn}, so the events {} cannot deliver are lost",
+                    t.what
+                ));
+            }
+
+            // The queue's key: EventBridge encrypts what it sends there.
+            let key = self
+                .instances(ev, "aws_sqs_queue")?
+                .into_iter()
+                .find(|q| q.reference == queue)
+                .and_then(|q| {
+                    attr(q.block.body(), "kms_master_key_id").map(|e| ev.render(e, &q.scope))
+                })
+                .and_then(|r| base_reference(&r));
+            let Some(key) = key else {
+                continue;
+            };
+            let Some(k) = self
+                .instances(ev, "aws_kms_key")?
+                .into_iter()
+                .find(|k| k.reference == key)
+            else {
+                continue;
+            };
+            let doc = self.policy_document(ev, &k)?;
+            let usable = doc.statements.iter().any(|s| {
+                s.grants_to(EVENTS_PRINCIPAL)
+                    && ["kms:GenerateDataKey", "kms:Decrypt"]
+                        .iter()
+                        .all(|a| s.actions.iter().any(|x| x == a))
+                    && s.source_arns().contains(rule_arn)
+            });
+            if !usable {
+                findings.push(format!(
+                    "{f}: {} ({}) lets {EVENTS_PRINCIPAL} use the key of {queue} ({key}) for aws:SourceArn {rule_arn} in no statement with kms:GenerateDataKey and kms:Decrypt, so the events {} cannot deliver are lost",
+                    doc.name,
+                    doc.file.display(),
+                    t.what
                 ));
             }
         }
@@ -678,28 +1425,17 @@ impl Deployment {
             if role.as_deref() != Some(l.role.as_str()) {
                 continue;
             }
-            let policy = attr(block.body(), "policy")
-                .ok_or_else(|| format!("{}: {reference} has no policy", path.display()))?;
-            let resolved = ev.resolve(policy, &scope)?;
-            let document = ev.reference(&resolved, &scope);
-            let name = document
-                .strip_prefix("data.aws_iam_policy_document.")
-                .and_then(|d| d.strip_suffix(".json"))
-                .ok_or_else(|| {
-                    format!(
-                        "{}: {reference} ({}): policy is {document}, expected data.aws_iam_policy_document.<name>.json",
-                        l.name,
-                        path.display()
-                    )
-                })?;
-            let (file, doc) = self
-                .module
-                .block("data", &["aws_iam_policy_document", name])?;
-            out.push(Policy {
-                name: format!("data.aws_iam_policy_document.{name}"),
-                file: file.to_path_buf(),
-                statements: statements(ev, doc, file)?,
-            });
+            let inst = Instance {
+                file: path,
+                block,
+                key: String::new(),
+                reference,
+                scope,
+            };
+            out.push(
+                self.policy_document(ev, &inst)
+                    .map_err(|e| format!("{}: {e}", l.name))?,
+            );
         }
         if out.is_empty() {
             return Err(format!(
@@ -1073,7 +1809,12 @@ impl Deployment {
     }
 }
 
-fn statements(ev: &Eval<'_>, doc: &hcl::Block, file: &Path) -> Result<Vec<Statement>> {
+fn statements(
+    ev: &Eval<'_>,
+    doc: &hcl::Block,
+    file: &Path,
+    scope: &Scope,
+) -> Result<Vec<Statement>> {
     for unsupported in [
         "source_policy_documents",
         "override_policy_documents",
@@ -1087,22 +1828,17 @@ fn statements(ev: &Eval<'_>, doc: &hcl::Block, file: &Path) -> Result<Vec<Statem
             ));
         }
     }
-    let mut bodies: Vec<&hcl::Body> = nested(doc.body(), "statement").map(|b| b.body()).collect();
-    for d in nested(doc.body(), "dynamic") {
-        if labels(d).first() == Some(&"statement") {
-            if let Some(content) = nested(d.body(), "content").next() {
-                bodies.push(content.body());
-            }
-        }
-    }
     let mut out = Vec::new();
-    for (i, body) in bodies.into_iter().enumerate() {
-        let scope = Scope::default();
+    for (i, (body, scope)) in ev
+        .blocks(doc.body(), "statement", scope)?
+        .into_iter()
+        .enumerate()
+    {
         let sid = attr(body, "sid")
             .map(|s| ev.render(s, &scope))
             .unwrap_or_else(|| format!("#{}", i + 1));
-        for unsupported in ["not_actions", "not_resources"] {
-            if attr(body, unsupported).is_some() {
+        for unsupported in ["not_actions", "not_resources", "not_principals"] {
+            if attr(body, unsupported).is_some() || nested(body, unsupported).next().is_some() {
                 return Err(format!(
                     "{}: statement {sid:?} uses {unsupported}, which this check cannot follow",
                     file.display()
@@ -1115,15 +1851,38 @@ fn statements(ev: &Eval<'_>, doc: &hcl::Block, file: &Path) -> Result<Vec<Statem
         if effect != "Allow" {
             continue;
         }
-        let list = |key: &str| -> Vec<String> {
+        let list = |body: &hcl::Body, key: &str, scope: &Scope| -> Vec<String> {
             attr(body, key)
-                .map(|e| ev.render_list(e, &scope))
+                .map(|e| ev.render_list(e, scope))
                 .unwrap_or_default()
         };
+        let one = |body: &hcl::Body, key: &str, scope: &Scope| -> String {
+            attr(body, key)
+                .map(|e| ev.render(e, scope))
+                .unwrap_or_default()
+        };
+        let principals = ev
+            .blocks(body, "principals", &scope)?
+            .into_iter()
+            .map(|(p, ps)| (one(p, "type", &ps), list(p, "identifiers", &ps)))
+            .collect();
+        let conditions = ev
+            .blocks(body, "condition", &scope)?
+            .into_iter()
+            .map(|(c, cs)| {
+                (
+                    one(c, "test", &cs),
+                    one(c, "variable", &cs),
+                    list(c, "values", &cs),
+                )
+            })
+            .collect();
         out.push(Statement {
             sid,
-            actions: list("actions"),
-            resources: list("resources"),
+            actions: list(body, "actions", &scope),
+            resources: list(body, "resources", &scope),
+            principals,
+            conditions,
         });
     }
     Ok(out)

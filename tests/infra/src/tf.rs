@@ -1,5 +1,6 @@
 //! Just enough Terraform evaluation to read a module without a provider: locals, `each.key`,
-//! `merge(...)`, conditionals, `for` expressions and string templates.
+//! `count.index`, `merge(...)`, conditionals, `for` expressions, `dynamic` blocks, string
+//! templates and the objects inside `jsonencode(...)`.
 //!
 //! Nothing is computed that Terraform only knows at plan time. Instead:
 //!
@@ -8,6 +9,11 @@
 //!   (its `if` clause is assumed true). So an environment variable that is only set when a
 //!   destination is enabled still counts as set.
 //! - [`Eval::strings`] lists every string an expression can evaluate to.
+//! - Input variables are unknown, except those an evaluator is given
+//!   ([`Eval::with_vars`]): a check of one configuration (`s3_event_delivery =
+//!   "eventbridge"`) sets them, and a conditional those variables decide
+//!   ([`Eval::condition`]: `==`, `!=`, `!`, `&&`, `||` over literals) takes only the branch
+//!   they choose. A conditional on anything else still counts both branches.
 //! - [`Eval::render`] turns an expression into a string with what is known filled in and the
 //!   rest left as `${reference}`: `"${aws_s3_bucket.data.arn}/${local.raw_prefix}*"` renders as
 //!   `${aws_s3_bucket.data.arn}/raw/*`, and `aws_lambda_function.function[each.key].arn` with
@@ -18,7 +24,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use hcl::expr::{Expression, ObjectKey, TraversalOperator};
+use hcl::expr::{
+    BinaryOperator, Conditional, Expression, ObjectKey, Operation, TraversalOperator, UnaryOperator,
+};
 use hcl::template::{Element, Template};
 use hcl::{Block, Body};
 
@@ -163,6 +171,21 @@ impl Scope {
         s.vars.insert(name.to_owned(), value);
         s
     }
+
+    /// This scope plus `name.key` and `name.value`: a `dynamic` block's iterator.
+    pub fn with_entry(&self, name: &str, key: &str, value: Expression) -> Scope {
+        let mut entry = hcl::expr::Object::new();
+        entry.insert(ObjectKey::from("key"), Expression::String(key.to_owned()));
+        entry.insert(ObjectKey::from("value"), value);
+        self.with(name, Expression::Object(entry))
+    }
+
+    /// `count.index` of one `count` instance.
+    pub fn count(index: u64) -> Scope {
+        let mut count = hcl::expr::Object::new();
+        count.insert(ObjectKey::from("index"), Expression::Number(index.into()));
+        Scope::default().with("count", Expression::Object(count))
+    }
 }
 
 /// Evaluates expressions of one module, remembering which files the locals it followed come
@@ -170,14 +193,25 @@ impl Scope {
 pub struct Eval<'m> {
     /// The module.
     pub module: &'m Module,
+    /// Input variables with a known value; every other `var.x` is unknown.
+    vars: BTreeMap<String, Expression>,
     touched: RefCell<BTreeSet<PathBuf>>,
 }
 
 impl<'m> Eval<'m> {
-    /// An evaluator over `module`.
+    /// An evaluator over `module`, every input variable unknown (every configuration at once).
     pub fn new(module: &'m Module) -> Self {
+        Self::with_vars(module, &[])
+    }
+
+    /// An evaluator over `module` for the configuration with these input variables set.
+    pub fn with_vars(module: &'m Module, vars: &[(&str, Expression)]) -> Self {
         Eval {
             module,
+            vars: vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
             touched: RefCell::new(BTreeSet::new()),
         }
     }
@@ -208,6 +242,11 @@ impl<'m> Eval<'m> {
                             .ok_or_else(|| format!("local.{name} is not defined"))?;
                         self.touched.borrow_mut().insert(path.to_path_buf());
                         (self.resolve(local, &Scope::default())?, &t.operators[1..])
+                    }
+                    (Expression::Variable(v), Some(TraversalOperator::GetAttr(name)))
+                        if v.as_str() == "var" && self.vars.contains_key(name.as_str()) =>
+                    {
+                        (self.vars[name.as_str()].clone(), &t.operators[1..])
                     }
                     (Expression::Variable(v), _) if scope.vars.contains_key(v.as_str()) => {
                         (self.resolve(&t.expr, scope)?, &t.operators[..])
@@ -268,10 +307,18 @@ impl<'m> Eval<'m> {
                 Ok(out)
             }
             Expression::Conditional(c) => {
-                let mut out = self.entries(&c.true_expr, scope)?;
-                out.extend(self.entries(&c.false_expr, scope)?);
+                let mut out = Vec::new();
+                for branch in self.branches(c, scope) {
+                    out.extend(self.entries(branch, scope)?);
+                }
                 Ok(out)
             }
+            // A list as a `dynamic` block's `for_each`: the keys are the indices.
+            Expression::Array(items) => Ok(items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v.clone()))
+                .collect()),
             Expression::ForExpr(f) => {
                 let key_expr = f
                     .key_expr
@@ -279,11 +326,16 @@ impl<'m> Eval<'m> {
                     .ok_or_else(|| format!("not an object: {resolved}"))?;
                 let mut out = Vec::new();
                 for (k, v) in self.entries(&f.collection_expr, scope)? {
-                    let mut inner = scope.with(f.value_var.as_str(), v);
+                    let mut inner = scope.with(f.value_var.as_str(), v.clone());
                     if let Some(key_var) = &f.key_var {
                         inner = inner.with(key_var.as_str(), Expression::String(k));
                     }
-                    let value = Expression::String(self.render(&f.value_expr, &inner));
+                    // `{ for t in list : t.name => t }` keeps each element as it is (closed:
+                    // it names no loop variable); any other value is rendered.
+                    let value = match &f.value_expr {
+                        Expression::Variable(var) if var.as_str() == f.value_var.as_str() => v,
+                        other => Expression::String(self.render(other, &inner)),
+                    };
                     for key in self.strings(key_expr, &inner)? {
                         out.push((key, value.clone()));
                     }
@@ -295,16 +347,236 @@ impl<'m> Eval<'m> {
         }
     }
 
-    /// Every string an expression can evaluate to (unknown parts rendered as `${…}`).
+    /// Every string an expression can evaluate to (unknown parts rendered as `${…}`); none
+    /// for `null`, which leaves an argument unset.
     pub fn strings(&self, expr: &Expression, scope: &Scope) -> Result<BTreeSet<String>> {
         match self.resolve(expr, scope)? {
             Expression::Conditional(c) => {
-                let mut out = self.strings(&c.true_expr, scope)?;
-                out.extend(self.strings(&c.false_expr, scope)?);
+                let mut out = BTreeSet::new();
+                for branch in self.branches(&c, scope) {
+                    out.extend(self.strings(branch, scope)?);
+                }
                 Ok(out)
             }
+            Expression::Null => Ok(BTreeSet::new()),
+            Expression::TemplateExpr(t) => match Template::from_expr(&t) {
+                Ok(template) => Ok(self.template_strings(&template, scope)),
+                Err(_) => Ok(BTreeSet::from([t.to_string()])),
+            },
             other => Ok(BTreeSet::from([self.render(&other, scope)])),
         }
+    }
+
+    /// Every string a template can produce: each combination of what its interpolations can
+    /// be.
+    fn template_strings(&self, template: &Template, scope: &Scope) -> BTreeSet<String> {
+        let mut out = BTreeSet::from([String::new()]);
+        for element in template.elements() {
+            let parts = match element {
+                Element::Literal(s) => BTreeSet::from([s.clone()]),
+                Element::Interpolation(i) => match self.strings(&i.expr, scope) {
+                    Ok(all) if !all.is_empty() => all,
+                    _ => BTreeSet::from([format!("${{{}}}", i.expr)]),
+                },
+                Element::Directive(d) => BTreeSet::from([format!("%{{{d:?}}}")]),
+            };
+            out = out
+                .iter()
+                .flat_map(|head| parts.iter().map(move |p| format!("{head}{p}")))
+                .collect();
+        }
+        out
+    }
+
+    /// The branches of a conditional that can be taken: the one the known variables choose, or
+    /// both.
+    fn branches<'c>(&self, c: &'c Conditional, scope: &Scope) -> Vec<&'c Expression> {
+        match self.condition(&c.cond_expr, scope) {
+            Some(true) => vec![&c.true_expr],
+            Some(false) => vec![&c.false_expr],
+            None => vec![&c.true_expr, &c.false_expr],
+        }
+    }
+
+    /// Every expression `expr` can be once its conditionals are decided (see
+    /// [`Eval::condition`]), resolved.
+    pub fn alternatives(&self, expr: &Expression, scope: &Scope) -> Result<Vec<Expression>> {
+        match self.resolve(expr, scope)? {
+            Expression::Conditional(c) => {
+                let mut out = Vec::new();
+                for branch in self.branches(&c, scope) {
+                    out.extend(self.alternatives(branch, scope)?);
+                }
+                Ok(out)
+            }
+            other => Ok(vec![other]),
+        }
+    }
+
+    /// Whether a condition holds: `Some` when literals and the known variables decide it
+    /// (`==`, `!=`, `!`, `&&`, `||`, a conditional), `None` when it depends on anything else.
+    pub fn condition(&self, expr: &Expression, scope: &Scope) -> Option<bool> {
+        match self.resolve(expr, scope).ok()? {
+            Expression::Bool(b) => Some(b),
+            Expression::Conditional(c) => match self.condition(&c.cond_expr, scope)? {
+                true => self.condition(&c.true_expr, scope),
+                false => self.condition(&c.false_expr, scope),
+            },
+            Expression::Operation(op) => match *op {
+                Operation::Unary(u) if u.operator == UnaryOperator::Not => {
+                    self.condition(&u.expr, scope).map(|b| !b)
+                }
+                Operation::Binary(b) => {
+                    let (l, r) = (&b.lhs_expr, &b.rhs_expr);
+                    match b.operator {
+                        BinaryOperator::Eq | BinaryOperator::NotEq => {
+                            let (l, r) = (self.literals(l, scope)?, self.literals(r, scope)?);
+                            let equal = if l.len() == 1 && l == r {
+                                true
+                            } else if l.iter().all(|x| !r.contains(x)) {
+                                false
+                            } else {
+                                return None;
+                            };
+                            Some(equal == (b.operator == BinaryOperator::Eq))
+                        }
+                        BinaryOperator::And => {
+                            match (self.condition(l, scope), self.condition(r, scope)) {
+                                (Some(false), _) | (_, Some(false)) => Some(false),
+                                (Some(true), Some(true)) => Some(true),
+                                _ => None,
+                            }
+                        }
+                        BinaryOperator::Or => {
+                            match (self.condition(l, scope), self.condition(r, scope)) {
+                                (Some(true), _) | (_, Some(true)) => Some(true),
+                                (Some(false), Some(false)) => Some(false),
+                                _ => None,
+                            }
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Every literal (`null`, a bool, number or string) an expression can be, or `None` when
+    /// it can be anything else (a resource attribute, an unknown variable, ...).
+    fn literals(&self, expr: &Expression, scope: &Scope) -> Option<Vec<Expression>> {
+        let mut out = Vec::new();
+        for alt in self.alternatives(expr, scope).ok()? {
+            match alt {
+                Expression::Null
+                | Expression::Bool(_)
+                | Expression::Number(_)
+                | Expression::String(_) => out.push(alt),
+                Expression::TemplateExpr(_) => {
+                    for s in self.strings(&alt, scope).ok()? {
+                        if s.contains("${") {
+                            return None;
+                        }
+                        out.push(Expression::String(s));
+                    }
+                }
+                _ => return None,
+            }
+        }
+        out.dedup();
+        Some(out)
+    }
+
+    /// The expression at `path` in an object expression (or in the object a `jsonencode(...)`
+    /// encodes), as written: `each.value.prefix` stays a reference, to be evaluated in the
+    /// caller's scope.
+    pub fn at(&self, expr: &Expression, path: &[&str], scope: &Scope) -> Result<Expression> {
+        let mut value = self.resolve(expr, scope)?;
+        if let Expression::FuncCall(call) = &value {
+            if call.name.name.as_str() == "jsonencode" && call.args.len() == 1 {
+                value = self.resolve(&call.args[0], scope)?;
+            }
+        }
+        for key in path {
+            value = self.lookup(&value, key, scope)?;
+        }
+        Ok(value)
+    }
+
+    /// The elements a list expression can have, each with the scope to evaluate it in: a
+    /// literal list's items, what a `for` expression produces for each element of its
+    /// collection (with its variables bound), either branch of an undecided conditional.
+    /// Anything else is one element.
+    pub fn elements(&self, expr: &Expression, scope: &Scope) -> Result<Vec<(Expression, Scope)>> {
+        let mut out = Vec::new();
+        for alt in self.alternatives(expr, scope)? {
+            match alt {
+                Expression::Array(items) => {
+                    out.extend(items.into_iter().map(|e| (e, scope.clone())));
+                }
+                Expression::ForExpr(f) if f.key_expr.is_none() => {
+                    for (k, v) in self.entries(&f.collection_expr, scope)? {
+                        let mut inner = scope.with(f.value_var.as_str(), v);
+                        if let Some(key_var) = &f.key_var {
+                            inner = inner.with(key_var.as_str(), Expression::String(k));
+                        }
+                        if let Some(cond) = &f.cond_expr {
+                            if self.condition(cond, &inner) == Some(false) {
+                                continue;
+                            }
+                        }
+                        out.push((f.value_expr.clone(), inner));
+                    }
+                }
+                other => out.push((other, scope.clone())),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every string the elements of a list expression can be (see [`Eval::elements`]).
+    pub fn list_strings(&self, expr: &Expression, scope: &Scope) -> Result<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        for (element, inner) in self.elements(expr, scope)? {
+            out.extend(self.strings(&element, &inner)?);
+        }
+        Ok(out)
+    }
+
+    /// The nested blocks `ident` of a body, each with the scope to read it in: the blocks as
+    /// written, and a `dynamic "ident"` block's `content` once for every entry its `for_each`
+    /// can have (with its iterator bound).
+    pub fn blocks<'b>(
+        &self,
+        body: &'b Body,
+        ident: &str,
+        scope: &Scope,
+    ) -> Result<Vec<(&'b Body, Scope)>> {
+        let mut out: Vec<(&'b Body, Scope)> = body
+            .blocks()
+            .filter(|b| b.identifier() == ident)
+            .map(|b| (b.body(), scope.clone()))
+            .collect();
+        for d in body.blocks().filter(|b| b.identifier() == "dynamic") {
+            if labels(d).first() != Some(&ident) {
+                continue;
+            }
+            let for_each = attr(d.body(), "for_each")
+                .ok_or_else(|| format!("dynamic {ident:?} without for_each"))?;
+            let iterator = attr(d.body(), "iterator")
+                .map(|i| self.reference(i, scope))
+                .unwrap_or_else(|| ident.to_owned());
+            let content = d
+                .body()
+                .blocks()
+                .find(|b| b.identifier() == "content")
+                .ok_or_else(|| format!("dynamic {ident:?} without content"))?;
+            for (key, value) in self.entries(for_each, scope)? {
+                out.push((content.body(), scope.with_entry(&iterator, &key, value)));
+            }
+        }
+        Ok(out)
     }
 
     /// The one string an expression evaluates to; an error if it can be several.
@@ -391,12 +663,15 @@ impl<'m> Eval<'m> {
         }
     }
 
-    /// The elements of a list expression, rendered; a `for` or other non-literal list renders
-    /// as one element.
+    /// The elements of a list expression (see [`Eval::elements`]), rendered; a list it cannot
+    /// take apart renders as one element.
     pub fn render_list(&self, expr: &Expression, scope: &Scope) -> Vec<String> {
-        match self.resolve(expr, scope) {
-            Ok(Expression::Array(items)) => items.iter().map(|e| self.render(e, scope)).collect(),
-            _ => vec![self.render(expr, scope)],
+        match self.elements(expr, scope) {
+            Ok(elements) => elements
+                .iter()
+                .map(|(e, inner)| self.render(e, inner))
+                .collect(),
+            Err(_) => vec![self.render(expr, scope)],
         }
     }
 }
@@ -500,5 +775,174 @@ resource "aws_lambda_function" "f" {
             ev.render(r, &Scope::default()),
             "${aws_s3_bucket.data.arn}/raw/*"
         );
+    }
+
+    const DELIVERY: &str = r#"
+locals {
+  suffix      = var.compression == "gzip" ? ".gz" : ".zst"
+  eventbridge = var.delivery == "eventbridge"
+  triggers = {
+    a = { prefix = "raw/", suffix = null }
+    b = { prefix = "out/", suffix = local.suffix }
+  }
+  direct  = local.eventbridge ? {} : local.triggers
+  bridged = local.eventbridge ? local.triggers : {}
+}
+
+resource "aws_s3_bucket_notification" "n" {
+  eventbridge = local.eventbridge
+  dynamic "lambda_function" {
+    for_each = local.direct
+    content {
+      filter_prefix = lambda_function.value.prefix
+      filter_suffix = lambda_function.value.suffix
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_rule" "r" {
+  for_each = local.bridged
+  event_pattern = jsonencode({
+    detail = {
+      key = [each.value.suffix == null ? { prefix = each.value.prefix } : { wildcard = "${each.value.prefix}*${each.value.suffix}" }]
+    }
+  })
+}
+
+data "x" "y" {
+  dynamic "statement" {
+    for_each = local.eventbridge ? [1] : []
+    content {
+      values = [for k, _ in local.bridged : aws_cloudwatch_event_rule.r[k].arn]
+    }
+  }
+}
+"#;
+
+    fn delivery_is<'m>(m: &'m Module, delivery: Option<&str>) -> Eval<'m> {
+        match delivery {
+            Some(d) => Eval::with_vars(m, &[("delivery", Expression::String(d.to_owned()))]),
+            None => Eval::new(m),
+        }
+    }
+
+    #[test]
+    fn known_variables_decide_conditionals_and_unknown_ones_keep_both_branches() {
+        let m = module(DELIVERY);
+        let root = Scope::default();
+        let (_, n) = m
+            .block("resource", &["aws_s3_bucket_notification", "n"])
+            .unwrap();
+        let flag = attr(n.body(), "eventbridge").unwrap();
+        let keys = |ev: &Eval<'_>, local: &str| -> Vec<String> {
+            let (e, _) = m.local(local).unwrap();
+            ev.entries(e, &root)
+                .unwrap()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+
+        let ev = delivery_is(&m, Some("eventbridge"));
+        assert_eq!(ev.condition(flag, &root), Some(true));
+        assert!(keys(&ev, "direct").is_empty());
+        assert_eq!(keys(&ev, "bridged"), ["a", "b"]);
+
+        let ev = delivery_is(&m, Some("notification"));
+        assert_eq!(ev.condition(flag, &root), Some(false));
+        assert_eq!(keys(&ev, "direct"), ["a", "b"]);
+        assert!(keys(&ev, "bridged").is_empty());
+
+        // Nothing known: either branch, as before.
+        let ev = delivery_is(&m, None);
+        assert_eq!(ev.condition(flag, &root), None);
+        assert_eq!(keys(&ev, "direct"), ["a", "b"]);
+        // var.compression stays unknown whatever the delivery.
+        let (suffix, _) = m.local("suffix").unwrap();
+        assert_eq!(
+            ev.strings(suffix, &root).unwrap(),
+            BTreeSet::from([".gz".to_owned(), ".zst".to_owned()])
+        );
+    }
+
+    #[test]
+    fn dynamic_blocks_jsonencode_and_for_lists_are_read_per_configuration() {
+        let m = module(DELIVERY);
+        let root = Scope::default();
+        let (_, n) = m
+            .block("resource", &["aws_s3_bucket_notification", "n"])
+            .unwrap();
+
+        let ev = delivery_is(&m, Some("notification"));
+        let blocks = ev.blocks(n.body(), "lambda_function", &root).unwrap();
+        let filters: Vec<(BTreeSet<String>, BTreeSet<String>)> = blocks
+            .iter()
+            .map(|(b, s)| {
+                let f = |k| ev.strings(attr(b, k).unwrap(), s).unwrap();
+                (f("filter_prefix"), f("filter_suffix"))
+            })
+            .collect();
+        let set = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>();
+        assert_eq!(
+            filters,
+            [
+                (set(&["raw/"]), set(&[])),
+                (set(&["out/"]), set(&[".gz", ".zst"]))
+            ]
+        );
+        assert!(delivery_is(&m, Some("eventbridge"))
+            .blocks(n.body(), "lambda_function", &root)
+            .unwrap()
+            .is_empty());
+
+        // The rule's key matcher: `suffix == null` is decided per instance, and the wildcard
+        // is every string its template can make.
+        let ev = delivery_is(&m, Some("eventbridge"));
+        let (_, r) = m
+            .block("resource", &["aws_cloudwatch_event_rule", "r"])
+            .unwrap();
+        let pattern = attr(r.body(), "event_pattern").unwrap();
+        let (e, _) = m.local("triggers").unwrap();
+        let mut matchers = Vec::new();
+        for (k, v) in ev.entries(e, &root).unwrap() {
+            let scope = Scope::each(&k, v);
+            let key = ev.at(pattern, &["detail", "key"], &scope).unwrap();
+            for (element, es) in ev.elements(&key, &scope).unwrap() {
+                for alt in ev.alternatives(&element, &es).unwrap() {
+                    for (name, value) in ev.entries(&alt, &es).unwrap() {
+                        matchers.push((k.clone(), name, ev.strings(&value, &es).unwrap()));
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            matchers,
+            [
+                ("a".to_owned(), "prefix".to_owned(), set(&["raw/"])),
+                (
+                    "b".to_owned(),
+                    "wildcard".to_owned(),
+                    set(&["out/*.gz", "out/*.zst"])
+                ),
+            ]
+        );
+
+        // A dynamic statement exists only where its for_each list can be non-empty, and a
+        // `for` list expands to its elements.
+        let (_, d) = m.block("data", &["x", "y"]).unwrap();
+        let statements = ev.blocks(d.body(), "statement", &root).unwrap();
+        assert_eq!(statements.len(), 1);
+        let (body, scope) = &statements[0];
+        assert_eq!(
+            ev.render_list(attr(body, "values").unwrap(), scope),
+            [
+                "${aws_cloudwatch_event_rule.r[\"a\"].arn}",
+                "${aws_cloudwatch_event_rule.r[\"b\"].arn}"
+            ]
+        );
+        assert!(delivery_is(&m, Some("notification"))
+            .blocks(d.body(), "statement", &root)
+            .unwrap()
+            .is_empty());
     }
 }

@@ -2,7 +2,10 @@
 //! lists every finding: function, variable or action, and file. See the crate docs for what
 //! each check compares.
 
-use tripline_infra_check::{assert_none, Deployment};
+use tripline_core::layout::{self, Layout};
+use tripline_infra_check::{
+    assert_none, Deployment, DELIVERIES, EVENTBRIDGE, EVENTS_PRINCIPAL, NOTIFICATION, S3_PRINCIPAL,
+};
 
 fn deployment() -> Deployment {
     Deployment::load().unwrap_or_else(|e| panic!("loading the module and the code: {e}"))
@@ -19,15 +22,68 @@ fn function_environment_matches_what_the_code_reads() {
     );
 }
 
-/// The S3 notifications use the prefixes and suffixes the functions filter on, and the
+/// Under every value of `s3_event_delivery`, the triggers use the prefixes and suffixes the
+/// functions filter on, only the delivering service may invoke each function, and the
 /// prefixes Terraform passes are the code's defaults.
 #[test]
 fn s3_triggers_match_the_code_prefixes_and_suffixes() {
     let d = deployment();
     assert_none(
-        "S3 triggers and prefixes (aws_s3_bucket_notification vs tripline_aws::settings::DEFAULT_*)",
+        "S3 triggers and prefixes (aws_s3_bucket_notification and EventBridge rules vs tripline_core::layout, tripline_aws::settings::DEFAULT_*)",
         d.check_triggers().unwrap(),
     );
+}
+
+/// With `s3_event_delivery = "eventbridge"`: the bucket sends its events to EventBridge and
+/// notifies nothing directly; each function is the target of one rule matching its area's
+/// keys, with a retry policy and its own dead-letter queue; EventBridge may invoke it, send
+/// to that queue and use its key from that rule only.
+#[test]
+fn eventbridge_rules_match_the_code_and_only_they_may_invoke() {
+    let d = deployment();
+    assert_none(
+        "s3_event_delivery = \"eventbridge\" (EventBridge rules, targets, permissions, dead-letter queue and key policies)",
+        d.check_delivery(EVENTBRIDGE).unwrap(),
+    );
+}
+
+/// Each configuration invokes every function of `layout::TRIGGERS` exactly once, for keys
+/// under its area's prefix: the bucket notification by default, one EventBridge rule each with
+/// `eventbridge`. (The checks above would also fail without them; this says it outright.)
+#[test]
+fn every_trigger_is_delivered_once_under_each_configuration() {
+    let d = deployment();
+    let layout = Layout::default();
+    for delivery in DELIVERIES {
+        let (triggers, _) = d.triggers(delivery).unwrap();
+        for (function, area) in layout::TRIGGERS {
+            let mine: Vec<_> = triggers
+                .iter()
+                .filter(|t| t.function == *function)
+                .collect();
+            assert_eq!(mine.len(), 1, "{delivery}: {function}: {mine:#?}");
+            let t = mine[0];
+            assert_eq!(
+                t.prefix,
+                [layout.prefix(*area).to_owned()].into(),
+                "{delivery}: {t:#?}"
+            );
+            if *delivery == EVENTBRIDGE {
+                assert_eq!(t.principal, EVENTS_PRINCIPAL, "{t:#?}");
+                let rule = t.rule.as_ref().expect("a rule");
+                assert_eq!(t.source_arn, format!("${{{}.arn}}", rule.rule), "{t:#?}");
+            } else {
+                assert_eq!(*delivery, NOTIFICATION);
+                assert_eq!(t.principal, S3_PRINCIPAL, "{t:#?}");
+                assert!(t.rule.is_none(), "{t:#?}");
+            }
+        }
+        assert_eq!(
+            triggers.len(),
+            layout::TRIGGERS.len(),
+            "{delivery}: {triggers:#?}"
+        );
+    }
 }
 
 /// Each role grants exactly the actions its function's adapter calls need (plus the
@@ -159,13 +215,24 @@ fn a_conditional_secret_passed_in_plain_text_is_found() {
 #[test]
 fn a_trigger_suffix_or_prefix_the_code_does_not_use_is_found() {
     let d = broken(
-        "lambda.tf",
-        "filter_suffix       = local.normalized_suffix",
-        "filter_suffix       = \".gz\"",
+        "main.tf",
+        "suffix = local.normalized_suffix }",
+        "suffix = \".gz\" }",
+    );
+    let findings = d.check_triggers().unwrap();
+    assert_finding(
+        findings.clone(),
+        &["\"notification\"", "detect", ".gz", "lambda.tf", "suffix"],
     );
     assert_finding(
-        d.check_triggers().unwrap(),
-        &["detect", ".gz", "lambda.tf", "suffix"],
+        findings,
+        &[
+            "\"eventbridge\"",
+            "detect",
+            ".gz",
+            "eventbridge.tf",
+            "suffix",
+        ],
     );
     let d = broken(
         "main.tf",
@@ -282,23 +349,360 @@ fn a_marker_grant_outside_the_layouts_marker_prefix_is_found() {
 
 #[test]
 fn a_trigger_on_keys_no_function_writes_is_found() {
-    // Notify accepts `.json`, and nothing writes `.json` under the normalized prefix.
+    // Nothing writes `.ndjson` keys under the normalized prefix (parse writes `.ndjson.zst`
+    // or `.ndjson.gz`).
     let d = broken(
-        "lambda.tf",
-        "filter_prefix       = local.normalized_prefix\n    filter_suffix       = local.normalized_suffix",
-        "filter_prefix       = local.normalized_prefix\n    filter_suffix       = \".ndjson\"",
+        "main.tf",
+        "suffix = local.normalized_suffix }",
+        "suffix = \".ndjson\" }",
     );
     assert_finding(
         d.check_triggers().unwrap(),
         &["detect", "\".ndjson\"", "lambda.tf", "suffix"],
     );
     let d = broken(
-        "lambda.tf",
-        "filter_prefix       = local.alerts_prefix",
-        "filter_prefix       = local.state_prefix",
+        "main.tf",
+        "prefix = local.alerts_prefix,",
+        "prefix = local.state_prefix,",
+    );
+    let findings = d.check_triggers().unwrap();
+    assert_finding(
+        findings.clone(),
+        &["notify", "state/", "lambda.tf", "TRIPLINE_ALERTS_PREFIX"],
+    );
+    assert_finding(
+        findings,
+        &[
+            "notify",
+            "state/",
+            "eventbridge.tf",
+            "TRIPLINE_ALERTS_PREFIX",
+        ],
+    );
+}
+
+// The two ways of delivering S3 events, broken one thing at a time.
+
+#[test]
+fn the_default_delivery_and_the_allowed_values_are_checked() {
+    let d = broken(
+        "variables.tf",
+        "  default     = \"notification\"",
+        "  default     = \"eventbridge\"",
     );
     assert_finding(
         d.check_triggers().unwrap(),
-        &["notify", "state/", "lambda.tf", "TRIPLINE_ALERTS_PREFIX"],
+        &["variables.tf", "s3_event_delivery", "defaults to"],
+    );
+    let d = broken(
+        "variables.tf",
+        "contains([\"notification\", \"eventbridge\"], var.s3_event_delivery)",
+        "contains([\"notification\", \"eventbridge\", \"sqs\"], var.s3_event_delivery)",
+    );
+    assert_finding(
+        d.check_triggers().unwrap(),
+        &["variables.tf", "s3_event_delivery", "sqs"],
+    );
+}
+
+#[test]
+fn a_bucket_that_does_not_send_to_eventbridge_when_the_rules_expect_it_is_found() {
+    let d = broken(
+        "lambda.tf",
+        "eventbridge = local.eventbridge",
+        "eventbridge = false",
+    );
+    assert_finding(
+        d.check_triggers().unwrap(),
+        &["\"eventbridge\"", "lambda.tf", "eventbridge = false"],
+    );
+    let d = broken(
+        "lambda.tf",
+        "eventbridge = local.eventbridge",
+        "eventbridge = true",
+    );
+    assert_finding(
+        d.check_triggers().unwrap(),
+        &["\"notification\"", "lambda.tf", "eventbridge = true"],
+    );
+}
+
+#[test]
+fn a_function_invoked_both_ways_is_found() {
+    // The notification keeps invoking the functions after the switch to EventBridge.
+    let d = broken(
+        "lambda.tf",
+        "for_each = local.eventbridge ? [] : local.trigger_list",
+        "for_each = local.trigger_list",
+    );
+    let findings = d.check_delivery(EVENTBRIDGE).unwrap();
+    assert_finding(
+        findings.clone(),
+        &[
+            "parse",
+            "notification \"raw-to-parse\"",
+            "lambda.tf",
+            "invokes it directly",
+        ],
+    );
+    assert_finding(findings, &["parse", "more than once"]);
+    // The rules outlive the switch back to the notification.
+    let d = broken(
+        "eventbridge.tf",
+        "resource \"aws_cloudwatch_event_target\" \"s3\" {\n  for_each = local.eventbridge_triggers",
+        "resource \"aws_cloudwatch_event_target\" \"s3\" {\n  for_each = local.triggers",
+    );
+    assert_finding(
+        d.check_delivery(NOTIFICATION).unwrap(),
+        &[
+            "detect",
+            "aws_cloudwatch_event_target.s3[\"detect\"]",
+            "eventbridge.tf",
+            "invokes it from EventBridge",
+        ],
+    );
+}
+
+#[test]
+fn a_rule_pattern_that_matches_other_keys_or_events_is_found() {
+    let d = broken(
+        "eventbridge.tf",
+        "? { prefix = each.value.prefix }",
+        "? { prefix = \"raw\" }",
+    );
+    assert_finding(
+        d.check_delivery(EVENTBRIDGE).unwrap(),
+        &[
+            "parse",
+            "aws_cloudwatch_event_rule.s3[\"parse\"]",
+            "eventbridge.tf",
+            "prefix {\"raw\"}",
+            "TRIPLINE_RAW_PREFIX",
+        ],
+    );
+    let d = broken(
+        "eventbridge.tf",
+        ": { wildcard = \"${each.value.prefix}*${each.value.suffix}\" }",
+        ": { suffix = each.value.suffix }",
+    );
+    assert_finding(
+        d.check_delivery(EVENTBRIDGE).unwrap(),
+        &[
+            "notify",
+            "aws_cloudwatch_event_rule.s3[\"notify\"]",
+            "\"suffix\" \".json\"",
+            "expected a prefix",
+        ],
+    );
+    let d = broken(
+        "eventbridge.tf",
+        "\"detail-type\" = [\"Object Created\"]",
+        "\"detail-type\" = [\"Object Created\", \"Object Deleted\"]",
+    );
+    assert_finding(
+        d.check_delivery(EVENTBRIDGE).unwrap(),
+        &[
+            "detect",
+            "eventbridge.tf",
+            "Object Deleted",
+            "Object Created only",
+        ],
+    );
+    let d = broken(
+        "eventbridge.tf",
+        "bucket = { name = [aws_s3_bucket.data.id] }",
+        "bucket = { name = [var.bucket_name] }",
+    );
+    assert_finding(
+        d.check_delivery(EVENTBRIDGE).unwrap(),
+        &[
+            "parse",
+            "eventbridge.tf",
+            "var.bucket_name",
+            "aws_s3_bucket.data",
+        ],
+    );
+}
+
+#[test]
+fn a_rule_that_invokes_the_wrong_function_is_found() {
+    let d = broken(
+        "eventbridge.tf",
+        "arn       = aws_lambda_function.function[each.key].arn",
+        "arn       = aws_lambda_function.function[\"parse\"].arn",
+    );
+    let findings = d.check_delivery(EVENTBRIDGE).unwrap();
+    assert_finding(findings.clone(), &["parse", "more than once"]);
+    assert_finding(
+        findings.clone(),
+        &["notify", "nothing invokes it", "TRIPLINE_ALERTS_PREFIX"],
+    );
+    // detect's permission is for a rule that no longer invokes it.
+    assert_finding(
+        findings,
+        &[
+            "detect",
+            "aws_lambda_permission.eventbridge[\"detect\"]",
+            "eventbridge.tf",
+            "events.amazonaws.com",
+        ],
+    );
+}
+
+#[test]
+fn an_invoke_permission_wider_than_the_trigger_is_found() {
+    // EventBridge may invoke detect from parse's rule (and not from detect's).
+    let d = broken(
+        "eventbridge.tf",
+        "source_arn    = aws_cloudwatch_event_rule.s3[each.key].arn",
+        "source_arn    = aws_cloudwatch_event_rule.s3[\"parse\"].arn",
+    );
+    let findings = d.check_delivery(EVENTBRIDGE).unwrap();
+    assert_finding(
+        findings.clone(),
+        &[
+            "detect",
+            "events.amazonaws.com",
+            "aws_cloudwatch_event_rule.s3[\"parse\"]",
+            "only",
+        ],
+    );
+    assert_finding(
+        findings,
+        &[
+            "detect",
+            "no aws_lambda_permission",
+            "aws_cloudwatch_event_rule.s3[\"detect\"]",
+        ],
+    );
+    // From any rule at all.
+    let d = broken(
+        "eventbridge.tf",
+        "  source_arn    = aws_cloudwatch_event_rule.s3[each.key].arn\n",
+        "",
+    );
+    assert_finding(
+        d.check_delivery(EVENTBRIDGE).unwrap(),
+        &["notify", "eventbridge.tf", "from any source"],
+    );
+    // S3 keeps its permission after the switch to EventBridge.
+    let d = broken(
+        "lambda.tf",
+        "resource \"aws_lambda_permission\" \"s3\" {\n  for_each = local.notification_triggers",
+        "resource \"aws_lambda_permission\" \"s3\" {\n  for_each = local.triggers",
+    );
+    assert_finding(
+        d.check_delivery(EVENTBRIDGE).unwrap(),
+        &[
+            "parse",
+            "aws_lambda_permission.s3[\"parse\"]",
+            "lambda.tf",
+            "s3.amazonaws.com",
+        ],
+    );
+}
+
+#[test]
+fn a_target_without_retries_or_its_functions_dead_letter_queue_is_found() {
+    let d = broken(
+        "eventbridge.tf",
+        "    maximum_retry_attempts       = 185\n",
+        "",
+    );
+    assert_finding(
+        d.check_delivery(EVENTBRIDGE).unwrap(),
+        &[
+            "parse",
+            "aws_cloudwatch_event_target.s3[\"parse\"]",
+            "eventbridge.tf",
+            "retry_policy",
+        ],
+    );
+    let d = broken(
+        "eventbridge.tf",
+        "    arn = aws_sqs_queue.dlq[each.key].arn",
+        "    arn = aws_sqs_queue.dlq[\"notify\"].arn",
+    );
+    assert_finding(
+        d.check_delivery(EVENTBRIDGE).unwrap(),
+        &[
+            "detect",
+            "aws_sqs_queue.dlq[\"notify\"]",
+            "not to detect's dead-letter queue",
+        ],
+    );
+    let d = broken(
+        "eventbridge.tf",
+        "  dead_letter_config {\n    arn = aws_sqs_queue.dlq[each.key].arn\n  }\n",
+        "",
+    );
+    assert_finding(
+        d.check_delivery(EVENTBRIDGE).unwrap(),
+        &["notify", "eventbridge.tf", "no dead_letter_config"],
+    );
+}
+
+#[test]
+fn a_dead_letter_queue_eventbridge_cannot_use_or_any_rule_can_is_found() {
+    // The queue policy without its aws:SourceArn condition: any rule could send.
+    let d = broken(
+        "eventbridge.tf",
+        "    condition {\n      test     = \"ArnEquals\"\n      variable = \"aws:SourceArn\"\n      values   = [aws_cloudwatch_event_rule.s3[each.key].arn]\n    }\n",
+        "",
+    );
+    assert_finding(
+        d.check_delivery(EVENTBRIDGE).unwrap(),
+        &[
+            "parse",
+            "data.aws_iam_policy_document.dlq[\"parse\"]",
+            "eventbridge.tf",
+            "aws:SourceArn {}",
+        ],
+    );
+    // No queue policy at all.
+    let d = broken(
+        "eventbridge.tf",
+        "resource \"aws_sqs_queue_policy\" \"dlq\" {\n  for_each = local.eventbridge_triggers",
+        "resource \"aws_sqs_queue_policy\" \"dlq\" {\n  for_each = {}",
+    );
+    assert_finding(
+        d.check_delivery(EVENTBRIDGE).unwrap(),
+        &[
+            "notify",
+            "no aws_sqs_queue_policy",
+            "aws_sqs_queue.dlq[\"notify\"]",
+            "lost",
+        ],
+    );
+    // The key does not let EventBridge encrypt what it sends there.
+    let d = broken(
+        "kms.tf",
+        "for_each = local.eventbridge ? [1] : []",
+        "for_each = []",
+    );
+    assert_finding(
+        d.check_delivery(EVENTBRIDGE).unwrap(),
+        &[
+            "detect",
+            "data.aws_iam_policy_document.kms",
+            "kms.tf",
+            "kms:GenerateDataKey",
+            "lost",
+        ],
+    );
+    // The key's grant outlives the switch back to the notification.
+    let d = broken(
+        "kms.tf",
+        "for_each = local.eventbridge ? [1] : []",
+        "for_each = [1]",
+    );
+    assert_finding(
+        d.check_delivery(NOTIFICATION).unwrap(),
+        &[
+            "data.aws_iam_policy_document.kms",
+            "EventBridgeDeadLettersUseKey",
+            "kms.tf",
+            "no EventBridge rule",
+        ],
     );
 }
