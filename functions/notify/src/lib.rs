@@ -20,11 +20,16 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use std::sync::Arc;
+
 use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::Value;
 use tripline_aws::{s3event, ObjectRef, ObjectStore, S3Store, Settings, Unreadable};
 use tripline_core::alert::Alert;
+use tripline_core::config::Config;
+use tripline_core::layout::Layout;
+use tripline_core::notify::storm;
 
 pub mod delivery;
 pub mod destination;
@@ -40,6 +45,8 @@ pub struct Notify<S = S3Store> {
     pub store: S,
     pub settings: Settings,
     pub destinations: Vec<Box<dyn Destination>>,
+    /// The site's routes and storm control (`TRIPLINE_CONFIG`).
+    pub config: Arc<Config>,
 }
 
 /// What the invocation did. Delivery failures are in `failed`; see [`Report::into_result`].
@@ -53,6 +60,13 @@ pub struct Report {
     pub skipped: Vec<String>,
     /// Being delivered by another invocation that holds the claim (`alert id/destination`).
     pub claimed_by_another: Vec<String>,
+    /// Not sent because the destination's route does not take the alert
+    /// (`alert id/destination`); the alert stays in the alerts prefix.
+    pub unrouted: Vec<String>,
+    /// Alerts past their rule's storm threshold in their window: destinations got (or had)
+    /// the storm's roll-up instead (its deliveries are in `delivered`/`skipped` under the
+    /// roll-up's id).
+    pub in_storm: Vec<String>,
     /// Failures, safe to log (no URLs or secrets): each destination that failed after its
     /// retries or could not finish within the time budget.
     pub failed: Vec<String>,
@@ -82,10 +96,15 @@ impl<S: ObjectStore> Notify<S> {
         settings: Settings,
         destinations: Vec<Box<dyn Destination>>,
     ) -> anyhow::Result<Self> {
+        let config = match &settings.config_toml {
+            Some(text) => Config::from_toml_str(text).context("TRIPLINE_CONFIG")?,
+            None => Config::default(),
+        };
         Ok(Notify {
             store,
             settings,
             destinations,
+            config: Arc::new(config),
         })
     }
 
@@ -104,24 +123,42 @@ impl<S: ObjectStore> Notify<S> {
             if let Some(alert) = self.read(&object, &mut report).await? {
                 report.alerts.push(alert.id.clone());
                 let state_bucket = self.settings.output_bucket(&object.bucket).to_owned();
-                alerts.push((alert, state_bucket));
+                // Past its rule's storm threshold, the alert's destinations get the roll-up.
+                let send = match self.storm(&layout, &state_bucket, &alert).await? {
+                    Some(rollup) => {
+                        report.in_storm.push(alert.id.clone());
+                        rollup
+                    }
+                    None => alert.clone(),
+                };
+                for dest in &self.destinations {
+                    if !self.config.routes_to(dest.name(), &alert) {
+                        report
+                            .unrouted
+                            .push(format!("{}/{}", alert.id, dest.name()));
+                    }
+                }
+                alerts.push((alert, send, state_bucket));
             }
         }
         let layout = &layout;
-        let sends = alerts.iter().flat_map(|(alert, bucket)| {
-            self.destinations.iter().map(move |dest| async move {
-                let label = format!("{}/{}", alert.id, dest.name());
-                let delivery = delivery::deliver(
-                    &self.store,
-                    layout,
-                    bucket,
-                    alert,
-                    dest.as_ref(),
-                    invocation,
-                )
-                .await;
-                (label, delivery)
-            })
+        let sends = alerts.iter().flat_map(|(routed, alert, bucket)| {
+            self.destinations
+                .iter()
+                .filter(|dest| self.config.routes_to(dest.name(), routed))
+                .map(move |dest| async move {
+                    let label = format!("{}/{}", alert.id, dest.name());
+                    let delivery = delivery::deliver(
+                        &self.store,
+                        layout,
+                        bucket,
+                        alert,
+                        dest.as_ref(),
+                        invocation,
+                    )
+                    .await;
+                    (label, delivery)
+                })
         });
         let mut store_error = None;
         for (label, delivery) in join_all(sends).await {
@@ -142,6 +179,52 @@ impl<S: ObjectStore> Notify<S> {
             Some(e) => Err(e),
             None => Ok(report),
         }
+    }
+
+    /// The storm's roll-up when `alert` is past its rule's threshold in its window, counted
+    /// by marking it under the rule and window and listing the marks (one page, so the
+    /// count stops just past the threshold); `None` when it is within the threshold.
+    async fn storm(
+        &self,
+        layout: &Layout,
+        bucket: &str,
+        alert: &Alert,
+    ) -> anyhow::Result<Option<Alert>> {
+        let threshold = self.config.storm.threshold(&alert.rule.name);
+        if threshold == 0 {
+            return Ok(None);
+        }
+        let prefix = layout.storm_prefix(alert);
+        let hosts: Vec<&String> = alert.hosts.iter().take(storm::ROLLUP_HOSTS).collect();
+        let mark = serde_json::to_vec(&serde_json::json!({"alert": alert.id, "hosts": hosts}))?;
+        self.store
+            .put_if_absent(bucket, &format!("{prefix}{}", alert.id), mark.into())
+            .await?;
+        let marks = self
+            .store
+            .list(bucket, &prefix, threshold as usize + 1)
+            .await?;
+        if marks.len() <= threshold as usize {
+            return Ok(None);
+        }
+        // The first marks' hosts, for the roll-up to name.
+        let mut first_hosts = alert.hosts.clone();
+        for key in marks.iter().take(5) {
+            let mark: Value = serde_json::from_slice(&self.store.get(bucket, key).await?)
+                .with_context(|| format!("s3://{bucket}/{key} is not a storm mark"))?;
+            if let Some(hosts) = mark["hosts"].as_array() {
+                first_hosts.extend(hosts.iter().filter_map(|h| h.as_str().map(str::to_owned)));
+            }
+        }
+        let alerts_at = format!("s3://{bucket}/{}", layout.alerts_day_prefix(alert));
+        tracing::warn!(alert = %alert.id, rule = %alert.rule.name, threshold, "alert storm: destinations get the roll-up");
+        Ok(Some(storm::rollup(
+            alert,
+            threshold,
+            marks.len(),
+            first_hosts,
+            &alerts_at,
+        )))
     }
 
     /// The alert `object` names; `None` when it can never be read (counted in `report`).
@@ -189,6 +272,12 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
                 report.claimed_by_another.len() as f64,
                 Unit::Count,
             ),
+            (
+                "DeliveriesUnrouted",
+                report.unrouted.len() as f64,
+                Unit::Count,
+            ),
+            ("AlertsInStorm", report.in_storm.len() as f64, Unit::Count),
             ("DeliveryFailures", report.failed.len() as f64, Unit::Count),
             ("Unreadable", report.unreadable.len() as f64, Unit::Count),
             ("Duration", duration_ms, Unit::Milliseconds),

@@ -138,8 +138,7 @@ async fn a_failing_destination_fails_the_invocation_and_only_it_is_retried() {
     assert_eq!(retry.delivered, [format!("{id}/webhook")]);
     assert_eq!(retry.skipped, [format!("{id}/sns")]);
     assert_eq!((webhook.sends().len(), sns.sends().len()), (2, 1));
-    // Claim, release, re-claim, skip, mark: every notify row of the access table.
-    assert_eq!(store.areas_touched("notify"), notify_access_table());
+    used_rows_are_in_the_table(&store);
 }
 
 #[tokio::test]
@@ -275,4 +274,179 @@ async fn a_slow_destination_does_not_starve_the_others() {
         sns.sends().len() + webhook.sends().len() + pagerduty.sends().len(),
         3
     );
+}
+
+/// An alert of `rule` on `host` in the 14:00 window, stored, and the S3 event naming it.
+fn stored_alert(store: &MemStore, rule: &str, host: &str, severity: &str) -> (String, Value) {
+    let id = format!("{:016x}", {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (rule, host).hash(&mut h);
+        h.finish()
+    });
+    let key = format!("alerts/2026/11/22/{id}.json");
+    let alert = serde_json::json!({
+        "id": id,
+        "rule": {"name": rule, "id": "r", "title": "Noisy rule", "level": severity},
+        "severity": severity,
+        "title": format!("{rule} on {host}"),
+        "dedup": {"fields": ["host"], "values": [host], "window": "1h", "window_start": "2026-11-22T14:00:00Z"},
+        "first_seen": "2026-11-22T14:01:00Z",
+        "last_seen": "2026-11-22T14:02:00Z",
+        "count": 1,
+        "hosts": [host],
+        "host_count": 1,
+        "attack": [],
+        "samples": []
+    });
+    store.insert("tripline-data", &key, serde_json::to_vec(&alert).unwrap());
+    let event = serde_json::json!({"Records": [{
+        "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "tripline-data"}, "object": {"key": key}}
+    }]});
+    (id, event)
+}
+
+fn with_config(mut notify: Notify<MemStore>, toml: &str) -> Notify<MemStore> {
+    notify.config =
+        std::sync::Arc::new(tripline_core::config::Config::from_toml_str(toml).unwrap());
+    notify
+}
+
+/// A destination gets only what its route takes; what no route takes is counted and stays
+/// in the alerts prefix.
+#[tokio::test]
+async fn each_destination_gets_what_its_route_takes() {
+    let store = MemStore::new();
+    let (slack, pagerduty) = (Recording::new("slack"), Recording::new("pagerduty"));
+    let notify = with_config(
+        notify(&store, &[&slack, &pagerduty]),
+        "[routes.pagerduty]\nmin_level = \"critical\"\n\
+         [routes.slack]\nexclude_rules = [\"osquery_noisy_*\"]\n",
+    );
+    let (high, high_event) = stored_alert(&store, "osquery_reverse_shell", "web-1", "high");
+    let (critical, critical_event) =
+        stored_alert(&store, "osquery_xz_backdoor", "web-2", "critical");
+    let (noisy, noisy_event) = stored_alert(&store, "osquery_noisy_port", "web-3", "critical");
+    let mut unrouted = Vec::new();
+    for (i, event) in [&high_event, &critical_event, &noisy_event]
+        .into_iter()
+        .enumerate()
+    {
+        let report = notify
+            .handle(event, &invocation(&format!("req-{i}")))
+            .await
+            .unwrap()
+            .into_result()
+            .unwrap();
+        unrouted.extend(report.unrouted.clone());
+        let line: Value = serde_json::from_str(&tripline_notify::metrics(&report, 1.0)).unwrap();
+        assert_eq!(line["DeliveriesUnrouted"], report.unrouted.len() as f64);
+    }
+    assert_eq!(slack.sends(), [high.clone(), critical.clone()]);
+    assert_eq!(pagerduty.sends(), [critical, noisy.clone()]);
+    assert_eq!(
+        unrouted,
+        [format!("{high}/pagerduty"), format!("{noisy}/slack")]
+    );
+    assert_eq!(
+        store.keys("tripline-data", "alerts/").len(),
+        3,
+        "every alert stays"
+    );
+}
+
+/// A rule raising more alerts in one window than the storm threshold: the first ones are
+/// sent, then each destination gets one roll-up naming the count, the first hosts and where
+/// the rest are, and nothing more for that storm.
+#[tokio::test]
+async fn a_storm_becomes_one_rollup_per_destination() {
+    let store = MemStore::new();
+    let (slack, webhook) = (Recording::new("slack"), Recording::new("webhook"));
+    let notify = with_config(
+        notify(&store, &[&slack, &webhook]),
+        "[storm]\nthreshold = 3\n",
+    );
+    let mut ids = Vec::new();
+    let mut in_storm = Vec::new();
+    let mut delivered = Vec::new();
+    for host in 0..8 {
+        let (id, event) = stored_alert(
+            &store,
+            "osquery_noisy_port",
+            &format!("host-{host}"),
+            "medium",
+        );
+        ids.push(id);
+        let report = notify
+            .handle(&event, &invocation(&format!("req-{host}")))
+            .await
+            .unwrap()
+            .into_result()
+            .unwrap();
+        in_storm.extend(report.in_storm);
+        delivered.extend(report.delivered);
+    }
+    // A storm of another rule, or of the same rule in another window, is its own.
+    let (other, other_event) = stored_alert(&store, "osquery_reverse_shell", "host-0", "high");
+    notify
+        .handle(&other_event, &invocation("req-x"))
+        .await
+        .unwrap();
+    let sent = slack.sends();
+    assert_eq!(
+        sent.len(),
+        5,
+        "3 alerts, the roll-up, the other rule's alert: {sent:?}"
+    );
+    assert_eq!(&sent[..3], &ids[..3]);
+    let rollup_id = &sent[3];
+    assert!(!ids.contains(rollup_id));
+    assert_eq!(sent[4], other);
+    assert_eq!(webhook.sends(), sent, "each destination alike");
+    assert_eq!(in_storm.len(), 5, "alerts 4 to 8 folded into the roll-up");
+    assert_eq!(
+        delivered
+            .iter()
+            .filter(|d| d.starts_with(rollup_id.as_str()))
+            .count(),
+        2,
+        "one roll-up per destination"
+    );
+    assert_eq!(store.keys("tripline-data", "state/storm/").len(), 9);
+    used_rows_are_in_the_table(&store);
+}
+
+fn used_rows_are_in_the_table(store: &MemStore) {
+    let used = store.areas_touched("notify");
+    assert!(used.is_subset(&notify_access_table()), "{used:?}");
+}
+
+/// Claims taken, released and taken again, markers, a storm counted and rolled up: every
+/// notify row of the access table is used, and nothing else.
+#[tokio::test]
+async fn every_access_row_is_used_and_no_other() {
+    let store = MemStore::new();
+    let webhook = Recording::failing("webhook", 1);
+    let notify = with_config(notify(&store, &[&webhook]), "[storm]\nthreshold = 1\n");
+    let (_, first) = stored_alert(&store, "osquery_noisy_port", "host-1", "medium");
+    let (_, second) = stored_alert(&store, "osquery_noisy_port", "host-2", "medium");
+    assert_eq!(
+        notify
+            .handle(&first, &invocation("req-1"))
+            .await
+            .unwrap()
+            .failed
+            .len(),
+        1
+    );
+    notify
+        .handle(&first, &invocation("req-2"))
+        .await
+        .unwrap()
+        .into_result()
+        .unwrap();
+    let storm = notify.handle(&second, &invocation("req-3")).await.unwrap();
+    assert_eq!(storm.in_storm.len(), 1);
+    assert_eq!(store.areas_touched("notify"), notify_access_table());
 }

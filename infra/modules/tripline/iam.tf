@@ -208,6 +208,15 @@ data "aws_iam_policy_document" "notify" {
     resources = ["${aws_s3_bucket.data.arn}/${local.claim_prefix}*"]
   }
 
+  # Storm control: a mark per alert under its rule and window, created if absent, listed
+  # (s3:ListBucket, below) to count them, and the first ones read for the roll-up's hosts.
+  statement {
+    sid       = "StormMarks"
+    effect    = "Allow"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${local.storm_prefix}*"]
+  }
+
   # See the detect policy: a 404 for a delivery marker that does not exist yet.
   statement {
     sid       = "NotFoundInsteadOfAccessDenied"

@@ -23,6 +23,7 @@ locals {
   alerts_prefix          = "alerts/"
   state_prefix           = "state/"
   claim_prefix           = "state/claim/"
+  storm_prefix           = "state/storm/"
   delivery_prefix        = "state/delivery/"
   firehose_errors_prefix = "firehose-errors/"
   # What parse appends to a raw key (TRIPLINE_OUTPUT_COMPRESSION), and so what triggers detect.
@@ -120,6 +121,7 @@ locals {
         TRIPLINE_ALERTS_PREFIX = local.alerts_prefix
         TRIPLINE_STATE_PREFIX  = local.state_prefix
         TRIPLINE_SNS_TOPIC_ARN = aws_sns_topic.alerts.arn
+        TRIPLINE_CONFIG        = var.detect_config_toml
       },
       { for k, p in local.ssm_parameters : p.env => aws_ssm_parameter.destination[k].name },
       var.enable_pagerduty ? { TRIPLINE_PAGERDUTY_URL = var.pagerduty_events_url } : {},

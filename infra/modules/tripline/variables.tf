@@ -344,7 +344,7 @@ variable "encrypt_lambda_environment" {
 }
 
 variable "detect_config_toml" {
-  description = "tripline.toml contents: min_osquery_version, min_macos_version, office_networks, stale_after_minutes, max_samples (see tripline.example.toml). Passed to the detect function as TRIPLINE_CONFIG; empty uses the built-in defaults. Lambda allows 4 KB of environment variables in total."
+  description = "tripline.toml contents: min_osquery_version, min_macos_version, office_networks, stale_after_minutes, max_samples, [query_sql], [routes.<destination>] and [storm] (see tripline.example.toml). Passed to the detect and notify functions as TRIPLINE_CONFIG; empty uses the built-in defaults. Lambda allows 4 KB of environment variables in total."
   type        = string
   default     = ""
 }

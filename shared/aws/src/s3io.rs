@@ -623,6 +623,29 @@ pub async fn object_exists(client: &Client, bucket: &str, key: &str) -> Result<b
     }
 }
 
+/// Up to `max` keys under `prefix`, in key order (one ListObjectsV2 page: `max` at most
+/// 1000). Needs `s3:ListBucket` on the bucket.
+pub async fn list_keys(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    max: usize,
+) -> Result<Vec<String>> {
+    let out = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .max_keys(max.min(1000) as i32)
+        .send()
+        .await
+        .map_err(|e| Error::aws(format!("ListObjectsV2 {}", s3_url(bucket, prefix)), e))?;
+    Ok(out
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect())
+}
+
 /// Reads a small object whole (alerts, markers). Refuses objects over
 /// [`MAX_SMALL_OBJECT_BYTES`]; a missing key is an error with [`Error::is_not_found`].
 pub async fn get_object_bytes(client: &Client, bucket: &str, key: &str) -> Result<Bytes> {

@@ -101,6 +101,7 @@ pub const NOTIFY_ENV_VARS: &[&str] = &[
     var::BUCKET,
     var::ALERTS_PREFIX,
     var::STATE_PREFIX,
+    var::CONFIG,
     var::SNS_TOPIC_ARN,
     var::SLACK_WEBHOOK_URL,
     var::SLACK_WEBHOOK_URL_PARAM,

@@ -95,6 +95,14 @@ pub trait ObjectStore: Clone + Send + Sync + 'static {
         body: Bytes,
     ) -> impl Future<Output = Result<PutOutcome>> + Send;
 
+    /// Up to `max` (at most 1000) keys under `prefix`, in key order.
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+
     /// A writer for `bucket/key`; nothing exists there until [`ObjectWriter::finish`].
     /// Call inside a tokio runtime (an async task or a `spawn_blocking` thread).
     fn writer(&self, bucket: &str, key: &str) -> Self::Writer;
@@ -145,6 +153,10 @@ impl ObjectStore for S3Store {
 
     async fn put(&self, bucket: &str, key: &str, body: Bytes) -> Result<()> {
         s3io::put_object(&self.client, bucket, key, body).await
+    }
+
+    async fn list(&self, bucket: &str, prefix: &str, max: usize) -> Result<Vec<String>> {
+        s3io::list_keys(&self.client, bucket, prefix, max).await
     }
 
     async fn put_if_absent(&self, bucket: &str, key: &str, body: Bytes) -> Result<PutOutcome> {
@@ -231,6 +243,7 @@ fn op_name(op: Op) -> &'static str {
         Op::Put => "PutObject",
         Op::PutIfAbsent => "PutObject If-None-Match",
         Op::Write => "upload",
+        Op::List => "ListObjectsV2",
     }
 }
 
@@ -414,6 +427,13 @@ impl ObjectStore for MemStore {
         mem.created.push(slot.clone());
         mem.objects.insert(slot, body);
         Ok(PutOutcome::Created)
+    }
+
+    async fn list(&self, bucket: &str, prefix: &str, max: usize) -> Result<Vec<String>> {
+        self.fault(Op::List, bucket, prefix).await?;
+        let mut keys = self.keys(bucket, prefix);
+        keys.truncate(max.min(1000));
+        Ok(keys)
     }
 
     fn writer(&self, bucket: &str, key: &str) -> MemWriter {

@@ -122,7 +122,7 @@ impl MotoServer {
         panic!("moto_server did not start: {last_error}");
     }
 
-    fn try_start(bin: &PathBuf) -> Result<Self, String> {
+    fn try_start(bin: &std::path::Path) -> Result<Self, String> {
         let port = free_port();
         let log =
             std::env::temp_dir().join(format!("tripline-moto-{}-{port}.log", std::process::id()));

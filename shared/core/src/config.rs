@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::alert::{Alert, Level};
 use crate::tables::{DefsError, QueryDefs};
 
 /// Why a configuration could not be loaded; every variant names the file or key at fault.
@@ -190,6 +191,110 @@ pub struct Config {
     /// Query definitions written inline (`[query_sql]`: `"<query>"` or `"<pack>/<query>"`
     /// to its SQL), the form the detect function's `TRIPLINE_CONFIG` can carry.
     pub query_sql: BTreeMap<String, String>,
+    /// Which alerts each destination gets (`[routes.<destination>]`); a destination without
+    /// a route gets every alert.
+    pub routes: BTreeMap<String, Route>,
+    /// When one rule's alerts in a window become one roll-up message (`[storm]`).
+    pub storm: Storm,
+}
+
+/// The destinations a route can name, as the notify function calls them.
+pub const DESTINATIONS: [&str; 5] = ["sns", "slack", "webhook", "pagerduty", "splunk"];
+
+/// Default for `[storm] threshold`: more alerts than this from one rule in one dedup window
+/// is a storm, and each destination gets one roll-up instead of the rest.
+pub const DEFAULT_STORM_THRESHOLD: u32 = 25;
+
+/// Which alerts one destination gets: those at or above `min_level`, of a rule `rules`
+/// names (every rule when empty), and of no rule `exclude_rules` names. Rule names may be
+/// globs (`osquery_*_backdoor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The least severe level sent.
+    pub min_level: Level,
+    /// Rules sent; empty: all.
+    pub rules: RulePatterns,
+    /// Rules never sent, whatever `rules` says.
+    pub exclude_rules: RulePatterns,
+}
+
+impl Route {
+    /// Whether this route sends `alert`.
+    pub fn takes(&self, alert: &Alert) -> bool {
+        alert.severity >= self.min_level
+            && (self.rules.is_empty() || self.rules.matches(&alert.rule.name))
+            && !self.exclude_rules.matches(&alert.rule.name)
+    }
+}
+
+/// Rule-name globs, compiled once.
+#[derive(Debug, Clone, Default)]
+pub struct RulePatterns {
+    text: Vec<String>,
+    set: globset::GlobSet,
+}
+
+impl PartialEq for RulePatterns {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for RulePatterns {}
+
+impl RulePatterns {
+    fn new(patterns: Vec<String>) -> Result<RulePatterns, String> {
+        let mut builder = globset::GlobSetBuilder::new();
+        for p in &patterns {
+            builder.add(globset::Glob::new(p).map_err(|e| format!("{p:?}: {e}"))?);
+        }
+        let set = builder.build().map_err(|e| e.to_string())?;
+        Ok(RulePatterns {
+            text: patterns,
+            set,
+        })
+    }
+
+    /// The patterns as written.
+    pub fn patterns(&self) -> &[String] {
+        &self.text
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// Whether a pattern matches `rule`.
+    pub fn matches(&self, rule: &str) -> bool {
+        self.set.is_match(rule)
+    }
+}
+
+/// Storm control: more than `threshold` alerts from one rule in one dedup window (a rule's own
+/// threshold in `rules` first) become one roll-up message per destination; 0 turns it off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storm {
+    /// Site-wide threshold.
+    pub threshold: u32,
+    /// Per-rule thresholds, by rule name.
+    pub rules: BTreeMap<String, u32>,
+}
+
+impl Default for Storm {
+    fn default() -> Self {
+        Storm {
+            threshold: DEFAULT_STORM_THRESHOLD,
+            rules: BTreeMap::new(),
+        }
+    }
+}
+
+impl Storm {
+    /// The threshold for `rule`; 0: no storm control.
+    pub fn threshold(&self, rule: &str) -> u32 {
+        self.rules.get(rule).copied().unwrap_or(self.threshold)
+    }
 }
 
 impl Default for Config {
@@ -202,6 +307,8 @@ impl Default for Config {
             max_samples: DEFAULT_MAX_SAMPLES,
             query_files: Vec::new(),
             query_sql: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            storm: Storm::default(),
         }
     }
 }
@@ -218,6 +325,23 @@ struct RawConfig {
     max_samples: Option<i64>,
     queries: Option<Vec<String>>,
     query_sql: Option<BTreeMap<String, String>>,
+    routes: Option<BTreeMap<String, RawRoute>>,
+    storm: Option<RawStorm>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    min_level: Option<String>,
+    rules: Option<Vec<String>>,
+    exclude_rules: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorm {
+    threshold: Option<i64>,
+    rules: Option<BTreeMap<String, i64>>,
 }
 
 impl Config {
@@ -328,7 +452,52 @@ impl Config {
             .map(PathBuf::from)
             .collect();
         cfg.query_sql = raw.query_sql.unwrap_or_default();
+        for (dest, route) in raw.routes.unwrap_or_default() {
+            let key = |k: &str| format!("routes.{dest}.{k}");
+            if !DESTINATIONS.contains(&dest.as_str()) {
+                return Err(invalid(
+                    &format!("routes.{dest}"),
+                    format!("no destination called {dest:?}; destinations are {DESTINATIONS:?}"),
+                ));
+            }
+            let min_level = match route.min_level {
+                Some(l) => l
+                    .parse()
+                    .map_err(|m: String| invalid(&key("min_level"), m))?,
+                None => Level::Informational,
+            };
+            let patterns = |k: &str, v: Option<Vec<String>>| {
+                RulePatterns::new(v.unwrap_or_default()).map_err(|m| invalid(&key(k), m))
+            };
+            let route = Route {
+                min_level,
+                rules: patterns("rules", route.rules)?,
+                exclude_rules: patterns("exclude_rules", route.exclude_rules)?,
+            };
+            cfg.routes.insert(dest, route);
+        }
+        if let Some(storm) = raw.storm {
+            let count = |k: &str, n: i64| {
+                u32::try_from(n).map_err(|_| {
+                    invalid(k, format!("must be a number of alerts (0: off), got {n}"))
+                })
+            };
+            if let Some(n) = storm.threshold {
+                cfg.storm.threshold = count("storm.threshold", n)?;
+            }
+            for (rule, n) in storm.rules.unwrap_or_default() {
+                let n = count(&format!("storm.rules.{rule}"), n)?;
+                cfg.storm.rules.insert(rule, n);
+            }
+        }
         Ok(cfg)
+    }
+
+    /// Whether `destination` sends `alert` (`[routes]`; no route: every alert).
+    pub fn routes_to(&self, destination: &str, alert: &Alert) -> bool {
+        self.routes
+            .get(destination)
+            .is_none_or(|route| route.takes(alert))
     }
 
     /// Whether an address falls inside one of `office_networks`.
@@ -388,6 +557,69 @@ mod tests {
         .unwrap();
         assert_eq!(c.query_defs().unwrap().len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn alert(rule: &str, severity: Level) -> Alert {
+        let mut a = crate::notify::fixtures::alert();
+        let mut r = (*a.rule).clone();
+        r.name = rule.into();
+        a.rule = std::sync::Arc::new(r);
+        a.severity = severity;
+        a
+    }
+
+    #[test]
+    fn routes_by_level_and_rule_globs() {
+        let c = Config::from_toml_str(
+            r#"
+            [routes.pagerduty]
+            min_level = "critical"
+            [routes.slack]
+            min_level = "medium"
+            rules = ["osquery_*shell*", "osquery_suspicious_cron"]
+            exclude_rules = ["osquery_bind_shell"]
+            [storm]
+            threshold = 10
+            [storm.rules]
+            osquery_new_listening_port = 0
+            "#,
+        )
+        .unwrap();
+        let cron_high = alert("osquery_suspicious_cron", Level::High);
+        assert!(!c.routes_to("pagerduty", &cron_high));
+        assert!(c.routes_to("pagerduty", &alert("x", Level::Critical)));
+        assert!(c.routes_to("slack", &cron_high));
+        assert!(c.routes_to("slack", &alert("osquery_reverse_shell", Level::Medium)));
+        assert!(!c.routes_to("slack", &alert("osquery_reverse_shell", Level::Low)));
+        assert!(!c.routes_to("slack", &alert("osquery_bind_shell", Level::Critical)));
+        assert!(!c.routes_to("slack", &alert("osquery_ld_preload", Level::Critical)));
+        assert!(
+            c.routes_to("webhook", &alert("anything", Level::Informational)),
+            "no route: all"
+        );
+        assert_eq!(c.storm.threshold("osquery_suspicious_cron"), 10);
+        assert_eq!(c.storm.threshold("osquery_new_listening_port"), 0);
+        assert_eq!(
+            Config::default().storm.threshold("x"),
+            DEFAULT_STORM_THRESHOLD
+        );
+    }
+
+    #[test]
+    fn bad_routes_name_the_key() {
+        for (text, key) in [
+            ("[routes.email]\nmin_level = \"high\"", "routes.email"),
+            (
+                "[routes.slack]\nmin_level = \"severe\"",
+                "routes.slack.min_level",
+            ),
+            ("[routes.slack]\nrules = [\"a[\"]", "routes.slack.rules"),
+            ("[routes.slack]\nlevel = \"high\"", "level"),
+            ("[storm]\nthreshold = -1", "storm.threshold"),
+        ] {
+            let e = Config::from_toml_str(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! <quarantine> <raw key>.ndjson.zst (or .ndjson.gz)    parse writes
 //! <alerts>     YYYY/MM/DD/<alert id>.json              detect creates if absent, notify reads
 //! <state>claim/<alert id>/<destination>/<generation>   notify claims before it sends
+//! <state>storm/<rule>/<window start>/<alert id>        notify counts a rule's alerts per window
 //! <state>delivery/<alert id>/<destination>             notify checks, then creates if absent
 //! ```
 //!
@@ -53,18 +54,21 @@ pub enum Area {
     Alerts,
     /// Notify's claims on a delivery, `<state>claim/`.
     Claim,
+    /// Notify's count of each rule's alerts per window, `<state>storm/`.
+    Storm,
     /// Notify's delivery markers, `<state>delivery/`.
     Delivery,
 }
 
 impl Area {
     /// Every area.
-    pub const ALL: [Area; 6] = [
+    pub const ALL: [Area; 7] = [
         Area::Raw,
         Area::Normalized,
         Area::Quarantine,
         Area::Alerts,
         Area::Claim,
+        Area::Storm,
         Area::Delivery,
     ];
 
@@ -73,7 +77,7 @@ impl Area {
         match self {
             Area::Normalized | Area::Quarantine => NDJSON_SUFFIXES,
             Area::Alerts => &[ALERT_SUFFIX],
-            Area::Raw | Area::Claim | Area::Delivery => &[],
+            Area::Raw | Area::Claim | Area::Storm | Area::Delivery => &[],
         }
     }
 }
@@ -91,6 +95,8 @@ pub enum Op {
     PutIfAbsent,
     /// Streams an object out (a multipart upload when large).
     Write,
+    /// Lists keys under a prefix (one page).
+    List,
 }
 
 /// One kind of access a function makes: an operation on the keys of an area.
@@ -130,6 +136,11 @@ pub const ACCESS: &[Access] = &[
     access("notify", Op::Read, Area::Claim),
     access("notify", Op::Put, Area::Claim),
     access("notify", Op::PutIfAbsent, Area::Delivery),
+    // notify, storm control: each alert's mark under its rule and window, a count of the
+    // marks there, and past the threshold the first marks' hosts for the roll-up.
+    access("notify", Op::PutIfAbsent, Area::Storm),
+    access("notify", Op::List, Area::Storm),
+    access("notify", Op::Read, Area::Storm),
 ];
 
 /// Which function each area's S3 `ObjectCreated` notification triggers. A function accepts
@@ -175,6 +186,7 @@ pub struct Layout {
     prefixes: Prefixes,
     codec: Codec,
     claim: String,
+    storm: String,
     delivery: String,
 }
 
@@ -190,6 +202,7 @@ impl Layout {
     pub fn new(prefixes: Prefixes, codec: Codec) -> Self {
         Layout {
             claim: format!("{}claim/", prefixes.state),
+            storm: format!("{}storm/", prefixes.state),
             delivery: format!("{}delivery/", prefixes.state),
             prefixes,
             codec,
@@ -214,6 +227,7 @@ impl Layout {
             Area::Quarantine => &self.prefixes.quarantine,
             Area::Alerts => &self.prefixes.alerts,
             Area::Claim => &self.claim,
+            Area::Storm => &self.storm,
             Area::Delivery => &self.delivery,
         }
     }
@@ -263,7 +277,7 @@ impl Layout {
         match area {
             Area::Normalized | Area::Quarantine => Some(self.ndjson_suffix()),
             Area::Alerts => Some(ALERT_SUFFIX),
-            Area::Raw | Area::Claim | Area::Delivery => None,
+            Area::Raw | Area::Claim | Area::Storm | Area::Delivery => None,
         }
     }
 
@@ -304,6 +318,20 @@ impl Layout {
     /// created if absent and no two invocations can hold the same one.
     pub fn claim(&self, alert_id: &str, destination: &str, generation: u32) -> String {
         format!("{}{alert_id}/{destination}/{generation}", self.claim)
+    }
+
+    /// `<state>storm/<rule>/<window start>/`: the marks of a rule's alerts in one window.
+    pub fn storm_prefix(&self, alert: &Alert) -> String {
+        format!(
+            "{}{}/{}/",
+            self.storm, alert.rule.name, alert.dedup.window_start
+        )
+    }
+
+    /// `<alerts>YYYY/MM/DD/`: where the alerts of `alert`'s window day are.
+    pub fn alerts_day_prefix(&self, alert: &Alert) -> String {
+        let key = self.alert_key(alert);
+        key[..key.rfind('/').map_or(0, |i| i + 1)].to_owned()
     }
 
     /// `<state>delivery/<alert id>/<destination>`: created once `destination` accepted the

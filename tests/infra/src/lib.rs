@@ -90,7 +90,7 @@ pub fn prefix_var(area: Area) -> &'static str {
         Area::Normalized => var::NORMALIZED_PREFIX,
         Area::Quarantine => var::QUARANTINE_PREFIX,
         Area::Alerts => var::ALERTS_PREFIX,
-        Area::Claim | Area::Delivery => var::STATE_PREFIX,
+        Area::Claim | Area::Storm | Area::Delivery => var::STATE_PREFIX,
     }
 }
 
@@ -164,7 +164,6 @@ pub fn function_adapters(function: &str) -> Vec<(&'static str, String)> {
 /// `shared/aws/src` means the adapter table is missing an operation.
 pub const OTHER_SDK_METHODS: &[&str] = &[
     "list_objects",
-    "list_objects_v2",
     "delete_object",
     "delete_objects",
     "copy_object",

@@ -10,6 +10,7 @@ pub mod pagerduty;
 pub mod slack;
 pub mod sns;
 pub mod splunk;
+pub mod storm;
 pub mod webhook;
 
 use crate::attack::TechniqueRef;
