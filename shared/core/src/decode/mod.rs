@@ -270,6 +270,7 @@ fn open<R: Read>(reader: R, counters: &Counters) -> (BufReader<Counting<R>>, boo
             inner: reader,
             count: counters.raw.clone(),
             limit: None,
+            failed: Some(counters.source_failed.clone()),
         },
     );
     let gzip = matches!(raw.fill_buf(), Ok(b) if b.starts_with(&[0x1f, 0x8b]));
@@ -281,6 +282,8 @@ fn open<R: Read>(reader: R, counters: &Counters) -> (BufReader<Counting<R>>, boo
 struct Counters {
     raw: std::sync::Arc<std::sync::atomic::AtomicU64>,
     decoded: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Reading the object itself failed (rather than inflating what was read).
+    source_failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<'a> ObjectDecoder<'a> {
@@ -410,10 +413,17 @@ impl<'a> ObjectDecoder<'a> {
             .load(std::sync::atomic::Ordering::Relaxed);
         let error = if e.get_ref().is_some_and(|inner| inner.is::<LimitExceeded>()) {
             ObjectError::DecompressedTooLarge { limit: self.limit }
-        } else if matches!(
-            e.kind(),
-            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
-        ) {
+        } else if !self
+            .counters
+            .source_failed
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && matches!(
+                e.kind(),
+                io::ErrorKind::InvalidInput
+                    | io::ErrorKind::InvalidData
+                    | io::ErrorKind::UnexpectedEof
+            )
+        {
             ObjectError::Corrupt {
                 message: e.to_string(),
                 after_bytes: after,
@@ -490,6 +500,7 @@ impl Counters {
             inner,
             count: self.decoded.clone(),
             limit: Some(limit),
+            failed: None,
         }
     }
 }
@@ -511,10 +522,23 @@ struct Counting<R> {
     inner: R,
     count: std::sync::Arc<std::sync::atomic::AtomicU64>,
     limit: Option<u64>,
+    /// Set when `inner` fails: for the object's own reader, whose errors (a cut network
+    /// stream among them) are read failures whatever their kind, never damage.
+    failed: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.read_counted(buf);
+        if let (Err(_), Some(failed)) = (&read, &self.failed) {
+            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        read
+    }
+}
+
+impl<R: Read> Counting<R> {
+    fn read_counted(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         use std::sync::atomic::Ordering::Relaxed;
         let so_far = self.count.load(Relaxed);
         if let Some(limit) = self.limit {

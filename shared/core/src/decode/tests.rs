@@ -380,3 +380,48 @@ fn each_row_gets_the_tables_of_its_own_columns() {
         .all(|e| e.tables_from == Some(crate::tables::TablesFrom::Columns)));
     assert_eq!(summary.tables_unknown, 0);
 }
+
+/// A reader that gives `data` and then fails with `kind`, as a network stream cut short.
+struct Cut {
+    data: io::Cursor<Vec<u8>>,
+    kind: io::ErrorKind,
+}
+
+impl Read for Cut {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.data.read(buf)? {
+            0 => Err(io::Error::new(self.kind, "stream cut")),
+            n => Ok(n),
+        }
+    }
+}
+
+#[test]
+fn a_failed_read_is_no_damage_to_the_object() {
+    // Whatever the error's kind, a stream that fails is a read failure (worth a retry),
+    // not a truncated object.
+    let body = format!("{}not json\n", sample());
+    for data in [body.clone().into_bytes(), gzip(body.as_bytes())] {
+        for kind in [io::ErrorKind::UnexpectedEof, io::ErrorKind::InvalidData] {
+            for parallelism in [crate::Parallelism::Inline, crate::Parallelism::Threads] {
+                let reader = Cut {
+                    data: io::Cursor::new(data.clone()),
+                    kind,
+                };
+                let decoder = ObjectDecoder::with_parallelism(
+                    reader,
+                    Origin::path("t"),
+                    Options::default(),
+                    parallelism,
+                );
+                let (events, q, s) = collect(decoder);
+                assert!(
+                    matches!(s.error, Some(ObjectError::Read { .. })),
+                    "{kind:?}: {:?}",
+                    s.error
+                );
+                assert_eq!((events.len(), q.len()), (3, 1));
+            }
+        }
+    }
+}
