@@ -113,8 +113,9 @@ impl Input {
 }
 
 /// Decodes inputs one after another with the shared behaviour of `parse` and `scan`: a
-/// progress bar, one-line errors for unreadable inputs and damaged objects, quarantined
-/// records written to a file or reported on stderr, and the running totals.
+/// progress bar, one-line errors for unreadable inputs and damaged objects, quarantine
+/// entries (records', and an object's own) written to a file or reported on stderr, and the
+/// running totals.
 pub struct Driver {
     options: StageOptions,
     progress: ProgressBar,
@@ -236,13 +237,19 @@ impl Sink for DriverSink<'_, '_> {
                 })
             }
             None => {
-                self.progress.suspend(|| {
-                    eprintln!(
+                self.progress.suspend(|| match &q.object {
+                    Some(object) => eprintln!(
+                        "tripline: quarantined {} as a whole: {}: {}",
+                        self.input.display(),
+                        q.reason,
+                        object.message
+                    ),
+                    None => eprintln!(
                         "tripline: quarantined {} record {}: {}",
                         self.input.display(),
                         q.source.record,
                         q.reason
-                    )
+                    ),
                 });
                 Ok(())
             }

@@ -32,7 +32,8 @@ pub struct ParseArgs {
     /// TRIPLINE_OUTPUT_COMPRESSION).
     #[arg(long, value_name = "zstd|gzip", default_value_t = Codec::default())]
     pub compression: Codec,
-    /// Write quarantined records (NDJSON, with reasons) to this file.
+    /// Write quarantine entries (NDJSON, with reasons: records', and an object's own when it
+    /// could not be read as osquery) to this file.
     #[arg(long, value_name = "FILE")]
     pub quarantine: Option<PathBuf>,
     /// Site settings (tripline.toml): its `queries` and `[query_sql]` are read.

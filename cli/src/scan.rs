@@ -36,7 +36,8 @@ pub struct ScanArgs {
     /// Also write an ATT&CK Navigator layer (v4.5) of what fired.
     #[arg(long, value_name = "FILE")]
     pub layer: Option<PathBuf>,
-    /// Write quarantined records (NDJSON, with reasons) here instead of reporting them on stderr.
+    /// Write quarantine entries (NDJSON, with reasons: records', and an object's own when it
+    /// could not be read as osquery) here instead of reporting them on stderr.
     #[arg(long, value_name = "FILE")]
     pub quarantine: Option<PathBuf>,
     /// Exit 1 when an alert at or above this level fired.
@@ -98,10 +99,15 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
 
     let s = &report.stats;
+    // Like `object_errors` in `tripline parse`'s summary, only there when it happened.
+    let objects_quarantined = match total.objects_quarantined {
+        0 => String::new(),
+        n => format!(" objects_quarantined={n}"),
+    };
     eprintln!(
-        "tripline scan: records={} events={} quarantined={} warnings={} alerts={} matches={} \
-         matches_on_scan_time={} suppressed_stale={} suppressed_initial={} below_threshold={} \
-         rule_errors={}",
+        "tripline scan: records={} events={} quarantined={}{objects_quarantined} warnings={} \
+         alerts={} matches={} matches_on_scan_time={} suppressed_stale={} suppressed_initial={} \
+         below_threshold={} rule_errors={}",
         total.records,
         total.events,
         total.quarantined,

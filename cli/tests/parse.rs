@@ -192,13 +192,19 @@ fn output_dir_gets_compressed_ndjson_and_a_quarantine_file() {
     let quarantine = std::fs::read(dir.join("quarantine.ndjson")).unwrap();
     let q = ndjson(&quarantine);
     let s = summary(&out.stderr);
-    assert_eq!(q.len() as u64, s["quarantined"]);
+    // The records' entries, and one for the cut gzip object itself (record 0).
+    assert_eq!(q.len() as u64, s["quarantined"] + s["objects_quarantined"]);
+    assert_eq!(s["objects_quarantined"], 1);
     assert!(q
         .iter()
         .any(|q| q["reason"].as_str().unwrap().starts_with("not JSON")));
-    assert!(q
+    let (objects, records): (Vec<_>, Vec<_>) = q.iter().partition(|q| q.get("object").is_some());
+    assert!(records
         .iter()
         .all(|q| q["source"]["record"].as_u64().unwrap() >= 1 && q["raw"].is_string()));
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0]["reason"], "gzip_truncated");
+    assert_eq!(objects[0]["source"]["record"], 0);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -341,4 +347,135 @@ fn a_broken_query_file_is_an_error_naming_file_and_query() {
         "{stderr}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Objects that are not osquery, as they turn up in a raw prefix: a blob that merely starts
+/// with gzip's magic bytes, a PNG, a CSV export, an empty file; and one good object.
+fn foreign_objects(dir: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
+    let mut x = 0x243f_6a88_85a3_08d3u64;
+    while png.len() < 64 << 10 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        png.extend_from_slice(&x.to_le_bytes());
+    }
+    let files: [(&str, Vec<u8>); 4] = [
+        ("blob.gz", b"\x1f\x8b but not gzip\n".to_vec()),
+        ("image.png", png),
+        (
+            "export.csv",
+            "host,pid\nweb-1,42\n".repeat(500).into_bytes(),
+        ),
+        ("empty.log", Vec::new()),
+    ];
+    let mut paths: Vec<PathBuf> = files
+        .into_iter()
+        .map(|(name, bytes)| {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        })
+        .collect();
+    paths.push(repo().join("events/osquery/shapes-native.log"));
+    paths
+}
+
+#[test]
+fn each_object_that_is_not_osquery_leaves_one_quarantine_entry() {
+    let dir = tempdir();
+    let paths = foreign_objects(&dir.join("in"));
+    let out_dir = dir.join("out");
+    let mut args = vec!["parse", "--output", out_dir.to_str().unwrap()];
+    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+    let out = tripline(&args, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let s = summary(&out.stderr);
+    let q = ndjson(&std::fs::read(out_dir.join("quarantine.ndjson")).unwrap());
+    // One entry per foreign object, not one per line of the PNG or the CSV; the good
+    // object adds none, and its records are all there is.
+    let reasons: Vec<(&str, &str)> = q
+        .iter()
+        .map(|q| {
+            let path = q["source"]["path"].as_str().unwrap();
+            (
+                &path[path.rfind('/').unwrap() + 1..],
+                q["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("blob.gz", "gzip_corrupt"),
+            ("image.png", "not_osquery"),
+            ("export.csv", "not_osquery"),
+            ("empty.log", "empty"),
+        ]
+    );
+    assert!(q.iter().all(|q| q["source"]["record"] == 0));
+    assert_eq!((s["objects_quarantined"], s["quarantined"]), (4, 0));
+    assert_eq!(s["records"], s["decoded"] + s["quarantined"]);
+    assert_eq!(s["records"], 8, "the good object's records only");
+    assert_eq!(q[0]["object"]["offset"], 0);
+    assert!(q[0]["object"]["compressed_offset"].as_u64().is_some());
+    assert_eq!(q[2]["object"]["lines"], 1000);
+    assert!(q[1]["object"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("magic bytes of PNG"));
+    // The foreign objects' normalized outputs hold nothing.
+    for name in ["image.png", "export.csv"] {
+        let path = out_dir.join(format!("{name}.ndjson.zst"));
+        let mut text = String::new();
+        tripline_core::compress::Codec::Zstd
+            .decoder(std::io::BufReader::new(std::fs::File::open(&path).unwrap()))
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "", "{name}");
+    }
+
+    // Without a quarantine file, each object's entry is one line on stderr.
+    let mut args = vec!["parse"];
+    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+    let out = tripline(&args, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let as_a_whole: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("as a whole"))
+        .collect();
+    assert_eq!(as_a_whole.len(), 4, "{stderr}");
+    assert!(
+        as_a_whole[1].contains("image.png as a whole: not_osquery: no record in the object"),
+        "{stderr}"
+    );
+    assert_eq!(
+        ndjson(&out.stdout).len() as u64,
+        summary(&out.stderr)["events"]
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_gzip_magic_blob_on_stdin_is_quarantined_as_a_whole() {
+    let out = tripline(
+        &["parse", "-"],
+        Some(b"\x1f\x8b\x08\x00 and then nothing like gzip"),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "quarantined - as a whole: gzip_corrupt: corrupt gzip after 0 decompressed bytes"
+        ),
+        "{stderr}"
+    );
+    let s = summary(&out.stderr);
+    assert_eq!(
+        (s["records"], s["objects_quarantined"], s["object_errors"]),
+        (0, 1, 1)
+    );
+    assert!(out.stdout.is_empty());
 }

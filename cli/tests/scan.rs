@@ -827,3 +827,51 @@ fn coverage_of_a_fleets_own_queries() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn scan_quarantines_objects_that_are_not_osquery_as_a_whole() {
+    let dir = std::env::temp_dir().join(format!("tripline-scan-foreign-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("image.png");
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend((0..40_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    std::fs::write(&png, bytes).unwrap();
+    let blob = dir.join("blob.gz");
+    std::fs::write(&blob, b"\x1f\x8b not gzip").unwrap();
+    let quarantine = dir.join("q.ndjson");
+    let out = tripline(&[
+        "scan",
+        png.to_str().unwrap(),
+        blob.to_str().unwrap(),
+        "events/broken/truncated.gz",
+        LINUX,
+        "--format",
+        "json",
+        "--quarantine",
+        quarantine.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = summary(&out);
+    assert_eq!(s["objects_quarantined"], 3);
+    let entries: Vec<Value> = std::fs::read_to_string(&quarantine)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        entries.len() as u64,
+        s["quarantined"] + s["objects_quarantined"]
+    );
+    let objects: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["source"]["record"] == 0)
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(objects, ["not_osquery", "gzip_corrupt", "gzip_truncated"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["decode"]["objects_quarantined"], 3);
+    assert_eq!(doc["decode"]["quarantined_as"], "not_osquery");
+    // The good object's alerts are all still there.
+    assert!(doc["alerts"].as_array().unwrap().len() >= 5);
+    let _ = std::fs::remove_dir_all(&dir);
+}

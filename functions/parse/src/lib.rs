@@ -1,8 +1,8 @@
 //! The parse stage: each raw Firehose object named by an S3 event is streamed through the
 //! decoder and written back as compressed NDJSON (zstd by default, or gzip: see
 //! [`tripline_core::compress`]), events to `<normalized prefix><original key>.ndjson.zst`
-//! and quarantined records to `<quarantine prefix><original key>.ndjson.zst` (`.gz` with
-//! gzip). Keys depend only on the input key and the setting, so a retried or replayed event
+//! and quarantine entries (records, and the object's own when it could not be read as
+//! osquery) to `<quarantine prefix><original key>.ndjson.zst` (`.gz` with gzip). Keys depend only on the input key and the setting, so a retried or replayed event
 //! rewrites the same objects instead of adding new ones.
 
 use anyhow::Context;
@@ -67,10 +67,16 @@ impl<S: ObjectStore> Parse<S> {
             };
             tracing::info!(bucket = %done.bucket, key = %done.key, events_key = %done.events_key,
                 records = done.summary.records, events = done.summary.events,
-                quarantined = done.summary.quarantined, warnings = done.summary.warnings, "parsed object");
+                quarantined = done.summary.quarantined, warnings = done.summary.warnings,
+                objects_quarantined = done.summary.objects_quarantined, "parsed object");
             if let Some(error) = &done.summary.error {
                 tracing::error!(bucket = %done.bucket, key = %done.key, %error,
+                    quarantine_key = done.quarantine_key.as_deref(),
                     "object damaged; records before the damage were kept");
+            } else if let Some(reason) = done.summary.quarantined_as {
+                tracing::warn!(bucket = %done.bucket, key = %done.key, %reason,
+                    quarantine_key = done.quarantine_key.as_deref(),
+                    "object quarantined as a whole");
             }
             report.totals.add(&done.summary);
             report.objects.push(done);
@@ -149,6 +155,11 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             ("Records", t.records as f64, Unit::Count),
             ("Events", t.events as f64, Unit::Count),
             ("Quarantined", t.quarantined as f64, Unit::Count),
+            (
+                "ObjectsQuarantined",
+                t.objects_quarantined as f64,
+                Unit::Count,
+            ),
             ("Warnings", t.warnings as f64, Unit::Count),
             ("ObjectErrors", t.objects_with_errors as f64, Unit::Count),
             ("Unreadable", report.unreadable.len() as f64, Unit::Count),

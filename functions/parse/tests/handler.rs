@@ -160,6 +160,7 @@ async fn each_sample_object_parses_as_the_decoder_decodes_it_and_a_replay_rewrit
         let report = parse.handle(&event).await.unwrap();
         let done = &report.objects[0];
         assert_eq!(done.quarantine_key, None, "{sample}");
+        assert_eq!(done.summary.objects_quarantined, 0, "{sample}");
         let first = store.object(bucket, &done.events_key).unwrap();
         assert_eq!(decompress(Codec::Zstd, &first), want, "{sample}");
         parse.handle(&event).await.unwrap();
@@ -205,4 +206,114 @@ async fn failures_are_typed_and_other_keys_ignored() {
     assert!(store.keys(&object.bucket, "normalized/").is_empty());
     parse.handle(&event).await.unwrap();
     assert_eq!(store.keys(&object.bucket, "normalized/").len(), 1);
+}
+
+/// A PNG's signature and chunk bytes after it, as a stray upload would have.
+fn png_like() -> Vec<u8> {
+    let mut data = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    while data.len() < 300 << 10 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    data
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_that_cannot_be_read_as_osquery_leaves_an_entry_for_itself() {
+    let event = event("parse-put.json");
+    let object = &s3event::parse_value(&event).unwrap()[0];
+    let (bucket, key) = (object.bucket.as_str(), object.key.as_str());
+    let truncated = fixture("broken/truncated.gz");
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "gzip magic",
+            b"\x1f\x8b\x08 but nothing gzip after it\n".to_vec(),
+            "gzip_corrupt",
+        ),
+        ("truncated gzip", truncated.clone(), "gzip_truncated"),
+        ("png", png_like(), "not_osquery"),
+    ];
+    for (name, raw, reason) in cases {
+        for threads in [true, false] {
+            let (want_events, want_quarantine) = expected(&raw, bucket, key);
+            let store = MemStore::new();
+            store.insert(bucket, key, raw.clone());
+            let report = parse(&store, defaults(), threads)
+                .handle(&event)
+                .await
+                .unwrap();
+            let done = &report.objects[0];
+            let s = &done.summary;
+            let quarantine_key = format!("quarantine/{key}.ndjson.zst");
+            assert_eq!(
+                done.quarantine_key.as_deref(),
+                Some(quarantine_key.as_str())
+            );
+            let text = decompress(Codec::Zstd, &store.object(bucket, &quarantine_key).unwrap());
+            assert_eq!(text, want_quarantine, "{name}");
+            let entries: Vec<Value> = String::from_utf8(text)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let events = decompress(
+                Codec::Zstd,
+                &store.object(bucket, &done.events_key).unwrap(),
+            );
+            assert_eq!(events, want_events, "{name}");
+
+            // The counts: records decoded or quarantined one by one, plus one entry for
+            // the object, which comes last.
+            assert_eq!(s.records, s.decoded + s.quarantined, "{name}");
+            assert_eq!(entries.len() as u64, s.quarantined + s.objects_quarantined);
+            assert_eq!(s.objects_quarantined, 1, "{name}");
+            assert_eq!(s.quarantined_as.map(|r| r.as_str()), Some(reason));
+            assert_eq!(report.totals.objects_quarantined, 1);
+            let entry = entries.last().unwrap();
+            assert_eq!(entry["reason"], reason, "{name}: {entry}");
+            assert_eq!(
+                entry["source"],
+                serde_json::json!({"bucket": bucket, "key": key, "record": 0})
+            );
+            let detail = &entry["object"];
+            assert!(detail["message"].as_str().unwrap().len() <= 512);
+            match reason {
+                "gzip_corrupt" => {
+                    assert_eq!((s.records, entries.len()), (0, 1));
+                    assert_eq!(detail["offset"], 0);
+                    assert!(detail["compressed_offset"].as_u64().unwrap() <= raw.len() as u64);
+                    assert!(detail["message"].as_str().unwrap().contains("1f 8b 08"));
+                    assert!(events.is_empty());
+                }
+                "gzip_truncated" => {
+                    // The records before the cut became events; the record cut in half is
+                    // quarantined; the object's entry says where the cut was met.
+                    assert!(s.events > 10);
+                    assert_eq!(s.quarantined, 1);
+                    assert_eq!(detail["offset"], s.bytes_decoded);
+                    assert_eq!(detail["compressed_offset"], truncated.len() as u64);
+                }
+                _ => {
+                    // Not one entry per line: one for the object, none of its lines records.
+                    assert_eq!((s.records, entries.len()), (0, 1));
+                    assert_eq!(detail["offset"], 0);
+                    assert!(detail["lines"].as_u64().unwrap() > 1000);
+                    assert!(detail["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("(magic bytes of PNG)"));
+                    assert!(entry["raw"].as_str().unwrap().ends_with("PNG"));
+                    assert!(events.is_empty());
+                }
+            }
+            let line: Value = serde_json::from_str(&tripline_parse::metrics(&report, 1.0)).unwrap();
+            assert_eq!(line["ObjectsQuarantined"], 1.0);
+            assert_eq!(line["Quarantined"], s.quarantined as f64);
+            assert_eq!(line["Records"], s.records as f64);
+            store.areas_touched("parse");
+        }
+    }
 }

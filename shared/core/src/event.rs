@@ -585,17 +585,45 @@ fn json(out: &mut Vec<u8>, v: &impl Serialize) {
     serde_json::to_writer(&mut *out, v).expect("writing JSON to a Vec");
 }
 
-/// A record that could not be decoded or recognized, kept with the reason and its first bytes.
+/// One quarantine entry: a record that could not be decoded or recognized, kept with the
+/// reason and its first bytes; or, with [`Quarantined::object`], the object itself (at most
+/// one such entry per object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quarantined {
-    /// Where the record came from.
+    /// Where the record came from. An object entry's `record` is 0 (records count from 1).
     pub source: SourceRef,
-    /// Why the record could not be normalized.
+    /// Why the record could not be normalized: a sentence. For an object entry, one of the
+    /// codes of [`crate::decode::ObjectReason`], the sentence being `object.message`.
     pub reason: String,
     /// The first [`crate::decode::QUARANTINE_RAW_BYTES`] bytes of the record, lossily UTF-8.
+    /// For an object entry, those of the first line it stands for (empty if none).
     pub raw: String,
-    /// The record's full length in bytes (it may be longer than `raw`).
+    /// The record's full length in bytes (it may be longer than `raw`). For an object
+    /// entry, the decompressed bytes of the lines it stands for.
     pub bytes: u64,
+    /// Present only on an object entry: where in the object its problem was met.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectDetail>,
+}
+
+/// What an object-level quarantine entry says about its object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectDetail {
+    /// Decompressed bytes read before the problem was met: where inflating failed, the
+    /// decompression cap; 0 for an entry about the object from its start (`not_osquery`,
+    /// `not_json`, `empty`).
+    pub offset: u64,
+    /// Gzip objects with a decompression problem only: bytes of the stored (compressed)
+    /// object the inflater had consumed when it stopped, gzip headers included. The
+    /// damage was detected there, which is at or after the damaged byte: a changed byte
+    /// can inflate to wrong bytes and fail only the member's CRC-32 at its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compressed_offset: Option<u64>,
+    /// Lines that are not records and that this entry stands for instead of an entry each
+    /// (their bytes are the entry's `bytes`).
+    pub lines: u64,
+    /// What happened, in at most [`crate::decode::MAX_MESSAGE_BYTES`] bytes.
+    pub message: String,
 }
 
 #[cfg(test)]

@@ -60,7 +60,10 @@ pub trait Sink {
     /// One normalized event. The event goes back to the decoder after this returns, so keep
     /// a copy of anything needed later.
     fn event(&mut self, event: &Event) -> io::Result<()>;
-    /// One record that could not be normalized, with its reason.
+    /// One record that could not be normalized, with its reason; or, at most once per
+    /// object and after its other items, the object itself ([`Quarantined::object`]: it
+    /// could not be read to its end, or holds no record). Both kinds belong in the same
+    /// quarantine output.
     fn quarantined(&mut self, record: &Quarantined) -> io::Result<()>;
     /// The raw bytes read so far, every few thousand items (for progress bars).
     fn progress(&mut self, _bytes_in: u64) {}
@@ -85,12 +88,12 @@ impl Sink for Discard {
 const PROGRESS_EVERY: u32 = 4096;
 
 /// Decodes one raw object: each event to `sink` and then to `detection` (when given), each
-/// quarantined record to `sink`.
+/// quarantine entry (records, and the object's own if it gets one) to `sink`.
 ///
 /// Returns the object's accounting. A damaged or unreadable object is not an error here: its
-/// records before the damage are kept and [`Summary::error`] says what happened (the caller
-/// decides whether a read error is worth a retry). An error is only what `sink` returned,
-/// which stops the object.
+/// records before the damage are kept, [`Summary::error`] says what happened (the caller
+/// decides whether a read error is worth a retry) and damage is also the object's quarantine
+/// entry. An error is only what `sink` returned, which stops the object.
 pub fn parse(
     reader: impl Read + Send + 'static,
     origin: Origin,
@@ -163,9 +166,9 @@ pub fn detect(
     Ok(count)
 }
 
-/// A [`Sink`] that writes events as compressed NDJSON, one event a line, and quarantined
-/// records the same way into a second writer opened at the first one: what the parse
-/// function stores (and reads back in [`detect`]).
+/// A [`Sink`] that writes events as compressed NDJSON, one event a line, and quarantine
+/// entries (records' and objects') the same way into a second writer opened at the first
+/// one: what the parse function stores (and reads back in [`detect`]).
 pub struct NdjsonOutput<W: Write + Send + 'static> {
     events: Output<W>,
     quarantine: Option<Output<W>>,
@@ -481,6 +484,7 @@ mod tests {
     use crate::decode::{Decoded, ObjectDecoder, Options, Origin};
     use crate::mapping::Mapper;
     use crate::rules::RuleSet;
+    use std::io::Read;
     use std::sync::Arc;
 
     const BATCH: usize = EVENT_BATCH;
@@ -639,6 +643,82 @@ mod tests {
             let report = detection.finish();
             assert_eq!(report.alerts, inline.alerts, "threaded: {threaded:?}");
             assert_eq!(report.stats, inline.stats, "threaded: {threaded:?}");
+        }
+    }
+
+    /// What [`parse`] writes through [`NdjsonOutput`] for `raw`: the events' text, and the
+    /// quarantine's if it was opened.
+    fn ndjson(raw: &[u8], parallelism: Parallelism) -> (String, Option<String>, Summary) {
+        let opened = Arc::new(std::sync::Mutex::new(0));
+        let count = opened.clone();
+        let mut output = NdjsonOutput::new(Vec::new(), Codec::Gzip, parallelism, move || {
+            *count.lock().unwrap() += 1;
+            Ok(Vec::new())
+        })
+        .unwrap();
+        let options = StageOptions {
+            parallelism,
+            ..StageOptions::default()
+        };
+        let summary = parse(
+            io::Cursor::new(raw.to_vec()),
+            Origin::s3("b", "raw/k"),
+            &options,
+            &mut output,
+            None,
+        )
+        .unwrap();
+        let (events, quarantine) = output.finish().unwrap();
+        let text = |bytes: Vec<u8>| {
+            let mut text = String::new();
+            Codec::Gzip
+                .decoder(&bytes[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        };
+        assert!(*opened.lock().unwrap() <= 1);
+        (text(events), quarantine.map(text), summary)
+    }
+
+    #[test]
+    fn an_object_entry_goes_to_the_quarantine_output_with_the_records() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
+        let good = std::fs::read(format!("{dir}/osquery/shapes-firehose.json.gz")).unwrap();
+        let cut = std::fs::read(format!("{dir}/broken/truncated.gz")).unwrap();
+        for parallelism in BOTH {
+            // A valid object opens no quarantine.
+            let (events, quarantine, summary) = ndjson(&good, parallelism);
+            assert_eq!(events.lines().count() as u64, summary.events);
+            assert_eq!((quarantine, summary.objects_quarantined), (None, 0));
+            // A blob with gzip's magic bytes: no events, the object's entry.
+            let (events, quarantine, summary) = ndjson(b"\x1f\x8b garbage", parallelism);
+            assert_eq!(events, "");
+            let quarantine = quarantine.expect("a quarantine output");
+            let entry: serde_json::Value = serde_json::from_str(quarantine.trim_end()).unwrap();
+            assert_eq!(entry["reason"], "gzip_corrupt");
+            assert_eq!(
+                entry["source"],
+                serde_json::json!({"bucket": "b", "key": "raw/k", "record": 0})
+            );
+            assert_eq!((summary.records, summary.objects_quarantined), (0, 1));
+            // A cut object: the records before the cut, the record cut in half, then the
+            // object's entry, in one quarantine output.
+            let (events, quarantine, summary) = ndjson(&cut, parallelism);
+            assert_eq!(events.lines().count() as u64, summary.events);
+            let lines: Vec<serde_json::Value> = quarantine
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(
+                lines.len() as u64,
+                summary.quarantined + summary.objects_quarantined
+            );
+            let last = lines.last().unwrap();
+            assert_eq!(last["reason"], "gzip_truncated");
+            assert_eq!(last["object"]["offset"], summary.bytes_decoded);
+            assert_eq!(last["object"]["compressed_offset"], cut.len());
         }
     }
 

@@ -10,6 +10,23 @@
 //! `records == decoded + quarantined` always holds, and damage to the object itself
 //! (corrupt gzip, the decompression cap) is reported in [`Summary::error`] after keeping
 //! every record decoded before it.
+//!
+//! Every object leaves a trace: one that could not be read to its end (corrupt or
+//! truncated gzip, the cap), holds no record (`not_osquery`, `empty`) or too many lines
+//! that are not records before its first one (`not_json`) also yields one quarantine entry
+//! for the object itself ([`Quarantined::object`], reason an [`ObjectReason`]), counted in
+//! [`Summary::objects_quarantined`]. The quarantine output of an object thus holds
+//! `quarantined + objects_quarantined` entries.
+//!
+//! Lines that are not records (not JSON, cut off, JSON that is no object with members) are
+//! held while no record has been seen yet: the first record releases them to be quarantined
+//! one by one, in order, as they would be anywhere else in the object. An object that ends
+//! without a record has them folded into its one `not_osquery` entry instead (they are then
+//! not records: a PNG has none), and once more than [`HOLD_LINES`] lines or [`HOLD_BYTES`]
+//! bytes of them came before any record, they are only counted, into that one entry, for
+//! the rest of the object. A binary or foreign object therefore leaves one entry, not one per
+//! line, in bounded memory, while the records of an osquery object, wherever they are, are
+//! still decoded or quarantined one by one.
 
 mod framing;
 mod raw;
@@ -21,14 +38,27 @@ use std::io::{self, BufRead, BufReader, Read};
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use crate::event::{Event, Kind, Quarantined, SourceRef};
+use crate::event::{Event, Kind, ObjectDetail, Quarantined, SourceRef};
 use crate::tables::{Resolver, TableCache};
 use crate::worker::{read_ahead, Parallelism};
 use framing::{Frame, Problem, Splitter};
+use record::Rejected;
 
 pub use framing::HEAD_BYTES as QUARANTINE_RAW_BYTES;
+
+/// Longest message of an object entry ([`ObjectDetail::message`]), in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 512;
+
+/// Lines that are not records held before an object's first record; past this (or
+/// [`HOLD_BYTES`]) they are folded into the object's entry.
+pub const HOLD_LINES: usize = 1024;
+
+/// Bytes of lines that are not records held before an object's first record (the lines'
+/// full lengths; memory holds at most [`QUARANTINE_RAW_BYTES`] of each).
+pub const HOLD_BYTES: u64 = 1 << 20;
 
 /// Configurable limits that turn hostile or broken input into clear, counted errors.
 #[derive(Debug, Clone)]
@@ -107,7 +137,8 @@ pub struct Options {
 pub enum Decoded {
     /// One normalized row (or status line).
     Event(Box<Event>),
-    /// A record that could not be normalized, with its reason.
+    /// A record that could not be normalized, with its reason; or, last, the object's own
+    /// entry ([`Quarantined::object`]).
     Quarantined(Box<Quarantined>),
 }
 
@@ -155,6 +186,47 @@ impl fmt::Display for ObjectError {
 
 impl std::error::Error for ObjectError {}
 
+/// Why an object was quarantined as a whole: the `reason` of its object entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectReason {
+    /// The gzip stream is corrupt (a bad header, bad deflate data, a CRC-32 or length that
+    /// does not match); the records before the damage were kept.
+    GzipCorrupt,
+    /// The gzip stream ends before its end: the object was cut.
+    GzipTruncated,
+    /// The object decompresses past [`Limits::max_decompressed_bytes`]; reading stopped there.
+    DecompressedTooLarge,
+    /// Read to its end, the object holds no record: no line is a JSON object with members
+    /// (binary data, another format, text).
+    NotOsquery,
+    /// More than [`HOLD_LINES`] lines or [`HOLD_BYTES`] bytes that are not records came
+    /// before the object's first record: all of its such lines are this entry.
+    NotJson,
+    /// The object holds nothing but whitespace (or nothing at all).
+    Empty,
+}
+
+impl ObjectReason {
+    /// The code written as the entry's `reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectReason::GzipCorrupt => "gzip_corrupt",
+            ObjectReason::GzipTruncated => "gzip_truncated",
+            ObjectReason::DecompressedTooLarge => "decompressed_too_large",
+            ObjectReason::NotOsquery => "not_osquery",
+            ObjectReason::NotJson => "not_json",
+            ObjectReason::Empty => "empty",
+        }
+    }
+}
+
+impl fmt::Display for ObjectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The accounting of one object (or, after [`Summary::add`], of many).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
@@ -182,6 +254,14 @@ pub struct Summary {
     /// What damaged the object, if anything (the last object's, when summed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ObjectError>,
+    /// Quarantine entries for an object as a whole (at most one per object), besides the
+    /// `quarantined` records: the quarantine output holds the sum of the two.
+    #[serde(default)]
+    pub objects_quarantined: u64,
+    /// Why the object was quarantined as a whole, if it was (the first such object's, when
+    /// summed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantined_as: Option<ObjectReason>,
 }
 
 impl Summary {
@@ -199,6 +279,10 @@ impl Summary {
         self.objects_with_errors += other.objects_with_errors;
         if self.error.is_none() {
             self.error.clone_from(&other.error);
+        }
+        self.objects_quarantined += other.objects_quarantined;
+        if self.quarantined_as.is_none() {
+            self.quarantined_as = other.quarantined_as;
         }
     }
 }
@@ -221,6 +305,9 @@ impl fmt::Display for Summary {
         if self.objects_with_errors > 0 {
             write!(f, " object_errors={}", self.objects_with_errors)?;
         }
+        if self.objects_quarantined > 0 {
+            write!(f, " objects_quarantined={}", self.objects_quarantined)?;
+        }
         if let (1, Some(e)) = (self.objects, &self.error) {
             write!(f, " error=\"{e}\"")?;
         }
@@ -237,11 +324,62 @@ pub struct ObjectDecoder<'a> {
     tables: TableCache,
     limit: u64,
     pending: VecDeque<Box<Event>>,
+    /// Quarantine entries to yield, before `pending` (they come from earlier records).
+    queued: VecDeque<Box<Quarantined>>,
+    /// Whether a record has been seen, and what is held or folded until one is.
+    verdict: Verdict,
+    /// Whether the object is gzip.
+    gzip: bool,
+    /// The first bytes of the object as stored, for an entry about damage at its start.
+    stored_head: Vec<u8>,
     /// Buffers kept from record to record, and events handed back to be refilled.
     reuse: record::Reuse,
     summary: Summary,
     done: bool,
 }
+
+/// What the decoder knows about an object's lines that are not records (garbage, records
+/// cut off, bytes that are not JSON, JSON that is no object with members).
+enum Verdict {
+    /// No record yet: such lines are quarantined but held, with their sum in `fold`.
+    Open {
+        #[allow(clippy::vec_box)]
+        held: Vec<Box<Quarantined>>,
+        fold: Fold,
+    },
+    /// A record came first: every line is quarantined one by one.
+    Records,
+    /// More than [`HOLD_LINES`] or [`HOLD_BYTES`] of them before any record: they are only
+    /// counted, into the object's entry.
+    Folded(Fold),
+}
+
+/// Lines that are not records, as one entry for the object.
+#[derive(Default)]
+struct Fold {
+    lines: u64,
+    bytes: u64,
+    /// The first line's `raw`.
+    raw: String,
+    /// The first line's first bytes, shown in the message.
+    start: Vec<u8>,
+    /// Whether a record came after all (so the object is `not_json`, not `not_osquery`).
+    records_after: bool,
+}
+
+impl Fold {
+    fn add(&mut self, entry: &Quarantined, head: &[u8]) {
+        if self.lines == 0 {
+            self.raw.clone_from(&entry.raw);
+            self.start = head[..head.len().min(START_BYTES)].to_vec();
+        }
+        self.lines += 1;
+        self.bytes += entry.bytes;
+    }
+}
+
+/// Bytes of an object's or a line's start shown (in hex) in an object entry's message.
+const START_BYTES: usize = 8;
 
 impl ObjectDecoder<'static> {
     /// Like [`ObjectDecoder::new`]; with [`Parallelism::Threads`], a gzip object is inflated
@@ -262,18 +400,23 @@ impl ObjectDecoder<'static> {
 }
 
 /// Buffers the raw input (counting its bytes) and tells whether it is gzip, by its magic
-/// bytes: Firehose keys don't always end in `.gz` and users rename files.
-fn open<R: Read>(reader: R, counters: &Counters) -> (BufReader<Counting<R>>, bool) {
+/// bytes: Firehose keys don't always end in `.gz` and users rename files. Also returns the
+/// object's first bytes.
+fn open<R: Read>(reader: R, counters: &Counters) -> (BufReader<Counting<R>>, bool, Vec<u8>) {
     let mut raw = BufReader::with_capacity(
         64 << 10,
         Counting {
             inner: reader,
             count: counters.raw.clone(),
             limit: None,
+            failed: Some(counters.source_failed.clone()),
         },
     );
-    let gzip = matches!(raw.fill_buf(), Ok(b) if b.starts_with(&[0x1f, 0x8b]));
-    (raw, gzip)
+    let head = match raw.fill_buf() {
+        Ok(b) => b[..b.len().min(START_BYTES)].to_vec(),
+        Err(_) => Vec::new(),
+    };
+    (raw, head.starts_with(&[0x1f, 0x8b]), head)
 }
 
 /// Byte counts shared with the reader wrappers inside the splitter.
@@ -281,6 +424,10 @@ fn open<R: Read>(reader: R, counters: &Counters) -> (BufReader<Counting<R>>, boo
 struct Counters {
     raw: std::sync::Arc<std::sync::atomic::AtomicU64>,
     decoded: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Stored bytes the inflater consumed: where it is in the object.
+    consumed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Reading the object itself failed (rather than inflating what was read).
+    source_failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<'a> ObjectDecoder<'a> {
@@ -300,8 +447,12 @@ impl<'a> ObjectDecoder<'a> {
     ) -> Self {
         let counters = Counters::default();
         let limit = options.limits.max_decompressed_bytes;
-        let (raw, gzip) = open(reader, &counters);
+        let (raw, gzip, stored_head) = open(reader, &counters);
         let decoded: Box<dyn BufRead + Send + 'a> = if gzip {
+            let raw = Consumed {
+                inner: raw,
+                count: counters.consumed.clone(),
+            };
             let inflate = counters.decompressed(flate2::bufread::MultiGzDecoder::new(raw), limit);
             inflate_with(Box::new(inflate))
         } else {
@@ -310,7 +461,10 @@ impl<'a> ObjectDecoder<'a> {
                 counters.decompressed(raw, limit),
             ))
         };
-        Self::assemble(decoded, counters, origin, options)
+        let mut decoder = Self::assemble(decoded, counters, origin, options);
+        decoder.gzip = gzip;
+        decoder.stored_head = stored_head;
+        decoder
     }
 
     fn assemble(
@@ -331,6 +485,13 @@ impl<'a> ObjectDecoder<'a> {
             tables: TableCache::new(options.tables),
             limit: options.limits.max_decompressed_bytes,
             pending: VecDeque::new(),
+            queued: VecDeque::new(),
+            verdict: Verdict::Open {
+                held: Vec::new(),
+                fold: Fold::default(),
+            },
+            gzip: false,
+            stored_head: Vec::new(),
             reuse: record::Reuse::default(),
             summary: Summary {
                 objects: 1,
@@ -361,7 +522,8 @@ impl<'a> ObjectDecoder<'a> {
         }
     }
 
-    fn record(&mut self, bytes: &[u8]) -> Option<Decoded> {
+    /// Decodes one framed record: its events to `pending`, or its entry to `queued`.
+    fn record(&mut self, bytes: &[u8]) {
         self.summary.records += 1;
         let record = self.summary.records;
         let before = self.pending.len();
@@ -375,6 +537,7 @@ impl<'a> ObjectDecoder<'a> {
             &mut self.pending,
         ) {
             Ok(warnings) => {
+                self.saw_record();
                 self.summary.decoded += 1;
                 self.summary.warnings += warnings;
                 self.summary.events += (self.pending.len() - before) as u64;
@@ -383,103 +546,329 @@ impl<'a> ObjectDecoder<'a> {
                     .range(before..)
                     .filter(|e| e.kind == Kind::Result && e.tables_from.is_none())
                     .count() as u64;
-                self.pending.pop_front().map(Decoded::Event)
             }
-            Err(reason) => {
-                let source = self.origin.source(record);
-                Some(self.quarantine(source, reason, bytes, bytes.len() as u64))
+            Err(Rejected {
+                reason,
+                record_like,
+            }) => {
+                let entry = self.entry(record, reason, bytes, bytes.len() as u64);
+                if record_like {
+                    self.saw_record();
+                    self.quarantine(entry);
+                } else {
+                    self.not_a_record(entry, bytes);
+                }
             }
         }
     }
 
-    fn quarantine(&mut self, source: SourceRef, reason: String, head: &[u8], len: u64) -> Decoded {
-        self.summary.quarantined += 1;
+    /// A frame that was no record at all.
+    fn bad(&mut self, head: &[u8], len: u64, problem: Problem) {
+        self.summary.records += 1;
+        let reason = match problem {
+            Problem::Garbage => "not JSON: unexpected bytes between records".to_string(),
+            Problem::Oversized => format!(
+                "record of {len} bytes exceeds the {}-byte limit",
+                self.splitter.max_record()
+            ),
+            Problem::TruncatedAtLineEnd => {
+                "truncated record: the line ended before the JSON object closed".to_string()
+            }
+            Problem::TruncatedAtEnd => {
+                "truncated record: the object ended before the JSON object closed".to_string()
+            }
+        };
+        let entry = self.entry(self.summary.records, reason, head, len);
+        if problem == Problem::Oversized {
+            // It opened as a record and ran on past the limit without a line break: what a
+            // large osquery record looks like, and next to never what binary data does.
+            self.saw_record();
+            self.quarantine(entry);
+        } else {
+            self.not_a_record(entry, head);
+        }
+    }
+
+    /// A record: lines held before it are quarantined one by one, ahead of it.
+    #[inline]
+    fn saw_record(&mut self) {
+        match &mut self.verdict {
+            Verdict::Records => {}
+            Verdict::Open { held, .. } => {
+                self.queued.extend(held.drain(..));
+                self.verdict = Verdict::Records;
+            }
+            Verdict::Folded(fold) => fold.records_after = true,
+        }
+    }
+
+    /// A line that is not a record: quarantined, held or folded, as the verdict says.
+    fn not_a_record(&mut self, entry: Box<Quarantined>, head: &[u8]) {
+        match &mut self.verdict {
+            Verdict::Records => self.quarantine(entry),
+            Verdict::Open { held, fold } => {
+                fold.add(&entry, head);
+                self.summary.quarantined += 1;
+                held.push(entry);
+                if held.len() > HOLD_LINES || fold.bytes > HOLD_BYTES {
+                    // Too many to hold: from now on they are the object's entry, not records.
+                    let fold = std::mem::take(fold);
+                    self.summary.records -= held.len() as u64;
+                    self.summary.quarantined -= held.len() as u64;
+                    self.verdict = Verdict::Folded(fold);
+                }
+            }
+            Verdict::Folded(fold) => {
+                fold.add(&entry, head);
+                self.summary.records -= 1;
+            }
+        }
+    }
+
+    fn entry(&self, record: u64, reason: String, head: &[u8], len: u64) -> Box<Quarantined> {
         let head = &head[..head.len().min(QUARANTINE_RAW_BYTES)];
-        Decoded::Quarantined(Box::new(Quarantined {
-            source,
+        Box::new(Quarantined {
+            source: self.origin.source(record),
             reason,
             raw: String::from_utf8_lossy(head).into_owned(),
             bytes: len,
-        }))
+            object: None,
+        })
     }
 
-    fn object_error(&mut self, e: io::Error) {
-        let after = self
-            .counters
-            .decoded
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let error = if e.get_ref().is_some_and(|inner| inner.is::<LimitExceeded>()) {
-            ObjectError::DecompressedTooLarge { limit: self.limit }
-        } else if matches!(
-            e.kind(),
-            io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
-        ) {
-            ObjectError::Corrupt {
+    fn quarantine(&mut self, entry: Box<Quarantined>) {
+        self.summary.quarantined += 1;
+        self.queued.push_back(entry);
+    }
+
+    /// The object ended, cleanly or with `error`: settles the lines not yet known to be
+    /// records, and queues the object's entry if it gets one.
+    fn end(&mut self, error: Option<io::Error>) {
+        self.done = true;
+        let read_to_end = error.is_none();
+        let damage = error.and_then(|e| self.object_error(e));
+        let fold = match std::mem::replace(&mut self.verdict, Verdict::Records) {
+            Verdict::Records => None,
+            Verdict::Folded(fold) => Some(fold),
+            Verdict::Open { held, .. } if !read_to_end => {
+                // An object not read to its end (damaged, or its read failed) may hold
+                // records past that point: what came before it is quarantined one by one.
+                self.queued.extend(held);
+                None
+            }
+            Verdict::Open { held, fold } => {
+                self.summary.records -= held.len() as u64;
+                self.summary.quarantined -= held.len() as u64;
+                Some(fold)
+            }
+        };
+        let (reason, offset, compressed_offset, mut message) = match (damage, &fold) {
+            (Some(d), _) => (d.reason, d.offset, d.compressed_offset, d.message),
+            (None, Some(fold)) if fold.lines > 0 => {
+                let (reason, message) = if fold.records_after {
+                    (
+                        ObjectReason::NotJson,
+                        format!(
+                            "more than {HOLD_LINES} lines (or {HOLD_BYTES} bytes) that are not \
+                             records before the object's first record: its {} such lines ({} \
+                             bytes) are this one entry, its records were decoded or \
+                             quarantined one by one",
+                            fold.lines, fold.bytes
+                        ),
+                    )
+                } else {
+                    (
+                        ObjectReason::NotOsquery,
+                        format!(
+                            "no record in the object: {} lines ({} bytes), none a JSON object \
+                             with members",
+                            fold.lines, fold.bytes
+                        ),
+                    )
+                };
+                (reason, 0, None, message)
+            }
+            (None, _) if read_to_end && self.summary.records == 0 => {
+                let bytes = self.counters.decoded.load(Relaxed);
+                let message = match (bytes, self.gzip) {
+                    (0, false) => "no records: the object is empty (0 bytes)".to_string(),
+                    (0, true) => "no records: the object decompresses to 0 bytes".to_string(),
+                    (n, _) => format!("no records: the object holds {n} bytes of whitespace"),
+                };
+                (ObjectReason::Empty, 0, None, message)
+            }
+            (None, _) => return,
+        };
+        let (lines, bytes, raw) = match fold {
+            Some(fold) if fold.lines > 0 => {
+                if reason != ObjectReason::NotOsquery && reason != ObjectReason::NotJson {
+                    message.push_str(&format!(
+                        "; before that, {} lines ({} bytes) that are not records, too many \
+                         to quarantine one by one",
+                        fold.lines, fold.bytes
+                    ));
+                }
+                message.push_str(&format!(
+                    "; the first such line starts with {}",
+                    hex(&fold.start)
+                ));
+                (fold.lines, fold.bytes, fold.raw)
+            }
+            _ => (0, 0, String::new()),
+        };
+        self.summary.objects_quarantined = 1;
+        self.summary.quarantined_as = Some(reason);
+        self.queued.push_back(Box::new(Quarantined {
+            source: self.origin.source(0),
+            reason: reason.as_str().to_string(),
+            raw,
+            bytes,
+            object: Some(ObjectDetail {
+                offset,
+                compressed_offset,
+                lines,
+                message: bounded(message),
+            }),
+        }));
+    }
+
+    /// Records the object's damage in the summary; what its entry says, unless reading
+    /// (not the bytes read) failed, which is no fault of the object.
+    fn object_error(&mut self, e: io::Error) -> Option<Damage> {
+        let after = self.counters.decoded.load(Relaxed);
+        let compressed_offset = self.gzip.then(|| self.counters.consumed.load(Relaxed));
+        let (error, damage) = if e.get_ref().is_some_and(|inner| inner.is::<LimitExceeded>()) {
+            let limit = self.limit;
+            let damage = Damage {
+                reason: ObjectReason::DecompressedTooLarge,
+                offset: after,
+                compressed_offset,
+                message: format!(
+                    "the object decompresses to more than {limit} bytes (the decompression \
+                     cap: a gzip bomb?); reading stopped there"
+                ),
+            };
+            (ObjectError::DecompressedTooLarge { limit }, Some(damage))
+        } else if !self.counters.source_failed.load(Relaxed)
+            && matches!(
+                e.kind(),
+                io::ErrorKind::InvalidInput
+                    | io::ErrorKind::InvalidData
+                    | io::ErrorKind::UnexpectedEof
+            )
+        {
+            let (reason, what) = if e.kind() == io::ErrorKind::UnexpectedEof {
+                (ObjectReason::GzipTruncated, "truncated")
+            } else {
+                (ObjectReason::GzipCorrupt, "corrupt")
+            };
+            let mut message = format!("{what} gzip after {after} decompressed bytes");
+            if let Some(consumed) = compressed_offset {
+                message.push_str(&format!(" ({consumed} compressed bytes consumed)"));
+            }
+            message.push_str(&format!(": {e}"));
+            if after == 0 {
+                message.push_str(&format!(
+                    "; the object starts with {}",
+                    hex(&self.stored_head)
+                ));
+            }
+            let damage = Damage {
+                reason,
+                offset: after,
+                compressed_offset,
+                message,
+            };
+            let error = ObjectError::Corrupt {
                 message: e.to_string(),
                 after_bytes: after,
-            }
+            };
+            (error, Some(damage))
         } else {
-            ObjectError::Read {
+            let error = ObjectError::Read {
                 message: e.to_string(),
-            }
+            };
+            (error, None)
         };
         self.summary.objects_with_errors = 1;
         self.summary.error = Some(error);
+        damage
     }
+}
+
+/// Damage to an object, for its entry.
+struct Damage {
+    reason: ObjectReason,
+    offset: u64,
+    compressed_offset: Option<u64>,
+    message: String,
+}
+
+/// `bytes` in hex, with the format they are the magic bytes of when one is known (what
+/// tells a PNG, or Firehose set to compress with something else, at a glance).
+fn hex(bytes: &[u8]) -> String {
+    const FORMATS: &[(&[u8], &str)] = &[
+        (&[0x1f, 0x8b], "gzip"),
+        (&[0x28, 0xb5, 0x2f, 0xfd], "zstd"),
+        (b"PK\x03\x04", "zip"),
+        (&[0xff, 0x06, 0x00, 0x00, b's', b'N'], "Snappy framing"),
+        (b"BZh", "bzip2"),
+        (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], "xz"),
+        (b"PAR1", "Parquet"),
+        (b"ORC", "ORC"),
+        (b"\x89PNG", "PNG"),
+        (&[0xff, 0xd8, 0xff], "JPEG"),
+        (b"GIF8", "GIF"),
+        (b"%PDF", "PDF"),
+    ];
+    if bytes.is_empty() {
+        return "nothing".to_string();
+    }
+    let mut out: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some((_, name)) = FORMATS.iter().find(|(magic, _)| bytes.starts_with(magic)) {
+        out.push(format!("(magic bytes of {name})"));
+    }
+    out.join(" ")
+}
+
+/// `message` cut to at most [`MAX_MESSAGE_BYTES`], at a character boundary.
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES - '…'.len_utf8();
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
 }
 
 impl Iterator for ObjectDecoder<'_> {
     type Item = Decoded;
 
     fn next(&mut self) -> Option<Decoded> {
-        if let Some(e) = self.pending.pop_front() {
-            return Some(Decoded::Event(e));
-        }
-        while !self.done {
+        loop {
+            // Entries first: anything queued comes from records before the pending events.
+            if let Some(q) = self.queued.pop_front() {
+                return Some(Decoded::Quarantined(q));
+            }
+            if let Some(e) = self.pending.pop_front() {
+                return Some(Decoded::Event(e));
+            }
+            if self.done {
+                return None;
+            }
             match self.splitter.next_frame() {
-                None => self.done = true,
-                Some(Err(e)) => {
-                    self.object_error(e);
-                    self.done = true;
-                }
+                None => self.end(None),
+                Some(Err(e)) => self.end(Some(e)),
                 Some(Ok(Frame::Record(bytes))) => {
-                    let item = self.record(&bytes);
+                    self.record(&bytes);
                     self.splitter.recycle(bytes);
-                    if item.is_some() {
-                        return item;
-                    }
                 }
-                Some(Ok(Frame::Bad { head, len, problem })) => {
-                    self.summary.records += 1;
-                    let source = self.origin.source(self.summary.records);
-                    let reason = match problem {
-                        Problem::Garbage => {
-                            "not JSON: unexpected bytes between records".to_string()
-                        }
-                        Problem::Oversized => format!(
-                            "record of {len} bytes exceeds the {}-byte limit",
-                            self.splitter_limit()
-                        ),
-                        Problem::TruncatedAtLineEnd => {
-                            "truncated record: the line ended before the JSON object closed"
-                                .to_string()
-                        }
-                        Problem::TruncatedAtEnd => {
-                            "truncated record: the object ended before the JSON object closed"
-                                .to_string()
-                        }
-                    };
-                    return Some(self.quarantine(source, reason, &head, len));
-                }
+                Some(Ok(Frame::Bad { head, len, problem })) => self.bad(&head, len, problem),
             }
         }
-        None
-    }
-}
-
-impl ObjectDecoder<'_> {
-    fn splitter_limit(&self) -> usize {
-        self.splitter.max_record()
     }
 }
 
@@ -490,6 +879,7 @@ impl Counters {
             inner,
             count: self.decoded.clone(),
             limit: Some(limit),
+            failed: None,
         }
     }
 }
@@ -511,11 +901,23 @@ struct Counting<R> {
     inner: R,
     count: std::sync::Arc<std::sync::atomic::AtomicU64>,
     limit: Option<u64>,
+    /// Set when `inner` fails: for the object's own reader, whose errors (a cut network
+    /// stream among them) are read failures whatever their kind, never damage.
+    failed: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        use std::sync::atomic::Ordering::Relaxed;
+        let read = self.read_counted(buf);
+        if let (Err(_), Some(failed)) = (&read, &self.failed) {
+            failed.store(true, Relaxed);
+        }
+        read
+    }
+}
+
+impl<R: Read> Counting<R> {
+    fn read_counted(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let so_far = self.count.load(Relaxed);
         if let Some(limit) = self.limit {
             if so_far >= limit {
@@ -532,6 +934,32 @@ impl<R: Read> Read for Counting<R> {
         let n = self.inner.read(&mut buf[..take])?;
         self.count.fetch_add(n as u64, Relaxed);
         Ok(n)
+    }
+}
+
+/// The stored bytes under the inflater, counting those it consumed: its position in the
+/// object (a `BufReader` below reads ahead of it).
+struct Consumed<B> {
+    inner: B,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<B: BufRead> Read for Consumed<B> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Relaxed);
+        Ok(n)
+    }
+}
+
+impl<B: BufRead> BufRead for Consumed<B> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.inner.consume(amount);
+        self.count.fetch_add(amount as u64, Relaxed);
     }
 }
 

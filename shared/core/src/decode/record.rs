@@ -23,6 +23,36 @@ use crate::{derive, indicators, query_name};
 /// Why a record was quarantined.
 pub(crate) type Reason = String;
 
+/// A record [`decode`] could not normalize: why, and whether it is a record at all.
+#[derive(Debug)]
+pub(crate) struct Rejected {
+    pub(crate) reason: Reason,
+    /// A JSON object with at least one member: a record of some shape, whatever made it
+    /// unusable. Bytes that are not JSON, a JSON array and `{}` are not: those are what
+    /// binary or foreign data framed by chance looks like, so they do not show that an
+    /// object holds records (see `super::Verdict`).
+    pub(crate) record_like: bool,
+}
+
+impl From<Reason> for Rejected {
+    /// A reason found after the record parsed as a JSON object with members.
+    fn from(reason: Reason) -> Self {
+        Rejected {
+            reason,
+            record_like: true,
+        }
+    }
+}
+
+impl Rejected {
+    fn not_a_record(reason: Reason) -> Self {
+        Rejected {
+            reason,
+            record_like: false,
+        }
+    }
+}
+
 /// Most events [`Reuse::spare`] holds: what a detection thread can have in flight
 /// ([`EVENT_BATCH`] × [`EVENT_BATCHES`]) plus one batch,
 /// so a one-process run reuses every event, while memory stays bounded whatever the caller
@@ -86,22 +116,31 @@ pub(crate) fn decode(
     tables: &mut TableCache,
     reuse: &mut Reuse,
     out: &mut VecDeque<Box<Event>>,
-) -> Result<u64, Reason> {
+) -> Result<u64, Rejected> {
     // One UTF-8 check for the whole record lets serde_json skip it per string.
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        format!(
+        Rejected::not_a_record(format!(
             "invalid JSON: not UTF-8 (invalid byte at offset {})",
             e.valid_up_to()
-        )
+        ))
     })?;
     let mut r = match raw::parse(text, &mut reuse.fields)
-        .map_err(|e| format!("invalid JSON: {e}"))?
+        .map_err(|e| Rejected::not_a_record(format!("invalid JSON: {e}")))?
     {
         Parsed::Record(r) => r,
-        Parsed::NotObject(kind) => return Err(format!("record is a JSON {kind}, not an object")),
+        Parsed::NotObject(kind) => {
+            return Err(Rejected::not_a_record(format!(
+                "record is a JSON {kind}, not an object"
+            )))
+        }
     };
 
-    let shape = Shape::of(&r)?;
+    // Only a record without any known field fails here, so only here can it be `{}`: the
+    // frame's first and last bytes are its braces.
+    let shape = Shape::of(&r).map_err(|reason| Rejected {
+        reason,
+        record_like: !bytes[1..bytes.len() - 1].trim_ascii().is_empty(),
+    })?;
     let mut warnings = 0;
 
     // Rows, taken out before the leftover keys become decorations (and before anything is
@@ -117,7 +156,7 @@ pub(crate) fn decode(
                 None | Some(Diff::Empty) => (None, None),
                 Some(Diff::Lists { added, removed }) => (Some(added), Some(removed)),
                 Some(Diff::Wrong(kind)) => {
-                    return Err(format!("diffResults is a JSON {kind}, not an object"))
+                    return Err(format!("diffResults is a JSON {kind}, not an object").into())
                 }
             };
             let mut rows = Vec::new();
@@ -615,7 +654,8 @@ mod tests {
             &mut TableCache::new(Default::default()),
             &mut Reuse::default(),
             &mut out,
-        )?;
+        )
+        .map_err(|r| r.reason)?;
         Ok(Decoded {
             events: out.into_iter().map(|e| *e).collect(),
             warnings,
