@@ -523,11 +523,36 @@ fn parse_network(s: &str) -> Result<IpNet, String> {
 mod tests {
     use super::*;
 
+    /// A commented-out setting (`key = value`, `"key" = value` or `[table]`), not prose.
+    fn is_setting(line: &str) -> bool {
+        line.starts_with('[')
+            || line.split_once(" = ").is_some_and(|(key, _)| {
+                key.starts_with('"') || key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            })
+    }
+
     #[test]
     fn the_example_file_parses() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tripline.example.toml");
         let c = Config::load(path).unwrap();
+        assert_eq!(c, Config::default(), "the example shows the defaults");
         assert!(c.query_files.is_empty() && c.query_sql.is_empty());
+        // Its commented-out examples parse too.
+        let text = std::fs::read_to_string(path).unwrap();
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if is_setting(rest) => rest,
+                _ => l,
+            })
+            .filter(|l| !l.starts_with("office_networks = []") && !l.starts_with("queries = []"))
+            .filter(|l| !l.starts_with("queries = [\"osquery.conf"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let all = Config::from_toml_str(&uncommented).unwrap();
+        assert_eq!(all.routes["pagerduty"].min_level, Level::Critical);
+        assert_eq!(all.storm.threshold("osquery_new_listening_port"), 100);
+        assert_eq!(all.office_networks.len(), 4);
         assert!(c.query_defs().unwrap().is_empty());
     }
 
