@@ -25,16 +25,18 @@
 //! The key comes first because it is the same in every invocation that reads the object,
 //! replays included, so such an alert gets the same id each time.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
+use tripline_aws::site::SiteSource;
 use tripline_aws::{s3event, ObjectRef, ObjectStore, S3Store, Settings, Unreadable};
 use tripline_core::config::Config;
 use tripline_core::layout::key_hour;
 use tripline_core::mapping::Mapper;
 use tripline_core::rules::{DetectStats, Detector, RuleSet};
+use tripline_core::site::{Site, SiteFiles};
 use tripline_core::stage::{self, Detection};
 use tripline_core::tables::Resolver;
 use tripline_core::Parallelism;
@@ -43,21 +45,59 @@ pub mod dedup;
 
 use dedup::Outcome;
 
-/// Built once per container: the rules compile once, not per invocation. Generic over where
-/// the objects are: [`S3Store`] in the function, `tripline_aws::MemStore` in tests.
+/// Built once per container: the rules compile once, not per invocation, and again only
+/// when the site directory changes. Generic over where the objects are: [`S3Store`] in the
+/// function, `tripline_aws::MemStore` in tests.
 pub struct Detect<S = S3Store> {
     pub store: S,
     pub settings: Settings,
-    pub rules: Arc<RuleSet>,
-    pub mapper: Arc<Mapper>,
-    pub config: Arc<Config>,
-    /// Works out events' tables with the site's query definitions (`[query_sql]` in
-    /// `TRIPLINE_CONFIG`), which take precedence over what the parse stage found.
-    pub tables: Arc<Resolver>,
     /// Whether decompressing and detecting run on threads of their own: only worth it with
     /// more than one vCPU ([`tripline_aws::lambda::parallelism`]). [`Detect::new`] turns
     /// them on.
     pub parallelism: Parallelism,
+    /// The site directory under the site prefix of `TRIPLINE_BUCKET`; `None` without one.
+    site: Option<SiteSource<S>>,
+    /// What detection runs with now: replaced whole when a changed site compiles.
+    compiled: RwLock<Arc<Compiled>>,
+}
+
+/// What detection runs with: the built-in pack and mappings with the site's settings and
+/// query definitions, compiled once per version of the site.
+pub struct Compiled {
+    pub rules: Arc<RuleSet>,
+    pub mapper: Arc<Mapper>,
+    pub config: Arc<Config>,
+    /// Works out events' tables with the site's query definitions, which take precedence
+    /// over what the parse stage found.
+    pub tables: Arc<Resolver>,
+}
+
+impl Compiled {
+    /// The built-in pack with `site`; its `tripline.toml`, when it has one, else the
+    /// `fallback` settings (`TRIPLINE_CONFIG`).
+    pub fn new(
+        site: &Site,
+        fallback: Option<&Config>,
+        mapper: Arc<Mapper>,
+    ) -> anyhow::Result<Self> {
+        for warning in &site.warnings {
+            tracing::warn!(%warning, "site");
+        }
+        let config = match fallback {
+            Some(c) if site.config == Config::default() => c.clone(),
+            _ => site.config.clone(),
+        };
+        let mut queries = site.queries.clone();
+        if let Some(c) = fallback.filter(|_| site.config == Config::default()) {
+            c.define_inline_queries(&mut queries);
+        }
+        Ok(Compiled {
+            rules: Arc::new(RuleSet::builtin().context("built-in rules")?),
+            mapper,
+            config: Arc::new(config),
+            tables: Arc::new(Resolver::with_queries(queries)),
+        })
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -74,41 +114,103 @@ pub struct Report {
     pub written: Vec<String>,
     /// Alerts another invocation had already written (earlier, or at the same time).
     pub deduplicated: Vec<String>,
+    /// Why the site directory in the bucket could not be read or compiled; detection ran
+    /// with the last site that compiled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_error: Option<String>,
 }
 
 impl<S: ObjectStore> Detect<S> {
     /// Loads the built-in rules and mappings and `TRIPLINE_CONFIG`, with threads (the
-    /// function sets [`Detect::parallelism`] from its memory size).
+    /// function sets [`Detect::parallelism`] from its memory size). The site directory in
+    /// the bucket is read on the first invocation.
     pub fn new(store: S, settings: Settings) -> anyhow::Result<Self> {
-        let config = match &settings.config_toml {
-            Some(text) => Config::from_toml_str(text).context("TRIPLINE_CONFIG")?,
-            None => Config::default(),
-        };
-        let queries = config
-            .query_defs()
-            .context("TRIPLINE_CONFIG query definitions")?;
-        for warning in queries.warnings() {
-            tracing::warn!(%warning, "query definition");
-        }
+        let fallback = Self::fallback(&settings)?;
+        let mapper = Arc::new(Mapper::builtin().context("built-in mappings")?);
+        let compiled = Compiled::new(&Site::load(&SiteFiles::new())?, fallback.as_ref(), mapper)?;
+        let site = settings
+            .bucket
+            .clone()
+            .map(|bucket| SiteSource::new(store.clone(), bucket, settings.site_prefix.clone()));
         Ok(Detect {
-            tables: Arc::new(Resolver::with_queries(queries)),
             store,
             settings,
-            rules: Arc::new(RuleSet::builtin().context("built-in rules")?),
-            mapper: Arc::new(Mapper::builtin().context("built-in mappings")?),
-            config: Arc::new(config),
             parallelism: Parallelism::Threads,
+            site,
+            compiled: RwLock::new(Arc::new(compiled)),
         })
+    }
+
+    /// `TRIPLINE_CONFIG`, the settings for a site without a `tripline.toml`.
+    fn fallback(settings: &Settings) -> anyhow::Result<Option<Config>> {
+        settings
+            .config_toml
+            .as_deref()
+            .map(|text| Config::from_toml_str(text).context("TRIPLINE_CONFIG"))
+            .transpose()
+    }
+
+    /// This detector's parallelism.
+    pub fn with_parallelism(mut self, parallelism: Parallelism) -> Self {
+        self.parallelism = parallelism;
+        self
+    }
+
+    /// Looks at the site directory at most once per `every` (a minute by default).
+    pub fn with_site_every(mut self, every: std::time::Duration) -> Self {
+        if let Some(site) = &mut self.site {
+            site.every = every;
+        }
+        self
+    }
+
+    /// What detection runs with now.
+    pub fn compiled(&self) -> Arc<Compiled> {
+        self.compiled
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Looks for a changed site (at most once per [`SiteSource::every`]) and compiles it;
+    /// a site that cannot be read or does not compile leaves the last one in place and is
+    /// reported in `report.site_error`.
+    async fn refresh(&self, report: &mut Report) {
+        let Some(source) = &self.site else { return };
+        let outcome = match source.poll().await {
+            Ok(None) => return,
+            Ok(Some(files)) => self.compile(&files),
+            Err(e) => Err(anyhow::Error::new(e).context("reading the site directory")),
+        };
+        match outcome {
+            Ok(compiled) => {
+                tracing::info!("site directory loaded");
+                *self.compiled.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(compiled);
+            }
+            Err(e) => {
+                let error = format!("{e:#}");
+                tracing::error!(%error, "site directory not loaded; detecting with the last one that loaded");
+                report.site_error = Some(error);
+            }
+        }
+    }
+
+    fn compile(&self, files: &SiteFiles) -> anyhow::Result<Compiled> {
+        let site = Site::load(files)?;
+        let fallback = Self::fallback(&self.settings)?;
+        Compiled::new(&site, fallback.as_ref(), self.compiled().mapper.clone())
     }
 
     pub async fn handle(&self, event: &Value) -> anyhow::Result<Report> {
         let mut report = Report::default();
+        self.refresh(&mut report).await;
+        let compiled = self.compiled();
         let detector = Detector::new(
-            self.rules.clone(),
-            Some(self.mapper.clone()),
-            self.config.clone(),
+            compiled.rules.clone(),
+            Some(compiled.mapper.clone()),
+            compiled.config.clone(),
         )
-        .with_tables(self.tables.clone());
+        .with_tables(compiled.tables.clone());
         // Its object time until one is set: now.
         let invoked = detector.object_time();
         let mut detector = Detection::new(detector, self.parallelism);
@@ -202,6 +304,12 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             ("RuleErrors", s.rule_errors as f64, Unit::Count),
             ("BadLines", report.bad_lines as f64, Unit::Count),
             ("Unreadable", report.unreadable.len() as f64, Unit::Count),
+            // 1 when the site directory in the bucket did not load: an alarm watches it.
+            (
+                "SiteErrors",
+                f64::from(u8::from(report.site_error.is_some())),
+                Unit::Count,
+            ),
             ("Duration", duration_ms, Unit::Milliseconds),
         ],
     )

@@ -17,11 +17,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Error> {
     logging::init_json_logs();
     let config = clients::load_config().await;
-    let detect = Detect {
-        // Inflate on a thread of its own only with more than one vCPU.
-        parallelism: lambda::parallelism_here(),
-        ..Detect::new(S3Store::new(clients::s3(&config)), Settings::from_env()?)?
-    };
+    // Inflate on a thread of its own only with more than one vCPU.
+    let detect = Detect::new(S3Store::new(clients::s3(&config)), Settings::from_env()?)?
+        .with_parallelism(lambda::parallelism_here());
     let detect = &detect;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let started = Instant::now();

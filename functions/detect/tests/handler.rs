@@ -72,18 +72,18 @@ async fn alerts_are_written_once_and_a_replay_writes_nothing() {
     assert_eq!(replay.deduplicated, report.written);
 
     // Inline (one vCPU) reads the same.
-    let inline = Detect {
-        parallelism: tripline_core::Parallelism::Inline,
-        ..Detect::new(store.clone(), Settings::from_lookup(&|_| None).unwrap()).unwrap()
-    };
+    let inline = Detect::new(store.clone(), Settings::from_lookup(&|_| None).unwrap())
+        .unwrap()
+        .with_parallelism(tripline_core::Parallelism::Inline);
     let again = inline.handle(&event).await.unwrap();
     assert_eq!(again.stats, replay.stats);
 
-    // Every access is in the table, and every detect row of the table was used.
+    // Every access is in the table, and every detect row of the table was used but the
+    // site's (this detector has no bucket to read a site from; the site test uses those).
     let used = store.areas_touched("detect");
     let table: BTreeSet<_> = layout::ACCESS
         .iter()
-        .filter(|a| a.function == "detect")
+        .filter(|a| a.function == "detect" && a.area != layout::Area::Site)
         .map(|a| (a.op, a.area))
         .collect();
     assert_eq!(used, table);
@@ -162,4 +162,67 @@ async fn other_keys_are_ignored_and_a_missing_object_is_counted_not_retried() {
     store.inject(Op::Read, &object.key, 1, Fault::Fail(Retry::Transient));
     let err = detect.handle(&event).await.unwrap_err();
     assert_eq!(tripline_aws::retry_of(&*err), Retry::Transient, "{err:#}");
+}
+
+/// The site directory in the bucket applies to the next invocation without a redeploy; a
+/// broken one is reported (and counted for the alarm) while detection goes on with the last
+/// one that loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_site_in_the_bucket_applies_and_a_broken_one_keeps_the_last_good() {
+    let (store, _, event) = setup();
+    let settings =
+        Settings::from_lookup(&|k| (k == "TRIPLINE_BUCKET").then(|| "tripline-data".into()))
+            .unwrap();
+    let detect = Detect::new(store.clone(), settings)
+        .unwrap()
+        .with_site_every(std::time::Duration::ZERO);
+    let samples = |store: &MemStore| -> usize {
+        store
+            .keys("tripline-data", "alerts/")
+            .iter()
+            .map(|k| {
+                let a: Value =
+                    serde_json::from_slice(&store.object("tripline-data", k).unwrap()).unwrap();
+                a["samples"].as_array().unwrap().len()
+            })
+            .max()
+            .unwrap()
+    };
+    // Without a site: the defaults (up to 5 samples per alert).
+    let first = detect.handle(&event).await.unwrap();
+    assert!(first.site_error.is_none());
+    assert!(samples(&store) > 1);
+
+    // A site with one sample per alert: the next invocation follows it.
+    store.insert("tripline-data", "config/tripline.toml", "max_samples = 1\n");
+    for key in store.keys("tripline-data", "alerts/") {
+        store.remove("tripline-data", &key);
+    }
+    let second = detect.handle(&event).await.unwrap();
+    assert!(second.site_error.is_none(), "{:?}", second.site_error);
+    assert_eq!(samples(&store), 1);
+    assert_eq!(detect.compiled().config.max_samples, 1);
+
+    // A typo: reported, counted, and detection runs on with the last good site.
+    store.insert("tripline-data", "config/tripline.toml", "max_sample = 2\n");
+    let broken = detect.handle(&event).await.unwrap();
+    let error = broken.site_error.as_deref().unwrap();
+    assert!(
+        error.contains("tripline.toml") && error.contains("max_sample"),
+        "{error}"
+    );
+    assert_eq!(broken.stats, second.stats);
+    assert_eq!(detect.compiled().config.max_samples, 1);
+    let line: Value = serde_json::from_str(&tripline_detect::metrics(&broken, 1.0)).unwrap();
+    assert_eq!(line["SiteErrors"], 1.0);
+
+    store.insert("tripline-data", "config/tripline.toml", "max_samples = 2\n");
+    let fixed = detect.handle(&event).await.unwrap();
+    assert!(fixed.site_error.is_none());
+    assert_eq!(detect.compiled().config.max_samples, 2);
+    let line: Value = serde_json::from_str(&tripline_detect::metrics(&fixed, 1.0)).unwrap();
+    assert_eq!(line["SiteErrors"], 0.0);
+    let used = store.areas_touched("detect");
+    assert!(used.contains(&(Op::List, layout::Area::Site)), "{used:?}");
+    assert!(used.contains(&(Op::Read, layout::Area::Site)), "{used:?}");
 }

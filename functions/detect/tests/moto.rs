@@ -124,14 +124,12 @@ async fn alerts_are_written_once_per_id() {
     assert!(replay.written.is_empty());
     assert_eq!(replay.deduplicated.len(), report.written.len());
     // Inflating inline (a function at one vCPU or less) reads the same object the same way.
-    let inline = Detect {
-        parallelism: tripline_core::Parallelism::Inline,
-        ..Detect::new(
-            S3Store::new(s3.clone()),
-            Settings::from_lookup(&|_| None).unwrap(),
-        )
-        .unwrap()
-    };
+    let inline = Detect::new(
+        S3Store::new(s3.clone()),
+        Settings::from_lookup(&|_| None).unwrap(),
+    )
+    .unwrap()
+    .with_parallelism(tripline_core::Parallelism::Inline);
     let replay_inline = inline.handle(&event).await.unwrap();
     assert_eq!(replay_inline.bad_lines, 1);
     assert_eq!(replay_inline.stats, replay.stats);

@@ -20,11 +20,12 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::Value;
+use tripline_aws::site::SiteSource;
 use tripline_aws::{s3event, ObjectRef, ObjectStore, S3Store, Settings, Unreadable};
 use tripline_core::alert::Alert;
 use tripline_core::config::Config;
@@ -45,8 +46,13 @@ pub struct Notify<S = S3Store> {
     pub store: S,
     pub settings: Settings,
     pub destinations: Vec<Box<dyn Destination>>,
-    /// The site's routes and storm control (`TRIPLINE_CONFIG`).
-    pub config: Arc<Config>,
+    /// The site's routes and storm control: the site directory's `tripline.toml`, else
+    /// `TRIPLINE_CONFIG`; replaced whole when a changed site loads.
+    config: RwLock<Arc<Config>>,
+    /// `TRIPLINE_CONFIG`, for a site without a `tripline.toml`.
+    fallback: Config,
+    /// The site directory under the site prefix of `TRIPLINE_BUCKET`; `None` without one.
+    site: Option<SiteSource<S>>,
 }
 
 /// What the invocation did. Delivery failures are in `failed`; see [`Report::into_result`].
@@ -73,6 +79,9 @@ pub struct Report {
     /// Alert objects that can never be read (gone, access denied): logged, counted, not retried.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<Unreadable>,
+    /// Why the site directory could not be loaded; routing used the last one that loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_error: Option<String>,
 }
 
 impl Report {
@@ -96,22 +105,85 @@ impl<S: ObjectStore> Notify<S> {
         settings: Settings,
         destinations: Vec<Box<dyn Destination>>,
     ) -> anyhow::Result<Self> {
-        let config = match &settings.config_toml {
+        let fallback = match &settings.config_toml {
             Some(text) => Config::from_toml_str(text).context("TRIPLINE_CONFIG")?,
             None => Config::default(),
         };
+        let site = settings
+            .bucket
+            .clone()
+            .map(|bucket| SiteSource::new(store.clone(), bucket, settings.site_prefix.clone()));
         Ok(Notify {
             store,
             settings,
             destinations,
-            config: Arc::new(config),
+            config: RwLock::new(Arc::new(fallback.clone())),
+            fallback,
+            site,
         })
+    }
+
+    /// These settings instead of the site's (tests).
+    pub fn with_config(self, config: Config) -> Self {
+        Notify {
+            config: RwLock::new(Arc::new(config.clone())),
+            fallback: config,
+            site: None,
+            ..self
+        }
+    }
+
+    /// Looks at the site directory at most once per `every` (a minute by default).
+    pub fn with_site_every(mut self, every: std::time::Duration) -> Self {
+        if let Some(site) = &mut self.site {
+            site.every = every;
+        }
+        self
+    }
+
+    /// The routes and storm control in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Looks for a changed site and loads its `tripline.toml`; one that cannot be read or
+    /// is invalid leaves the last one in place and is reported in `report.site_error`.
+    async fn refresh(&self, report: &mut Report) {
+        let Some(source) = &self.site else { return };
+        let loaded = match source.poll().await {
+            Ok(None) => return,
+            Ok(Some(files)) => tripline_core::site::Site::load(&files)
+                .map(|site| {
+                    if files.get(tripline_core::site::CONFIG_FILE).is_some() {
+                        site.config
+                    } else {
+                        self.fallback.clone()
+                    }
+                })
+                .map_err(anyhow::Error::new),
+            Err(e) => Err(anyhow::Error::new(e).context("reading the site directory")),
+        };
+        match loaded {
+            Ok(config) => {
+                *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+            }
+            Err(e) => {
+                let error = format!("{e:#}");
+                tracing::error!(%error, "site directory not loaded; routing with the last one that loaded");
+                report.site_error = Some(error);
+            }
+        }
     }
 
     /// Delivers every alert `event` names to every destination, within `invocation`'s
     /// time budget.
     pub async fn handle(&self, event: &Value, invocation: &Invocation) -> anyhow::Result<Report> {
         let mut report = Report::default();
+        self.refresh(&mut report).await;
+        let config = self.config();
         let layout = self.settings.layout();
         let mut alerts = Vec::new();
         for object in s3event::parse_value(event)? {
@@ -124,7 +196,7 @@ impl<S: ObjectStore> Notify<S> {
                 report.alerts.push(alert.id.clone());
                 let state_bucket = self.settings.output_bucket(&object.bucket).to_owned();
                 // Past its rule's storm threshold, the alert's destinations get the roll-up.
-                let send = match self.storm(&layout, &state_bucket, &alert).await? {
+                let send = match self.storm(&config, &layout, &state_bucket, &alert).await? {
                     Some(rollup) => {
                         report.in_storm.push(alert.id.clone());
                         rollup
@@ -132,7 +204,7 @@ impl<S: ObjectStore> Notify<S> {
                     None => alert.clone(),
                 };
                 for dest in &self.destinations {
-                    if !self.config.routes_to(dest.name(), &alert) {
+                    if !config.routes_to(dest.name(), &alert) {
                         report
                             .unrouted
                             .push(format!("{}/{}", alert.id, dest.name()));
@@ -141,11 +213,11 @@ impl<S: ObjectStore> Notify<S> {
                 alerts.push((alert, send, state_bucket));
             }
         }
-        let layout = &layout;
+        let (layout, config) = (&layout, &config);
         let sends = alerts.iter().flat_map(|(routed, alert, bucket)| {
             self.destinations
                 .iter()
-                .filter(|dest| self.config.routes_to(dest.name(), routed))
+                .filter(move |dest| config.routes_to(dest.name(), routed))
                 .map(move |dest| async move {
                     let label = format!("{}/{}", alert.id, dest.name());
                     let delivery = delivery::deliver(
@@ -186,11 +258,12 @@ impl<S: ObjectStore> Notify<S> {
     /// count stops just past the threshold); `None` when it is within the threshold.
     async fn storm(
         &self,
+        config: &Config,
         layout: &Layout,
         bucket: &str,
         alert: &Alert,
     ) -> anyhow::Result<Option<Alert>> {
-        let threshold = self.config.storm.threshold(&alert.rule.name);
+        let threshold = config.storm.threshold(&alert.rule.name);
         if threshold == 0 {
             return Ok(None);
         }
@@ -209,7 +282,7 @@ impl<S: ObjectStore> Notify<S> {
         }
         // The first marks' hosts, for the roll-up to name.
         let mut first_hosts = alert.hosts.clone();
-        for key in marks.iter().take(5) {
+        for key in marks.iter().take(5).map(|m| &m.key) {
             let mark: Value = serde_json::from_slice(&self.store.get(bucket, key).await?)
                 .with_context(|| format!("s3://{bucket}/{key} is not a storm mark"))?;
             if let Some(hosts) = mark["hosts"].as_array() {
@@ -278,6 +351,11 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
                 Unit::Count,
             ),
             ("AlertsInStorm", report.in_storm.len() as f64, Unit::Count),
+            (
+                "SiteErrors",
+                f64::from(u8::from(report.site_error.is_some())),
+                Unit::Count,
+            ),
             ("DeliveryFailures", report.failed.len() as f64, Unit::Count),
             ("Unreadable", report.unreadable.len() as f64, Unit::Count),
             ("Duration", duration_ms, Unit::Milliseconds),

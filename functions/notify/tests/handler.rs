@@ -307,10 +307,8 @@ fn stored_alert(store: &MemStore, rule: &str, host: &str, severity: &str) -> (St
     (id, event)
 }
 
-fn with_config(mut notify: Notify<MemStore>, toml: &str) -> Notify<MemStore> {
-    notify.config =
-        std::sync::Arc::new(tripline_core::config::Config::from_toml_str(toml).unwrap());
-    notify
+fn with_config(notify: Notify<MemStore>, toml: &str) -> Notify<MemStore> {
+    notify.with_config(tripline_core::config::Config::from_toml_str(toml).unwrap())
 }
 
 /// A destination gets only what its route takes; what no route takes is counted and stays
@@ -428,7 +426,15 @@ fn used_rows_are_in_the_table(store: &MemStore) {
 async fn every_access_row_is_used_and_no_other() {
     let store = MemStore::new();
     let webhook = Recording::failing("webhook", 1);
-    let notify = with_config(notify(&store, &[&webhook]), "[storm]\nthreshold = 1\n");
+    let settings =
+        Settings::from_lookup(&|k| (k == "TRIPLINE_BUCKET").then(|| "tripline-data".into()))
+            .unwrap();
+    store.insert(
+        "tripline-data",
+        "config/tripline.toml",
+        "[storm]\nthreshold = 1\n",
+    );
+    let notify = Notify::new(store.clone(), settings, vec![Box::new(webhook.clone())]).unwrap();
     let (_, first) = stored_alert(&store, "osquery_noisy_port", "host-1", "medium");
     let (_, second) = stored_alert(&store, "osquery_noisy_port", "host-2", "medium");
     assert_eq!(
@@ -449,4 +455,53 @@ async fn every_access_row_is_used_and_no_other() {
     let storm = notify.handle(&second, &invocation("req-3")).await.unwrap();
     assert_eq!(storm.in_storm.len(), 1);
     assert_eq!(store.areas_touched("notify"), notify_access_table());
+}
+
+/// Routes follow the site directory in the bucket: a change applies to the next invocation,
+/// and a broken `tripline.toml` keeps the last good routes (and is reported for the alarm).
+#[tokio::test]
+async fn routes_follow_the_site_in_the_bucket() {
+    let store = MemStore::new();
+    let pagerduty = Recording::new("pagerduty");
+    let settings =
+        Settings::from_lookup(&|k| (k == "TRIPLINE_BUCKET").then(|| "tripline-data".into()))
+            .unwrap();
+    let notify = Notify::new(store.clone(), settings, vec![Box::new(pagerduty.clone())])
+        .unwrap()
+        .with_site_every(std::time::Duration::ZERO);
+    store.insert(
+        "tripline-data",
+        "config/tripline.toml",
+        "[routes.pagerduty]\nmin_level = \"critical\"\n",
+    );
+    let (_, high) = stored_alert(&store, "osquery_reverse_shell", "web-1", "high");
+    let report = notify.handle(&high, &invocation("req-1")).await.unwrap();
+    assert_eq!(report.unrouted.len(), 1, "{report:?}");
+    assert!(pagerduty.sends().is_empty());
+
+    store.insert(
+        "tripline-data",
+        "config/tripline.toml",
+        "[routes.pagerduty]\nmin_level = \"hihg\"\n",
+    );
+    let (_, other) = stored_alert(&store, "osquery_reverse_shell", "web-2", "high");
+    let report = notify.handle(&other, &invocation("req-2")).await.unwrap();
+    assert!(
+        report.site_error.as_deref().unwrap().contains("min_level"),
+        "{report:?}"
+    );
+    assert_eq!(report.unrouted.len(), 1, "the last good routes still apply");
+
+    store.insert(
+        "tripline-data",
+        "config/tripline.toml",
+        "[routes.pagerduty]\nmin_level = \"high\"\n",
+    );
+    let (third, event) = stored_alert(&store, "osquery_reverse_shell", "web-3", "high");
+    let report = notify.handle(&event, &invocation("req-3")).await.unwrap();
+    assert!(
+        report.site_error.is_none() && report.unrouted.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(pagerduty.sends(), [third]);
 }

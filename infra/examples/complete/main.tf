@@ -32,6 +32,7 @@ module "tripline" {
 
   # Site settings of the detection rules (tripline.toml), as TRIPLINE_CONFIG.
   detect_config_toml = var.detect_config_toml
+  site_dir           = var.site_dir
 
   access_log_bucket   = var.access_log_bucket
   enable_glue_catalog = var.enable_glue_catalog

@@ -75,3 +75,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "site_dir" {
+  description = "Your site directory (tripline.toml, rules/, filters/, queries/, iocs/), uploaded to the bucket's config/ prefix; e.g. \"../../../examples/site\". null: none."
+  type        = string
+  default     = null
+}

@@ -141,6 +141,15 @@ data "aws_iam_policy_document" "detect" {
     resources = ["${aws_s3_bucket.data.arn}/${local.alerts_prefix}*"]
   }
 
+  # The site directory: listed (s3:ListBucket, below) at most once a minute, read when it
+  # changed.
+  statement {
+    sid       = "ReadSite"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${local.site_prefix}*"]
+  }
+
   # Without s3:ListBucket a GetObject of a missing key answers 403 AccessDenied instead of
   # 404 NotFound, and the function reports an object gone before it ran by that 404.
   statement {
@@ -190,6 +199,14 @@ data "aws_iam_policy_document" "notify" {
     effect    = "Allow"
     actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.data.arn}/${local.alerts_prefix}*"]
+  }
+
+  # The site directory's tripline.toml (routes, storm control), as for detect.
+  statement {
+    sid       = "ReadSite"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${local.site_prefix}*"]
   }
 
   statement {

@@ -24,6 +24,7 @@ locals {
   state_prefix           = "state/"
   claim_prefix           = "state/claim/"
   storm_prefix           = "state/storm/"
+  site_prefix            = "config/"
   delivery_prefix        = "state/delivery/"
   firehose_errors_prefix = "firehose-errors/"
   # What parse appends to a raw key (TRIPLINE_OUTPUT_COMPRESSION), and so what triggers detect.
@@ -112,6 +113,7 @@ locals {
       TRIPLINE_BUCKET            = local.bucket_name
       TRIPLINE_NORMALIZED_PREFIX = local.normalized_prefix
       TRIPLINE_ALERTS_PREFIX     = local.alerts_prefix
+      TRIPLINE_SITE_PREFIX       = local.site_prefix
       TRIPLINE_CONFIG            = var.detect_config_toml
     }
     notify = merge(
@@ -120,6 +122,7 @@ locals {
         TRIPLINE_BUCKET        = local.bucket_name
         TRIPLINE_ALERTS_PREFIX = local.alerts_prefix
         TRIPLINE_STATE_PREFIX  = local.state_prefix
+        TRIPLINE_SITE_PREFIX   = local.site_prefix
         TRIPLINE_SNS_TOPIC_ARN = aws_sns_topic.alerts.arn
         TRIPLINE_CONFIG        = var.detect_config_toml
       },

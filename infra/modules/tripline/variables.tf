@@ -502,3 +502,14 @@ variable "glue_projection_start" {
     error_message = "glue_projection_start must look like 2025/01/01."
   }
 }
+
+variable "site_dir" {
+  description = "Path of your site directory (tripline.toml, rules/, filters/, queries/, iocs/; see examples/site). Each file is uploaded to the bucket's config/ prefix, only changed files on each apply, and detect and notify load it within a minute, without a redeploy. null: no site; the built-in rules with detect_config_toml."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.site_dir == null || can(fileset(var.site_dir, "**"))
+    error_message = "site_dir must be a readable directory."
+  }
+}

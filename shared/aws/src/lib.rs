@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod s3event;
 pub mod s3io;
 pub mod settings;
+pub mod site;
 pub mod sns;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -44,4 +45,4 @@ pub use error::{kind_of, retry_of, Error, Result, Retry};
 pub use s3event::ObjectRef;
 pub use s3io::{get_object_reader, put_if_absent, ObjectReader, PutOutcome, S3Writer};
 pub use settings::{Secret, Settings, ENV_VARS};
-pub use store::{open, MemStore, ObjectStore, ObjectWriter, S3Store, Unreadable};
+pub use store::{open, Listed, MemStore, ObjectStore, ObjectWriter, S3Store, Unreadable};

@@ -623,14 +623,14 @@ pub async fn object_exists(client: &Client, bucket: &str, key: &str) -> Result<b
     }
 }
 
-/// Up to `max` keys under `prefix`, in key order (one ListObjectsV2 page: `max` at most
-/// 1000). Needs `s3:ListBucket` on the bucket.
+/// Up to `max` objects under `prefix`, in key order, with their ETags (one ListObjectsV2
+/// page: `max` at most 1000). Needs `s3:ListBucket` on the bucket.
 pub async fn list_keys(
     client: &Client,
     bucket: &str,
     prefix: &str,
     max: usize,
-) -> Result<Vec<String>> {
+) -> Result<Vec<crate::store::Listed>> {
     let out = client
         .list_objects_v2()
         .bucket(bucket)
@@ -642,7 +642,12 @@ pub async fn list_keys(
     Ok(out
         .contents()
         .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
+        .filter_map(|o| {
+            Some(crate::store::Listed {
+                key: o.key()?.to_owned(),
+                etag: o.e_tag().unwrap_or_default().to_owned(),
+            })
+        })
         .collect())
 }
 

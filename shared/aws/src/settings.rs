@@ -30,8 +30,10 @@ pub mod var {
     pub const OUTPUT_COMPRESSION: &str = "TRIPLINE_OUTPUT_COMPRESSION";
     /// Alert JSON from `detect` (default `alerts/`).
     pub const ALERTS_PREFIX: &str = "TRIPLINE_ALERTS_PREFIX";
-    /// Dedup and delivery markers (default `state/`).
+    /// Notify's claims, storm marks and delivery markers (default `state/`).
     pub const STATE_PREFIX: &str = "TRIPLINE_STATE_PREFIX";
+    /// The site directory's files, read by detect and notify (default `config/`).
+    pub const SITE_PREFIX: &str = "TRIPLINE_SITE_PREFIX";
     /// SNS topic for alert e-mail (not a secret).
     pub const SNS_TOPIC_ARN: &str = "TRIPLINE_SNS_TOPIC_ARN";
     /// Slack incoming-webhook URL (secret).
@@ -76,6 +78,8 @@ pub const DEFAULT_QUARANTINE_PREFIX: &str = layout::DEFAULT_QUARANTINE_PREFIX;
 pub const DEFAULT_ALERTS_PREFIX: &str = layout::DEFAULT_ALERTS_PREFIX;
 /// Default for [`var::STATE_PREFIX`].
 pub const DEFAULT_STATE_PREFIX: &str = layout::DEFAULT_STATE_PREFIX;
+/// Default for [`var::SITE_PREFIX`].
+pub const DEFAULT_SITE_PREFIX: &str = layout::DEFAULT_SITE_PREFIX;
 /// Default for [`var::PAGERDUTY_URL`].
 pub const DEFAULT_PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
@@ -93,6 +97,7 @@ pub const DETECT_ENV_VARS: &[&str] = &[
     var::BUCKET,
     var::NORMALIZED_PREFIX,
     var::ALERTS_PREFIX,
+    var::SITE_PREFIX,
     var::CONFIG,
 ];
 
@@ -101,6 +106,7 @@ pub const NOTIFY_ENV_VARS: &[&str] = &[
     var::BUCKET,
     var::ALERTS_PREFIX,
     var::STATE_PREFIX,
+    var::SITE_PREFIX,
     var::CONFIG,
     var::SNS_TOPIC_ARN,
     var::SLACK_WEBHOOK_URL,
@@ -373,8 +379,10 @@ pub struct Settings {
     pub output_compression: Codec,
     /// Prefix of alert objects.
     pub alerts_prefix: String,
-    /// Prefix of dedup/delivery markers.
+    /// Prefix of claims, storm marks and delivery markers.
     pub state_prefix: String,
+    /// Prefix of the site directory's files.
+    pub site_prefix: String,
     /// Notification destinations, secrets not yet resolved.
     pub destinations: Destinations<SecretSource>,
     /// `TRIPLINE_CONFIG`: the detection settings as TOML text (parsed by the detect function).
@@ -390,7 +398,7 @@ impl Settings {
     /// Parses settings from any lookup (the environment, a map in tests).
     ///
     /// Unset prefixes take their defaults; a prefix set to the empty string means "no prefix".
-    /// The five prefixes must not overlap (none may start with another): with one bucket and
+    /// The six prefixes must not overlap (none may start with another): with one bucket and
     /// S3 notifications on each prefix, an overlap would feed a function its own output forever.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
         let prefix = |name: &str, default: &str| lookup(name).unwrap_or_else(|| default.to_owned());
@@ -407,6 +415,7 @@ impl Settings {
             },
             alerts_prefix: prefix(var::ALERTS_PREFIX, DEFAULT_ALERTS_PREFIX),
             state_prefix: prefix(var::STATE_PREFIX, DEFAULT_STATE_PREFIX),
+            site_prefix: prefix(var::SITE_PREFIX, DEFAULT_SITE_PREFIX),
             destinations: Destinations {
                 sns_topic_arn: non_empty(lookup(var::SNS_TOPIC_ARN)).map(|s| s.trim().to_owned()),
                 slack_webhook_url: SecretSource::from_lookup(
@@ -456,6 +465,7 @@ impl Settings {
             (var::QUARANTINE_PREFIX, &self.quarantine_prefix),
             (var::ALERTS_PREFIX, &self.alerts_prefix),
             (var::STATE_PREFIX, &self.state_prefix),
+            (var::SITE_PREFIX, &self.site_prefix),
         ];
         for (i, (a, pa)) in prefixes.iter().enumerate() {
             for (b, pb) in &prefixes[i + 1..] {
@@ -485,6 +495,7 @@ impl Settings {
             quarantine: self.quarantine_prefix.clone(),
             alerts: self.alerts_prefix.clone(),
             state: self.state_prefix.clone(),
+            site: self.site_prefix.clone(),
         };
         Layout::new(prefixes, self.output_compression)
     }

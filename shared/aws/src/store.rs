@@ -95,17 +95,26 @@ pub trait ObjectStore: Clone + Send + Sync + 'static {
         body: Bytes,
     ) -> impl Future<Output = Result<PutOutcome>> + Send;
 
-    /// Up to `max` (at most 1000) keys under `prefix`, in key order.
+    /// Up to `max` (at most 1000) objects under `prefix`, in key order.
     fn list(
         &self,
         bucket: &str,
         prefix: &str,
         max: usize,
-    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    ) -> impl Future<Output = Result<Vec<Listed>>> + Send;
 
     /// A writer for `bucket/key`; nothing exists there until [`ObjectWriter::finish`].
     /// Call inside a tokio runtime (an async task or a `spawn_blocking` thread).
     fn writer(&self, bucket: &str, key: &str) -> Self::Writer;
+}
+
+/// One object of a listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// Its key.
+    pub key: String,
+    /// Its ETag: changes whenever the object is written with other content.
+    pub etag: String,
 }
 
 /// A streaming writer of one object.
@@ -155,7 +164,7 @@ impl ObjectStore for S3Store {
         s3io::put_object(&self.client, bucket, key, body).await
     }
 
-    async fn list(&self, bucket: &str, prefix: &str, max: usize) -> Result<Vec<String>> {
+    async fn list(&self, bucket: &str, prefix: &str, max: usize) -> Result<Vec<Listed>> {
         s3io::list_keys(&self.client, bucket, prefix, max).await
     }
 
@@ -285,6 +294,13 @@ impl MemStore {
             .filter(|(b, k)| b == bucket && k.starts_with(prefix))
             .map(|(_, k)| k.clone())
             .collect()
+    }
+
+    /// Removes an object without recording an access (a test's setup).
+    pub fn remove(&self, bucket: &str, key: &str) {
+        self.lock()
+            .objects
+            .remove(&(bucket.to_owned(), key.to_owned()));
     }
 
     /// An object's body.
@@ -429,11 +445,24 @@ impl ObjectStore for MemStore {
         Ok(PutOutcome::Created)
     }
 
-    async fn list(&self, bucket: &str, prefix: &str, max: usize) -> Result<Vec<String>> {
+    async fn list(&self, bucket: &str, prefix: &str, max: usize) -> Result<Vec<Listed>> {
         self.fault(Op::List, bucket, prefix).await?;
-        let mut keys = self.keys(bucket, prefix);
-        keys.truncate(max.min(1000));
-        Ok(keys)
+        let mem = self.lock();
+        Ok(mem
+            .objects
+            .iter()
+            .filter(|((b, k), _)| b == bucket && k.starts_with(prefix))
+            .take(max.min(1000))
+            .map(|((_, key), body)| Listed {
+                key: key.clone(),
+                etag: {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    body.hash(&mut h);
+                    format!("\"{:016x}\"", h.finish())
+                },
+            })
+            .collect())
     }
 
     fn writer(&self, bucket: &str, key: &str) -> MemWriter {

@@ -47,6 +47,24 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// This error, naming `path` as the file it came from.
+    pub fn in_file(self, file: &str) -> ConfigError {
+        match self {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: Some(file.to_owned()),
+                message,
+            },
+            ConfigError::Invalid { key, message, .. } => ConfigError::Invalid {
+                path: Some(file.to_owned()),
+                key,
+                message,
+            },
+            read @ ConfigError::Read { .. } => read,
+        }
+    }
+}
+
 fn location(path: &Option<String>) -> String {
     path.as_deref().map(|p| format!(" {p}")).unwrap_or_default()
 }
@@ -374,6 +392,12 @@ impl Config {
         for file in &self.query_files {
             defs.extend(QueryDefs::load(file)?);
         }
+        self.define_inline_queries(&mut defs);
+        Ok(defs)
+    }
+
+    /// Adds the `[query_sql]` table to `defs` (a key `"<pack>/<query>"` defines a pack query).
+    pub fn define_inline_queries(&self, defs: &mut QueryDefs) {
         for (key, sql) in &self.query_sql {
             let (pack, name) = match key.split_once('/') {
                 Some((pack, name)) if !pack.is_empty() && !name.is_empty() => (Some(pack), name),
@@ -381,7 +405,6 @@ impl Config {
             };
             defs.define(pack, name, sql, "tripline.toml [query_sql]");
         }
-        Ok(defs)
     }
 
     /// Builds a config from an already-parsed TOML/YAML/JSON-like table, so rule test files

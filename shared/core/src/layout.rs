@@ -8,6 +8,7 @@
 //! <alerts>     YYYY/MM/DD/<alert id>.json              detect creates if absent, notify reads
 //! <state>claim/<alert id>/<destination>/<generation>   notify claims before it sends
 //! <state>storm/<rule>/<window start>/<alert id>        notify counts a rule's alerts per window
+//! <site>       the site directory's files              Terraform writes, detect and notify read
 //! <state>delivery/<alert id>/<destination>             notify checks, then creates if absent
 //! ```
 //!
@@ -30,6 +31,8 @@ pub const DEFAULT_QUARANTINE_PREFIX: &str = "quarantine/";
 pub const DEFAULT_ALERTS_PREFIX: &str = "alerts/";
 /// Default prefix of notify's claims and delivery markers.
 pub const DEFAULT_STATE_PREFIX: &str = "state/";
+/// Default prefix of the site directory's files (`tripline.toml`, `rules/`, ...).
+pub const DEFAULT_SITE_PREFIX: &str = "config/";
 
 /// What normalized and quarantine keys may end in, one per [`Codec`]: the detect stage reads
 /// either, whatever the parse stage's setting was when the object was written.
@@ -56,13 +59,15 @@ pub enum Area {
     Claim,
     /// Notify's count of each rule's alerts per window, `<state>storm/`.
     Storm,
+    /// The site directory (`config/`): uploaded by Terraform, read by detect and notify.
+    Site,
     /// Notify's delivery markers, `<state>delivery/`.
     Delivery,
 }
 
 impl Area {
     /// Every area.
-    pub const ALL: [Area; 7] = [
+    pub const ALL: [Area; 8] = [
         Area::Raw,
         Area::Normalized,
         Area::Quarantine,
@@ -70,6 +75,7 @@ impl Area {
         Area::Claim,
         Area::Storm,
         Area::Delivery,
+        Area::Site,
     ];
 
     /// The suffixes a key of this area has, one of which it must end in; empty: any key.
@@ -77,7 +83,7 @@ impl Area {
         match self {
             Area::Normalized | Area::Quarantine => NDJSON_SUFFIXES,
             Area::Alerts => &[ALERT_SUFFIX],
-            Area::Raw | Area::Claim | Area::Storm | Area::Delivery => &[],
+            Area::Raw | Area::Claim | Area::Storm | Area::Delivery | Area::Site => &[],
         }
     }
 }
@@ -127,6 +133,12 @@ pub const ACCESS: &[Access] = &[
     // the alert object itself says it was written.
     access("detect", Op::Read, Area::Normalized),
     access("detect", Op::PutIfAbsent, Area::Alerts),
+    // detect and notify: the site directory, listed at most once a minute and read when it
+    // changed.
+    access("detect", Op::List, Area::Site),
+    access("detect", Op::Read, Area::Site),
+    access("notify", Op::List, Area::Site),
+    access("notify", Op::Read, Area::Site),
     // notify: the alert of the event in; for each destination, its delivery marker checked,
     // a claim created (read when one is there, rewritten by its owner to renew or release
     // it), the send, then the marker created.
@@ -165,6 +177,8 @@ pub struct Prefixes {
     pub alerts: String,
     /// Claims and delivery markers.
     pub state: String,
+    /// The site directory's files.
+    pub site: String,
 }
 
 impl Default for Prefixes {
@@ -175,6 +189,7 @@ impl Default for Prefixes {
             quarantine: DEFAULT_QUARANTINE_PREFIX.into(),
             alerts: DEFAULT_ALERTS_PREFIX.into(),
             state: DEFAULT_STATE_PREFIX.into(),
+            site: DEFAULT_SITE_PREFIX.into(),
         }
     }
 }
@@ -228,6 +243,7 @@ impl Layout {
             Area::Alerts => &self.prefixes.alerts,
             Area::Claim => &self.claim,
             Area::Storm => &self.storm,
+            Area::Site => &self.prefixes.site,
             Area::Delivery => &self.delivery,
         }
     }
@@ -277,7 +293,7 @@ impl Layout {
         match area {
             Area::Normalized | Area::Quarantine => Some(self.ndjson_suffix()),
             Area::Alerts => Some(ALERT_SUFFIX),
-            Area::Raw | Area::Claim | Area::Storm | Area::Delivery => None,
+            Area::Raw | Area::Claim | Area::Storm | Area::Delivery | Area::Site => None,
         }
     }
 

@@ -92,6 +92,7 @@ pub mod platform;
 pub mod query_name;
 pub mod rfc3339;
 pub mod rules;
+pub mod site;
 pub mod stage;
 pub mod tables;
 mod worker;

@@ -72,6 +72,7 @@ pub const PREFIX_DEFAULTS: &[(&str, &str)] = &[
     (var::QUARANTINE_PREFIX, settings::DEFAULT_QUARANTINE_PREFIX),
     (var::ALERTS_PREFIX, settings::DEFAULT_ALERTS_PREFIX),
     (var::STATE_PREFIX, settings::DEFAULT_STATE_PREFIX),
+    (var::SITE_PREFIX, settings::DEFAULT_SITE_PREFIX),
 ];
 
 /// The default of a prefix variable.
@@ -91,6 +92,7 @@ pub fn prefix_var(area: Area) -> &'static str {
         Area::Quarantine => var::QUARANTINE_PREFIX,
         Area::Alerts => var::ALERTS_PREFIX,
         Area::Claim | Area::Storm | Area::Delivery => var::STATE_PREFIX,
+        Area::Site => var::SITE_PREFIX,
     }
 }
 
