@@ -32,6 +32,7 @@ impl LoadError {
             LoadError::Invalid(p) => p.clone(),
             other => vec![Problem {
                 file: String::new(),
+                line: None,
                 rule: None,
                 field: None,
                 message: other.to_string(),

@@ -15,6 +15,7 @@ mod check;
 pub mod detector;
 mod gate;
 mod load;
+mod locate;
 mod model;
 pub mod paths;
 mod set;

@@ -299,7 +299,7 @@ fn query_name_without_a_table_is_warned_about() {
     let w = rules.warnings()[0].to_string();
     assert_eq!(
         w,
-        "r.yml (r): detection: rule r selects on a query name without a table: rows from that \
+        "r.yml:8 (r): detection: rule r selects on a query name without a table: rows from that \
          table under other query names will not match (select on `tables`, or on `pack` when \
          the pack's rows are themselves the finding)"
     );
