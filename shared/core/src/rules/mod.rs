@@ -19,6 +19,7 @@ mod locate;
 mod model;
 pub mod paths;
 mod set;
+mod site;
 pub mod testing;
 mod view;
 
@@ -28,6 +29,7 @@ pub use load::LoadError;
 pub use model::{AlertSpec, Level, Rule, Window};
 pub use paths::Template;
 pub use set::RuleSet;
+pub use site::SiteRules;
 pub use view::{eval_view, EventView};
 
 /// The rule files and test files of the repository's `rules/` directory, embedded at build
