@@ -9,10 +9,15 @@
 //! `rules/gate/`), a necessary condition such as `query == crontab` derived once per rule set,
 //! so most rules are skipped with a string comparison; the rest are evaluated by rsigma,
 //! reading the event through one zero-copy [`EventView`].
+//!
+//! A site adds to the built-in pack without editing it: rules of its own that add to or
+//! replace the pack's ([`SiteRules`], [`RuleSet::builtin_with`]), and suppressions as Sigma
+//! filters ([`filters::FilterSet`], applied by [`Detector::with_filters`]).
 
 pub mod aggregate;
 mod check;
 pub mod detector;
+pub mod filters;
 mod gate;
 mod load;
 mod locate;
@@ -40,3 +45,5 @@ pub mod builtin {
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_site;
