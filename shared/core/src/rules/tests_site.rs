@@ -920,3 +920,26 @@ fn an_expired_filters_tests_are_skipped() {
         Some("expired on 2026-01-01")
     );
 }
+
+/// `examples/site`: its rules and filters load against the built-in pack and pass their
+/// tests (with a fixed date, so an example's expiry cannot break the build).
+#[test]
+fn the_example_site_passes_its_tests() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/site");
+    let site = SiteRules::load_dir(root.join("rules")).unwrap();
+    assert!(!site.files().is_empty());
+    let rules = Arc::new(RuleSet::builtin_with(&site).unwrap_or_else(|e| panic!("{e}")));
+    let site_tests = testing::read_dir(root.join("rules/tests")).unwrap();
+    let files = testing::layered_sources(testing::builtin_sources(), site_tests, &rules);
+    let mapper = Some(Arc::new(crate::mapping::Mapper::builtin().unwrap()));
+    let report = testing::run(&rules, mapper.clone(), &files);
+    assert!(report.passed(), "{report:#?}");
+
+    let set = FilterSet::load_dir(&rules, root.join("filters"), TODAY()).unwrap();
+    assert!(!set.is_empty());
+    assert!(set.warnings().is_empty(), "{:#?}", set.warnings());
+    let files = testing::read_dir(root.join("filters/tests")).unwrap();
+    let report = testing::run_filters(&rules, mapper, &set, &files);
+    assert!(report.passed(), "{report:#?}");
+    assert!(report.filters.iter().all(|f| f.suppress > 0 && f.keep > 0));
+}
