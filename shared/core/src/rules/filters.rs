@@ -144,7 +144,15 @@ impl Filter {
     /// Whether the filter suppresses a match of one of its rules on `event`: its condition
     /// does not hold there. rsigma evaluates it, as it would the filtered rule.
     pub fn suppresses(&self, event: &impl rsigma_eval::Event) -> bool {
-        rsigma_eval::evaluate_rule(&self.compiled, event).is_none()
+        // `evaluate_rule`'s answer (some condition holds), without the match report it
+        // builds on success: with `not known_good` that success is every match the filter
+        // keeps, and the report (a second pass, field matches, clones of the title and
+        // tags) was most of a filter's cost on a noisy rule. Names of matched selections
+        // go in `matched`, which stays unallocated unless one matches.
+        let mut matched = Vec::new();
+        !self.compiled.conditions.iter().any(|c| {
+            rsigma_eval::compiler::eval_condition(c, &self.compiled.detections, event, &mut matched)
+        })
     }
 }
 
@@ -174,13 +182,21 @@ impl FilterSet {
         sources: impl IntoIterator<Item = (String, String)>,
         today: Date,
     ) -> Result<FilterSet, LoadError> {
+        let sources = sources.into_iter().filter(|(path, _)| !is_test_path(path));
+        Self::from_files(rules, sources, today)
+    }
+
+    /// [`FilterSet::from_sources`] of files known to be filters (their labels may be any
+    /// path: a directory above the filters named `tests` means nothing).
+    fn from_files(
+        rules: &RuleSet,
+        sources: impl IntoIterator<Item = (String, String)>,
+        today: Date,
+    ) -> Result<FilterSet, LoadError> {
         let mut problems = Vec::new();
         let mut warnings = Vec::new();
         let mut filters: Vec<Filter> = Vec::new();
         for (file, text) in sources {
-            if is_test_path(&file) {
-                continue;
-            }
             let (p0, w0) = (problems.len(), warnings.len());
             let filter = load_one(rules, &file, &text, today, &mut problems, &mut warnings);
             add_lines(&text, &mut problems[p0..]);
@@ -228,7 +244,7 @@ impl FilterSet {
         today: Date,
     ) -> Result<FilterSet, LoadError> {
         let sources = read_tree(dir.as_ref(), SkipTests::Yes)?;
-        Self::from_sources(rules, sources, today)
+        Self::from_files(rules, sources, today)
     }
 
     /// Every filter, expired ones included, in load order.
@@ -618,82 +634,82 @@ fn resolve(
     };
     let before = problems.len();
     let mut out: Vec<String> = Vec::new();
-    match &sigma.rules {
-        FilterRuleTarget::Any => {
-            out.extend(
-                rules
-                    .rules()
-                    .iter()
-                    .filter(|r| covers(&logsource, r))
-                    .map(|r| r.name.clone()),
-            );
-            if out.is_empty() {
-                problems.push(Problem {
-                    line: rules_line,
-                    ..problem(
-                        file,
-                        Some(name),
-                        "filter.rules",
-                        format!(
-                            "`any` with logsource {} covers no rule, so the filter would never \
-                             apply",
-                            describe(&logsource)
-                        ),
-                    )
-                });
-            }
+    let refs: &[String] = match &sigma.rules {
+        FilterRuleTarget::Any => &[],
+        FilterRuleTarget::Specific(refs) => refs,
+    };
+    // pySigma reads `all` as `any`; rsigma only knows `any`.
+    let any = matches!(sigma.rules, FilterRuleTarget::Any)
+        || (refs.len() == 1 && refs[0].eq_ignore_ascii_case("all"));
+    if any {
+        out.extend(
+            rules
+                .rules()
+                .iter()
+                .filter(|r| covers(&logsource, r))
+                .map(|r| r.name.clone()),
+        );
+        if out.is_empty() {
+            problems.push(Problem {
+                line: rules_line,
+                ..problem(
+                    file,
+                    Some(name),
+                    "filter.rules",
+                    format!(
+                        "`any` with logsource {} covers no rule, so the filter would never apply",
+                        describe(&logsource)
+                    ),
+                )
+            });
         }
-        FilterRuleTarget::Specific(refs) => {
-            for reference in refs {
-                let found = rules
-                    .rules()
-                    .iter()
-                    .find(|r| r.name == *reference || r.id.eq_ignore_ascii_case(reference.trim()));
-                let mut fail = |message: String| {
-                    problems.push(Problem {
-                        line: at(reference),
-                        ..problem(file, Some(name), "filter.rules", message)
-                    })
-                };
-                match found {
-                    Some(rule) if !covers(&logsource, rule) => fail(format!(
-                        "the filter's logsource {} does not cover {}'s ({}), so Sigma tools \
-                         would not apply it there",
-                        describe(&logsource),
-                        rule.name,
-                        describe(&rule_logsource(rule))
-                    )),
-                    Some(rule) => {
-                        if !out.contains(&rule.name) {
-                            out.push(rule.name.clone());
-                        }
-                    }
-                    None if rules.disabled().iter().any(|d| d == reference) => {
-                        warnings.push(Problem {
-                            line: at(reference),
-                            ..problem(
-                                file,
-                                Some(name),
-                                "filter.rules",
-                                format!("{reference} is disabled: nothing of it to suppress"),
-                            )
-                        })
-                    }
-                    None => {
-                        let titled = rules.rules().iter().find(|r| r.title == *reference);
-                        fail(match titled {
-                            Some(r) => format!(
-                                "no rule named {reference:?}; that is the title of {} (refer \
-                                 to rules by name or id: titles change)",
-                                r.name
-                            ),
-                            None => format!(
-                                "no rule named {reference:?} and none with that id: a filter \
-                                 of a rule that does not exist would suppress nothing"
-                            ),
-                        })
-                    }
+    }
+    for reference in refs.iter().filter(|_| !any) {
+        let found = rules
+            .rules()
+            .iter()
+            .find(|r| r.name == *reference || r.id.eq_ignore_ascii_case(reference.trim()));
+        let mut fail = |message: String| {
+            problems.push(Problem {
+                line: at(reference),
+                ..problem(file, Some(name), "filter.rules", message)
+            })
+        };
+        match found {
+            Some(rule) if !covers(&logsource, rule) => fail(format!(
+                "the filter's logsource {} does not cover {}'s ({}), so Sigma tools would not \
+                 apply it there",
+                describe(&logsource),
+                rule.name,
+                describe(&rule_logsource(rule))
+            )),
+            Some(rule) => {
+                if !out.contains(&rule.name) {
+                    out.push(rule.name.clone());
                 }
+            }
+            None if rules.disabled().iter().any(|d| d == reference) => warnings.push(Problem {
+                line: at(reference),
+                ..problem(
+                    file,
+                    Some(name),
+                    "filter.rules",
+                    format!("{reference} is disabled: nothing of it to suppress"),
+                )
+            }),
+            None => {
+                let titled = rules.rules().iter().find(|r| r.title == *reference);
+                fail(match titled {
+                    Some(r) => format!(
+                        "no rule named {reference:?}; that is the title of {} (refer to rules \
+                         by name or id: titles change)",
+                        r.name
+                    ),
+                    None => format!(
+                        "no rule named {reference:?} and none with that id: a filter of a rule \
+                         that does not exist would suppress nothing"
+                    ),
+                })
             }
         }
     }
@@ -773,4 +789,63 @@ fn parse_date(s: &str) -> Option<Date> {
     let month: u8 = s[5..7].parse().ok()?;
     let day: u8 = s[8..10].parse().ok()?;
     Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use rsigma_eval::event::JsonEvent;
+    use serde_json::json;
+
+    use super::*;
+
+    /// `Filter::suppresses` answers as rsigma's `evaluate_rule` does (no match: suppressed),
+    /// whatever the condition's shape.
+    #[test]
+    fn suppresses_agrees_with_evaluate_rule() {
+        let rules = RuleSet::from_sources([(
+            "a.yml",
+            crate::rules::tests::crontab_rule("cron_a", 1, "1h").as_str(),
+        )])
+        .unwrap();
+        let selections = "  sel_user:\n    columns.user: alice\n  sel_cmd:\n    \
+                          columns.command|contains: backup\n  sel_host:\n    \
+                          host|startswith: ci-";
+        let conditions = [
+            "not sel_user",
+            "sel_user",
+            "not (sel_user and sel_cmd)",
+            "not sel_user or sel_host",
+            "not 1 of sel_*",
+            "not all of sel_*",
+            "1 of sel_* and not sel_host",
+        ];
+        let events = [
+            json!({"host": "ci-1", "columns": {"user": "alice", "command": "backup.sh"}}),
+            json!({"host": "web-1", "columns": {"user": "alice", "command": "ls"}}),
+            json!({"host": "web-1", "columns": {"user": "bob", "command": "backup"}}),
+            json!({"host": "ci-2", "columns": {"user": "bob"}}),
+            json!({"columns": {}}),
+        ];
+        for condition in conditions {
+            let text = format!(
+                "title: t\nname: f\nlogsource:\n  product: osquery\nfilter:\n  rules: any\n\
+                 {selections}\n  condition: {condition}\n"
+            );
+            let set = FilterSet::from_sources(
+                &rules,
+                [("f.yml".to_string(), text)],
+                Date::from_calendar_date(2026, time::Month::December, 3).unwrap(),
+            )
+            .unwrap_or_else(|e| panic!("{condition}: {e}"));
+            let f = &set.filters()[0];
+            for e in &events {
+                let view = JsonEvent::borrow(e);
+                assert_eq!(
+                    f.suppresses(&view),
+                    rsigma_eval::evaluate_rule(&f.compiled, &view).is_none(),
+                    "{condition} on {e}"
+                );
+            }
+        }
+    }
 }

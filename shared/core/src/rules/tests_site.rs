@@ -131,6 +131,13 @@ fn rules_by_id_and_any_by_logsource() {
     )
     .unwrap();
     assert_eq!(f.filters()[0].rules(), ["cron_a", "cron_b"]);
+    // pySigma's `all` is `any`.
+    let all = filters(
+        &rules,
+        &[("all", filter_yaml("all", "all", alice(), "not alice", ""))],
+    )
+    .unwrap();
+    assert_eq!(all.filters()[0].rules(), ["cron_a", "cron_b"]);
     let mut det =
         Detector::new(Arc::clone(&rules), None, Config::default()).with_filters(Arc::new(f));
     assert!(det
@@ -613,6 +620,25 @@ fn test_files_in_the_sources_are_skipped() {
     assert!(FilterSet::from_sources(&rules, Vec::new(), TODAY())
         .unwrap()
         .is_empty());
+}
+
+#[test]
+fn a_filters_directory_may_sit_under_one_named_tests() {
+    let rules = two_cron_rules();
+    let root = std::env::temp_dir().join(format!("tripline-filters-{}", std::process::id()));
+    let dir = root.join("tests/site/filters");
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    std::fs::write(
+        dir.join("alice.yml"),
+        filter_yaml("alice", "[cron_a]", alice(), "not alice", ""),
+    )
+    .unwrap();
+    std::fs::write(dir.join("tests/alice.yml"), "suppress: []\n").unwrap();
+    let f = FilterSet::load_dir(&rules, &dir, TODAY());
+    let _ = std::fs::remove_dir_all(&root);
+    let f = f.unwrap();
+    assert_eq!(f.len(), 1, "the filter, not its test");
+    assert!(FilterSet::load_dir(&rules, root.join("missing"), TODAY()).is_err());
 }
 
 proptest::proptest! {
