@@ -110,6 +110,9 @@ pub(super) fn parse_file(
 /// Gives each problem without a line the line of its field, or the line the YAML parser's
 /// message names.
 pub(super) fn add_lines(text: &str, problems: &mut [Problem]) {
+    if problems.iter().all(|p| p.line.is_some()) {
+        return; // the usual case: a file without problems is not read again
+    }
     // In a file of several documents the field's first occurrence may be another rule's.
     let one_document = !text
         .lines()
