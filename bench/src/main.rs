@@ -5,6 +5,7 @@
 //! tripline-bench pipeline target/bench/osquery-5m.json.gz [--runs 5] [--no-python] [--duckdb]
 //! tripline-bench startup [--runs 10]
 //! tripline-bench run fused FILE               # one measurement, in this process (for perf)
+//! tripline-bench run detect-inline FILE --filters bench/filters   # with Sigma filters
 //! ```
 //!
 //! Every measurement runs in a fresh child process (`run`), so each peak RSS (`VmHWM`) is
@@ -131,6 +132,9 @@ enum Cmd {
         /// The normalized output's compression: zstd | gzip.
         #[arg(long, default_value_t = Codec::default())]
         codec: Codec,
+        /// Sigma filters (a directory, as `tripline scan --filters`) for the detecting modes.
+        #[arg(long, value_name = "DIR")]
+        filters: Option<PathBuf>,
     },
 }
 
@@ -169,10 +173,17 @@ fn main() -> anyhow::Result<()> {
             out,
             repeat,
             codec,
+            filters,
         } => {
             let mut r = RunResult::default();
             for _ in 0..repeat.max(1) {
-                r = run_one(&mode, file.as_deref(), out.as_deref(), codec)?;
+                r = run_one(
+                    &mode,
+                    file.as_deref(),
+                    out.as_deref(),
+                    codec,
+                    filters.as_deref(),
+                )?;
             }
             r.peak_rss_kib = pipeline::peak_rss_kib();
             r.cpu_s = pipeline::cpu_seconds();
@@ -226,6 +237,7 @@ fn run_one(
     file: Option<&Path>,
     out: Option<&Path>,
     codec: Codec,
+    filters: Option<&Path>,
 ) -> anyhow::Result<RunResult> {
     let open = || -> anyhow::Result<File> {
         let f = file.context("this mode needs a FILE")?;
@@ -245,15 +257,15 @@ fn run_one(
             }
         }
         "fused" => {
-            let engine = Engine::builtin()?;
+            let engine = Engine::with_filters(filters)?;
             pipeline::fused(open()?, origin(), &engine, Parallelism::Threads, codec)?
         }
         "fused-single-thread" => {
-            let engine = Engine::builtin()?;
+            let engine = Engine::with_filters(filters)?;
             pipeline::fused(open()?, origin(), &engine, Parallelism::Inline, codec)?
         }
         "scan" => {
-            let engine = Engine::builtin()?;
+            let engine = Engine::with_filters(filters)?;
             pipeline::scan(open()?, origin(), &engine)?
         }
         "compress-output" => pipeline::compress_output(open()?, codec)?,
@@ -272,11 +284,11 @@ fn run_one(
             pipeline::parse_stage(open()?, origin(), sink, Parallelism::Inline, codec)?.0
         }
         "detect" => {
-            let engine = Engine::builtin()?;
+            let engine = Engine::with_filters(filters)?;
             pipeline::detect_stage(open()?, &engine, Parallelism::Threads)?
         }
         "detect-inline" => {
-            let engine = Engine::builtin()?;
+            let engine = Engine::with_filters(filters)?;
             pipeline::detect_stage(open()?, &engine, Parallelism::Inline)?
         }
         other => bail!("unknown mode {other:?}"),

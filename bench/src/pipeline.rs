@@ -25,6 +25,7 @@ use tripline_core::compress::{Codec, DEFAULT_BUFFER_SIZE};
 use tripline_core::config::Config;
 use tripline_core::decode::{Origin, Summary};
 use tripline_core::mapping::Mapper;
+use tripline_core::rules::filters::{today_utc, FilterSet};
 use tripline_core::rules::{DetectReport, Detector, RuleSet};
 use tripline_core::stage::{self, Detection, Discard, NdjsonOutput, StageOptions};
 use tripline_core::Parallelism;
@@ -40,6 +41,8 @@ pub struct Engine {
     pub rules: Arc<RuleSet>,
     pub mapper: Arc<Mapper>,
     pub config: Arc<Config>,
+    /// Sigma filters the detectors apply (`run --filters DIR`); none by default.
+    pub filters: Option<Arc<FilterSet>>,
 }
 
 impl Engine {
@@ -50,18 +53,34 @@ impl Engine {
             rules: Arc::new(RuleSet::builtin()?),
             mapper: Arc::new(Mapper::builtin()?),
             config: Arc::new(Config::default()),
+            filters: None,
         })
+    }
+
+    /// [`Engine::builtin`] with the filters under `dir` (when given) applied.
+    pub fn with_filters(dir: Option<&std::path::Path>) -> anyhow::Result<Engine> {
+        let mut engine = Engine::builtin()?;
+        if let Some(dir) = dir {
+            let set = FilterSet::load_dir(&engine.rules, dir, today_utc())
+                .with_context(|| format!("loading filters from {}", dir.display()))?;
+            engine.filters = Some(Arc::new(set));
+        }
+        Ok(engine)
     }
 
     /// A detector whose object time is fixed ([`OBJECT_TIME`]), so that every run and mode
     /// places events without a time alike and reports the same alerts.
     fn detector(&self) -> Detector {
-        Detector::new(
+        let detector = Detector::new(
             Arc::clone(&self.rules),
             Some(Arc::clone(&self.mapper)),
             Arc::clone(&self.config),
         )
-        .with_object_time(OBJECT_TIME)
+        .with_object_time(OBJECT_TIME);
+        match &self.filters {
+            Some(f) => detector.with_filters(Arc::clone(f)),
+            None => detector,
+        }
     }
 }
 
@@ -80,6 +99,8 @@ pub struct RunResult {
     pub normalized_bytes: u64,
     pub alerts: u64,
     pub matches: u64,
+    /// Matches filters suppressed (`run --filters`).
+    pub suppressed_by_filter: u64,
     pub alert_json_bytes: u64,
     /// Alerts per rule name.
     pub alerts_by_rule: BTreeMap<String, u64>,
@@ -114,6 +135,7 @@ impl RunResult {
     fn count_alerts(&mut self, report: &DetectReport, alert_json_bytes: u64) {
         self.alerts = report.alerts.len() as u64;
         self.matches = report.stats.matches;
+        self.suppressed_by_filter = report.stats.suppressed_by_filter.values().sum();
         self.alert_json_bytes = alert_json_bytes;
         for a in &report.alerts {
             *self.alerts_by_rule.entry(a.rule.name.clone()).or_default() += 1;
@@ -405,6 +427,7 @@ pub fn startup() -> anyhow::Result<(Duration, [f64; 3], Engine)> {
         rules,
         mapper,
         config: Arc::new(Config::default()),
+        filters: None,
     };
     Ok((total, split, engine))
 }

@@ -10,7 +10,8 @@ use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
 use tripline_core::config::Config;
 use tripline_core::mapping::Mapper;
-use tripline_core::rules::{testing, LoadError, RuleSet};
+use tripline_core::rules::filters::{today_utc, FilterSet};
+use tripline_core::rules::{testing, LoadError, RuleSet, SiteRules};
 
 #[derive(clap::Args)]
 pub struct RulesArgs {
@@ -34,6 +35,38 @@ pub struct RuleSource {
     /// Directory of Sigma rules (recursive); default: the built-in pack.
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
+    /// Site rules (recursive; their tests in DIR/tests): each adds to the pack, or replaces
+    /// the pack's rule with the same `id`.
+    #[arg(long, value_name = "DIR")]
+    pub site_rules: Option<PathBuf>,
+    /// Leave the pack's rule of this name out (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub disable: Vec<String>,
+}
+
+impl RuleSource {
+    /// Where the rules come from, for messages.
+    fn describe(&self) -> String {
+        let mut s = match &self.rules {
+            Some(d) => d.display().to_string(),
+            None => "built-in rules".into(),
+        };
+        if let Some(d) = &self.site_rules {
+            s.push_str(&format!(" + site rules {}", d.display()));
+        }
+        if !self.disable.is_empty() {
+            s.push_str(&format!(" - {}", self.disable.join(", ")));
+        }
+        s
+    }
+}
+
+/// Where filters (suppressions) come from.
+#[derive(clap::Args, Clone, Default)]
+pub struct FilterSource {
+    /// Directory of Sigma filters (recursive; their tests in DIR/tests); default: none.
+    #[arg(long, value_name = "DIR")]
+    pub filters: Option<PathBuf>,
 }
 
 /// Where query-to-technique mappings come from.
@@ -64,6 +97,8 @@ pub struct TestArgs {
     #[command(flatten)]
     pub source: RuleSource,
     #[command(flatten)]
+    pub filters: FilterSource,
+    #[command(flatten)]
     pub mappings: MappingSource,
     /// Directory of test files; default: the built-in tests, or `tests/` next to `--rules`.
     #[arg(long, value_name = "DIR")]
@@ -77,6 +112,8 @@ pub struct TestArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub source: RuleSource,
+    #[command(flatten)]
+    pub filters: FilterSource,
     /// Also fail on warnings (revoked technique IDs, rules without techniques, ...).
     #[arg(long)]
     pub strict: bool,
@@ -90,14 +127,38 @@ pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Loads the rule set from `--rules` or the built-in pack.
+/// Loads the rule set from `--rules` or the built-in pack, with `--site-rules` and
+/// `--disable` applied.
 pub fn load_rules(source: &RuleSource) -> anyhow::Result<RuleSet> {
-    match &source.rules {
-        Some(dir) => {
-            RuleSet::load_dir(dir).with_context(|| format!("loading rules from {}", dir.display()))
-        }
-        None => RuleSet::builtin().context("loading the built-in rules"),
+    load_rule_set(source).with_context(|| format!("loading {}", source.describe()))
+}
+
+fn load_rule_set(source: &RuleSource) -> Result<RuleSet, LoadError> {
+    let site = match &source.site_rules {
+        Some(dir) => SiteRules::load_dir(dir)?,
+        None => SiteRules::new(),
     }
+    .disable(source.disable.iter().cloned());
+    match (&source.rules, site.is_empty()) {
+        (Some(dir), true) => RuleSet::load_dir(dir),
+        (Some(dir), false) => RuleSet::load_dir_with(dir, &site),
+        (None, true) => RuleSet::builtin(),
+        (None, false) => RuleSet::builtin_with(&site),
+    }
+}
+
+/// Loads `--filters` against `rules` (none without it), judging expiry by today (UTC), and
+/// prints its warnings on stderr.
+pub fn load_filters(source: &FilterSource, rules: &RuleSet) -> anyhow::Result<FilterSet> {
+    let Some(dir) = &source.filters else {
+        return Ok(FilterSet::empty());
+    };
+    let filters = FilterSet::load_dir(rules, dir, today_utc())
+        .with_context(|| format!("loading filters from {}", dir.display()))?;
+    for w in filters.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(filters)
 }
 
 /// Loads the mappings from `--mappings` or the built-in set.
@@ -169,17 +230,8 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let loaded = match &args.source.rules {
-        Some(dir) => RuleSet::load_dir(dir),
-        None => RuleSet::builtin(),
-    };
-    let where_ = args
-        .source
-        .rules
-        .as_ref()
-        .map(|d| d.display().to_string())
-        .unwrap_or_else(|| "built-in rules".into());
-    match loaded {
+    let where_ = args.source.describe();
+    let rules = match load_rule_set(&args.source) {
         Ok(rules) => {
             for w in rules.warnings() {
                 eprintln!("warning: {w}");
@@ -189,28 +241,57 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 rules.len(),
                 rules.warnings().len()
             );
-            Ok(if args.strict && !rules.warnings().is_empty() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
+            rules
         }
         Err(e @ LoadError::Invalid(_)) => {
-            let problems = e.problems();
-            for p in &problems {
-                eprintln!("error: {p}");
-            }
-            println!("{where_}: {} problem(s)", problems.len());
-            Ok(ExitCode::from(1))
+            report_problems(&where_, &e);
+            return Ok(ExitCode::from(1));
         }
-        Err(e) => Err(e).with_context(|| format!("loading {where_}")),
+        Err(e) => return Err(e).with_context(|| format!("loading {where_}")),
+    };
+    let mut warnings = rules.warnings().len();
+    if let Some(dir) = &args.filters.filters {
+        let where_ = format!("filters {}", dir.display());
+        match FilterSet::load_dir(&rules, dir, today_utc()) {
+            Ok(filters) => {
+                for w in filters.warnings() {
+                    eprintln!("warning: {w}");
+                }
+                let expired = filters.filters().iter().filter(|f| !f.is_active()).count();
+                println!(
+                    "{where_}: {} filters OK ({expired} expired), {} warning(s)",
+                    filters.len(),
+                    filters.warnings().len()
+                );
+                warnings += filters.warnings().len();
+            }
+            Err(e @ LoadError::Invalid(_)) => {
+                report_problems(&where_, &e);
+                return Ok(ExitCode::from(1));
+            }
+            Err(e) => return Err(e).with_context(|| format!("loading {where_}")),
+        }
     }
+    Ok(if args.strict && warnings > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn report_problems(where_: &str, e: &LoadError) {
+    let problems = e.problems();
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    println!("{where_}: {} problem(s)", problems.len());
 }
 
 fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let rules = Arc::new(load_rules(&args.source)?);
     let mapper = Arc::new(load_mapper(&args.mappings)?);
-    let files = match (&args.tests, &args.source.rules) {
+    let filters = load_filters(&args.filters, &rules)?;
+    let base = match (&args.tests, &args.source.rules) {
         (Some(dir), _) => testing::read_dir(dir)
             .with_context(|| format!("reading tests from {}", dir.display()))?,
         (None, Some(rules_dir)) => {
@@ -225,7 +306,21 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None) => testing::builtin_sources(),
     };
-    let report = testing::run(&rules, Some(mapper), &files);
+    let site = match &args.source.site_rules {
+        Some(dir) => read_tests_under(dir)?,
+        None => Vec::new(),
+    };
+    let files = testing::layered_sources(base, site, &rules);
+    let report = testing::run(&rules, Some(Arc::clone(&mapper)), &files);
+    let filter_report = match &args.filters.filters {
+        Some(dir) => Some(testing::run_filters(
+            &rules,
+            Some(mapper),
+            &filters,
+            &read_tests_under(dir)?,
+        )),
+        None => None,
+    };
     let color = io::stdout().is_terminal();
     let (pass, fail) = if color {
         ("\x1b[32mPASS\x1b[0m", "\x1b[31mFAIL\x1b[0m")
@@ -261,11 +356,52 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         report.rules.len() - report.failed_rules(),
         failed
     )?;
-    Ok(if report.passed() {
+    let mut passed = report.passed();
+    if let Some(report) = filter_report {
+        for r in &report.filters {
+            if !r.passed() {
+                writeln!(out, "{fail}  filter {}", r.filter)?;
+                for f in &r.failures {
+                    writeln!(out, "      - {f}")?;
+                }
+            } else if !args.quiet {
+                match &r.skipped {
+                    Some(why) => writeln!(out, "{pass}  filter {}  (skipped: {why})", r.filter)?,
+                    None => writeln!(
+                        out,
+                        "{pass}  filter {}  ({} suppress, {} keep)",
+                        r.filter, r.suppress, r.keep
+                    )?,
+                }
+            }
+        }
+        for o in &report.orphans {
+            writeln!(out, "{fail}  {o}")?;
+        }
+        writeln!(
+            out,
+            "{} filters, {} passed, {} failed",
+            report.filters.len(),
+            report.filters.len() - report.failed_filters(),
+            report.failed_filters() + report.orphans.len()
+        )?;
+        passed &= report.passed();
+    }
+    Ok(if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The test files in `dir/tests` (site rules' or filters'), none when there is no such
+/// directory: every rule and filter then reports its missing test file.
+fn read_tests_under(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let tests = dir.join("tests");
+    if !tests.is_dir() {
+        return Ok(Vec::new());
+    }
+    testing::read_dir(&tests).with_context(|| format!("reading tests from {}", tests.display()))
 }
 
 /// `rules/sigma` → `rules/tests`, else `<dir>/tests`.

@@ -15,7 +15,8 @@ use tripline_core::stage::Detection;
 use crate::inputs::{self, Driver};
 use crate::parse::{load_resolver, DecodeArgs};
 use crate::rules_cmd::{
-    load_config, load_mapper, load_rules, write_table, MappingSource, RuleSource,
+    load_config, load_filters, load_mapper, load_rules, write_table, FilterSource, MappingSource,
+    RuleSource,
 };
 
 #[derive(clap::Args)]
@@ -28,6 +29,8 @@ pub struct ScanArgs {
     pub format: Option<Format>,
     #[command(flatten)]
     pub rules: RuleSource,
+    #[command(flatten)]
+    pub filters: FilterSource,
     #[command(flatten)]
     pub mappings: MappingSource,
     /// Site settings (tripline.toml); default: built-in defaults.
@@ -68,6 +71,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(args.config.as_deref())?;
     let tables = load_resolver(&config, &args.decode.queries)?;
     let rules = load_rules(&args.rules)?;
+    let filters = Arc::new(load_filters(&args.filters, &rules)?);
     let mapper = Arc::new(load_mapper(&args.mappings)?);
     let inputs = inputs::collect(&args.paths)?;
     let format = args.format.unwrap_or(if io::stdout().is_terminal() {
@@ -80,6 +84,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let options = args.decode.options(tables.clone());
     let detector = Detector::new(rules, Some(mapper), config)
         .with_tables(tables)
+        .with_filters(filters)
         .with_object_time(started);
     let mut detector = Detection::new(detector, options.parallelism);
     let mut driver = Driver::new(&inputs, options, args.quarantine.as_deref())?;
@@ -107,7 +112,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     eprintln!(
         "tripline scan: records={} events={} quarantined={}{objects_quarantined} warnings={} \
          alerts={} matches={} matches_on_scan_time={} suppressed_stale={} suppressed_initial={} \
-         below_threshold={} rule_errors={}",
+         suppressed_by_filter={} below_threshold={} rule_errors={}",
         total.records,
         total.events,
         total.quarantined,
@@ -117,9 +122,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         s.matches_on_object_time,
         s.suppressed_stale,
         s.suppressed_initial,
+        s.suppressed_by_filter.values().sum::<u64>(),
         s.below_threshold,
         s.rule_errors
     );
+    for (filter, n) in &s.suppressed_by_filter {
+        eprintln!("tripline scan: filter {filter}: suppressed {n} match(es)");
+    }
     for (rule, n) in &s.rule_errors_by_rule {
         eprintln!("tripline scan: rule {rule}: {n} error(s)");
     }

@@ -875,3 +875,99 @@ fn scan_quarantines_objects_that_are_not_osquery_as_a_whole() {
     assert!(doc["alerts"].as_array().unwrap().len() >= 5);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The example site directory: its rules and filters check and pass their tests, and
+/// `scan --filters` suppresses what the filter names, counting it.
+#[test]
+fn site_rules_and_filters() {
+    let site = [
+        "--site-rules",
+        "examples/site/rules",
+        "--filters",
+        "examples/site/filters",
+    ];
+    let out = tripline(&[&["rules", "check"][..], &site].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("built-in rules + site rules examples/site/rules: 31 rules OK"),
+        "{t}"
+    );
+    assert!(t.contains("examples/site/filters: 1 filters OK"), "{t}");
+
+    let out = tripline(&[&["rules", "test"][..], &site].concat());
+    let t = text(&out.stdout);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("PASS  acme_unsanctioned_remote_desktop"), "{t}");
+    assert!(
+        t.contains("PASS  filter allow_keytap_productivity_apps  (3 suppress, 3 keep)"),
+        "{t}"
+    );
+    assert!(t.contains("1 filters, 1 passed, 0 failed"), "{t}");
+
+    // Disabling a rule drops it and its built-in tests; a typo is an error.
+    let out = tripline(&["rules", "test", "--disable", "osquery_ssh_listener"]);
+    let t = text(&out.stdout);
+    assert!(out.status.success(), "{t}");
+    assert!(!t.contains("osquery_ssh_listener"), "{t}");
+    let out = tripline(&["rules", "check", "--disable", "osquery_ssh_listenr"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot disable osquery_ssh_listenr"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Two taps: the allowed app's is suppressed and counted, the other alerts.
+    let row = |host: &str, path: &str| {
+        format!(
+            r#"{{"name":"pack/Global/keyboard_event_taps","hostIdentifier":"{host}","unixTime":1794816000,"action":"added","columns":{{"pid":"912","name":"x","path":"{path}","enabled":"1","event_tapped":"EventKeyDown","process_being_tapped":"0","tapping_process":"912"}}}}"#
+        )
+    };
+    let input = format!(
+        "{}\n{}\n",
+        row(
+            "mbp-1",
+            "/Applications/BetterTouchTool.app/Contents/MacOS/BetterTouchTool"
+        ),
+        row("mbp-2", "/Users/jdoe/Downloads/kl")
+    );
+    let scan = |extra: &[&str]| {
+        let args = [&["scan", "--format", "ndjson"][..], extra, &["-"]].concat();
+        tripline_stdin(&args, Some(input.as_bytes()))
+    };
+    let out = scan(&["--filters", "examples/site/filters"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let a = alerts(&out);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["hosts"][0], "mbp-2");
+    let s = summary(&out);
+    assert_eq!((s["matches"], s["suppressed_by_filter"]), (1, 1));
+    assert!(text(&out.stderr)
+        .contains("tripline scan: filter allow_keytap_productivity_apps: suppressed 1 match(es)"));
+    let out = scan(&[]);
+    assert_eq!(alerts(&out).len(), 2);
+    assert_eq!(summary(&out)["suppressed_by_filter"], 0);
+
+    // A filter of a rule that does not exist stops the scan before any input is read.
+    let dir = std::env::temp_dir().join(format!("tripline-filters-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text_of = std::fs::read_to_string(
+        repo().join("examples/site/filters/allow_keytap_productivity_apps.yml"),
+    )
+    .unwrap()
+    .replace(
+        "- osquery_keyboard_event_tap ",
+        "- osquery_keyboard_event_tapp ",
+    );
+    std::fs::write(dir.join("allow_keytap_productivity_apps.yml"), text_of).unwrap();
+    let out = scan(&["--filters", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("allow_keytap_productivity_apps.yml:24")
+            && err.contains("no rule named \"osquery_keyboard_event_tapp\""),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

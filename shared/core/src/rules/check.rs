@@ -18,6 +18,10 @@ use crate::attack::{parse_tag, Catalog, Resolution, TechniqueRef};
 pub struct Problem {
     /// The file the rule came from (empty when the problem is not a file's).
     pub file: String,
+    /// The line (1-based) in `file` the problem is at, when known: from the YAML parser, or
+    /// the line of the offending key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
     /// The rule's `name`, when known.
     pub rule: Option<String>,
     /// The offending field (`tripline.window`, `tags`, `detection`), when known.
@@ -28,14 +32,25 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
+        // `file:line (rule): field: message`, leaving out what is unknown.
+        let mut sep = "";
+        if !self.file.is_empty() {
+            write!(f, "{}", self.file)?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+            sep = ": ";
+        }
         if let Some(r) = &self.rule {
-            write!(f, " ({r})")?;
+            let space = if sep.is_empty() { "" } else { " " };
+            write!(f, "{space}({r})")?;
+            sep = ": ";
         }
         if let Some(field) = &self.field {
-            write!(f, ": {field}")?;
+            write!(f, "{sep}{field}")?;
+            sep = ": ";
         }
-        write!(f, ": {}", self.message)
+        write!(f, "{sep}{}", self.message)
     }
 }
 
@@ -54,13 +69,14 @@ struct RawAlertSpec {
 pub(super) fn problem(file: &str, rule: Option<&str>, field: &str, message: String) -> Problem {
     Problem {
         file: file.to_string(),
+        line: None,
         rule: rule.map(str::to_string),
         field: (!field.is_empty()).then(|| field.to_string()),
         message,
     }
 }
 
-fn is_snake_case(s: &str) -> bool {
+pub(super) fn is_snake_case(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -78,6 +94,56 @@ fn is_uuid(s: &str) -> bool {
 }
 
 pub(super) fn parse_file(
+    catalog: &Catalog,
+    file: &str,
+    text: &str,
+    out: &mut Vec<(Rule, SigmaRule)>,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) {
+    let (p0, w0) = (problems.len(), warnings.len());
+    parse_file_inner(catalog, file, text, out, problems, warnings);
+    add_lines(text, &mut problems[p0..]);
+    add_lines(text, &mut warnings[w0..]);
+}
+
+/// Gives each problem without a line the line of its field, or the line the YAML parser's
+/// message names.
+pub(super) fn add_lines(text: &str, problems: &mut [Problem]) {
+    if problems.iter().all(|p| p.line.is_some()) {
+        return; // the usual case: a file without problems is not read again
+    }
+    // In a file of several documents the field's first occurrence may be another rule's.
+    let one_document = !text
+        .lines()
+        .skip(1)
+        .any(|l| l == "---" || l.starts_with("--- "));
+    for p in problems.iter_mut().filter(|p| p.line.is_none()) {
+        p.line = parser_line(&p.message)
+            .or_else(|| modifier_line(text, &p.message))
+            .or_else(|| {
+                let field = p.field.as_deref().filter(|_| one_document)?;
+                super::locate::key_line(text, field)
+            });
+    }
+}
+
+/// The line of the modifier rsigma's message names (`Unknown modifier 'contans'`): the
+/// first `|contans` in the text.
+fn modifier_line(text: &str, message: &str) -> Option<usize> {
+    let (_, rest) = message.split_once("Unknown modifier '")?;
+    let (modifier, _) = rest.split_once('\'')?;
+    super::locate::value_line(text, 1, &format!("|{modifier}"))
+}
+
+/// The line in a YAML parser's message (`... at line 3 column 5 ...`).
+fn parser_line(message: &str) -> Option<usize> {
+    let (_, rest) = message.split_once(" at line ")?;
+    let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse().ok().filter(|&n| n > 0)
+}
+
+fn parse_file_inner(
     catalog: &Catalog,
     file: &str,
     text: &str,
@@ -110,8 +176,9 @@ pub(super) fn parse_file(
             file,
             None,
             "",
-            "correlation and filter documents are not supported; use the tripline block's \
-             threshold/window for aggregation and `not filter` conditions for exclusions"
+            "correlation and filter documents are not rules: use the tripline block's \
+             threshold/window for aggregation, and put Sigma filters (suppressions) in a \
+             filters directory (`--filters DIR`)"
                 .into(),
         ));
     }

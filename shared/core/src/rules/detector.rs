@@ -13,6 +13,7 @@ use crate::derive::{declared_platform, derive, Derived};
 use crate::event::{Event, Kind};
 use crate::mapping::Mapper;
 use crate::rules::aggregate::{Aggregator, Match};
+use crate::rules::filters::FilterSet;
 use crate::rules::gate::RunMemo;
 use crate::rules::{EventView, RuleSet};
 use crate::tables::{Resolver, Row, TableCache, Tables};
@@ -22,6 +23,13 @@ use crate::tables::{Resolver, Row, TableCache, Tables};
 const MAX_ERROR_SAMPLES: usize = 20;
 
 /// Counters of one detect run.
+///
+/// Every rule match is counted exactly once, by what became of it, in the order the
+/// detector decides: `suppressed_stale`, else `suppressed_initial`, else
+/// `suppressed_by_filter`, else `matches` (counted into an alert group) or `rule_errors`.
+/// So the matches of a run are `matches + suppressed_stale + suppressed_initial +
+/// Σ suppressed_by_filter + rule_errors` ([`DetectStats::rule_matches`]), and nothing is
+/// dropped uncounted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DetectStats {
     /// Events observed.
@@ -32,6 +40,11 @@ pub struct DetectStats {
     pub suppressed_stale: u64,
     /// Matches dropped because the row came from a query's first run and the rule opted out.
     pub suppressed_initial: u64,
+    /// Matches a filter suppressed, by filter name ([`Detector::with_filters`]); each under
+    /// the first of its rule's filters that suppressed it. Empty (and left out of the JSON)
+    /// when none did.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub suppressed_by_filter: BTreeMap<String, u64>,
     /// Of `matches`, those placed in their window by the object's time because their event
     /// had no usable time ([`crate::alert::TimeFrom::Object`]).
     #[serde(default)]
@@ -48,6 +61,18 @@ pub struct DetectStats {
     pub alerts: u64,
     /// Alert groups that stayed below their rule's threshold.
     pub below_threshold: u64,
+}
+
+impl DetectStats {
+    /// Every rule match of the run, whatever became of it: the sum of the counters each
+    /// match is counted in exactly once.
+    pub fn rule_matches(&self) -> u64 {
+        self.matches
+            + self.suppressed_stale
+            + self.suppressed_initial
+            + self.suppressed_by_filter.values().sum::<u64>()
+            + self.rule_errors
+    }
 }
 
 /// One rule error, with enough context to find the event.
@@ -79,6 +104,8 @@ pub enum Outcome {
     SuppressedStale,
     /// Dropped: first-run row, rule with `initial: false`.
     SuppressedInitial,
+    /// Dropped by the filter of this name.
+    SuppressedByFilter(String),
     /// Could not be placed in an alert; the message says why.
     Error(String),
 }
@@ -111,6 +138,46 @@ pub struct Detector {
     /// Works out the tables of events that arrive without them (and of every event,
     /// when the resolver has the user's own query definitions, which take precedence).
     tables: TableCache,
+    /// The filters, by rule; `None` when no rule has one, so matches pay nothing for them.
+    filters: Option<RuleFilters>,
+}
+
+/// A [`FilterSet`] arranged for one rule set: for each rule (by index), the indices of the
+/// active filters that apply to it, worked out once per detector.
+#[derive(Debug)]
+struct RuleFilters {
+    set: Arc<FilterSet>,
+    by_rule: Vec<Box<[u32]>>,
+}
+
+impl RuleFilters {
+    fn new(set: Arc<FilterSet>, rules: &RuleSet) -> Option<RuleFilters> {
+        let mut by_rule: Vec<Vec<u32>> = vec![Vec::new(); rules.len()];
+        for (f, filter) in set.filters().iter().enumerate() {
+            if !filter.is_active() {
+                continue;
+            }
+            // A name the rule set lacks (a set loaded against other rules) has no matches
+            // here to suppress.
+            for idx in filter.rules().iter().filter_map(|n| rules.index_of(n)) {
+                by_rule[idx].push(f as u32);
+            }
+        }
+        by_rule.iter().any(|v| !v.is_empty()).then(|| RuleFilters {
+            set,
+            by_rule: by_rule.into_iter().map(Vec::into_boxed_slice).collect(),
+        })
+    }
+
+    /// The name of the first filter of rule `idx` that suppresses its match on `view`.
+    fn suppressor(&self, idx: usize, view: &EventView<'_>) -> Option<&str> {
+        let filters = self.set.filters();
+        self.by_rule[idx]
+            .iter()
+            .map(|&f| &filters[f as usize])
+            .find(|f| f.suppresses(view))
+            .map(|f| f.name())
+    }
 }
 
 /// One event's mapping inputs and the techniques they map to.
@@ -142,7 +209,16 @@ impl Detector {
             gate_memo: RunMemo::default(),
             last_mapped: None,
             tables: TableCache::new(Arc::new(Resolver::builtin())),
+            filters: None,
         }
+    }
+
+    /// Applies `filters` (loaded against this detector's rules, [`FilterSet::from_sources`])
+    /// to the rules' matches: a match a filter suppresses is counted in
+    /// [`DetectStats::suppressed_by_filter`] instead of an alert group.
+    pub fn with_filters(mut self, filters: Arc<FilterSet>) -> Detector {
+        self.filters = RuleFilters::new(filters, &self.rules);
+        self
     }
 
     /// Resolves tables with `resolver` (e.g. one with the site's query definitions)
@@ -268,6 +344,15 @@ impl Detector {
             } else if derived.initial && !rule.alert.initial {
                 self.stats.suppressed_initial += 1;
                 Outcome::SuppressedInitial
+            } else if let Some(name) = self.filters.as_ref().and_then(|f| f.suppressor(idx, &view))
+            {
+                match self.stats.suppressed_by_filter.get_mut(name) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.stats.suppressed_by_filter.insert(name.to_string(), 1);
+                    }
+                }
+                Outcome::SuppressedByFilter(name.to_string())
             } else {
                 let m = Match {
                     rule,

@@ -9,15 +9,22 @@
 //! `rules/gate/`), a necessary condition such as `query == crontab` derived once per rule set,
 //! so most rules are skipped with a string comparison; the rest are evaluated by rsigma,
 //! reading the event through one zero-copy [`EventView`].
+//!
+//! A site adds to the built-in pack without editing it: rules of its own that add to or
+//! replace the pack's ([`SiteRules`], [`RuleSet::builtin_with`]), and suppressions as Sigma
+//! filters ([`filters::FilterSet`], applied by [`Detector::with_filters`]).
 
 pub mod aggregate;
 mod check;
 pub mod detector;
+pub mod filters;
 mod gate;
 mod load;
+mod locate;
 mod model;
 pub mod paths;
 mod set;
+mod site;
 pub mod testing;
 mod view;
 
@@ -27,6 +34,7 @@ pub use load::LoadError;
 pub use model::{AlertSpec, Level, Rule, Window};
 pub use paths::Template;
 pub use set::RuleSet;
+pub use site::SiteRules;
 pub use view::{eval_view, EventView};
 
 /// The rule files and test files of the repository's `rules/` directory, embedded at build
@@ -37,3 +45,5 @@ pub mod builtin {
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_site;

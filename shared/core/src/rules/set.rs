@@ -29,6 +29,8 @@ pub struct RuleSet {
     pub(super) gate_index: gate::Index,
     by_name: HashMap<String, usize>,
     warnings: Vec<Problem>,
+    /// Rules of the base pack a site left out ([`RuleSet::builtin_with`]), sorted.
+    disabled: Vec<String>,
 }
 
 impl fmt::Debug for RuleSet {
@@ -47,20 +49,44 @@ impl RuleSet {
     where
         I: IntoIterator<Item = (&'a str, &'a str)>,
     {
-        let catalog = Catalog::embedded();
-        let mut problems = Vec::new();
-        let mut warnings = Vec::new();
-        let mut parsed: Vec<(Rule, SigmaRule)> = Vec::new();
+        let mut parsed = Parsed::default();
         for (file, text) in sources {
-            parse_file(
-                catalog,
-                file,
-                text,
-                &mut parsed,
-                &mut problems,
-                &mut warnings,
-            );
+            parsed.add_file(file, text);
         }
+        parsed.build(Vec::new())
+    }
+}
+
+/// Rule files parsed and validated one by one, not yet checked against each other or
+/// compiled: what [`RuleSet::from_sources`] and the site layering
+/// ([`RuleSet::builtin_with`]) build from.
+#[derive(Default)]
+pub(super) struct Parsed {
+    pub(super) rules: Vec<(Rule, SigmaRule)>,
+    pub(super) problems: Vec<Problem>,
+    pub(super) warnings: Vec<Problem>,
+}
+
+impl Parsed {
+    pub(super) fn add_file(&mut self, file: &str, text: &str) {
+        parse_file(
+            Catalog::embedded(),
+            file,
+            text,
+            &mut self.rules,
+            &mut self.problems,
+            &mut self.warnings,
+        );
+    }
+
+    /// Checks names and ids across files, compiles, and builds the gates. `disabled` is
+    /// recorded in the set (what [`RuleSet::disabled`] answers).
+    pub(super) fn build(self, disabled: Vec<String>) -> Result<RuleSet, LoadError> {
+        let Parsed {
+            rules: parsed,
+            mut problems,
+            warnings,
+        } = self;
 
         // Uniqueness across files.
         let mut names: HashMap<&str, &str> = HashMap::new();
@@ -133,9 +159,12 @@ impl RuleSet {
             gate_index,
             by_name,
             warnings,
+            disabled,
         })
     }
+}
 
+impl RuleSet {
     /// The osquery tables a rule can fire on: what its `tables` selections require of every
     /// match (from its gate), sorted. `None` when a match may come from any table (the rule
     /// also matches on a pack or name, or selects on columns alone).
@@ -169,6 +198,17 @@ impl RuleSet {
     /// The rule named `name`, if any.
     pub fn get(&self, name: &str) -> Option<&Arc<Rule>> {
         self.by_name.get(name).map(|&i| &self.rules[i])
+    }
+
+    /// The index (into [`RuleSet::rules`]) of the rule named `name`, if any.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The names of the base pack's rules that a site disabled, sorted: they are not in
+    /// the set ([`RuleSet::builtin_with`]).
+    pub fn disabled(&self) -> &[String] {
+        &self.disabled
     }
 
     /// Non-fatal findings (revoked technique IDs that were remapped, rules without ATT&CK

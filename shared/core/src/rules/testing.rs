@@ -21,6 +21,10 @@
 //!
 //! Each file runs with the default settings plus its own `config:`, never the user's
 //! `tripline.toml`, so tests mean the same on every machine.
+//!
+//! Filters have tests of their own, `tests/<filter name>.yml` beside the filters, run by
+//! [`run_filters`]: events a filter must suppress and events it must let through (see
+//! [`FilterTestReport`]). [`layered_sources`] gives the rule tests of a pack with a site's rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -34,7 +38,8 @@ use crate::derive::derive;
 use crate::event::{Action, Event, Kind, SourceRef};
 use crate::fields::Fields;
 use crate::mapping::Mapper;
-use crate::rules::detector::{Detector, Outcome};
+use crate::rules::detector::{Detector, Outcome, RuleOutcome};
+use crate::rules::filters::FilterSet;
 use crate::rules::{builtin, LoadError, RuleSet};
 use crate::tables::{Resolution, Resolver, Row, TablesFrom};
 
@@ -318,6 +323,18 @@ pub fn read_dir(dir: impl AsRef<Path>) -> Result<Vec<(String, String)>, LoadErro
     Ok(out)
 }
 
+/// What the detector made of one test event: its outcome per matching rule.
+fn outcomes(detector: &mut Detector, te: &TestEvent, id: &str) -> Result<Vec<RuleOutcome>, String> {
+    let mut event = te.to_event(id)?;
+    detector.annotate(&mut event);
+    let mut derived = derive(&event, detector.config());
+    if let Some(o) = te.derived {
+        derived.stale = o.stale.unwrap_or(derived.stale);
+        derived.initial = o.initial.unwrap_or(derived.initial);
+    }
+    Ok(detector.evaluate(&event, derived))
+}
+
 /// Runs the test files `(file label, YAML)` against the rule set. A file belongs to the rule
 /// named by its file stem.
 pub fn run(
@@ -401,24 +418,13 @@ pub fn run(
             for (i, te) in events.iter().enumerate() {
                 let id = format!("{label}#{kind}[{i}]");
                 let what = format!("{kind} #{} ({})", i + 1, te.summary());
-                let mut event = match te.to_event(&id) {
-                    Ok(e) => e,
+                let outcome = match outcomes(&mut detector, te, &id) {
+                    Ok(o) => o.into_iter().find(|o| o.rule == stem).map(|o| o.outcome),
                     Err(m) => {
                         result.failures.push(format!("{what}: {m}"));
                         continue;
                     }
                 };
-                detector.annotate(&mut event);
-                let mut derived = derive(&event, detector.config());
-                if let Some(o) = te.derived {
-                    derived.stale = o.stale.unwrap_or(derived.stale);
-                    derived.initial = o.initial.unwrap_or(derived.initial);
-                }
-                let outcome = detector
-                    .evaluate(&event, derived)
-                    .into_iter()
-                    .find(|o| o.rule == stem)
-                    .map(|o| o.outcome);
                 match (want, outcome) {
                     (true, Some(Outcome::Counted)) | (false, None) => {}
                     (true, None) => result.failures.push(format!("{what}: did not match")),
@@ -432,6 +438,10 @@ pub fn run(
                     (true, Some(Outcome::Error(m))) => {
                         result.failures.push(format!("{what}: matched but {m}"))
                     }
+                    // Rule tests run without filters; kept for completeness.
+                    (true, Some(Outcome::SuppressedByFilter(f))) => result
+                        .failures
+                        .push(format!("{what}: matched but filter {f} suppressed it")),
                     // A suppressed or failed match on a negative still means "does not fire".
                     (false, Some(Outcome::Counted)) => {
                         result.failures.push(format!("{what}: fired but must not"))
@@ -450,6 +460,273 @@ pub fn run(
     }
     TestReport {
         rules: by_rule.into_values().collect(),
+        orphans,
+    }
+}
+
+/// The test files of a rule set layered from a base and a site ([`RuleSet::layered`]): the
+/// base's, less those of rules the site disabled and those a site test file of the same
+/// name replaces (a site that replaces a rule may replace its tests; if it does not, the
+/// base's tests hold the replacement to the same events), then the site's.
+pub fn layered_sources(
+    base: Vec<(String, String)>,
+    site: Vec<(String, String)>,
+    rules: &RuleSet,
+) -> Vec<(String, String)> {
+    let stem = |label: &str| {
+        Path::new(label)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let site_stems: BTreeSet<String> = site.iter().map(|(l, _)| stem(l)).collect();
+    let mut out: Vec<(String, String)> = base
+        .into_iter()
+        .filter(|(l, _)| {
+            let s = stem(l);
+            !site_stems.contains(&s) && !rules.disabled().contains(&s)
+        })
+        .collect();
+    out.extend(site);
+    out
+}
+
+/// A filter's test file, `tests/<filter name>.yml` next to the filters:
+///
+/// ```yaml
+/// config:          # optional tripline.toml keys for this file, as in rule tests
+///   office_networks: [10.0.0.0/8]
+/// suppress:        # events one of the filter's rules fires on, and the filter suppresses
+///   - name: pack/Global/keyboard_event_taps
+///     columns: {path: /Applications/BetterTouchTool.app/Contents/MacOS/BetterTouchTool, ...}
+/// keep:            # events one of its rules fires on that the filter lets through
+///   - name: pack/Global/keyboard_event_taps
+///     columns: {path: /Users/jdoe/Downloads/BetterTouchTool, ...}
+/// ```
+///
+/// Both lists are required: a filter without a `suppress` event may suppress nothing, and
+/// one without a `keep` event may suppress everything. The events are [`TestEvent`]s, as
+/// in rule tests. Each file runs with that filter alone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFilterTestFile {
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default)]
+    config: Option<Value>,
+    #[serde(default)]
+    suppress: Vec<TestEvent>,
+    #[serde(default)]
+    keep: Vec<TestEvent>,
+}
+
+/// The result for one filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FilterTestResult {
+    /// The filter's name.
+    pub filter: String,
+    /// The test file, if there is one.
+    pub file: Option<String>,
+    /// `suppress` events in its file (each must be suppressed by it).
+    pub suppress: usize,
+    /// `keep` events in its file (each must alert despite it).
+    pub keep: usize,
+    /// Why its events were not run (an expired filter applies to nothing), if they weren't.
+    pub skipped: Option<String>,
+    /// What went wrong, one message per failure; empty when the filter passed.
+    pub failures: Vec<String>,
+}
+
+impl FilterTestResult {
+    /// Whether the filter's tests all passed (or were skipped).
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Results for a whole filter set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FilterTestReport {
+    /// One entry per filter, in filter-name order.
+    pub filters: Vec<FilterTestResult>,
+    /// Test files for no filter, and unreadable ones.
+    pub orphans: Vec<String>,
+}
+
+impl FilterTestReport {
+    /// Whether every filter passed and no test file was an orphan.
+    pub fn passed(&self) -> bool {
+        self.orphans.is_empty() && self.filters.iter().all(FilterTestResult::passed)
+    }
+
+    /// How many filters failed.
+    pub fn failed_filters(&self) -> usize {
+        self.filters.iter().filter(|r| !r.passed()).count()
+    }
+}
+
+/// Runs filter test files `(file label, YAML)`: a file belongs to the filter named by its
+/// file stem, and runs against `rules` with that filter alone.
+pub fn run_filters(
+    rules: &Arc<RuleSet>,
+    mapper: Option<Arc<Mapper>>,
+    filters: &FilterSet,
+    files: &[(String, String)],
+) -> FilterTestReport {
+    let mut by_filter: BTreeMap<String, FilterTestResult> = filters
+        .filters()
+        .iter()
+        .map(|f| {
+            let result = FilterTestResult {
+                filter: f.name().to_string(),
+                file: None,
+                suppress: 0,
+                keep: 0,
+                skipped: (!f.is_active()).then(|| {
+                    format!(
+                        "expired on {}",
+                        f.expires().map(|d| d.to_string()).unwrap_or_default()
+                    )
+                }),
+                failures: Vec::new(),
+            };
+            (f.name().to_string(), result)
+        })
+        .collect();
+    let mut orphans = Vec::new();
+    let mut seen = BTreeSet::new();
+
+    for (label, text) in files {
+        let stem = Path::new(label)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let (Some(result), Some(filter)) = (by_filter.get_mut(&stem), filters.get(&stem)) else {
+            orphans.push(format!("{label}: no filter named {stem:?}"));
+            continue;
+        };
+        let fail = |result: &mut FilterTestResult, m: String| result.failures.push(m);
+        if !seen.insert(stem.clone()) {
+            fail(
+                result,
+                format!("{label}: a second test file for this filter"),
+            );
+            continue;
+        }
+        result.file = Some(label.clone());
+        let raw: RawFilterTestFile = match yaml_serde::from_str(text) {
+            Ok(r) => r,
+            Err(e) => {
+                fail(result, format!("{label}: invalid test file: {e}"));
+                continue;
+            }
+        };
+        let config = match &raw.config {
+            None => Config::default(),
+            Some(v) => match Config::from_json_value(v) {
+                Ok(c) => c,
+                Err(e) => {
+                    fail(result, format!("{label}: config: {e}"));
+                    continue;
+                }
+            },
+        };
+        result.suppress = raw.suppress.len();
+        result.keep = raw.keep.len();
+        if raw.suppress.is_empty() {
+            fail(
+                result,
+                format!("{label}: no `suppress` events (need at least one)"),
+            );
+        }
+        if raw.keep.is_empty() {
+            fail(
+                result,
+                format!("{label}: no `keep` events (need at least one)"),
+            );
+        }
+        if result.skipped.is_some() {
+            continue;
+        }
+        let mut detector = Detector::new(Arc::clone(rules), mapper.clone(), config)
+            .with_object_time(DEFAULT_TEST_TIME)
+            .with_filters(Arc::new(filters.only(&stem)));
+        let targets = filter.rules();
+        for (kind, events, suppress) in [
+            ("suppress", &raw.suppress, true),
+            ("keep", &raw.keep, false),
+        ] {
+            for (i, te) in events.iter().enumerate() {
+                let id = format!("{label}#{kind}[{i}]");
+                let what = format!("{kind} #{} ({})", i + 1, te.summary());
+                let outcomes: Vec<RuleOutcome> = match outcomes(&mut detector, te, &id) {
+                    Ok(o) => o
+                        .into_iter()
+                        .filter(|o| targets.contains(&o.rule))
+                        .collect(),
+                    Err(m) => {
+                        fail(result, format!("{what}: {m}"));
+                        continue;
+                    }
+                };
+                if outcomes.is_empty() {
+                    fail(
+                        result,
+                        format!(
+                            "{what}: none of the filter's rules ({}) fired on it; a filter's \
+                             test events must be ones its rules fire on",
+                            targets.join(", ")
+                        ),
+                    );
+                    continue;
+                }
+                for o in outcomes {
+                    let rule = &o.rule;
+                    match (suppress, o.outcome) {
+                        (true, Outcome::SuppressedByFilter(_)) | (false, Outcome::Counted) => {}
+                        (true, Outcome::Counted) => fail(
+                            result,
+                            format!("{what}: {rule} fired; the filter did not suppress it"),
+                        ),
+                        (false, Outcome::SuppressedByFilter(_)) => fail(
+                            result,
+                            format!("{what}: the filter suppressed {rule}, which must fire"),
+                        ),
+                        (_, Outcome::SuppressedStale) => fail(
+                            result,
+                            format!(
+                                "{what}: {rule} matched, but as a stale history row it was \
+                                 dropped before any filter (give the row a recent time)"
+                            ),
+                        ),
+                        (_, Outcome::SuppressedInitial) => fail(
+                            result,
+                            format!(
+                                "{what}: {rule} matched, but as a first-run row (counter 0) it \
+                                 was dropped before any filter"
+                            ),
+                        ),
+                        (_, Outcome::Error(m)) => {
+                            fail(result, format!("{what}: {rule} matched but {m}"))
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for result in by_filter.values_mut() {
+        if result.file.is_none() {
+            result.failures.push(format!(
+                "no test file (expected tests/{}.yml next to the filters)",
+                result.filter
+            ));
+        }
+    }
+    FilterTestReport {
+        filters: by_filter.into_values().collect(),
         orphans,
     }
 }

@@ -34,7 +34,7 @@ tripline:
     )
 }
 
-fn event(query: &str, columns: Value, t: i64) -> Event {
+pub(crate) fn event(query: &str, columns: Value, t: i64) -> Event {
     Event {
         kind: Kind::Result,
         name: Some(format!("pack/test/{query}")),
@@ -64,7 +64,7 @@ fn event(query: &str, columns: Value, t: i64) -> Event {
     }
 }
 
-fn set(rules: &[String]) -> RuleSet {
+pub(crate) fn set(rules: &[String]) -> RuleSet {
     RuleSet::from_sources(
         rules
             .iter()
@@ -78,7 +78,7 @@ fn detector(rules: &[String]) -> Detector {
     Detector::new(set(rules), None, Config::default())
 }
 
-const T0: i64 = 1_714_564_800; // 2024-05-01T12:00:00Z, on an hour boundary
+pub(crate) const T0: i64 = 1_714_564_800; // 2024-05-01T12:00:00Z, on an hour boundary
 
 #[test]
 fn rsigma_numeric_and_string_forms() {
@@ -299,7 +299,7 @@ fn query_name_without_a_table_is_warned_about() {
     let w = rules.warnings()[0].to_string();
     assert_eq!(
         w,
-        "r.yml (r): detection: rule r selects on a query name without a table: rows from that \
+        "r.yml:8 (r): detection: rule r selects on a query name without a table: rows from that \
          table under other query names will not match (select on `tables`, or on `pack` when \
          the pack's rows are themselves the finding)"
     );
@@ -369,12 +369,12 @@ fn alert_id_is_stable_across_runs_and_forms() {
     assert_eq!(a.id, "01d0584c645d04a2");
 }
 
-fn crontab_rule(name: &str, id: u32, window: &str) -> String {
+pub(crate) fn crontab_rule(name: &str, id: u32, window: &str) -> String {
     rule_yaml(name, id, "  sel:\n    query: crontab\n  condition: sel", "")
         .replace("window: 1h", &format!("window: {window}"))
 }
 
-fn without_time(mut e: Event) -> Event {
+pub(crate) fn without_time(mut e: Event) -> Event {
     e.time = None;
     e.unix_time = None;
     e
