@@ -1,0 +1,119 @@
+//! Plain-text lists (`.txt`, `.ioc`, `.list`): one indicator a line.
+//!
+//! ```text
+//! # Advisory 2026-11: infrastructure       <- a comment line
+//! 185.220.101.47          # C2 server      <- an IP; its trailing comment is its name
+//! 45.61.136.0/24                           <- a CIDR
+//! evil.example                             <- a domain, and its subdomains
+//! hxxps://cdn.evil[.]example/x.sh          <- a URL (defanged spellings are undone)
+//! 0.0.0.0 tracker.example                  <- a hosts-file line: the name
+//! 44d88612fea8a8f36de82e1278abb02f         <- an MD5 (32 hex digits), SHA-1 (40), SHA-256 (64)
+//! ```
+//!
+//! The rules:
+//!
+//! - The file is UTF-8 (a byte-order mark is skipped); lines end in `\n` or `\r\n`.
+//! - A comment runs from a `#` at the start of a line or after a blank to the end of the
+//!   line; a `#` inside a value (a URL's fragment) is part of it. A line's trailing comment,
+//!   trimmed, is the entry's name (`derived.ioc.name`).
+//! - Blank lines and comment lines are skipped.
+//! - What remains is one value, whose type is inferred from its shape: a URL (it has `://`),
+//!   an IP (IPv4, IPv6, `[IPv6]`), a CIDR (`address/length`), a hash by its number of hex
+//!   digits, a domain name (two labels or more; a leading `*.` is dropped). Advisories'
+//!   defanging (`[.]`, `(.)`, `[dot]`, `hxxp`, `[:]`) is undone first.
+//! - A hosts-file line (`0.0.0.0 name`, `127.0.0.1 name`, `::`, `::1`) is its name.
+//! - A well-formed value no event carries (a SHA-384 or SHA-512 hash, an e-mail address) is
+//!   skipped with a warning and counted ([`super::IocStats::unsupported`]).
+//! - Anything else (two values on a line, a value of no known shape, a bad CIDR) is an
+//!   error naming the file and line.
+
+use super::value::{infer, refang, shorten, Classified};
+use super::{Builder, EntryInfo};
+
+/// Addresses a hosts-file blocklist points names at: the name is the entry.
+const HOSTS_FILE_SINKS: &[&str] = &["0.0.0.0", "127.0.0.1", "::", "::1"];
+
+pub(super) fn load(bytes: &[u8], b: &mut Builder) {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    for (n, line) in bytes.split(|&c| c == b'\n').enumerate() {
+        let line_no = Some(n as u64 + 1);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Ok(line) = std::str::from_utf8(line) else {
+            b.error(line_no, None, "not UTF-8 text".into());
+            continue;
+        };
+        let (value, comment) = split_comment(line);
+        let mut tokens = value.split_whitespace();
+        let Some(first) = tokens.next() else {
+            continue;
+        };
+        let value = match (tokens.next(), tokens.next()) {
+            (None, _) => first,
+            (Some(name), None) if HOSTS_FILE_SINKS.contains(&first) => name,
+            _ => {
+                b.error(
+                    line_no,
+                    None,
+                    format!(
+                        "{:?}: one indicator a line (start a comment with ` #`)",
+                        shorten(value.trim())
+                    ),
+                );
+                continue;
+            }
+        };
+        match infer(&refang(value)) {
+            Ok(Classified::Value(v)) => {
+                let record = b.record(&EntryInfo {
+                    name: comment,
+                    ..EntryInfo::default()
+                });
+                b.add(v, record);
+            }
+            Ok(Classified::Unsupported(what)) => b.unsupported(
+                line_no,
+                None,
+                format!(
+                    "{what} {:?} skipped: events carry no such indicator",
+                    shorten(value)
+                ),
+            ),
+            Err(message) => b.error(line_no, None, message),
+        }
+    }
+}
+
+/// The line's value part and its trailing comment (`None` for none or an empty one). A
+/// comment starts at a `#` that begins the line or follows a blank.
+fn split_comment(line: &str) -> (&str, Option<&str>) {
+    let bytes = line.as_bytes();
+    let start = bytes
+        .iter()
+        .enumerate()
+        .find(|&(i, &c)| c == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()))
+        .map(|(i, _)| i);
+    match start {
+        None => (line, None),
+        Some(i) => {
+            let comment = line[i + 1..].trim();
+            (&line[..i], (!comment.is_empty()).then_some(comment))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments() {
+        assert_eq!(split_comment("# all"), ("", Some("all")));
+        assert_eq!(split_comment("1.2.3.4  # C2 "), ("1.2.3.4  ", Some("C2")));
+        assert_eq!(split_comment("1.2.3.4\t#"), ("1.2.3.4\t", None));
+        assert_eq!(
+            split_comment("http://a.example/x#frag"),
+            ("http://a.example/x#frag", None)
+        );
+        assert_eq!(split_comment("  "), ("  ", None));
+    }
+}
