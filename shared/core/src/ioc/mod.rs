@@ -76,7 +76,7 @@ use value::{decode_hex, mask4, mask6, url_in_text, Value};
 
 /// Problems kept verbatim in an [`IocError`] or [`IocSet::warnings`]; the counts are
 /// complete regardless.
-const MAX_PROBLEMS: usize = 100;
+pub const MAX_PROBLEMS: usize = 100;
 
 /// What kind of entry an indicator list holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -340,11 +340,32 @@ impl<K: std::hash::Hash + Eq + Copy> Prefixes<K> {
         }
     }
 
-    fn lookup(&self, addr: K, mask: fn(K, u8) -> K) -> impl Iterator<Item = (u8, K, Meta)> + '_ {
-        self.by_len.iter().filter_map(move |(len, map)| {
-            let key = mask(addr, *len);
-            map.get(&key).map(|m| (*len, key, *m))
-        })
+    /// The networks holding `addr`, longest first, probed only at the lengths `L` whose bit
+    /// `L - 1` is set in `lens` (lengths over 32, IPv6's, always).
+    fn lookup(
+        &self,
+        addr: K,
+        mask: fn(K, u8) -> K,
+        lens: u32,
+    ) -> impl Iterator<Item = (u8, K, Meta)> + '_ {
+        self.by_len
+            .iter()
+            .filter(move |(len, _)| *len > 32 || lens & (1 << (len - 1)) != 0)
+            .filter_map(move |(len, map)| {
+                let key = mask(addr, *len);
+                map.get(&key).map(|m| (*len, key, *m))
+            })
+    }
+
+    fn keys(&self) -> impl Iterator<Item = (u8, K)> + '_ {
+        self.by_len
+            .iter()
+            .flat_map(|(len, map)| map.keys().map(move |k| (*len, *k)))
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.by_len.iter().map(|(_, m)| map_bytes(m)).sum::<usize>()
+            + self.by_len.capacity() * std::mem::size_of::<(u8, FxHashMap<K, Meta>)>()
     }
 
     fn len(&self) -> usize {
@@ -385,6 +406,14 @@ pub struct IocSet {
     domains: FxHashMap<Box<str>, Meta>,
     /// URLs by host (a domain name or an IP's canonical text).
     urls: FxHashMap<Box<str>, Vec<UrlEntry>>,
+    /// Every exact key (hashes, addresses, domains), so that a lookup that misses, as
+    /// nearly all do, reads one word of this instead of a bucket of a table too large for
+    /// the cache. Built by [`Builder::finish`].
+    bloom: Bloom,
+    /// For each /16 block of the IPv4 space, bit `L - 1` for each prefix length `L` of a
+    /// listed network that overlaps it: an address is probed only at those lengths (none,
+    /// for most). Empty without IPv4 networks.
+    summary4: Vec<u32>,
     stats: IocStats,
     warnings: Vec<IocProblem>,
 }
@@ -478,6 +507,40 @@ impl IocSet {
             + self.urls.values().map(Vec::len).sum::<usize>()
     }
 
+    /// An estimate of the heap memory the set holds: its tables by their capacity, and the
+    /// text of its domains, URLs and names.
+    pub fn heap_bytes(&self) -> usize {
+        let boxed = |s: &str| s.len().next_multiple_of(8);
+        map_bytes(&self.md5)
+            + map_bytes(&self.sha1)
+            + map_bytes(&self.sha256)
+            + map_bytes(&self.ipv4)
+            + map_bytes(&self.ipv6)
+            + self.cidr4.heap_bytes()
+            + self.cidr6.heap_bytes()
+            + map_bytes(&self.domains)
+            + self.domains.keys().map(|k| boxed(k)).sum::<usize>()
+            + map_bytes(&self.urls)
+            + self
+                .urls
+                .values()
+                .flatten()
+                .map(|u| {
+                    std::mem::size_of::<UrlEntry>()
+                        + boxed(&u.text)
+                        + u.needle.as_deref().map_or(0, boxed)
+                })
+                .sum::<usize>()
+            + self.records.capacity() * std::mem::size_of::<Record>()
+            + self
+                .records
+                .iter()
+                .map(|r| r.name.as_deref().map_or(0, boxed))
+                .sum::<usize>()
+            + self.bloom.words.capacity() * 8
+            + self.summary4.capacity() * 4
+    }
+
     /// The lists, in load order.
     pub fn lists(&self) -> &[IocList] {
         &self.lists
@@ -526,7 +589,11 @@ impl IocSet {
             // specific entry. One-label suffixes are never listed (`parse_domain`).
             let mut suffix = name.as_str();
             loop {
-                if let Some(meta) = self.domains.get(suffix) {
+                let listed = match self.bloom.may_contain(text_hash(suffix)) {
+                    true => self.domains.get(suffix),
+                    false => None,
+                };
+                if let Some(meta) = listed {
                     if self.valid(*meta, at) {
                         found.note(name, IocType::Domain, Listed::Domain(suffix), *meta);
                         break;
@@ -546,11 +613,16 @@ impl IocSet {
             match ip {
                 IpAddr::V4(v4) => {
                     let a = u32::from(v4);
-                    if let Some(meta) = self.ipv4.get(&a).filter(|m| self.valid(**m, at)) {
+                    let exact = match self.bloom.may_contain(ip4_hash(a)) {
+                        true => self.ipv4.get(&a).filter(|m| self.valid(**m, at)),
+                        false => None,
+                    };
+                    let lens = self.summary4.get((a >> 16) as usize).copied().unwrap_or(0);
+                    if let Some(meta) = exact {
                         found.note(text, IocType::Ip, Listed::Same, *meta);
                     } else if let Some((len, _, meta)) = self
                         .cidr4
-                        .lookup(a, mask4)
+                        .lookup(a, mask4, lens)
                         .find(|(_, _, m)| self.valid(*m, at))
                     {
                         found.note(
@@ -563,11 +635,15 @@ impl IocSet {
                 }
                 IpAddr::V6(v6) => {
                     let a = u128::from(v6);
-                    if let Some(meta) = self.ipv6.get(&a).filter(|m| self.valid(**m, at)) {
+                    let exact = match self.bloom.may_contain(ip6_hash(a)) {
+                        true => self.ipv6.get(&a).filter(|m| self.valid(**m, at)),
+                        false => None,
+                    };
+                    if let Some(meta) = exact {
                         found.note(text, IocType::Ip, Listed::Same, *meta);
                     } else if let Some((len, _, meta)) = self
                         .cidr6
-                        .lookup(a, mask6)
+                        .lookup(a, mask6, u32::MAX)
                         .find(|(_, _, m)| self.valid(*m, at))
                     {
                         found.note(
@@ -609,6 +685,9 @@ impl IocSet {
             let Some(key) = decode_hex::<N>(h.as_bytes()) else {
                 continue;
             };
+            if !self.bloom.may_contain(digest_hash(&key)) {
+                continue;
+            }
             if let Some(meta) = map.get(&key).filter(|m| self.valid(**m, at)) {
                 found.note(h, kind, Listed::Same, *meta);
             }
@@ -945,6 +1024,37 @@ impl Builder {
         s.domains.shrink_to_fit();
         s.urls.shrink_to_fit();
         s.records.shrink_to_fit();
+        let exact = s.md5.len()
+            + s.sha1.len()
+            + s.sha256.len()
+            + s.ipv4.len()
+            + s.ipv6.len()
+            + s.domains.len();
+        if exact > 0 {
+            let mut bloom = Bloom::with_keys(exact);
+            s.md5.keys().for_each(|k| bloom.insert(digest_hash(k)));
+            s.sha1.keys().for_each(|k| bloom.insert(digest_hash(k)));
+            s.sha256.keys().for_each(|k| bloom.insert(digest_hash(k)));
+            s.ipv4.keys().for_each(|&a| bloom.insert(ip4_hash(a)));
+            s.ipv6.keys().for_each(|&a| bloom.insert(ip6_hash(a)));
+            s.domains.keys().for_each(|d| bloom.insert(text_hash(d)));
+            s.bloom = bloom;
+        }
+        if s.cidr4.len() > 0 {
+            // A network of length >= 16 lies in one block; a shorter one spans
+            // 2^(16 - len) blocks. At most 2^len distinct networks have a given length, so
+            // marking them all takes at most 16 * 65,536 steps whatever the list holds.
+            let mut summary = vec![0u32; 1 << 16];
+            for (len, net) in s.cidr4.keys() {
+                let bit = 1u32 << (len - 1);
+                let first = (net >> 16) as usize;
+                let blocks = if len >= 16 { 1 } else { 1usize << (16 - len) };
+                for block in &mut summary[first..first + blocks] {
+                    *block |= bit;
+                }
+            }
+            s.summary4 = summary;
+        }
         if self.warning_count > s.warnings.len() {
             let more = self.warning_count - s.warnings.len();
             s.warnings.push(IocProblem {
@@ -956,6 +1066,85 @@ impl Builder {
         }
         Ok(self.set)
     }
+}
+
+/// Heap bytes of a hash map's table: hashbrown keeps a power of two of buckets, at most
+/// 7/8 full, each an entry and a control byte.
+fn map_bytes<K, V>(map: &FxHashMap<K, V>) -> usize {
+    match map.capacity() {
+        0 => 0,
+        cap => {
+            let buckets = (cap * 8 / 7).next_power_of_two();
+            buckets * (std::mem::size_of::<(K, V)>() + 1) + 16
+        }
+    }
+}
+
+/// A blocked Bloom filter: each key sets three bits of one 64-bit word, about 16 bits a
+/// key, so a lookup reads one word (false positives: about 0.5%) and only a key that may
+/// be there costs a probe of its table.
+#[derive(Debug, Clone, Default)]
+struct Bloom {
+    /// A power of two of words; empty: everything may be there.
+    words: Vec<u64>,
+}
+
+impl Bloom {
+    fn with_keys(keys: usize) -> Bloom {
+        Bloom {
+            words: vec![0; keys.div_ceil(4).max(1).next_power_of_two()],
+        }
+    }
+
+    fn slot(&self, h: u64) -> usize {
+        (h >> 32) as usize & (self.words.len() - 1)
+    }
+
+    fn bits(h: u64) -> u64 {
+        (1 << (h & 63)) | (1 << ((h >> 6) & 63)) | (1 << ((h >> 12) & 63))
+    }
+
+    fn insert(&mut self, h: u64) {
+        let i = self.slot(h);
+        self.words[i] |= Bloom::bits(h);
+    }
+
+    fn may_contain(&self, h: u64) -> bool {
+        if self.words.is_empty() {
+            return true;
+        }
+        let bits = Bloom::bits(h);
+        self.words[self.slot(h)] & bits == bits
+    }
+}
+
+/// The Bloom hashes of the kinds of keys. A digest is already uniform: its first bytes are
+/// its hash. Addresses are mixed (splitmix64's finalizer), names hashed with xxh3. Kinds
+/// share the filter; a collision between them costs one probe, never a wrong hit.
+fn digest_hash(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&key[..8]);
+    u64::from_le_bytes(b)
+}
+
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn ip4_hash(a: u32) -> u64 {
+    mix(u64::from(a) ^ 0x4000_0000_0000_0000)
+}
+
+fn ip6_hash(a: u128) -> u64 {
+    mix((a as u64) ^ mix((a >> 64) as u64) ^ 0x6000_0000_0000_0000)
+}
+
+fn text_hash(s: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(s.as_bytes())
 }
 
 /// Inserts unless present (the first listing wins); `true` if it was new.

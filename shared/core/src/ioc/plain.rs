@@ -35,51 +35,65 @@ const HOSTS_FILE_SINKS: &[&str] = &["0.0.0.0", "127.0.0.1", "::", "::1"];
 
 pub(super) fn load(bytes: &[u8], b: &mut Builder) {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    for (n, line) in bytes.split(|&c| c == b'\n').enumerate() {
-        let line_no = Some(n as u64 + 1);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Ok(line) = std::str::from_utf8(line) else {
-            b.error(line_no, None, "not UTF-8 text".into());
-            continue;
-        };
-        let (value, comment) = split_comment(line);
-        let mut tokens = value.split_whitespace();
-        let Some(first) = tokens.next() else {
-            continue;
-        };
-        let value = match (tokens.next(), tokens.next()) {
-            (None, _) => first,
-            (Some(name), None) if HOSTS_FILE_SINKS.contains(&first) => name,
-            _ => {
-                b.error(
-                    line_no,
-                    None,
-                    format!(
-                        "{:?}: one indicator a line (start a comment with ` #`)",
-                        shorten(value.trim())
-                    ),
-                );
-                continue;
+    // UTF-8 is checked once for the whole file, and line by line only when that fails, to
+    // name the lines that are not.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            for (n, line) in text.split('\n').enumerate() {
+                load_line(n as u64 + 1, line, b);
             }
-        };
-        match infer(&refang(value)) {
-            Ok(Classified::Value(v)) => {
-                let record = b.record(&EntryInfo {
-                    name: comment,
-                    ..EntryInfo::default()
-                });
-                b.add(v, record);
+        }
+        Err(_) => {
+            for (n, line) in bytes.split(|&c| c == b'\n').enumerate() {
+                match std::str::from_utf8(line) {
+                    Ok(line) => load_line(n as u64 + 1, line, b),
+                    Err(_) => b.error(Some(n as u64 + 1), None, "not UTF-8 text".into()),
+                }
             }
-            Ok(Classified::Unsupported(what)) => b.unsupported(
+        }
+    }
+}
+
+fn load_line(line_no: u64, line: &str, b: &mut Builder) {
+    let line_no = Some(line_no);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let (value, comment) = split_comment(line);
+    let mut tokens = value.split_whitespace();
+    let Some(first) = tokens.next() else {
+        return;
+    };
+    let value = match (tokens.next(), tokens.next()) {
+        (None, _) => first,
+        (Some(name), None) if HOSTS_FILE_SINKS.contains(&first) => name,
+        _ => {
+            b.error(
                 line_no,
                 None,
                 format!(
-                    "{what} {:?} skipped: events carry no such indicator",
-                    shorten(value)
+                    "{:?}: one indicator a line (start a comment with ` #`)",
+                    shorten(value.trim())
                 ),
-            ),
-            Err(message) => b.error(line_no, None, message),
+            );
+            return;
         }
+    };
+    match infer(&refang(value)) {
+        Ok(Classified::Value(v)) => {
+            let record = b.record(&EntryInfo {
+                name: comment,
+                ..EntryInfo::default()
+            });
+            b.add(v, record);
+        }
+        Ok(Classified::Unsupported(what)) => b.unsupported(
+            line_no,
+            None,
+            format!(
+                "{what} {:?} skipped: events carry no such indicator",
+                shorten(value)
+            ),
+        ),
+        Err(message) => b.error(line_no, None, message),
     }
 }
 
@@ -87,11 +101,8 @@ pub(super) fn load(bytes: &[u8], b: &mut Builder) {
 /// comment starts at a `#` that begins the line or follows a blank.
 fn split_comment(line: &str) -> (&str, Option<&str>) {
     let bytes = line.as_bytes();
-    let start = bytes
-        .iter()
-        .enumerate()
-        .find(|&(i, &c)| c == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()))
-        .map(|(i, _)| i);
+    let start =
+        memchr::memchr_iter(b'#', bytes).find(|&i| i == 0 || bytes[i - 1].is_ascii_whitespace());
     match start {
         None => (line, None),
         Some(i) => {

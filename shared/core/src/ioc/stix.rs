@@ -44,55 +44,52 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::value::{parse_domain, parse_hash, parse_ip_or_cidr, parse_url, shorten, Value};
 use super::{Builder, EntryInfo};
 
 pub(super) fn load(bytes: &[u8], b: &mut Builder) {
-    let top: Top<'_> = match serde_json::from_slice(bytes) {
-        Ok(t) => t,
+    // Objects are handed over one by one as they are parsed: a feed of a million
+    // indicators is never a million objects in memory.
+    let mut count = 0usize;
+    let mut each = |obj: Object<'_>| {
+        count += 1;
+        if obj.kind.as_str() != Some("indicator") {
+            return;
+        }
+        match obj.id.as_str() {
+            Some(id) => indicator(&obj, id, b),
+            None => b.error(
+                None,
+                None,
+                format!("indicator #{count} (of the bundle's objects) has no `id`"),
+            ),
+        }
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let top = TopSeed { each: &mut each }
+        .deserialize(&mut de)
+        .and_then(|top| de.end().map(|()| top));
+    match top {
+        Ok(Top::Objects) => {}
         Err(e) => {
             let line = (e.line() > 0).then_some(e.line() as u64);
             b.error(line, None, format!("not a STIX bundle: {e}"));
-            return;
         }
-    };
-    let objects = match top {
-        Top::Objects(o) => o,
-        Top::NoObjects => {
-            b.error(
-                None,
-                None,
-                "not a STIX bundle: no `objects` array (a bundle, a TAXII envelope or an array \
-                 of objects)"
-                    .into(),
-            );
-            return;
-        }
-        Top::NotBundle(kind) => {
-            b.error(
-                None,
-                None,
-                format!("a STIX object of type {kind:?}, not a bundle"),
-            );
-            return;
-        }
-    };
-    for (i, obj) in objects.iter().enumerate() {
-        if obj.kind.as_str() != Some("indicator") {
-            continue;
-        }
-        let Some(id) = obj.id.as_str() else {
-            b.error(
-                None,
-                None,
-                format!("indicator #{} (of the bundle's objects) has no `id`", i + 1),
-            );
-            continue;
-        };
-        indicator(obj, id, b);
+        Ok(Top::NoObjects) => b.error(
+            None,
+            None,
+            "not a STIX bundle: no `objects` array (a bundle, a TAXII envelope or an array \
+             of objects)"
+                .into(),
+        ),
+        Ok(Top::NotBundle(kind)) => b.error(
+            None,
+            None,
+            format!("a STIX object of type {kind:?}, not a bundle"),
+        ),
     }
 }
 
@@ -221,9 +218,10 @@ fn indicator(obj: &Object<'_>, id: &str, b: &mut Builder) {
 // indicator's id rather than as a parse error of the whole file, and without building a
 // `Value` tree per object (a feed can hold a million).
 
-/// The file's top level.
-enum Top<'a> {
-    Objects(Vec<Object<'a>>),
+/// What the file's top level was.
+enum Top {
+    /// A bundle, an envelope or an array: its objects were handed over.
+    Objects,
     NoObjects,
     NotBundle(String),
 }
@@ -361,41 +359,76 @@ impl<'de: 'a, 'a> Deserialize<'de> for Object<'a> {
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Top<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Top<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a STIX bundle")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                let mut objects = None;
-                let mut kind = Field::Missing;
-                while let Some(key) = a.next_key::<Field<'de>>()? {
-                    match key.as_str() {
-                        Some("objects") => objects = Some(a.next_value::<Vec<Object<'de>>>()?),
-                        Some("type") => kind = a.next_value()?,
-                        _ => {
-                            a.next_value::<IgnoredAny>()?;
-                        }
-                    }
+/// Reads the top level, handing each object of its `objects` (or of the array it is) to
+/// `each`.
+struct TopSeed<'f, F> {
+    each: &'f mut F,
+}
+
+impl<'de, F: FnMut(Object<'de>)> DeserializeSeed<'de> for TopSeed<'_, F> {
+    type Value = Top;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Top, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(Object<'de>)> Visitor<'de> for TopSeed<'_, F> {
+    type Value = Top;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a STIX bundle")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Top, A::Error> {
+        let mut objects = false;
+        let mut kind = Field::Missing;
+        while let Some(key) = a.next_key::<Field<'de>>()? {
+            match key.as_str() {
+                Some("objects") => {
+                    a.next_value_seed(EachSeed {
+                        each: &mut *self.each,
+                    })?;
+                    objects = true;
                 }
-                Ok(match (objects, kind) {
-                    (_, Field::Str(k)) if k != "bundle" => Top::NotBundle(k.into_owned()),
-                    (Some(o), _) => Top::Objects(o),
-                    (None, _) => Top::NoObjects,
-                })
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                let mut objects = Vec::new();
-                while let Some(o) = a.next_element()? {
-                    objects.push(o);
+                Some("type") => kind = a.next_value()?,
+                _ => {
+                    a.next_value::<IgnoredAny>()?;
                 }
-                Ok(Top::Objects(objects))
             }
         }
-        d.deserialize_any(V)
+        Ok(match (objects, kind) {
+            (_, Field::Str(k)) if k != "bundle" => Top::NotBundle(k.into_owned()),
+            (true, _) => Top::Objects,
+            (false, _) => Top::NoObjects,
+        })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<Top, A::Error> {
+        EachSeed { each: self.each }
+            .visit_seq(a)
+            .map(|()| Top::Objects)
+    }
+}
+
+/// Reads an array of objects, handing each to `each`.
+struct EachSeed<'f, F> {
+    each: &'f mut F,
+}
+
+impl<'de, F: FnMut(Object<'de>)> DeserializeSeed<'de> for EachSeed<'_, F> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(Object<'de>)> Visitor<'de> for EachSeed<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of STIX objects")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+        while let Some(o) = a.next_element::<Object<'de>>()? {
+            (self.each)(o);
+        }
+        Ok(())
     }
 }
 

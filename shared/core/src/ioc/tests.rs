@@ -764,3 +764,41 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The IPv4 block summary and the Bloom filter only skip probes that could not hit: the
+    /// lookup finds the longest listed network holding an address, or the address itself,
+    /// exactly as a scan of the list would.
+    #[test]
+    fn lookups_agree_with_a_scan(
+        nets in prop::collection::vec((any::<u32>(), 1u8..=32), 1..40),
+        exact in prop::collection::vec(any::<u32>(), 0..10),
+        probes in prop::collection::vec(any::<u32>(), 1..60),
+    ) {
+        let ip = |a: u32| std::net::Ipv4Addr::from(a).to_string();
+        let mut text = String::new();
+        for (a, len) in &nets {
+            text.push_str(&format!("{}/{len}\n", ip(*a)));
+        }
+        for a in &exact {
+            text.push_str(&format!("{}\n", ip(*a)));
+        }
+        let set = IocSet::from_sources_at([("n.txt", text)], NOW).unwrap();
+        // Probe addresses inside the networks as well as random ones.
+        let inside = nets.iter().map(|(a, len)| mask4(*a, *len) | (a.rotate_left(7) & !(u32::MAX.checked_shl(32 - u32::from(*len)).unwrap_or(0))));
+        for a in probes.iter().copied().chain(inside).chain(exact.iter().copied()) {
+            let want = if exact.contains(&a) {
+                Some(ip(a))
+            } else {
+                nets.iter()
+                    .filter(|(n, len)| mask4(a, *len) == mask4(*n, *len))
+                    .max_by_key(|(_, len)| *len)
+                    .map(|(n, len)| format!("{}/{len}", ip(mask4(*n, *len))))
+            };
+            let got = hit(&set, &ind(&[&ip(a)], &[], &[])).map(|h| h.indicator);
+            prop_assert_eq!(got, want, "{}", ip(a));
+        }
+    }
+}

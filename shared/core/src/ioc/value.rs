@@ -51,7 +51,7 @@ pub(crate) enum Classified {
 /// `[:]//`), so lists pasted from a report load as written. Borrowed when there is nothing
 /// to undo.
 pub(crate) fn refang(text: &str) -> Cow<'_, str> {
-    let bracketed = text.bytes().any(|b| matches!(b, b'[' | b'(' | b'{'));
+    let bracketed = memchr::memchr3(b'[', b'(', b'{', text.as_bytes()).is_some();
     let lower_prefix = |p: &str| {
         text.get(..p.len())
             .is_some_and(|s| s.eq_ignore_ascii_case(p))
@@ -87,18 +87,22 @@ pub(crate) fn refang(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// What `text` (trimmed, refanged) is, by its shape: a URL (`scheme://`), an IP, a CIDR, a
-/// hash by its number of hex digits, a domain name. The message of an error says what it
+/// What `text` (trimmed, refanged) is, by its shape: a hash by its number of hex digits, a
+/// URL (`scheme://`), an IP, a CIDR, a domain name. The message of an error says what it
 /// could not be.
 pub(crate) fn infer(text: &str) -> Result<Classified, String> {
-    if text.contains("://") {
-        return parse_url(text).map(|u| Classified::Value(Value::Url(u)));
-    }
-    if let Some(ip) = parse_ip(text) {
-        return Ok(Classified::Value(Value::Ip(ip)));
-    }
-    if text.contains('/') {
-        return parse_cidr(text).map(Classified::Value);
+    // Hashes first: most entries of most lists are hashes, and hex digits alone are no IP
+    // (IPv4 has dots, IPv6 colons), URL or domain (no dot).
+    // The hash lengths first, decoded straight away (a value of another shape fails on its
+    // first non-hex digit).
+    let hash = match text.len() {
+        32 => decode_hex(text.as_bytes()).map(Value::Md5),
+        40 => decode_hex(text.as_bytes()).map(Value::Sha1),
+        64 => decode_hex(text.as_bytes()).map(Value::Sha256),
+        _ => None,
+    };
+    if let Some(hash) = hash {
+        return Ok(Classified::Value(hash));
     }
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return match text.len() {
@@ -110,6 +114,15 @@ pub(crate) fn infer(text: &str) -> Result<Classified, String> {
                 "{n} hex digits: not an MD5 (32), SHA-1 (40) or SHA-256 (64) hash"
             )),
         };
+    }
+    if text.contains("://") {
+        return parse_url(text).map(|u| Classified::Value(Value::Url(u)));
+    }
+    if let Some(ip) = parse_ip(text) {
+        return Ok(Classified::Value(Value::Ip(ip)));
+    }
+    if text.contains('/') {
+        return parse_cidr(text).map(Classified::Value);
     }
     if let Some((user, host)) = text.rsplit_once('@') {
         if !user.is_empty() && parse_domain(host).is_ok() {
@@ -248,20 +261,32 @@ pub(crate) fn decode_hex<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
         return None;
     }
     let mut out = [0u8; N];
-    for (i, pair) in hex.chunks_exact(2).enumerate() {
-        out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    // Any byte that is no hex digit reads as 0xff, which no pair of digits gives in the
+    // high bits: one test at the end instead of a branch per digit.
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let (hi, lo) = (NIBBLE[pair[0] as usize], NIBBLE[pair[1] as usize]);
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
     }
-    Some(out)
+    (bad & 0xf0 == 0).then_some(out)
 }
 
-fn nibble(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+/// Each byte's hex value, 0xff for bytes that are no hex digit.
+const NIBBLE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = match i as u8 {
+            b @ b'0'..=b'9' => b - b'0',
+            b @ b'a'..=b'f' => b - b'a' + 10,
+            b @ b'A'..=b'F' => b - b'A' + 10,
+            _ => 0xff,
+        };
+        i += 1;
     }
-}
+    t
+};
 
 /// Lower-case hex of `bytes`.
 #[cfg(test)]
