@@ -68,10 +68,12 @@ pub struct Derived {
     #[serde(default)]
     pub initial: bool,
     /// The indicator list entry the event's indicators hit ([`crate::ioc`]); absent without
-    /// a hit or without lists. Not set by [`derive`], which knows no lists: the
-    /// [`Detector`](crate::Detector) given an [`IocSet`](crate::IocSet) sets it.
+    /// a hit or without lists. Not set by [`derive()`], which knows no lists: the
+    /// [`Detector`](crate::Detector) given an [`IocSet`](crate::IocSet) sets it. Boxed: a
+    /// hit is rare, and every event's `Derived` is moved around; inline, the hit's strings
+    /// would make each of those copies larger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ioc: Option<IocHit>,
+    pub ioc: Option<Box<IocHit>>,
 }
 
 /// Field names of [`Derived`], for validating `derived.*` references in rule templates.

@@ -33,7 +33,10 @@
 //!
 //! Every lookup costs a bounded number of hash probes per indicator, whatever the size of
 //! the set: one for a hash or an IP, one per prefix length present (at most 32 for IPv4,
-//! 128 for IPv6) for CIDRs, one per label of the name for domains. No list is scanned.
+//! 128 for IPv6) for CIDRs, one per label of the name for domains. No list is scanned. A
+//! probe that would miss (nearly all) is mostly answered by one word of a Bloom filter over
+//! the exact keys, and an IPv4 address is probed only at the prefix lengths of the networks
+//! that overlap its /16 block.
 //!
 //! # Which hit
 //!
@@ -47,9 +50,9 @@
 //! A value listed twice (in one list or in two) keeps its first listing, in the order the
 //! files were given ([`IocSet::load_dir`] sorts them by path) and then by line; the others are
 //! counted in [`IocStats::duplicates`]. STIX indicators keep their `valid_from` and
-//! `valid_until`: one expired when the set was loaded is skipped (counted, with a warning),
-//! and a later expiry is honoured at lookup against the event's time, so a long-lived set
-//! stops matching an indicator when it expires.
+//! `valid_until` (CSV rows their `valid_until`): one expired when the set was loaded is
+//! skipped (counted, with a warning), and a later expiry is honoured at lookup against the
+//! event's time, so a long-lived set stops matching an indicator when it expires.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -438,8 +441,9 @@ impl IocSet {
     /// ([`IocStats::skipped_files`]), with a warning. Expiry is judged against the current
     /// time.
     ///
-    /// Every invalid entry of every file is reported at once ([`IocError::Invalid`]); then
-    /// nothing is loaded.
+    /// Every invalid entry of every file is reported at once ([`IocError::Invalid`]: the
+    /// first [`MAX_PROBLEMS`], and how many); then nothing is loaded, and a caller keeps the
+    /// set it had.
     pub fn from_sources<I, N, B>(sources: I) -> Result<IocSet, IocError>
     where
         I: IntoIterator<Item = (N, B)>,

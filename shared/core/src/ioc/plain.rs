@@ -58,7 +58,7 @@ fn load_line(line_no: u64, line: &str, b: &mut Builder) {
     let line_no = Some(line_no);
     let line = line.strip_suffix('\r').unwrap_or(line);
     let (value, comment) = split_comment(line);
-    let mut tokens = value.split_whitespace();
+    let mut tokens = value.split_ascii_whitespace();
     let Some(first) = tokens.next() else {
         return;
     };

@@ -283,7 +283,9 @@ impl Detector {
             // Validity of STIX indicators is judged at the event's time, or the object's
             // for an event without one (as its alert window is).
             let at = event.unix_time.unwrap_or(self.object_time);
-            derived.ioc = iocs.lookup(&event.indicators, &event.columns, at);
+            derived.ioc = iocs
+                .lookup(&event.indicators, &event.columns, at)
+                .map(Box::new);
         }
         derived
     }

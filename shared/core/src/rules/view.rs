@@ -802,14 +802,14 @@ mod tests {
         };
         let derived = Derived {
             program: Some("aws".into()),
-            ioc: Some(IocHit {
+            ioc: Some(Box::new(IocHit {
                 value: "10.0.0.1".into(),
                 kind: crate::ioc::IocType::Cidr,
                 indicator: "10.0.0.0/8".into(),
                 list: "internal".into(),
                 name: None,
                 hits: 1,
-            }),
+            })),
             ..Default::default()
         };
         let view = EventView::new(&event, &derived);
