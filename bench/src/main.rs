@@ -4,6 +4,7 @@
 //! tripline-bench gen --seed 1 --size 5MiB --shape osquery -o target/bench/osquery-5m.json.gz
 //! tripline-bench pipeline target/bench/osquery-5m.json.gz [--runs 5] [--no-python] [--duckdb]
 //! tripline-bench startup [--runs 10]
+//! tripline-bench iocs --count 1000000 [--object normalized.ndjson.zst]
 //! tripline-bench run fused FILE               # one measurement, in this process (for perf)
 //! tripline-bench run detect-inline FILE --filters bench/filters   # with Sigma filters
 //! ```
@@ -22,6 +23,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use tripline_bench::gen::{self, Shape};
+use tripline_bench::iocs;
 use tripline_bench::pipeline::{self, Engine, RunResult};
 use tripline_core::compress::Codec;
 use tripline_core::decode::Origin;
@@ -111,6 +113,26 @@ enum Cmd {
         #[arg(long, default_value_t = 256)]
         max_mib: u64,
     },
+    /// Indicator lists at scale: generates `--count` entries (60% hashes, 20% domains, 15%
+    /// IPv4, 5% CIDRs; 80% plain text, 10% CSV, 10% STIX), then loads them in fresh
+    /// processes (all, and each file alone) and looks a million events' indicators up.
+    /// With `--object` (a normalized object), also the detect Lambda's work on it without
+    /// and with the lists.
+    Iocs {
+        #[arg(long, default_value_t = 1_000_000)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where the lists go (`<tmp>/iocs-<count>-<seed>/`).
+        #[arg(long, default_value = "target/bench/tmp")]
+        tmp: PathBuf,
+        /// A normalized object (`run parse --out`) for the detect rows.
+        #[arg(long)]
+        object: Option<PathBuf>,
+        /// Repetitions per measurement (best time kept).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Start-up: built-in catalog, rules and mappings ready, in fresh processes.
     Startup {
         #[arg(long, default_value_t = 10)]
@@ -135,6 +157,10 @@ enum Cmd {
         /// Sigma filters (a directory, as `tripline scan --filters`) for the detecting modes.
         #[arg(long, value_name = "DIR")]
         filters: Option<PathBuf>,
+        /// Indicator lists for the detectors (`IocSet::load_dir`); for `iocs`, FILE is the
+        /// directory or list to load.
+        #[arg(long)]
+        iocs: Option<PathBuf>,
     },
 }
 
@@ -174,6 +200,7 @@ fn main() -> anyhow::Result<()> {
             repeat,
             codec,
             filters,
+            iocs,
         } => {
             let mut r = RunResult::default();
             for _ in 0..repeat.max(1) {
@@ -183,14 +210,25 @@ fn main() -> anyhow::Result<()> {
                     out.as_deref(),
                     codec,
                     filters.as_deref(),
+                    iocs.as_deref(),
                 )?;
             }
             r.peak_rss_kib = pipeline::peak_rss_kib();
-            r.cpu_s = pipeline::cpu_seconds();
+            // The iocs mode measures the CPU time of its load alone.
+            if r.mode != "iocs" {
+                r.cpu_s = pipeline::cpu_seconds();
+            }
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
         Cmd::Startup { runs } => startup(runs),
+        Cmd::Iocs {
+            count,
+            seed,
+            tmp,
+            object,
+            runs,
+        } => iocs_rows(count, seed, &tmp, object.as_deref(), runs),
         Cmd::Alerts {
             size,
             attacks_per_10k,
@@ -238,7 +276,17 @@ fn run_one(
     out: Option<&Path>,
     codec: Codec,
     filters: Option<&Path>,
+    iocs: Option<&Path>,
 ) -> anyhow::Result<RunResult> {
+    // The built-in engine, with the lists when given (loaded before the measurement starts,
+    // as the detect function loads them at cold start).
+    let engine = || -> anyhow::Result<Engine> {
+        let mut e = Engine::with_filters(filters)?;
+        if let Some(dir) = iocs {
+            e.iocs = Some(std::sync::Arc::new(tripline_core::IocSet::load_dir(dir)?));
+        }
+        Ok(e)
+    };
     let open = || -> anyhow::Result<File> {
         let f = file.context("this mode needs a FILE")?;
         File::open(f).with_context(|| format!("opening {}", f.display()))
@@ -257,15 +305,15 @@ fn run_one(
             }
         }
         "fused" => {
-            let engine = Engine::with_filters(filters)?;
+            let engine = engine()?;
             pipeline::fused(open()?, origin(), &engine, Parallelism::Threads, codec)?
         }
         "fused-single-thread" => {
-            let engine = Engine::with_filters(filters)?;
+            let engine = engine()?;
             pipeline::fused(open()?, origin(), &engine, Parallelism::Inline, codec)?
         }
         "scan" => {
-            let engine = Engine::with_filters(filters)?;
+            let engine = engine()?;
             pipeline::scan(open()?, origin(), &engine)?
         }
         "compress-output" => pipeline::compress_output(open()?, codec)?,
@@ -284,13 +332,14 @@ fn run_one(
             pipeline::parse_stage(open()?, origin(), sink, Parallelism::Inline, codec)?.0
         }
         "detect" => {
-            let engine = Engine::with_filters(filters)?;
+            let engine = engine()?;
             pipeline::detect_stage(open()?, &engine, Parallelism::Threads)?
         }
         "detect-inline" => {
-            let engine = Engine::with_filters(filters)?;
+            let engine = engine()?;
             pipeline::detect_stage(open()?, &engine, Parallelism::Inline)?
         }
+        "iocs" => iocs::load_and_lookup(file.context("iocs needs a directory or list")?)?,
         other => bail!("unknown mode {other:?}"),
     })
 }
@@ -312,8 +361,20 @@ fn baseline_script(name: &str) -> PathBuf {
 
 /// Runs `run MODE FILE --codec CODEC` in a fresh child and reads back its result.
 fn child(mode: &str, file: &Path, extra: &[&str], codec: Codec) -> anyhow::Result<RunResult> {
+    child_env(mode, file, extra, codec, &[])
+}
+
+/// [`child`] with environment variables set.
+fn child_env(
+    mode: &str,
+    file: &Path,
+    extra: &[&str],
+    codec: Codec,
+    env: &[(&str, &str)],
+) -> anyhow::Result<RunResult> {
     let exe = std::env::current_exe()?;
     let out = Command::new(exe)
+        .envs(env.iter().copied())
         .arg("run")
         .arg(mode)
         .arg(file)
@@ -897,6 +958,88 @@ fn alerts_memory(size: u64, attacks_per_10k: u32, tmp: &Path, max_mib: u64) -> a
     }
     if !over.is_empty() {
         bail!("over the {max_mib} MiB bound: {}", over.join(", "));
+    }
+    Ok(())
+}
+
+/// The IOC rows: see `Cmd::Iocs`.
+fn iocs_rows(
+    count: usize,
+    seed: u64,
+    tmp: &Path,
+    object: Option<&Path>,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let dir = tmp.join(format!("iocs-{count}-{seed}"));
+    let t = Instant::now();
+    let generated = iocs::generate(&dir, count, seed)?;
+    eprintln!(
+        "{}: {count} entries generated in {:.1}s",
+        dir.display(),
+        t.elapsed().as_secs_f64()
+    );
+    let codec = Codec::default();
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "{:<28} {:>9} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9} {:>9} {:>10} {:>7}",
+        "IOC lists, best of runs",
+        "entries",
+        "file MB",
+        "load s",
+        "load cpu",
+        "entries/s",
+        "peak MiB",
+        "RSS+ MiB",
+        "heap MiB",
+        "lookup ns",
+        "hits"
+    );
+    let mut rows: Vec<(String, PathBuf, u64)> = vec![(
+        "all three (load_dir)".into(),
+        dir.clone(),
+        generated.files.iter().map(|f| f.2).sum(),
+    )];
+    for (path, n, bytes) in &generated.files {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        rows.push((format!("{name} alone ({n})"), path.clone(), *bytes));
+    }
+    for (name, path, bytes) in rows {
+        // As deployed (mimalloc's defaults) for the time, the peak and the lookups; the
+        // memory kept from a run whose allocator returns freed pages at once (see
+        // `iocs::load_and_lookup`).
+        let r = best_of(runs, || child("iocs", &path, &[], codec))?;
+        let kept = child_env("iocs", &path, &[], codec, &[("MIMALLOC_PURGE_DELAY", "0")])?;
+        println!(
+            "{name:<28} {:>9} {:>8.1} {:>8.3} {:>8.2} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>10.0} {:>7}",
+            r.ioc_entries,
+            bytes as f64 / 1e6,
+            r.wall_s,
+            r.cpu_s,
+            r.ioc_entries as f64 / r.wall_s,
+            mib(r.load_peak_kib),
+            mib(kept.rss_after_kib.saturating_sub(kept.rss_before_kib)),
+            r.ioc_heap_bytes as f64 / f64::from(1 << 20),
+            r.lookup_ns,
+            r.lookup_hits,
+        );
+    }
+    if let Some(object) = object {
+        let lists = dir.display().to_string();
+        let without = best_of(runs, || child("detect-inline", object, &[], codec))?;
+        let with = best_of(runs, || {
+            child("detect-inline", object, &["--iocs", &lists], codec)
+        })?;
+        println!(
+            "detect-inline on {}: {} events, {:.3}s without lists, {:.3}s with {count} entries \
+             ({:+.0} ns an event; list load not included); alerts {} / {}",
+            object.display(),
+            without.events,
+            without.wall_s,
+            with.wall_s,
+            (with.wall_s - without.wall_s) * 1e9 / without.events.max(1) as f64,
+            without.alerts,
+            with.alerts,
+        );
     }
     Ok(())
 }

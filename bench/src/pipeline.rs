@@ -28,7 +28,7 @@ use tripline_core::mapping::Mapper;
 use tripline_core::rules::filters::{today_utc, FilterSet};
 use tripline_core::rules::{DetectReport, Detector, RuleSet};
 use tripline_core::stage::{self, Detection, Discard, NdjsonOutput, StageOptions};
-use tripline_core::Parallelism;
+use tripline_core::{IocSet, Parallelism};
 
 /// The object time the bench's detectors place events without a time by: the generated
 /// corpus' start. The corpus files' names carry no date to take it from, as the detect
@@ -43,6 +43,8 @@ pub struct Engine {
     pub config: Arc<Config>,
     /// Sigma filters the detectors apply (`run --filters DIR`); none by default.
     pub filters: Option<Arc<FilterSet>>,
+    /// Indicator lists (`--iocs DIR`), none by default.
+    pub iocs: Option<Arc<IocSet>>,
 }
 
 impl Engine {
@@ -54,6 +56,7 @@ impl Engine {
             mapper: Arc::new(Mapper::builtin()?),
             config: Arc::new(Config::default()),
             filters: None,
+            iocs: None,
         })
     }
 
@@ -77,8 +80,12 @@ impl Engine {
             Arc::clone(&self.config),
         )
         .with_object_time(OBJECT_TIME);
-        match &self.filters {
+        let detector = match &self.filters {
             Some(f) => detector.with_filters(Arc::clone(f)),
+            None => detector,
+        };
+        match &self.iocs {
+            Some(iocs) => detector.with_iocs(Arc::clone(iocs)),
             None => detector,
         }
     }
@@ -113,6 +120,20 @@ pub struct RunResult {
     /// CPU seconds (user + system, all threads) of the child process, start-up included:
     /// what a Lambda with one vCPU or less is billed for, whatever the threads overlap.
     pub cpu_s: f64,
+    /// IOC rows only: distinct entries loaded, and warnings.
+    pub ioc_entries: u64,
+    pub ioc_warnings: u64,
+    /// IOC rows only: `VmRSS` before and after the load (what the set keeps).
+    pub rss_before_kib: u64,
+    pub rss_after_kib: u64,
+    /// IOC rows only: lookups made, how many hit, and the time of one.
+    pub lookups: u64,
+    pub lookup_hits: u64,
+    pub lookup_ns: f64,
+    /// IOC rows only: `VmHWM` right after the load, and the set's own estimate of its heap
+    /// (`IocSet::heap_bytes`).
+    pub load_peak_kib: u64,
+    pub ioc_heap_bytes: u64,
 }
 
 impl RunResult {
@@ -428,6 +449,7 @@ pub fn startup() -> anyhow::Result<(Duration, [f64; 3], Engine)> {
         mapper,
         config: Arc::new(Config::default()),
         filters: None,
+        iocs: None,
     };
     Ok((total, split, engine))
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::ValueEnum;
 use tripline_core::alert::Alert;
 use tripline_core::decode::Summary;
+use tripline_core::ioc::IocSet;
 use tripline_core::rules::{DetectReport, Detector, Level};
 use tripline_core::stage::Detection;
 
@@ -46,6 +47,10 @@ pub struct ScanArgs {
     /// Exit 1 when an alert at or above this level fired.
     #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
     pub fail_on: Option<Level>,
+    /// IOC lists (.txt, .csv, .json STIX 2.1) under this directory: events whose indicators
+    /// hit one get `derived.ioc`, and the rule osquery_ioc_match fires.
+    #[arg(long, value_name = "DIR")]
+    pub iocs: Option<PathBuf>,
     #[command(flatten)]
     pub decode: DecodeArgs,
 }
@@ -73,6 +78,17 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let rules = load_rules(&args.rules)?;
     let filters = Arc::new(load_filters(&args.filters, &rules)?);
     let mapper = Arc::new(load_mapper(&args.mappings)?);
+    let iocs = match &args.iocs {
+        None => None,
+        Some(dir) => {
+            let set =
+                IocSet::load_dir(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+            for w in set.warnings() {
+                eprintln!("tripline scan: iocs: warning: {w}");
+            }
+            Some(Arc::new(set))
+        }
+    };
     let inputs = inputs::collect(&args.paths)?;
     let format = args.format.unwrap_or(if io::stdout().is_terminal() {
         Format::Table
@@ -82,10 +98,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
 
     // Inflating and detecting on threads beside the decoding, where there are cores for them.
     let options = args.decode.options(tables.clone());
-    let detector = Detector::new(rules, Some(mapper), config)
+    let mut detector = Detector::new(rules, Some(mapper), config)
         .with_tables(tables)
         .with_filters(filters)
         .with_object_time(started);
+    if let Some(set) = &iocs {
+        detector = detector.with_iocs(Arc::clone(set));
+    }
     let mut detector = Detection::new(detector, options.parallelism);
     let mut driver = Driver::new(&inputs, options, args.quarantine.as_deref())?;
     for input in &inputs {
@@ -128,6 +147,20 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     );
     for (filter, n) in &s.suppressed_by_filter {
         eprintln!("tripline scan: filter {filter}: suppressed {n} match(es)");
+    }
+    if let Some(set) = &iocs {
+        let st = set.stats();
+        eprintln!(
+            "tripline scan: iocs: entries={} lists={} duplicates={} expired={} revoked={} \
+             unsupported={} events_hit={}",
+            set.len(),
+            st.lists,
+            st.duplicates,
+            st.expired,
+            st.revoked,
+            st.unsupported,
+            s.ioc_hits
+        );
     }
     for (rule, n) in &s.rule_errors_by_rule {
         eprintln!("tripline scan: rule {rule}: {n} error(s)");

@@ -971,3 +971,70 @@ fn site_rules_and_filters() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--iocs DIR`: the sample attacks' addresses and domains on a watch list fire
+/// osquery_ioc_match; a broken list is a usage error naming its file and line.
+#[test]
+fn scan_with_ioc_lists() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scan-iocs");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("advisory.txt"),
+        "# the reverse shell's C2 network\n45.61.137.0/24  # C2 range\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("feed.csv"),
+        "type,value,name\ndomain,example.net,Dropper\n",
+    )
+    .unwrap();
+    let dir_arg = dir.display().to_string();
+    let logs = [
+        "events/osquery/attack-linux.ndjson",
+        "events/osquery/renamed-fleet.ndjson",
+    ];
+    let out = tripline(&[
+        "scan", logs[0], logs[1], "--format", "ndjson", "--iocs", &dir_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let fired = alerts(&out);
+    let hits: Vec<&Value> = fired
+        .iter()
+        .filter(|a| a["rule"]["name"] == "osquery_ioc_match")
+        .collect();
+    let ioc = |a: &Value| a["samples"][0]["derived"]["ioc"].clone();
+    assert!(
+        hits.iter().any(|a| ioc(a)["value"] == "45.61.137.12"
+            && ioc(a)["indicator"] == "45.61.137.0/24"
+            && ioc(a)["list"] == "advisory"
+            && ioc(a)["name"] == "C2 range"),
+        "{hits:?}"
+    );
+    assert!(
+        hits.iter()
+            .any(|a| ioc(a)["value"] == "evil.example.net" && ioc(a)["list"] == "feed"),
+        "{hits:?}"
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("tripline scan: iocs: entries=2 lists=2"),
+        "{err}"
+    );
+    // Without the lists the rule stays silent.
+    let out = tripline(&["scan", logs[0], logs[1], "--format", "ndjson"]);
+    assert!(alerts(&out)
+        .iter()
+        .all(|a| a["rule"]["name"] != "osquery_ioc_match"));
+
+    std::fs::write(dir.join("feed.csv"), "type,value\nip,evil.example.net\n").unwrap();
+    let out = tripline(&["scan", logs[0], "--iocs", &dir_arg]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .contains("feed.csv:2: type ip: \"evil.example.net\" is not an IP address or CIDR"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

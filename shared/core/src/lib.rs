@@ -34,8 +34,9 @@
 //!    ([`Codec`]), and read back in for the detect stage.
 //! 6. [`attack`] and [`mapping`]: the embedded MITRE ATT&CK catalog, and the query and
 //!    table to technique mapping ([`Mapper`]) that annotates every event.
-//! 7. [`config`] and [`derive`](mod@derive): the site's settings ([`Config`], from
-//!    `tripline.toml`) and the `derived` fields worked out once per event from them.
+//! 7. [`config`], [`derive`](mod@derive) and [`ioc`]: the site's settings ([`Config`], from
+//!    `tripline.toml`) and the `derived` fields worked out once per event from them; the
+//!    site's indicator lists ([`IocSet`]), which set `derived.ioc` on a hit.
 //! 8. [`rules`]: Sigma rules ([`RuleSet`]), loaded, validated and compiled once, then evaluated
 //!    against every event by a [`Detector`] (annotate, derive, evaluate);
 //!    [`rules::aggregate`] turns the matches into alerts by rule, dedup key and window.
@@ -84,6 +85,7 @@ pub mod derive;
 pub mod event;
 pub mod fields;
 pub mod indicators;
+pub mod ioc;
 pub mod layout;
 pub mod mapping;
 pub mod normalized;
@@ -104,6 +106,7 @@ pub use compress::Codec;
 pub use config::Config;
 pub use decode::{ObjectDecoder, Options, Origin, Summary};
 pub use event::{Event, Quarantined};
+pub use ioc::IocSet;
 pub use layout::Layout;
 pub use mapping::Mapper;
 pub use rules::{DetectReport, Detector, RuleSet};

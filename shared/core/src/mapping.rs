@@ -1595,7 +1595,8 @@ mappings:
         for (file, yaml) in crate::rules::builtin::SIGMA_RULES {
             let rule: yaml_serde::Value = yaml_serde::from_str(yaml).unwrap();
             // A rule's service is its main table, or the public pack whose queries it reads;
-            // a rule with a `category` instead reads queries of our packs, checked below.
+            // a rule with a `category` instead reads queries of our packs, checked below, or
+            // every row (`ioc`: the indicator lists' rule).
             let Some(service) = rule["logsource"]["service"].as_str() else {
                 assert!(rule["logsource"]["category"].is_string(), "{file}");
                 continue;

@@ -26,6 +26,7 @@ macro_rules! name {
 use crate::config::{Config, Version};
 use crate::event::Event;
 use crate::indicators::parse_ip;
+use crate::ioc::IocHit;
 
 mod platform;
 mod shell;
@@ -66,6 +67,13 @@ pub struct Derived {
     /// existing row is reported as `added`.
     #[serde(default)]
     pub initial: bool,
+    /// The indicator list entry the event's indicators hit ([`crate::ioc`]); absent without
+    /// a hit or without lists. Not set by [`derive()`], which knows no lists: the
+    /// [`Detector`](crate::Detector) given an [`IocSet`](crate::IocSet) sets it. Boxed: a
+    /// hit is rare, and every event's `Derived` is moved around; inline, the hit's strings
+    /// would make each of those copies larger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ioc: Option<Box<IocHit>>,
 }
 
 /// Field names of [`Derived`], for validating `derived.*` references in rule templates.
@@ -77,7 +85,11 @@ pub const DERIVED_FIELDS: &[&str] = &[
     "remote_outside_office",
     "stale",
     "initial",
+    "ioc",
 ];
+
+/// The fields of `derived.ioc`, for `derived.ioc.<field>` paths.
+pub const IOC_FIELDS: &[&str] = &["value", "type", "indicator", "list", "name", "hits"];
 
 impl Derived {
     /// The object as it appears in the eval view and in alert samples.
@@ -99,6 +111,9 @@ impl Derived {
         flag("remote_outside_office", self.remote_outside_office);
         flag("stale", Some(self.stale));
         flag("initial", Some(self.initial));
+        if let Some(hit) = &self.ioc {
+            m.insert("ioc".into(), hit.to_json());
+        }
         Value::Object(m)
     }
 }
@@ -121,6 +136,7 @@ pub fn derive(event: &Event, config: &Config) -> Derived {
         remote_outside_office: remote_outside_office(&query, &event.tables, cols, config),
         stale: stale(&query, event, config),
         initial: event.counter == Some(0),
+        ioc: None,
     }
 }
 

@@ -274,15 +274,6 @@ fn validate_rule(
             );
         }
     }
-    if techniques.is_empty() && rname.is_some() {
-        warnings.push(problem(
-            file,
-            rname,
-            "tags",
-            "no attack.tNNNN technique tag; alerts will carry only mapped techniques".into(),
-        ));
-    }
-
     // Every field the detection refers to must exist in the event contract.
     let single = SigmaCollection {
         rules: vec![sigma.clone()],
@@ -291,6 +282,19 @@ fn validate_rule(
         errors: vec![],
     };
     let referenced = RuleFieldSet::collect(&single, &[], false);
+    // An indicator-list rule says what was seen, not how it was done: its alerts' techniques
+    // are those mapped from the rows it matched, so it has no tag of its own to lack.
+    let on_iocs = referenced
+        .names()
+        .any(|f| f == "derived.ioc" || f.starts_with("derived.ioc."));
+    if techniques.is_empty() && rname.is_some() && !on_iocs {
+        warnings.push(problem(
+            file,
+            rname,
+            "tags",
+            "no attack.tNNNN technique tag; alerts will carry only mapped techniques".into(),
+        ));
+    }
     for field in referenced.names() {
         if let Err(m) = paths::check_path(field) {
             err("detection", m);

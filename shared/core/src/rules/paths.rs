@@ -10,7 +10,7 @@ use std::fmt;
 use rsigma_eval::event::Event as SigmaEvent;
 use serde_json::Value;
 
-use crate::derive::DERIVED_FIELDS;
+use crate::derive::{DERIVED_FIELDS, IOC_FIELDS};
 
 /// Top-level event fields that hold a scalar (no sub-path allowed).
 const SCALAR_ROOTS: &[&str] = &[
@@ -67,6 +67,16 @@ pub fn check_path(path: &str) -> Result<(), String> {
         },
         "derived" => match rest {
             Some(r) if DERIVED_FIELDS.contains(&r) => Ok(()),
+            Some(r)
+                if r.strip_prefix("ioc.")
+                    .is_some_and(|f| IOC_FIELDS.contains(&f)) =>
+            {
+                Ok(())
+            }
+            Some(r) if r.starts_with("ioc.") => Err(format!(
+                "`{path}`: derived.ioc's fields are {}",
+                IOC_FIELDS.join(", ")
+            )),
             _ => Err(format!(
                 "`{path}`: derived fields are {}",
                 DERIVED_FIELDS.join(", ")
@@ -265,6 +275,9 @@ mod tests {
             "columns.a.b",
             "decorations.hostname",
             "derived.program",
+            "derived.ioc",
+            "derived.ioc.value",
+            "derived.ioc.hits",
             "indicators.ip",
             "attack.id",
             "attack",
@@ -277,6 +290,8 @@ mod tests {
             "columns",
             "columns.",
             "derived.programme",
+            "derived.ioc.values",
+            "derived.ioc.",
             "host.name",
             "indicators.ipv4",
             "",

