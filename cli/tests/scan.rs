@@ -890,7 +890,7 @@ fn site_rules_and_filters() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let t = text(&out.stdout);
     assert!(
-        t.contains("built-in rules + site rules examples/site/rules: 31 rules OK"),
+        t.contains("built-in rules + site rules examples/site/rules: 32 rules OK"),
         "{t}"
     );
     assert!(t.contains("examples/site/filters: 1 filters OK"), "{t}");
