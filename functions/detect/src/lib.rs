@@ -33,8 +33,10 @@ use serde_json::Value;
 use tripline_aws::site::SiteSource;
 use tripline_aws::{s3event, ObjectRef, ObjectStore, S3Store, Settings, Unreadable};
 use tripline_core::config::Config;
+use tripline_core::ioc::IocSet;
 use tripline_core::layout::key_hour;
 use tripline_core::mapping::Mapper;
+use tripline_core::rules::filters::FilterSet;
 use tripline_core::rules::{DetectStats, Detector, RuleSet};
 use tripline_core::site::{Site, SiteFiles};
 use tripline_core::stage::{self, Detection};
@@ -70,6 +72,10 @@ pub struct Compiled {
     /// Works out events' tables with the site's query definitions, which take precedence
     /// over what the parse stage found.
     pub tables: Arc<Resolver>,
+    /// The site's suppressions.
+    pub filters: Arc<FilterSet>,
+    /// The site's indicator lists.
+    pub iocs: Arc<IocSet>,
 }
 
 impl Compiled {
@@ -92,10 +98,12 @@ impl Compiled {
             c.define_inline_queries(&mut queries);
         }
         Ok(Compiled {
-            rules: Arc::new(RuleSet::builtin().context("built-in rules")?),
+            rules: Arc::clone(&site.rules),
             mapper,
             config: Arc::new(config),
             tables: Arc::new(Resolver::with_queries(queries)),
+            filters: Arc::clone(&site.filters),
+            iocs: Arc::clone(&site.iocs),
         })
     }
 }
@@ -210,7 +218,9 @@ impl<S: ObjectStore> Detect<S> {
             Some(compiled.mapper.clone()),
             compiled.config.clone(),
         )
-        .with_tables(compiled.tables.clone());
+        .with_tables(compiled.tables.clone())
+        .with_filters(compiled.filters.clone())
+        .with_iocs(compiled.iocs.clone());
         // Its object time until one is set: now.
         let invoked = detector.object_time();
         let mut detector = Detection::new(detector, self.parallelism);
@@ -294,6 +304,13 @@ pub fn metrics(report: &Report, duration_ms: f64) -> String {
             ("Objects", report.objects.len() as f64, Unit::Count),
             ("Events", s.events as f64, Unit::Count),
             ("Matches", s.matches as f64, Unit::Count),
+            // Matches a site filter suppressed (by filter in the report's stats).
+            (
+                "MatchesSuppressed",
+                s.suppressed_by_filter.values().sum::<u64>() as f64,
+                Unit::Count,
+            ),
+            ("IocHits", s.ioc_hits as f64, Unit::Count),
             // Every alert object this invocation created: each is one notify invocation.
             ("Alerts", report.written.len() as f64, Unit::Count),
             (

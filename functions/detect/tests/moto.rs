@@ -279,3 +279,98 @@ async fn events_without_a_time_alert_at_their_object_time() {
         );
     }
 }
+
+async fn put(s3: &aws_sdk_s3::Client, key: &str, body: impl Into<Vec<u8>>) {
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(ByteStream::from(body.into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The rules each of `written` alerts comes from.
+async fn rules_of(s3: &aws_sdk_s3::Client, written: &[String]) -> Vec<String> {
+    let mut rules = Vec::new();
+    for key in written {
+        let body = tripline_aws::s3io::get_object_bytes(s3, BUCKET, key)
+            .await
+            .unwrap();
+        let alert: Value = serde_json::from_slice(&body).unwrap();
+        rules.push(alert["rule"]["name"].as_str().unwrap().to_owned());
+    }
+    rules.sort();
+    rules
+}
+
+/// A filter and an indicator list changed in the bucket's site directory apply to the next
+/// object, without a redeploy: the filtered rule's matches are counted as suppressed, and
+/// the listed address fires osquery_ioc_match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_and_an_ioc_list_in_the_bucket_apply_to_the_next_object() {
+    let moto = MotoServer::start();
+    let config = moto.sdk_config().await;
+    let s3 = clients::s3(&config);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let queue = moto.s3_events_queue(&config, BUCKET, "normalized/").await;
+    let settings =
+        Settings::from_lookup(&|k| (k == "TRIPLINE_BUCKET").then(|| BUCKET.into())).unwrap();
+    let detect = Detect::new(S3Store::new(s3.clone()), settings)
+        .unwrap()
+        .with_site_every(std::time::Duration::ZERO);
+
+    put(
+        &s3,
+        "normalized/raw/2026/11/17/02/a.gz.ndjson.zst",
+        normalized_object(Codec::Zstd),
+    )
+    .await;
+    let before = detect.handle(&queue.next_s3_event().await).await.unwrap();
+    let fired = rules_of(&s3, &before.written).await;
+    assert!(
+        fired.iter().any(|r| r == "osquery_suspicious_cron"),
+        "{fired:?}"
+    );
+    assert!(!fired.iter().any(|r| r == "osquery_ioc_match"), "{fired:?}");
+
+    put(
+        &s3,
+        "config/filters/backup_cron.yml",
+        "title: The backup job's cron entry\nname: allow_backup_cron\n\
+         logsource: {product: osquery, service: crontab}\n\
+         filter:\n  rules: [osquery_suspicious_cron]\n  everywhere:\n    kind: result\n  condition: not everywhere\n",
+    )
+    .await;
+    put(
+        &s3,
+        "config/iocs/advisory.txt",
+        "# an advisory\n45.61.137.12\n",
+    )
+    .await;
+    // The same activity again: the alerts of the first object are deduplicated, except the
+    // filtered rule's, whose matches are now suppressed, and the new IOC alert is written.
+    put(
+        &s3,
+        "normalized/raw/2026/11/17/02/b.gz.ndjson.zst",
+        normalized_object(Codec::Zstd),
+    )
+    .await;
+    let after = detect.handle(&queue.next_s3_event().await).await.unwrap();
+    assert!(after.site_error.is_none(), "{:?}", after.site_error);
+    let fired = rules_of(&s3, &after.written).await;
+    assert_eq!(fired, ["osquery_ioc_match"], "{after:?}");
+    let seen = rules_of(&s3, &after.deduplicated).await;
+    assert!(
+        !seen.iter().any(|r| r == "osquery_suspicious_cron"),
+        "{seen:?}"
+    );
+    assert_eq!(seen.len(), before.written.len() - 1);
+    assert!(
+        after.stats.suppressed_by_filter["allow_backup_cron"] >= 1,
+        "{:?}",
+        after.stats
+    );
+    let line: Value = serde_json::from_str(&tripline_detect::metrics(&after, 1.0)).unwrap();
+    assert!(line["MatchesSuppressed"].as_f64().unwrap() >= 1.0);
+}

@@ -214,6 +214,8 @@ pub struct Config {
     pub routes: BTreeMap<String, Route>,
     /// When one rule's alerts in a window become one roll-up message (`[storm]`).
     pub storm: Storm,
+    /// Built-in rules the site switches off, by name (`disable_rules`).
+    pub disable_rules: Vec<String>,
 }
 
 /// The destinations a route can name, as the notify function calls them.
@@ -327,6 +329,7 @@ impl Default for Config {
             query_sql: BTreeMap::new(),
             routes: BTreeMap::new(),
             storm: Storm::default(),
+            disable_rules: Vec::new(),
         }
     }
 }
@@ -345,6 +348,7 @@ struct RawConfig {
     query_sql: Option<BTreeMap<String, String>>,
     routes: Option<BTreeMap<String, RawRoute>>,
     storm: Option<RawStorm>,
+    disable_rules: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -475,6 +479,7 @@ impl Config {
             .map(PathBuf::from)
             .collect();
         cfg.query_sql = raw.query_sql.unwrap_or_default();
+        cfg.disable_rules = raw.disable_rules.unwrap_or_default();
         for (dest, route) in raw.routes.unwrap_or_default() {
             let key = |k: &str| format!("routes.{dest}.{k}");
             if !DESTINATIONS.contains(&dest.as_str()) {

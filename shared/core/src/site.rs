@@ -15,8 +15,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::config::{Config, ConfigError};
+use crate::ioc::{IocError, IocSet};
+use crate::rules::filters::{today_utc, FilterSet};
+use crate::rules::{Detector, LoadError, RuleSet, SiteRules};
 use crate::tables::{DefsError, QueryDefs, Resolver};
 
 /// The site's settings file.
@@ -52,6 +56,15 @@ pub enum SiteError {
     /// A file is not UTF-8 text where text is needed.
     #[error("site: {0} is not UTF-8 text")]
     NotText(String),
+    /// A rule in `rules/` is invalid, or `disable_rules` names no built-in rule.
+    #[error("site rules: {0}")]
+    Rules(LoadError),
+    /// A filter in `filters/` is invalid.
+    #[error("site filters: {0}")]
+    Filters(LoadError),
+    /// An indicator list in `iocs/` is invalid.
+    #[error("site iocs: {0}")]
+    Iocs(#[from] IocError),
 }
 
 /// A site directory's files by path relative to it, `/`-separated (`rules/x.yml`).
@@ -167,6 +180,13 @@ pub struct Site {
     pub config: Config,
     /// The fleet's query definitions: `queries/` and what `tripline.toml` names or inlines.
     pub queries: QueryDefs,
+    /// The built-in pack with `rules/` added (or replacing built-in rules by id), less
+    /// `disable_rules`.
+    pub rules: Arc<RuleSet>,
+    /// `filters/`, compiled against `rules` and judged for expiry on the day of loading.
+    pub filters: Arc<FilterSet>,
+    /// `iocs/`.
+    pub iocs: Arc<IocSet>,
     /// Things worth saying that do not stop the site loading (stray files, query warnings).
     pub warnings: Vec<String>,
 }
@@ -203,9 +223,27 @@ impl Site {
         }
         config.define_inline_queries(&mut queries);
         warnings.extend(queries.warnings().iter().cloned());
+
+        let texts = |folder: &'static str| -> Result<Vec<(String, String)>, SiteError> {
+            files
+                .under(folder)
+                .map(|(p, b)| Ok((p.to_owned(), files.text(p, b)?.to_owned())))
+                .collect()
+        };
+        let site_rules =
+            SiteRules::from_sources(texts("rules/")?).disable(config.disable_rules.clone());
+        let rules = RuleSet::builtin_with(&site_rules).map_err(SiteError::Rules)?;
+        warnings.extend(rules.warnings().iter().map(|w| w.to_string()));
+        let filters = FilterSet::from_sources(&rules, texts("filters/")?, today_utc())
+            .map_err(SiteError::Filters)?;
+        warnings.extend(filters.warnings().iter().map(|w| w.to_string()));
+        let iocs = IocSet::from_sources(files.under("iocs/"))?;
         Ok(Site {
             config,
             queries,
+            rules: Arc::new(rules),
+            filters: Arc::new(filters),
+            iocs: Arc::new(iocs),
             warnings,
         })
     }
@@ -218,6 +256,13 @@ impl Site {
     /// The table resolver with the site's query definitions.
     pub fn resolver(&self) -> Resolver {
         Resolver::with_queries(self.queries.clone())
+    }
+
+    /// `detector` with the site's filters and indicator lists.
+    pub fn equip(&self, detector: Detector) -> Detector {
+        detector
+            .with_filters(Arc::clone(&self.filters))
+            .with_iocs(Arc::clone(&self.iocs))
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::rules::RuleSet;
 
 fn example() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/site")
@@ -88,4 +89,30 @@ fn errors_and_warnings_name_the_file() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("nope"), "{e}");
+}
+
+#[test]
+fn broken_rules_filters_and_lists_name_their_file() {
+    let mut files = SiteFiles::new();
+    files.insert(CONFIG_FILE, "disable_rules = [\"osquery_no_such_rule\"]\n");
+    let e = Site::load(&files).unwrap_err().to_string();
+    assert!(e.contains("osquery_no_such_rule"), "{e}");
+
+    let mut files = SiteFiles::new();
+    files.insert(
+        CONFIG_FILE,
+        "disable_rules = [\"osquery_outdated_agent\"]\n",
+    );
+    let site = Site::load(&files).unwrap();
+    assert!(site.rules.get("osquery_outdated_agent").is_none());
+
+    let mut files = SiteFiles::new();
+    files.insert("filters/typo.yml", "title: x\nname: x\nlogsource: {product: osquery}\nfilter:\n  rules: [osquery_nope]\n  a: {host: h}\n  condition: not a\n");
+    let e = Site::load(&files).unwrap_err().to_string();
+    assert!(e.contains("filters/typo.yml"), "{e}");
+
+    let mut files = SiteFiles::new();
+    files.insert("iocs/list.txt", "evil.example\nnot an indicator at all\n");
+    let e = Site::load(&files).unwrap_err().to_string();
+    assert!(e.contains("iocs/list.txt") && e.contains(":2"), "{e}");
 }
