@@ -1,5 +1,4 @@
 use super::*;
-use crate::rules::RuleSet;
 
 fn example() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/site")
