@@ -36,9 +36,18 @@ pub struct CoverageArgs {
     /// Site settings (tripline.toml): its `queries` and `[query_sql]` count as well.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub site: crate::site::SiteArg,
 }
 
-pub fn run(args: CoverageArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: CoverageArgs) -> anyhow::Result<ExitCode> {
+    args.site.clone().expand(crate::site::Parts {
+        config: Some(&mut args.config),
+        rules: Some(&mut args.rules),
+        filters: None,
+        queries: Some(&mut args.queries),
+        iocs: None,
+    })?;
     if !args.queries.is_empty() || args.config.is_some() {
         return fleet(args);
     }

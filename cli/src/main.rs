@@ -14,6 +14,7 @@ mod layer;
 mod parse;
 mod rules_cmd;
 mod scan;
+mod site;
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
 // values, which it serves faster (BENCHMARKS.md). `no_thp`: no transparent huge pages, which

@@ -40,6 +40,8 @@ pub struct ParseArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     #[command(flatten)]
+    pub site: crate::site::SiteArg,
+    #[command(flatten)]
     pub decode: DecodeArgs,
 }
 
@@ -91,7 +93,14 @@ pub fn load_resolver(config: &Config, files: &[PathBuf]) -> anyhow::Result<Arc<R
     Ok(Arc::new(Resolver::with_queries(defs)))
 }
 
-pub fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: ParseArgs) -> anyhow::Result<ExitCode> {
+    args.site.clone().expand(crate::site::Parts {
+        config: Some(&mut args.config),
+        rules: None,
+        filters: None,
+        queries: Some(&mut args.decode.queries),
+        iocs: None,
+    })?;
     let config = load_config(args.config.as_deref())?;
     let tables = load_resolver(&config, &args.decode.queries)?;
     let inputs = inputs::collect(&args.paths)?;

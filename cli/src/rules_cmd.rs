@@ -106,6 +106,8 @@ pub struct TestArgs {
     /// Print only failing rules.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub site: crate::site::SiteArg,
 }
 
 #[derive(clap::Args)]
@@ -117,6 +119,8 @@ pub struct CheckArgs {
     /// Also fail on warnings (revoked technique IDs, rules without techniques, ...).
     #[arg(long)]
     pub strict: bool,
+    #[command(flatten)]
+    pub site: crate::site::SiteArg,
 }
 
 pub fn run(args: RulesArgs) -> anyhow::Result<ExitCode> {
@@ -229,7 +233,22 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+fn check(mut args: CheckArgs) -> anyhow::Result<ExitCode> {
+    // The whole site must load (settings, queries, lists too), as the functions load it.
+    if let Some(site) = args.site.clone().expand(crate::site::Parts {
+        config: None,
+        rules: Some(&mut args.source),
+        filters: Some(&mut args.filters),
+        queries: None,
+        iocs: None,
+    })? {
+        println!(
+            "site: tripline.toml OK, {} query definition(s), {} indicator(s), {} warning(s)",
+            site.queries.len(),
+            site.iocs.len(),
+            site.warnings.len()
+        );
+    }
     let where_ = args.source.describe();
     let rules = match load_rule_set(&args.source) {
         Ok(rules) => {
@@ -287,7 +306,14 @@ fn report_problems(where_: &str, e: &LoadError) {
     println!("{where_}: {} problem(s)", problems.len());
 }
 
-fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
+fn test(mut args: TestArgs) -> anyhow::Result<ExitCode> {
+    args.site.clone().expand(crate::site::Parts {
+        config: None,
+        rules: Some(&mut args.source),
+        filters: Some(&mut args.filters),
+        queries: None,
+        iocs: None,
+    })?;
     let rules = Arc::new(load_rules(&args.source)?);
     let mapper = Arc::new(load_mapper(&args.mappings)?);
     let filters = load_filters(&args.filters, &rules)?;

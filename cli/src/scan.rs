@@ -53,6 +53,8 @@ pub struct ScanArgs {
     pub iocs: Option<PathBuf>,
     #[command(flatten)]
     pub decode: DecodeArgs,
+    #[command(flatten)]
+    pub site: crate::site::SiteArg,
 }
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
@@ -66,7 +68,14 @@ fn parse_level(s: &str) -> Result<Level, String> {
     s.parse()
 }
 
-pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: ScanArgs) -> anyhow::Result<ExitCode> {
+    args.site.clone().expand(crate::site::Parts {
+        config: Some(&mut args.config),
+        rules: Some(&mut args.rules),
+        filters: Some(&mut args.filters),
+        queries: Some(&mut args.decode.queries),
+        iocs: Some(&mut args.iocs),
+    })?;
     // Places events that have no usable time of their own in their dedup windows: files on a
     // laptop have no object time to go by, so the scan's start stands in for it.
     let started = std::time::SystemTime::now()
