@@ -1048,3 +1048,54 @@ fn scan_with_ioc_lists() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--site DIR` is the directory whole: its rules, filter, lists and settings apply, `rules
+/// check` loads all of it, and a part given as well is refused rather than ignored.
+#[test]
+fn a_site_directory_whole() {
+    let out = tripline(&["rules", "check", "--site", "examples/site"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("site: tripline.toml OK"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = tripline(&["rules", "test", "--site", "examples/site"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = tripline(&[
+        "scan",
+        "--site",
+        "examples/site",
+        "events/osquery",
+        "--format",
+        "ndjson",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rules: Vec<String> = alerts(&out)
+        .iter()
+        .map(|a| a["rule"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        rules.iter().any(|r| r == "osquery_ioc_match"),
+        "the site's list: {rules:?}"
+    );
+    assert!(
+        text(&out.stderr).contains("iocs: entries=2"),
+        "{}",
+        text(&out.stderr)
+    );
+    let both = tripline(&[
+        "scan",
+        "--site",
+        "examples/site",
+        "--iocs",
+        "examples/site/iocs",
+        "events/osquery",
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(
+        text(&both.stderr).contains("--iocs"),
+        "{}",
+        text(&both.stderr)
+    );
+}
