@@ -90,11 +90,11 @@ impl Compiled {
             tracing::warn!(%warning, "site");
         }
         let config = match fallback {
-            Some(c) if site.config == Config::default() => c.clone(),
+            Some(c) if !site.has_config_file => c.clone(),
             _ => site.config.clone(),
         };
         let mut queries = site.queries.clone();
-        if let Some(c) = fallback.filter(|_| site.config == Config::default()) {
+        if let Some(c) = fallback.filter(|_| !site.has_config_file) {
             c.define_inline_queries(&mut queries);
         }
         Ok(Compiled {

@@ -109,10 +109,10 @@ impl<S: ObjectStore> Notify<S> {
             Some(text) => Config::from_toml_str(text).context("TRIPLINE_CONFIG")?,
             None => Config::default(),
         };
-        let site = settings
-            .bucket
-            .clone()
-            .map(|bucket| SiteSource::new(store.clone(), bucket, settings.site_prefix.clone()));
+        let site = settings.bucket.clone().map(|bucket| {
+            SiteSource::new(store.clone(), bucket, settings.site_prefix.clone())
+                .only(&[tripline_core::site::CONFIG_FILE])
+        });
         Ok(Notify {
             store,
             settings,
@@ -155,13 +155,12 @@ impl<S: ObjectStore> Notify<S> {
         let Some(source) = &self.site else { return };
         let loaded = match source.poll().await {
             Ok(None) => return,
+            // Routes and storm control are all notify takes from the site: its rules and
+            // lists (possibly millions of indicators) are detect's.
             Ok(Some(files)) => tripline_core::site::Site::load(&files)
-                .map(|site| {
-                    if files.get(tripline_core::site::CONFIG_FILE).is_some() {
-                        site.config
-                    } else {
-                        self.fallback.clone()
-                    }
+                .map(|site| match site.has_config_file {
+                    true => site.config,
+                    false => self.fallback.clone(),
                 })
                 .map_err(anyhow::Error::new),
             Err(e) => Err(anyhow::Error::new(e).context("reading the site directory")),

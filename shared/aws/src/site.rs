@@ -29,6 +29,8 @@ pub struct SiteSource<S> {
     prefix: String,
     /// The shortest time between two looks at the bucket.
     pub every: Duration,
+    /// The site paths this source fetches and fingerprints; `None`: every file.
+    only: Option<&'static [&'static str]>,
     seen: Mutex<Seen>,
 }
 
@@ -48,8 +50,16 @@ impl<S: ObjectStore> SiteSource<S> {
             bucket: bucket.into(),
             prefix: prefix.into(),
             every: DEFAULT_EVERY,
+            only: None,
             seen: Mutex::new(Seen::default()),
         }
+    }
+
+    /// This source fetching only `paths` (`tripline.toml` for notify, which needs no
+    /// rules or lists): other files are neither read nor a change.
+    pub fn only(mut self, paths: &'static [&'static str]) -> Self {
+        self.only = Some(paths);
+        self
     }
 
     /// The site's files when they changed since the last poll (or on the first), `None` when
@@ -74,6 +84,13 @@ impl<S: ObjectStore> SiteSource<S> {
                 self.bucket, self.prefix
             )));
         }
+        let listing: Vec<Listed> = match self.only {
+            None => listing,
+            Some(paths) => listing
+                .into_iter()
+                .filter(|o| paths.contains(&&o.key[self.prefix.len()..]))
+                .collect(),
+        };
         let changed = {
             let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
             seen.listing.as_ref() != Some(&listing)
@@ -136,6 +153,25 @@ mod tests {
         source.every = Duration::from_secs(3600);
         store.insert("b", "config/iocs/x.txt", "1.2.3.4\n");
         assert_eq!(source.poll().await.unwrap(), None);
+    }
+
+    /// Notify's source reads the settings alone: a changed list is neither read nor a change.
+    #[tokio::test]
+    async fn a_source_for_some_paths_reads_and_watches_only_them() {
+        let store = MemStore::new();
+        store.insert("b", "config/tripline.toml", "max_samples = 3\n");
+        store.insert("b", "config/iocs/big.txt", "1.2.3.4\n");
+        let mut source = SiteSource::new(store.clone(), "b", "config/").only(&["tripline.toml"]);
+        source.every = Duration::ZERO;
+        let files = source.poll().await.unwrap().unwrap();
+        assert_eq!(
+            files.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            ["tripline.toml"]
+        );
+        store.insert("b", "config/iocs/big.txt", "5.6.7.8\n");
+        assert_eq!(source.poll().await.unwrap(), None);
+        store.insert("b", "config/tripline.toml", "max_samples = 4\n");
+        assert!(source.poll().await.unwrap().is_some());
     }
 
     #[tokio::test]

@@ -178,6 +178,8 @@ impl SiteFiles {
 pub struct Site {
     /// `tripline.toml` (defaults when absent).
     pub config: Config,
+    /// Whether the site has a `tripline.toml` (a caller's own settings apply otherwise).
+    pub has_config_file: bool,
     /// The fleet's query definitions: `queries/` and what `tripline.toml` names or inlines.
     pub queries: QueryDefs,
     /// The built-in pack with `rules/` added (or replacing built-in rules by id), less
@@ -240,6 +242,7 @@ impl Site {
         let iocs = IocSet::from_sources(files.under("iocs/"))?;
         Ok(Site {
             config,
+            has_config_file: files.get(CONFIG_FILE).is_some(),
             queries,
             rules: Arc::new(rules),
             filters: Arc::new(filters),
