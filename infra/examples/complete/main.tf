@@ -21,9 +21,13 @@ module "tripline" {
   # The zips are found relative to the repository root, three levels up from here.
   artifacts_root = abspath("${path.root}/../../..")
 
-  alert_email_addresses  = var.alert_email_addresses
-  alert_email_severities = ["high", "critical"]
-  ops_email_addresses    = var.ops_email_addresses
+  alert_email_addresses = var.alert_email_addresses
+  ops_email_addresses   = var.ops_email_addresses
+  # E-mail (notify's sns route and the subscriptions' filter policy) gets high and critical
+  # alerts. The other destinations' routes can live here or in the site's tripline.toml.
+  alert_routes = {
+    sns = { min_level = "high" }
+  }
 
   enable_slack      = var.enable_slack
   enable_webhook    = var.enable_webhook

@@ -114,7 +114,7 @@ locals {
       TRIPLINE_NORMALIZED_PREFIX = local.normalized_prefix
       TRIPLINE_ALERTS_PREFIX     = local.alerts_prefix
       TRIPLINE_SITE_PREFIX       = local.site_prefix
-      TRIPLINE_CONFIG            = var.detect_config_toml
+      TRIPLINE_CONFIG            = local.functions_config
     }
     notify = merge(
       {
@@ -124,7 +124,7 @@ locals {
         TRIPLINE_STATE_PREFIX  = local.state_prefix
         TRIPLINE_SITE_PREFIX   = local.site_prefix
         TRIPLINE_SNS_TOPIC_ARN = aws_sns_topic.alerts.arn
-        TRIPLINE_CONFIG        = var.detect_config_toml
+        TRIPLINE_CONFIG        = local.functions_config
       },
       { for k, p in local.ssm_parameters : p.env => aws_ssm_parameter.destination[k].name },
       var.enable_pagerduty ? { TRIPLINE_PAGERDUTY_URL = var.pagerduty_events_url } : {},

@@ -10,15 +10,18 @@ locals {
     for f in fileset(var.site_dir, "**") : f
     if !startswith(f, ".") && !strcontains(f, "/.")
   ])
+  routed_site_config = { for f in local.site_files : f => f == "tripline.toml" && module.routes.toml != "" }
 }
 
 resource "aws_s3_object" "site" {
   for_each = local.site_files
 
-  bucket                 = aws_s3_bucket.data.id
-  key                    = "${local.site_prefix}${each.value}"
-  source                 = "${var.site_dir}/${each.value}"
-  source_hash            = filemd5("${var.site_dir}/${each.value}")
+  bucket = aws_s3_bucket.data.id
+  key    = "${local.site_prefix}${each.value}"
+  # The site's tripline.toml carries alert_routes too (it wins over TRIPLINE_CONFIG).
+  source                 = local.routed_site_config[each.value] ? null : "${var.site_dir}/${each.value}"
+  source_hash            = local.routed_site_config[each.value] ? null : filemd5("${var.site_dir}/${each.value}")
+  content                = local.routed_site_config[each.value] ? join("\n", [local.site_config, module.routes.toml]) : null
   server_side_encryption = "aws:kms"
   kms_key_id             = aws_kms_key.this.arn
   bucket_key_enabled     = true

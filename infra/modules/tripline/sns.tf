@@ -74,9 +74,10 @@ resource "aws_sns_topic_subscription" "alert_email" {
   protocol  = "email"
   endpoint  = each.value
 
-  # e.g. {"severity": ["high", "critical"]}: only those alerts reach the mailbox.
-  filter_policy_scope = length(var.alert_email_severities) > 0 ? "MessageAttributes" : null
-  filter_policy       = length(var.alert_email_severities) > 0 ? jsonencode({ severity = var.alert_email_severities }) : null
+  # From alert_routes.sns (e.g. {"severity": ["high", "critical"]}), the route notify applies
+  # before it publishes: the mailbox gets what the route takes.
+  filter_policy_scope = module.routes.sns_filter_policy == null ? null : "MessageAttributes"
+  filter_policy       = module.routes.sns_filter_policy
 }
 
 # Ops topic: CloudWatch alarms about the pipeline itself.

@@ -344,7 +344,7 @@ variable "encrypt_lambda_environment" {
 }
 
 variable "detect_config_toml" {
-  description = "tripline.toml contents: min_osquery_version, min_macos_version, office_networks, stale_after_minutes, max_samples, [query_sql], [routes.<destination>] and [storm] (see tripline.example.toml). Passed to the detect and notify functions as TRIPLINE_CONFIG; empty uses the built-in defaults. Lambda allows 4 KB of environment variables in total."
+  description = "tripline.toml contents: min_osquery_version, min_macos_version, office_networks, stale_after_minutes, max_samples, [query_sql] and [storm] (see tripline.example.toml); routes go in alert_routes. Passed to the detect and notify functions as TRIPLINE_CONFIG; empty uses the built-in defaults. Lambda allows 4 KB of environment variables in total."
   type        = string
   default     = ""
 }
@@ -409,15 +409,14 @@ variable "alert_email_addresses" {
   default     = []
 }
 
-variable "alert_email_severities" {
-  description = "Severities the e-mail subscriptions receive (SNS filter policy on the `severity` message attribute). Empty sends every alert."
-  type        = list(string)
-  default     = ["high", "critical"]
-
-  validation {
-    condition     = alltrue([for s in var.alert_email_severities : contains(["informational", "low", "medium", "high", "critical"], s)])
-    error_message = "alert_email_severities may only contain informational, low, medium, high and critical."
-  }
+variable "alert_routes" {
+  description = "Which alerts each destination gets (sns, slack, webhook, pagerduty, splunk): the least severe level, and rule-name globs to send (empty: all) and never to send. Rendered into tripline.toml's [routes.<destination>] for the notify function, and the e-mail subscriptions' SNS filter policy follows the sns route. A destination without a route gets every alert."
+  type = map(object({
+    min_level     = optional(string, "informational")
+    rules         = optional(list(string), [])
+    exclude_rules = optional(list(string), [])
+  }))
+  default = { sns = { min_level = "high" } }
 }
 
 variable "enable_slack" {

@@ -171,7 +171,7 @@ fn assert_finding(findings: Vec<String>, parts: &[&str]) {
 fn a_variable_the_code_reads_but_terraform_does_not_set_is_found() {
     let d = broken(
         "main.tf",
-        "      TRIPLINE_CONFIG            = var.detect_config_toml\n",
+        "      TRIPLINE_CONFIG            = local.functions_config\n",
         "",
     );
     assert_finding(
