@@ -262,7 +262,7 @@ impl<S: ObjectStore> Notify<S> {
         bucket: &str,
         alert: &Alert,
     ) -> anyhow::Result<Option<Alert>> {
-        let threshold = config.storm.threshold(&alert.rule.name);
+        let threshold = config.storm.threshold(&alert.rule.name, alert.rule.storm);
         if threshold == 0 {
             return Ok(None);
         }

@@ -278,6 +278,17 @@ async fn a_slow_destination_does_not_starve_the_others() {
 
 /// An alert of `rule` on `host` in the 14:00 window, stored, and the S3 event naming it.
 fn stored_alert(store: &MemStore, rule: &str, host: &str, severity: &str) -> (String, Value) {
+    stored_alert_of(store, rule, None, host, severity)
+}
+
+/// [`stored_alert`] of a rule with its own storm threshold (`tripline.storm`).
+fn stored_alert_of(
+    store: &MemStore,
+    rule: &str,
+    storm: Option<u32>,
+    host: &str,
+    severity: &str,
+) -> (String, Value) {
     let id = format!("{:016x}", {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -287,7 +298,7 @@ fn stored_alert(store: &MemStore, rule: &str, host: &str, severity: &str) -> (St
     let key = format!("alerts/2026/11/22/{id}.json");
     let alert = serde_json::json!({
         "id": id,
-        "rule": {"name": rule, "id": "r", "title": "Noisy rule", "level": severity},
+        "rule": {"name": rule, "id": "r", "title": "Noisy rule", "level": severity, "storm": storm},
         "severity": severity,
         "title": format!("{rule} on {host}"),
         "dedup": {"fields": ["host"], "values": [host], "window": "1h", "window_start": "2026-11-22T14:00:00Z"},
@@ -413,6 +424,45 @@ async fn a_storm_becomes_one_rollup_per_destination() {
     );
     assert_eq!(store.keys("tripline-data", "state/storm/").len(), 9);
     used_rows_are_in_the_table(&store);
+}
+
+/// A rule's own threshold (`tripline.storm`, carried in its alerts) applies where the site
+/// sets none for it; the site's `[storm.rules]` entry wins over it.
+#[tokio::test]
+async fn a_rules_own_storm_threshold_applies_unless_the_site_sets_one() {
+    async fn sent(site: &str, own: u32) -> usize {
+        let store = MemStore::new();
+        let slack = Recording::new("slack");
+        let notify = with_config(notify(&store, &[&slack]), site);
+        for host in 0..6 {
+            let (_, event) = stored_alert_of(
+                &store,
+                "osquery_noisy_port",
+                Some(own),
+                &format!("host-{host}"),
+                "medium",
+            );
+            notify
+                .handle(&event, &invocation(&format!("req-{host}")))
+                .await
+                .unwrap()
+                .into_result()
+                .unwrap();
+        }
+        slack.sends().len()
+    }
+    assert_eq!(sent("", 2).await, 3, "2 alerts and the roll-up");
+    assert_eq!(
+        sent("[storm]\nthreshold = 1\n", 4).await,
+        5,
+        "the rule's 4 over the site's 1"
+    );
+    assert_eq!(
+        sent("[storm.rules]\nosquery_noisy_port = 1\n", 4).await,
+        2,
+        "the site's entry for the rule over the rule's own"
+    );
+    assert_eq!(sent("", 0).await, 6, "0: no storm control for this rule");
 }
 
 fn used_rows_are_in_the_table(store: &MemStore) {

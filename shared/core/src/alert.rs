@@ -96,6 +96,9 @@ pub struct AlertRule {
     /// What to do about the alert (`tripline.runbook`), when the rule gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runbook: Option<String>,
+    /// The rule's own storm threshold (`tripline.storm`), when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storm: Option<u32>,
 }
 
 /// What made matches the same alert.

@@ -311,9 +311,15 @@ impl Default for Storm {
 }
 
 impl Storm {
-    /// The threshold for `rule`; 0: no storm control.
-    pub fn threshold(&self, rule: &str) -> u32 {
-        self.rules.get(rule).copied().unwrap_or(self.threshold)
+    /// The threshold for `rule`, whose own (`tripline.storm`) is `own`; 0: no storm control.
+    /// The site's `[storm.rules]` entry comes first (the site tunes the rules it runs), then
+    /// the rule's own, then the site-wide threshold.
+    pub fn threshold(&self, rule: &str, own: Option<u32>) -> u32 {
+        self.rules
+            .get(rule)
+            .copied()
+            .or(own)
+            .unwrap_or(self.threshold)
     }
 }
 
@@ -579,7 +585,7 @@ mod tests {
             .join("\n");
         let all = Config::from_toml_str(&uncommented).unwrap();
         assert_eq!(all.routes["pagerduty"].min_level, Level::Critical);
-        assert_eq!(all.storm.threshold("osquery_new_listening_port"), 100);
+        assert_eq!(all.storm.threshold("osquery_new_listening_port", None), 100);
         assert_eq!(all.office_networks.len(), 4);
         assert!(c.query_defs().unwrap().is_empty());
     }
@@ -650,12 +656,16 @@ mod tests {
             c.routes_to("webhook", &alert("anything", Level::Informational)),
             "no route: all"
         );
-        assert_eq!(c.storm.threshold("osquery_suspicious_cron"), 10);
-        assert_eq!(c.storm.threshold("osquery_new_listening_port"), 0);
+        assert_eq!(c.storm.threshold("osquery_suspicious_cron", None), 10);
+        assert_eq!(c.storm.threshold("osquery_new_listening_port", None), 0);
         assert_eq!(
-            Config::default().storm.threshold("x"),
+            Config::default().storm.threshold("x", None),
             DEFAULT_STORM_THRESHOLD
         );
+        // The site's [storm.rules] over the rule's own tripline.storm, over the site-wide one.
+        assert_eq!(c.storm.threshold("osquery_new_listening_port", Some(500)), 0);
+        assert_eq!(c.storm.threshold("osquery_other", Some(500)), 500);
+        assert_eq!(c.storm.threshold("osquery_other", Some(0)), 0);
     }
 
     #[test]

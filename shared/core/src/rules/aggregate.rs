@@ -317,6 +317,7 @@ impl AlertRule {
             description: rule.description.clone(),
             references: rule.references.clone(),
             runbook: rule.alert.runbook.clone(),
+            storm: rule.alert.storm,
         }
     }
 }

@@ -61,6 +61,7 @@ struct RawAlertSpec {
     dedup: Option<Vec<String>>,
     window: Option<String>,
     threshold: Option<i64>,
+    storm: Option<i64>,
     runbook: Option<String>,
     stale: Option<bool>,
     initial: Option<bool>,
@@ -436,11 +437,23 @@ fn alert_spec(raw: RawAlertSpec, err: &mut impl FnMut(&str, String)) -> Option<A
             None
         }
     };
+    let storm = match raw.storm {
+        None => Some(None),
+        Some(n) if (0..=i64::from(u32::MAX)).contains(&n) => Some(Some(n as u32)),
+        Some(n) => {
+            err(
+                "tripline.storm",
+                format!("must be a count of alerts (0 turns storm control off), got {n}"),
+            );
+            None
+        }
+    };
     Some(AlertSpec {
         title: title?,
         dedup: dedup?,
         window: window?,
         threshold: threshold?,
+        storm: storm?,
         runbook: raw.runbook.filter(|r| !r.trim().is_empty()),
         stale: raw.stale.unwrap_or(false),
         initial: raw.initial.unwrap_or(true),

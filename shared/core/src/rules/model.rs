@@ -90,6 +90,9 @@ pub struct AlertSpec {
     /// Matches a group needs before it becomes an alert (`tripline.threshold`): at least 1,
     /// the default.
     pub threshold: u64,
+    /// The rule's own storm threshold (`tripline.storm`): more of its alerts than this in one
+    /// window become one roll-up per destination; 0: never. `None`: the site's `[storm]`.
+    pub storm: Option<u32>,
     /// Text telling the responder what to do (`tripline.runbook`); `None` when absent or blank.
     pub runbook: Option<String>,
     /// Also alert on `derived.stale` rows.

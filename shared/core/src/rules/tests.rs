@@ -222,7 +222,7 @@ tripline:
     );
 
     let bad_block = rule_yaml("x_rule", 1, "  sel:\n    query: a\n  condition: sel", "")
-        .replace("window: 1h", "window: 24x")
+        .replace("window: 1h", "window: 24x\n  storm: -3")
         .replace("dedup: [host]", "dedup: [host, hots]")
         .replace("{host}", "{derived.nope}");
     let msg = RuleSet::from_sources([("x_rule.yml", bad_block.as_str())])
@@ -235,6 +235,7 @@ tripline:
         "hots",
         "tripline.title",
         "derived.nope",
+        "tripline.storm: must be a count of alerts (0 turns storm control off), got -3",
     ] {
         assert!(msg.contains(want), "missing {want:?} in:\n{msg}");
     }

@@ -11,7 +11,24 @@ fn the_example_site_loads() {
     assert!(files.under("queries/").count() >= 1);
     let site = Site::load(&files).unwrap();
     assert!(site.warnings.is_empty(), "{:?}", site.warnings);
-    assert_eq!(site.config.storm.threshold("osquery_outdated_agent"), 200);
+    assert_eq!(
+        site.config.storm.threshold("osquery_outdated_agent", None),
+        200
+    );
+    let own = site.rules.get("acme_unsanctioned_remote_desktop").unwrap();
+    assert_eq!(
+        own.alert.storm,
+        Some(50),
+        "tripline.storm in the rule's YAML"
+    );
+    assert_eq!(
+        site.rules
+            .get("osquery_outdated_agent")
+            .unwrap()
+            .alert
+            .storm,
+        None
+    );
     assert!(!site.config.routes_to("pagerduty", &{
         let mut a = crate::notify::fixtures::alert();
         a.severity = crate::alert::Level::High;
