@@ -30,13 +30,14 @@ use std::sync::{Arc, RwLock};
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
+use time::Date;
 use tripline_aws::site::SiteSource;
 use tripline_aws::{s3event, ObjectRef, ObjectStore, S3Store, Settings, Unreadable};
 use tripline_core::config::Config;
 use tripline_core::ioc::IocSet;
 use tripline_core::layout::key_hour;
 use tripline_core::mapping::Mapper;
-use tripline_core::rules::filters::FilterSet;
+use tripline_core::rules::filters::{today_utc, FilterSet};
 use tripline_core::rules::{DetectStats, Detector, RuleSet};
 use tripline_core::site::{Site, SiteFiles};
 use tripline_core::stage::{self, Detection};
@@ -61,6 +62,8 @@ pub struct Detect<S = S3Store> {
     site: Option<SiteSource<S>>,
     /// What detection runs with now: replaced whole when a changed site compiles.
     compiled: RwLock<Arc<Compiled>>,
+    /// Today's date (UTC), by which filters' expiry is judged.
+    today: Arc<dyn Fn() -> Date + Send + Sync>,
 }
 
 /// What detection runs with: the built-in pack and mappings with the site's settings and
@@ -146,6 +149,7 @@ impl<S: ObjectStore> Detect<S> {
             parallelism: Parallelism::Threads,
             site,
             compiled: RwLock::new(Arc::new(compiled)),
+            today: Arc::new(today_utc),
         })
     }
 
@@ -172,6 +176,13 @@ impl<S: ObjectStore> Detect<S> {
         self
     }
 
+    /// This detector with another calendar: `today` gives the date filters' expiry is
+    /// judged by (the UTC date by default).
+    pub fn with_today(mut self, today: impl Fn() -> Date + Send + Sync + 'static) -> Self {
+        self.today = Arc::new(today);
+        self
+    }
+
     /// What detection runs with now.
     pub fn compiled(&self) -> Arc<Compiled> {
         self.compiled
@@ -185,6 +196,17 @@ impl<S: ObjectStore> Detect<S> {
     /// reported in `report.site_error`.
     async fn refresh(&self, report: &mut Report) {
         let Some(source) = &self.site else { return };
+        // A filter past its last day must stop applying though no file changed: the site is
+        // read and compiled again, by the new date.
+        let today = (self.today)();
+        if self
+            .compiled()
+            .filters
+            .valid_until()
+            .is_some_and(|last| today > last)
+        {
+            source.forget();
+        }
         let outcome = match source.poll().await {
             Ok(None) => return,
             Ok(Some(files)) => self.compile(&files),
@@ -204,7 +226,7 @@ impl<S: ObjectStore> Detect<S> {
     }
 
     fn compile(&self, files: &SiteFiles) -> anyhow::Result<Compiled> {
-        let site = Site::load(files)?;
+        let site = Site::load_on(files, (self.today)())?;
         let fallback = Self::fallback(&self.settings)?;
         Compiled::new(&site, fallback.as_ref(), self.compiled().mapper.clone())
     }

@@ -226,3 +226,96 @@ async fn the_site_in_the_bucket_applies_and_a_broken_one_keeps_the_last_good() {
     assert!(used.contains(&(Op::List, layout::Area::Site)), "{used:?}");
     assert!(used.contains(&(Op::Read, layout::Area::Site)), "{used:?}");
 }
+
+/// A filter stops applying the day after its `expires`, though no file of the site changed:
+/// the function compiles the site again by the new date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_stops_applying_after_its_last_day_without_a_site_change() {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    use std::sync::Arc;
+    use time::{Date, Month};
+
+    let (store, _, event) = setup();
+    let last_day = Date::from_calendar_date(2026, Month::December, 3).unwrap();
+    store.insert(
+        "tripline-data",
+        "config/filters/cron_change_window.yml",
+        format!(
+            "title: Cron changes during the migration\n\
+             id: 6a0f3f1e-3c3b-4b7e-9a55-0d6f1d0e2b11\n\
+             name: cron_change_window\n\
+             expires: {last_day}\n\
+             logsource: {{product: osquery}}\n\
+             filter:\n  rules: [osquery_suspicious_cron]\n  \
+             web:\n    host: web-01.prod.acme.io\n  condition: not web\n"
+        ),
+    );
+    let day = Arc::new(AtomicI32::new(last_day.to_julian_day()));
+    let settings =
+        Settings::from_lookup(&|k| (k == "TRIPLINE_BUCKET").then(|| "tripline-data".into()))
+            .unwrap();
+    let detect = Detect::new(store.clone(), settings)
+        .unwrap()
+        .with_site_every(std::time::Duration::ZERO)
+        .with_today({
+            let day = day.clone();
+            move || Date::from_julian_day(day.load(Ordering::SeqCst)).unwrap()
+        });
+    let cron_alerts = |report: &tripline_detect::Report| {
+        report
+            .written
+            .iter()
+            .chain(&report.deduplicated)
+            .filter(|key| {
+                let a: Value =
+                    serde_json::from_slice(&store.object("tripline-data", key).unwrap()).unwrap();
+                a["rule"]["name"] == "osquery_suspicious_cron"
+            })
+            .count()
+    };
+
+    let on_the_last_day = detect.handle(&event).await.unwrap();
+    assert!(
+        on_the_last_day.site_error.is_none(),
+        "{:?}",
+        on_the_last_day.site_error
+    );
+    assert_eq!(cron_alerts(&on_the_last_day), 0);
+    assert!(
+        on_the_last_day.stats.suppressed_by_filter["cron_change_window"] > 0,
+        "{:?}",
+        on_the_last_day.stats.suppressed_by_filter
+    );
+    let reads = |store: &MemStore| {
+        store
+            .accesses()
+            .iter()
+            .filter(|a| a.op == Op::Read && a.key.starts_with("config/"))
+            .count()
+    };
+    let read_then = reads(&store);
+
+    // Next day: nothing in the bucket changed, the filter no longer applies.
+    day.fetch_add(1, Ordering::SeqCst);
+    let next_day = detect.handle(&event).await.unwrap();
+    assert!(next_day.site_error.is_none());
+    assert_eq!(cron_alerts(&next_day), 1);
+    assert!(next_day
+        .stats
+        .suppressed_by_filter
+        .get("cron_change_window")
+        .is_none_or(|n| *n == 0));
+    assert!(
+        reads(&store) > read_then,
+        "the unchanged site was read again"
+    );
+
+    // Once compiled by the new date, an unchanged site is only listed again.
+    let before = reads(&store);
+    detect.handle(&event).await.unwrap();
+    assert_eq!(
+        reads(&store),
+        before,
+        "no expired filter: the site is not read again"
+    );
+}

@@ -62,6 +62,13 @@ impl<S: ObjectStore> SiteSource<S> {
         self
     }
 
+    /// Makes the next poll (once [`SiteSource::every`] has passed) read the site again even
+    /// if it did not change: for what its compiled form judged by the date, such as filters
+    /// past their expiry.
+    pub fn forget(&self) {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).listing = None;
+    }
+
     /// The site's files when they changed since the last poll (or on the first), `None` when
     /// they did not or when the last look was less than [`SiteSource::every`] ago. An error
     /// (the bucket unreadable, too many files) leaves the last listing in place, so the next

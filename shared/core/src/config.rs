@@ -663,7 +663,10 @@ mod tests {
             DEFAULT_STORM_THRESHOLD
         );
         // The site's [storm.rules] over the rule's own tripline.storm, over the site-wide one.
-        assert_eq!(c.storm.threshold("osquery_new_listening_port", Some(500)), 0);
+        assert_eq!(
+            c.storm.threshold("osquery_new_listening_port", Some(500)),
+            0
+        );
         assert_eq!(c.storm.threshold("osquery_other", Some(500)), 500);
         assert_eq!(c.storm.threshold("osquery_other", Some(0)), 0);
     }

@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use time::Date;
+
 use crate::config::{Config, ConfigError};
 use crate::ioc::{IocError, IocSet};
 use crate::rules::filters::{today_utc, FilterSet};
@@ -194,8 +196,13 @@ pub struct Site {
 }
 
 impl Site {
-    /// Compiles `files`.
+    /// Compiles `files`, judging filters' expiry by today's date (UTC).
     pub fn load(files: &SiteFiles) -> Result<Site, SiteError> {
+        Site::load_on(files, today_utc())
+    }
+
+    /// Compiles `files`, judging filters' expiry by `today`.
+    pub fn load_on(files: &SiteFiles, today: Date) -> Result<Site, SiteError> {
         let mut warnings: Vec<String> = files
             .unplaced()
             .into_iter()
@@ -236,7 +243,7 @@ impl Site {
             SiteRules::from_sources(texts("rules/")?).disable(config.disable_rules.clone());
         let rules = RuleSet::builtin_with(&site_rules).map_err(SiteError::Rules)?;
         warnings.extend(rules.warnings().iter().map(|w| w.to_string()));
-        let filters = FilterSet::from_sources(&rules, texts("filters/")?, today_utc())
+        let filters = FilterSet::from_sources(&rules, texts("filters/")?, today)
             .map_err(SiteError::Filters)?;
         warnings.extend(filters.warnings().iter().map(|w| w.to_string()));
         let iocs = IocSet::from_sources(files.under("iocs/"))?;
