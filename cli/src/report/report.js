@@ -212,9 +212,7 @@
   // ---- alerts ------------------------------------------------------------------------
   var alerts = data.alerts;
   function unique(values) {
-    var seen = {}, out = [];
-    values.forEach(function (v) { if (!Object.prototype.hasOwnProperty.call(seen, v)) { seen[v] = 1; out.push(v); } });
-    return out.sort();
+    return Array.from(new Set(values)).sort();
   }
   function select(id, label, values, labelOf) {
     var s = el("select", { id: id }, el("option", { value: "" }, "all"));
