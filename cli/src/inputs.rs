@@ -157,6 +157,18 @@ impl Driver {
         events: Option<&mut dyn Write>,
         detection: Option<&mut Detection>,
     ) -> Result<(), RunError> {
+        self.run_tapped(input, events, None, detection)
+    }
+
+    /// [`Driver::run`], and each event and quarantine entry also handed to `tap` (an error
+    /// from it stops the run like one writing `events`).
+    pub fn run_tapped(
+        &mut self,
+        input: &Input,
+        events: Option<&mut dyn Write>,
+        tap: Option<&mut dyn Sink>,
+        detection: Option<&mut Detection>,
+    ) -> Result<(), RunError> {
         self.progress.set_message(input.display());
         let reader = match input.open() {
             Ok(r) => r,
@@ -168,6 +180,7 @@ impl Driver {
         };
         let mut sink = DriverSink {
             events,
+            tap,
             line: Vec::new(),
             input,
             quarantine: &mut self.quarantine,
@@ -202,8 +215,9 @@ impl Driver {
 }
 
 /// Where one input's events and quarantined records go.
-struct DriverSink<'a, 'w> {
+struct DriverSink<'a, 'w, 't> {
     events: Option<&'w mut dyn Write>,
+    tap: Option<&'t mut dyn Sink>,
     line: Vec<u8>,
     input: &'a Input,
     quarantine: &'a mut Option<(PathBuf, BufWriter<File>)>,
@@ -214,8 +228,11 @@ struct DriverSink<'a, 'w> {
     before: u64,
 }
 
-impl Sink for DriverSink<'_, '_> {
+impl Sink for DriverSink<'_, '_, '_> {
     fn event(&mut self, event: &Event) -> io::Result<()> {
+        if let Some(tap) = &mut self.tap {
+            tap.event(event)?;
+        }
         match &mut self.events {
             Some(out) => event.write_line(out, &mut self.line),
             None => Ok(()),
@@ -223,6 +240,9 @@ impl Sink for DriverSink<'_, '_> {
     }
 
     fn quarantined(&mut self, q: &Quarantined) -> io::Result<()> {
+        if let Some(tap) = &mut self.tap {
+            tap.quarantined(q)?;
+        }
         match &mut self.quarantine {
             Some((path, w)) => {
                 let mut write = || -> io::Result<()> {

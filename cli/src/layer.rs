@@ -113,15 +113,44 @@ impl Default for Layout {
 }
 
 /// `gradient` object: score-to-color scale.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The bounds are integers: MITRE's own library (mitreattack-python's `Layer`, which merges
+/// layers and exports them to Excel and SVG) refuses a layer whose `minValue` or `maxValue`
+/// is a float, even `0.0`. Read leniently: a float bound in a hand-made layer widens to the
+/// integers around it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Gradient {
     /// At least two hex colors, from `min_value` to `max_value`.
     pub colors: Vec<String>,
     /// Score mapped to the first color.
-    pub min_value: f64,
+    #[serde(deserialize_with = "bound_floor")]
+    pub min_value: i64,
     /// Score mapped to the last color; must be greater than `min_value`.
-    pub max_value: f64,
+    #[serde(deserialize_with = "bound_ceil")]
+    pub max_value: i64,
+}
+
+fn bound_floor<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    bound(d, f64::floor)
+}
+
+fn bound_ceil<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    bound(d, f64::ceil)
+}
+
+/// An integer as is; a finite float rounded by `round` (saturating at `i64`'s range).
+fn bound<'de, D: serde::Deserializer<'de>>(d: D, round: fn(f64) -> f64) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        Some(f) if f.is_finite() => Ok(round(f) as i64),
+        _ => Err(serde::de::Error::custom(format!(
+            "gradient bound {n} is not a finite number"
+        ))),
+    }
 }
 
 impl Default for Gradient {
@@ -129,8 +158,8 @@ impl Default for Gradient {
     fn default() -> Self {
         Gradient {
             colors: vec!["#ff6666".into(), "#ffe766".into(), "#8ec843".into()],
-            min_value: 0.0,
-            max_value: 100.0,
+            min_value: 0,
+            max_value: 100,
         }
     }
 }
@@ -411,10 +440,8 @@ impl Layer {
     /// Replaces the gradient. `colors` needs at least two entries and `max_value` must exceed
     /// `min_value`; otherwise the call is ignored and `false` returned, because Navigator
     /// rejects such a layer outright.
-    pub fn set_gradient(&mut self, colors: &[&str], min_value: f64, max_value: f64) -> bool {
-        if colors.len() < 2
-            || max_value.partial_cmp(&min_value) != Some(std::cmp::Ordering::Greater)
-        {
+    pub fn set_gradient(&mut self, colors: &[&str], min_value: i64, max_value: i64) -> bool {
+        if colors.len() < 2 || max_value <= min_value {
             return false;
         }
         self.gradient = Gradient {
@@ -525,7 +552,8 @@ impl Layer {
             };
             layer.technique(id).score(score as f64).comment(comment);
         }
-        layer.set_gradient(&colors, 0.0, max_score.max(1) as f64);
+        let max_score = i64::try_from(max_score).unwrap_or(i64::MAX);
+        layer.set_gradient(&colors, 0, max_score.max(1));
         layer.add_legend_item(format!("fewer {legend}"), colors[0]);
         layer.add_legend_item(format!("more {legend}"), colors[colors.len() - 1]);
         layer.add_metadata("generator", "tripline");
@@ -786,8 +814,10 @@ mod tests {
         assert_eq!(v["layout"]["expandedSubtechniques"], "annotated");
         assert_eq!(v["layout"]["aggregateFunction"], "sum");
         assert_eq!(v["gradient"]["colors"].as_array().unwrap().len(), 3);
-        assert_eq!(v["gradient"]["minValue"], 0.0);
-        assert_eq!(v["gradient"]["maxValue"], 100.0);
+        // Integers, as mitreattack-python requires (a Value compares equal to 0.0 too).
+        assert!(v["gradient"]["minValue"].is_i64(), "{}", v["gradient"]);
+        assert_eq!(v["gradient"]["minValue"].as_i64(), Some(0));
+        assert_eq!(v["gradient"]["maxValue"].as_i64(), Some(100));
         assert_eq!(v["metadata"][0]["name"], "run");
         assert_eq!(v["links"][0]["url"], "https://github.com/tripline/tripline");
         assert_eq!(v["selectTechniquesAcrossTactics"], true);
@@ -889,14 +919,33 @@ mod tests {
     }
 
     #[test]
+    fn float_gradient_bounds_read_as_the_integers_around_them() {
+        let read = |min: &str, max: &str| {
+            let json = format!(
+                r##"{{"name": "m", "domain": "enterprise-attack",
+                "gradient": {{"colors": ["#fff", "#000"], "minValue": {min}, "maxValue": {max}}}}}"##
+            );
+            Layer::from_json(&json).map(|l| (l.gradient.min_value, l.gradient.max_value))
+        };
+        assert_eq!(read("0.0", "4.0").unwrap(), (0, 4));
+        assert_eq!(read("0.5", "2.5").unwrap(), (0, 3));
+        assert_eq!(read("-1", "7").unwrap(), (-1, 7));
+        assert!(read("\"0\"", "1").is_err());
+        // Written back as integers.
+        let layer = Layer::from_json(&Layer::new("n", "d").to_json().unwrap()).unwrap();
+        let v = parse(&layer);
+        assert!(v["gradient"]["maxValue"].is_i64(), "{}", v["gradient"]);
+    }
+
+    #[test]
     fn gradient_rejects_what_navigator_rejects() {
         let mut layer = Layer::new("n", "d");
-        assert!(!layer.set_gradient(&["#fff"], 0.0, 1.0));
-        assert!(!layer.set_gradient(&["#fff", "#000"], 1.0, 1.0));
-        assert!(!layer.set_gradient(&["#fff", "#000"], 0.0, f64::NAN));
+        assert!(!layer.set_gradient(&["#fff"], 0, 1));
+        assert!(!layer.set_gradient(&["#fff", "#000"], 1, 1));
+        assert!(!layer.set_gradient(&["#fff", "#000"], 2, 1));
         assert_eq!(layer.gradient, Gradient::default());
-        assert!(layer.set_gradient(&["#fff", "#000"], 0.0, 5.0));
-        assert_eq!(layer.gradient.max_value, 5.0);
+        assert!(layer.set_gradient(&["#fff", "#000"], 0, 5));
+        assert_eq!(layer.gradient.max_value, 5);
     }
 
     #[test]
@@ -931,8 +980,8 @@ mod tests {
             sudo["comment"],
             "4 alert(s): Sudoers modified (3), Legacy sudo rule (1)"
         );
-        assert_eq!(v["gradient"]["minValue"], 0.0);
-        assert_eq!(v["gradient"]["maxValue"], 4.0);
+        assert_eq!(v["gradient"]["minValue"].as_i64(), Some(0));
+        assert_eq!(v["gradient"]["maxValue"].as_i64(), Some(4));
         assert_eq!(v["gradient"]["colors"][0], FIRED_COLORS[0]);
         assert_eq!(v["legendItems"].as_array().unwrap().len(), 2);
         assert_eq!(v["versions"]["layer"], "4.5");
@@ -975,7 +1024,7 @@ mod tests {
             svc["comment"],
             "covered by 1: query: Snapshot_services (pack svc)"
         );
-        assert_eq!(v["gradient"]["maxValue"], 2.0);
+        assert_eq!(v["gradient"]["maxValue"].as_i64(), Some(2));
         assert_eq!(v["gradient"]["colors"][2], COVERAGE_COLORS[2]);
     }
 
@@ -1030,8 +1079,8 @@ mod tests {
         let v = parse(&layer);
         assert_eq!(v["techniques"], serde_json::json!([]));
         assert!(
-            v["gradient"]["maxValue"].as_f64().unwrap()
-                > v["gradient"]["minValue"].as_f64().unwrap()
+            v["gradient"]["maxValue"].as_i64().unwrap()
+                > v["gradient"]["minValue"].as_i64().unwrap()
         );
     }
 

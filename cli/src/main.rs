@@ -1,5 +1,6 @@
 //! `tripline`: the pipeline's core on a laptop. `parse` decodes osquery logs into
-//! normalized events; `scan` also maps them to ATT&CK and runs the Sigma rules.
+//! normalized events; `scan` also maps them to ATT&CK and runs the Sigma rules; `report`
+//! does what `scan` does and draws it as one HTML page.
 //!
 //! Exit codes: 0 when the command ran (quarantined records and alerts included),
 //! 1 when `scan --fail-on` found alerts at or above the level, 2 for usage or I/O errors.
@@ -12,6 +13,7 @@ mod coverage;
 mod inputs;
 mod layer;
 mod parse;
+mod report;
 mod rules_cmd;
 mod scan;
 mod site;
@@ -41,6 +43,9 @@ enum Command {
     Scan(scan::ScanArgs),
     /// List, test or check Sigma rules.
     Rules(rules_cmd::RulesArgs),
+    /// Parse, map to ATT&CK and evaluate the rules like scan, and write one self-contained
+    /// HTML report: the ATT&CK matrix as a heatmap, alerts, hosts, queries, parse accounting.
+    Report(report::ReportArgs),
     /// Write an ATT&CK Navigator layer of what the rules, mapped queries and mapped osquery
     /// tables cover.
     Coverage(coverage::CoverageArgs),
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
         Command::Parse(args) => parse::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Rules(args) => rules_cmd::run(args),
+        Command::Report(args) => report::run(args),
         Command::Coverage(args) => coverage::run(args),
     };
     match result {

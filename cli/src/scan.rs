@@ -10,8 +10,9 @@ use clap::ValueEnum;
 use tripline_core::alert::Alert;
 use tripline_core::decode::Summary;
 use tripline_core::ioc::IocSet;
+use tripline_core::mapping::Mapper;
 use tripline_core::rules::{DetectReport, Detector, Level};
-use tripline_core::stage::Detection;
+use tripline_core::stage::{Detection, StageOptions};
 
 use crate::inputs::{self, Driver};
 use crate::parse::{load_resolver, DecodeArgs};
@@ -29,14 +30,7 @@ pub struct ScanArgs {
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     #[command(flatten)]
-    pub rules: RuleSource,
-    #[command(flatten)]
-    pub filters: FilterSource,
-    #[command(flatten)]
-    pub mappings: MappingSource,
-    /// Site settings (tripline.toml); default: built-in defaults.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub detect: DetectArgs,
     /// Also write an ATT&CK Navigator layer (v4.5) of what fired.
     #[arg(long, value_name = "FILE")]
     pub layer: Option<PathBuf>,
@@ -47,6 +41,21 @@ pub struct ScanArgs {
     /// Exit 1 when an alert at or above this level fired.
     #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
     pub fail_on: Option<Level>,
+}
+
+/// What decides the alerts of a run, shared by `scan` and `report`: the rules, filters,
+/// mappings, site settings, IOC lists, decoder settings, or a site directory for the lot.
+#[derive(clap::Args)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub rules: RuleSource,
+    #[command(flatten)]
+    pub filters: FilterSource,
+    #[command(flatten)]
+    pub mappings: MappingSource,
+    /// Site settings (tripline.toml); default: built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// IOC lists (.txt, .csv, .json STIX 2.1) under this directory: events whose indicators
     /// hit one get `derived.ioc`, and the rule osquery_ioc_match fires.
     #[arg(long, value_name = "DIR")]
@@ -55,6 +64,66 @@ pub struct ScanArgs {
     pub decode: DecodeArgs,
     #[command(flatten)]
     pub site: crate::site::SiteArg,
+}
+
+/// A run's loaded setup: the decoder's options and the detection over its events.
+pub struct Setup {
+    pub options: StageOptions,
+    pub detection: Detection,
+    /// The mapping the detector annotates events with.
+    pub mapper: Arc<Mapper>,
+    pub iocs: Option<Arc<IocSet>>,
+}
+
+impl DetectArgs {
+    /// Expands `--site`, then loads everything. Everything that can be wrong with the setup
+    /// fails here, before any input is read.
+    pub fn setup(&mut self) -> anyhow::Result<Setup> {
+        self.site.clone().expand(crate::site::Parts {
+            config: Some(&mut self.config),
+            rules: Some(&mut self.rules),
+            filters: Some(&mut self.filters),
+            queries: Some(&mut self.decode.queries),
+            iocs: Some(&mut self.iocs),
+        })?;
+        // Places events that have no usable time of their own in their dedup windows: files
+        // on a laptop have no object time to go by, so the run's start stands in for it.
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let config = load_config(self.config.as_deref())?;
+        let tables = load_resolver(&config, &self.decode.queries)?;
+        let rules = load_rules(&self.rules)?;
+        let filters = Arc::new(load_filters(&self.filters, &rules)?);
+        let mapper = Arc::new(load_mapper(&self.mappings)?);
+        let iocs = match &self.iocs {
+            None => None,
+            Some(dir) => {
+                let set =
+                    IocSet::load_dir(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+                for w in set.warnings() {
+                    eprintln!("tripline: iocs: warning: {w}");
+                }
+                Some(Arc::new(set))
+            }
+        };
+        // Inflating and detecting on threads beside the decoding, where there are cores.
+        let options = self.decode.options(tables.clone());
+        let mut detector = Detector::new(rules, Some(Arc::clone(&mapper)), config)
+            .with_tables(tables)
+            .with_filters(filters)
+            .with_object_time(started);
+        if let Some(set) = &iocs {
+            detector = detector.with_iocs(Arc::clone(set));
+        }
+        let detection = Detection::new(detector, options.parallelism);
+        Ok(Setup {
+            options,
+            detection,
+            mapper,
+            iocs,
+        })
+    }
 }
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
@@ -69,35 +138,12 @@ fn parse_level(s: &str) -> Result<Level, String> {
 }
 
 pub fn run(mut args: ScanArgs) -> anyhow::Result<ExitCode> {
-    args.site.clone().expand(crate::site::Parts {
-        config: Some(&mut args.config),
-        rules: Some(&mut args.rules),
-        filters: Some(&mut args.filters),
-        queries: Some(&mut args.decode.queries),
-        iocs: Some(&mut args.iocs),
-    })?;
-    // Places events that have no usable time of their own in their dedup windows: files on a
-    // laptop have no object time to go by, so the scan's start stands in for it.
-    let started = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    // Everything that can be wrong with the setup fails before any input is read.
-    let config = load_config(args.config.as_deref())?;
-    let tables = load_resolver(&config, &args.decode.queries)?;
-    let rules = load_rules(&args.rules)?;
-    let filters = Arc::new(load_filters(&args.filters, &rules)?);
-    let mapper = Arc::new(load_mapper(&args.mappings)?);
-    let iocs = match &args.iocs {
-        None => None,
-        Some(dir) => {
-            let set =
-                IocSet::load_dir(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-            for w in set.warnings() {
-                eprintln!("tripline scan: iocs: warning: {w}");
-            }
-            Some(Arc::new(set))
-        }
-    };
+    let Setup {
+        options,
+        mut detection,
+        iocs,
+        ..
+    } = args.detect.setup()?;
     let inputs = inputs::collect(&args.paths)?;
     let format = args.format.unwrap_or(if io::stdout().is_terminal() {
         Format::Table
@@ -105,23 +151,13 @@ pub fn run(mut args: ScanArgs) -> anyhow::Result<ExitCode> {
         Format::Ndjson
     });
 
-    // Inflating and detecting on threads beside the decoding, where there are cores for them.
-    let options = args.decode.options(tables.clone());
-    let mut detector = Detector::new(rules, Some(mapper), config)
-        .with_tables(tables)
-        .with_filters(filters)
-        .with_object_time(started);
-    if let Some(set) = &iocs {
-        detector = detector.with_iocs(Arc::clone(set));
-    }
-    let mut detector = Detection::new(detector, options.parallelism);
     let mut driver = Driver::new(&inputs, options, args.quarantine.as_deref())?;
     for input in &inputs {
-        driver.run(input, None, Some(&mut detector))?;
+        driver.run(input, None, Some(&mut detection))?;
     }
     let (total, io_failed) = driver.finish()?;
 
-    let report = detector.finish();
+    let report = detection.finish();
     if let Some(path) = &args.layer {
         crate::coverage::write_fired_layer(path, &report.alerts)?;
     }
@@ -130,7 +166,25 @@ pub fn run(mut args: ScanArgs) -> anyhow::Result<ExitCode> {
             return Err(anyhow::Error::new(e).context("writing output"));
         }
     }
+    print_summary("scan", &report, &total, iocs.as_deref());
 
+    if io_failed {
+        return Ok(ExitCode::from(2));
+    }
+    if let Some(level) = args.fail_on {
+        let worst = report.alerts.iter().map(|a| a.severity).max();
+        if worst.is_some_and(|w| w >= level) {
+            let n = report.alerts.iter().filter(|a| a.severity >= level).count();
+            eprintln!("tripline scan: {n} alert(s) at or above {level}");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The run's accounting on stderr, `tripline <command>: records=... alerts=...`, then the
+/// per-filter, IOC and rule-error lines.
+pub fn print_summary(command: &str, report: &DetectReport, total: &Summary, iocs: Option<&IocSet>) {
     let s = &report.stats;
     // Like `object_errors` in `tripline parse`'s summary, only there when it happened.
     let objects_quarantined = match total.objects_quarantined {
@@ -138,7 +192,7 @@ pub fn run(mut args: ScanArgs) -> anyhow::Result<ExitCode> {
         n => format!(" objects_quarantined={n}"),
     };
     eprintln!(
-        "tripline scan: records={} events={} quarantined={}{objects_quarantined} warnings={} \
+        "tripline {command}: records={} events={} quarantined={}{objects_quarantined} warnings={} \
          alerts={} matches={} matches_on_scan_time={} suppressed_stale={} suppressed_initial={} \
          suppressed_by_filter={} below_threshold={} rule_errors={}",
         total.records,
@@ -155,12 +209,12 @@ pub fn run(mut args: ScanArgs) -> anyhow::Result<ExitCode> {
         s.rule_errors
     );
     for (filter, n) in &s.suppressed_by_filter {
-        eprintln!("tripline scan: filter {filter}: suppressed {n} match(es)");
+        eprintln!("tripline {command}: filter {filter}: suppressed {n} match(es)");
     }
-    if let Some(set) = &iocs {
+    if let Some(set) = iocs {
         let st = set.stats();
         eprintln!(
-            "tripline scan: iocs: entries={} lists={} duplicates={} expired={} revoked={} \
+            "tripline {command}: iocs: entries={} lists={} duplicates={} expired={} revoked={} \
              unsupported={} events_hit={}",
             set.len(),
             st.lists,
@@ -172,27 +226,14 @@ pub fn run(mut args: ScanArgs) -> anyhow::Result<ExitCode> {
         );
     }
     for (rule, n) in &s.rule_errors_by_rule {
-        eprintln!("tripline scan: rule {rule}: {n} error(s)");
+        eprintln!("tripline {command}: rule {rule}: {n} error(s)");
     }
     for e in s.error_samples.iter().take(5) {
         eprintln!(
-            "tripline scan:   {} on {}: {}",
+            "tripline {command}:   {} on {}: {}",
             e.rule, e.event_id, e.message
         );
     }
-
-    if io_failed {
-        return Ok(ExitCode::from(2));
-    }
-    if let Some(level) = args.fail_on {
-        let worst = report.alerts.iter().map(|a| a.severity).max();
-        if worst.is_some_and(|w| w >= level) {
-            let n = report.alerts.iter().filter(|a| a.severity >= level).count();
-            eprintln!("tripline scan: {n} alert(s) at or above {level}");
-            return Ok(ExitCode::from(1));
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn write_alerts(format: Format, report: &DetectReport, decode: &Summary) -> io::Result<()> {
