@@ -38,6 +38,9 @@ pub struct ResumingReader<S: ObjectStore> {
     /// Requests started (the first one included).
     requests: u32,
     backoff: Duration,
+    /// Once it gave up: the error's text, returned again by every later read (without
+    /// another request).
+    gave_up: Option<String>,
 }
 
 impl<S: ObjectStore> std::fmt::Debug for ResumingReader<S> {
@@ -66,6 +69,7 @@ impl<S: ObjectStore> ResumingReader<S> {
             failures: 0,
             requests: 0,
             backoff: FIRST_BACKOFF,
+            gave_up: None,
         }
     }
 
@@ -114,6 +118,7 @@ impl<S: ObjectStore> ResumingReader<S> {
                     n => format!(", {n} retries"),
                 }
             );
+            self.gave_up = Some(message.clone());
             return Err(match error.into_inner() {
                 Some(inner) => match inner.downcast::<crate::Error>() {
                     Ok(ours) => io::Error::other(Contextual {
@@ -148,6 +153,9 @@ impl<S: ObjectStore> Read for ResumingReader<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
+        }
+        if let Some(message) = &self.gave_up {
+            return Err(io::Error::other(message.clone()));
         }
         loop {
             let body = match &mut self.body {
@@ -288,8 +296,10 @@ mod tests {
         let rt = runtime();
         let mut r = reader(&store, &rt, "raw/a.gz");
         let e = r.read(&mut [0; 10]).unwrap_err();
-        assert_eq!(r.requests(), 1);
         assert_eq!(crate::kind_of(&e), Some("AccessDenied"));
+        let again = r.read(&mut [0; 10]).unwrap_err();
+        assert_eq!(again.to_string(), e.to_string());
+        assert_eq!(r.requests(), 1, "a reader that gave up asks no more");
         assert_eq!(crate::retry_of(&e), crate::Retry::Permanent);
         assert!(
             e.to_string()
