@@ -146,7 +146,17 @@ impl Drop for ObjectReader {
 /// whole). Errors of the request itself (`NoSuchKey`, access denied) are returned here; errors
 /// mid-body come out of `read`.
 pub async fn get_object_reader(client: &Client, bucket: &str, key: &str) -> Result<ObjectReader> {
-    get_object_reader_at(client, bucket, key, 0, None).await
+    // The request is awaited here rather than through `get_object_reader_at`: each nested
+    // `async fn` deepens the functions' handler futures, whose layout rustc computes with a
+    // bounded query depth.
+    let out = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| Error::aws(format!("GetObject {}", s3_url(bucket, key)), e))?;
+    Ok(body_reader(out))
 }
 
 /// [`get_object_reader`] from byte `offset` on (a `Range` request when `offset > 0`), and,
@@ -171,6 +181,12 @@ pub async fn get_object_reader_at(
         .send()
         .await
         .map_err(|e| Error::aws(format!("GetObject {}", s3_url(bucket, key)), e))?;
+    Ok(body_reader(out))
+}
+
+/// Starts the task that pulls a GetObject's body and returns the reader over it (inside a
+/// tokio runtime).
+fn body_reader(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -> ObjectReader {
     let content_length = out.content_length().and_then(|l| u64::try_from(l).ok());
     let mut body = out.body;
     let (tx, rx) = mpsc::channel(READ_AHEAD_CHUNKS);
@@ -183,13 +199,13 @@ pub async fn get_object_reader_at(
             }
         }
     });
-    Ok(ObjectReader {
+    ObjectReader {
         rx,
         current: Bytes::new(),
         content_length,
         received: 0,
         task,
-    })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
