@@ -1,14 +1,20 @@
 //! Input paths for `parse` and `scan` (files, directories walked recursively in a stable
-//! order so output is reproducible, or `-` for stdin) and the [`Driver`] that decodes them.
+//! order so output is reproducible, `-` for stdin, or `s3://bucket/prefix`: every object
+//! under the prefix, in key order) and the [`Driver`] that decodes them.
+//!
+//! S3 objects are streamed: the decoder reads a blocking [`ResumingReader`] on this thread
+//! while one tokio worker drives the SDK, and a read cut short resumes where it stopped.
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tripline_core::decode::{ObjectError, Origin, Summary};
-use tripline_core::event::{Event, Quarantined};
+use tripline_aws::{Listed, ObjectStore, ResumingReader, S3Store};
+use tripline_core::decode::{ObjectError, ObjectReason, Origin, Summary, MAX_MESSAGE_BYTES};
+use tripline_core::event::{Event, ObjectDetail, Quarantined, SourceRef};
 use tripline_core::stage::{self, Detection, Sink, StageOptions};
 
 /// One object to decode.
@@ -20,6 +26,127 @@ pub enum Input {
         /// Path relative to the argument it came from, for naming outputs.
         relative: PathBuf,
     },
+    /// An S3 object, as listed (key, ETag, size).
+    S3 {
+        bucket: String,
+        object: Listed,
+        /// The key after the argument's prefix (up to its last `/`), for naming outputs.
+        relative: PathBuf,
+    },
+}
+
+/// The S3 client and the runtime that drives it, made on the first `s3://` argument.
+struct S3 {
+    runtime: tokio::runtime::Runtime,
+    store: S3Store,
+}
+
+static S3_CONTEXT: OnceLock<S3> = OnceLock::new();
+
+/// Region used when none is configured: S3's own default, where a bucket in another
+/// region answers with an error that names the right one.
+const DEFAULT_REGION: &str = "us-east-1";
+
+fn s3() -> anyhow::Result<&'static S3> {
+    if let Some(s3) = S3_CONTEXT.get() {
+        return Ok(s3);
+    }
+    // One worker: the SDK's requests and the body's read-ahead run there, the decoder on the
+    // calling thread, which blocks on them (so it must never be a runtime thread).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("tripline-s3")
+        .enable_all()
+        .build()
+        .context("starting the S3 client's runtime")?;
+    let (config, defaulted) =
+        runtime.block_on(tripline_aws::clients::load_config_or_region(DEFAULT_REGION));
+    if defaulted {
+        eprintln!(
+            "tripline: no AWS region configured (AWS_REGION or a profile's region): \
+             using {DEFAULT_REGION}"
+        );
+    }
+    let store = S3Store::new(tripline_aws::clients::s3(&config));
+    Ok(S3_CONTEXT.get_or_init(|| S3 { runtime, store }))
+}
+
+/// `s3://bucket/prefix` as (bucket, prefix); `None` for anything else.
+fn s3_url(arg: &Path) -> Option<anyhow::Result<(String, String)>> {
+    let rest = arg.to_str()?.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Some(Err(anyhow::anyhow!(
+            "{}: no bucket (s3://bucket/prefix)",
+            arg.display()
+        )));
+    }
+    Some(Ok((bucket.to_owned(), prefix.to_owned())))
+}
+
+/// The objects of one `s3://` argument, in key order: every object whose key starts with
+/// `prefix`, or the one object whose key is `prefix` when there is one (`s3://b/raw/x.gz`).
+/// Folder markers (keys ending in `/`, which consoles create) are not objects.
+fn list_s3(bucket: &str, prefix: &str) -> anyhow::Result<Vec<Input>> {
+    let s3 = s3()?;
+    let mut listed = s3
+        .runtime
+        .block_on(s3.store.list(bucket, prefix, usize::MAX))
+        .map_err(|e| listing_error(bucket, prefix, e))?;
+    listed.retain(|o| !o.key.ends_with('/'));
+    if !prefix.is_empty() && !prefix.ends_with('/') {
+        if let Some(exact) = listed.iter().position(|o| o.key == prefix) {
+            listed = vec![listed.swap_remove(exact)];
+        }
+    }
+    if listed.is_empty() {
+        bail!("s3://{bucket}/{prefix}: no objects under this prefix");
+    }
+    Ok(listed
+        .into_iter()
+        .map(|object| Input::S3 {
+            bucket: bucket.to_owned(),
+            relative: relative_key(prefix, &object.key),
+            object,
+        })
+        .collect())
+}
+
+/// A failed listing as one line that says what to do about it where that is known.
+fn listing_error(bucket: &str, prefix: &str, e: tripline_aws::Error) -> anyhow::Error {
+    // The SDK's account of an empty credential chain lists every provider it tried;
+    // what the user needs is the ways to give it some.
+    if e.status().is_none() && e.to_string().contains("no credentials found") {
+        return anyhow::anyhow!(
+            "s3://{bucket}/{prefix}: no AWS credentials found (environment, profile, SSO, web \
+             identity, container or instance role): set AWS_PROFILE, or AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY"
+        );
+    }
+    if e.kind() == "AccessDenied" {
+        return anyhow::anyhow!("{e} (listing needs s3:ListBucket on arn:aws:s3:::{bucket})");
+    }
+    anyhow::Error::new(e)
+}
+
+/// `key` after `prefix` up to and including its last `/`, as a relative path that stays
+/// inside an output directory: empty, `.` and `..` segments (which keys may hold) are left
+/// out or renamed.
+fn relative_key(prefix: &str, key: &str) -> PathBuf {
+    let cut = prefix.rfind('/').map_or(0, |i| i + 1);
+    let rest = key.get(cut..).unwrap_or(key);
+    let mut path = PathBuf::new();
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => path.push("__"),
+            part => path.push(part),
+        }
+    }
+    if path.as_os_str().is_empty() {
+        path.push("object");
+    }
+    path
 }
 
 /// Expands the command line's paths. A missing path is an error before anything runs,
@@ -32,6 +159,11 @@ pub fn collect(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
     for path in paths {
         if path.as_os_str() == "-" {
             inputs.push(Input::Stdin);
+            continue;
+        }
+        if let Some(url) = s3_url(path) {
+            let (bucket, prefix) = url?;
+            inputs.extend(list_s3(&bucket, &prefix)?);
             continue;
         }
         let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
@@ -78,33 +210,85 @@ impl Input {
                 let file = File::open(path).with_context(|| format!("{}", path.display()))?;
                 Ok(Box::new(file))
             }
+            // Nothing is requested until the first read, so a failure is the decoder's to
+            // report against this object (and the Driver's to quarantine).
+            Input::S3 { bucket, object, .. } => {
+                let s3 = s3()?;
+                Ok(Box::new(ResumingReader::new(
+                    s3.store.clone(),
+                    s3.runtime.handle().clone(),
+                    bucket,
+                    object.clone(),
+                )))
+            }
         }
     }
 
     pub fn origin(&self) -> Origin {
-        Origin::path(self.display())
+        match self {
+            Input::S3 { bucket, object, .. } => Origin::s3(bucket, &object.key),
+            _ => Origin::path(self.display()),
+        }
     }
 
     pub fn display(&self) -> String {
         match self {
             Input::Stdin => "-".to_string(),
             Input::File { path, .. } => path.display().to_string(),
+            Input::S3 { bucket, object, .. } => format!("s3://{bucket}/{}", object.key),
         }
     }
 
-    /// Size on disk, for the progress bar (unknown for stdin).
+    /// Size on disk or as listed, for the progress bar (unknown for stdin).
     pub fn size(&self) -> Option<u64> {
         match self {
             Input::Stdin => None,
             Input::File { path, .. } => std::fs::metadata(path).ok().map(|m| m.len()),
+            Input::S3 { object, .. } => Some(object.size),
         }
+    }
+
+    /// The object entry for an S3 object that could not be read to its end (the reader
+    /// retried what could be retried): `None` for other inputs, whose read errors are
+    /// reported and make the exit code 2 without an entry.
+    fn read_failed(&self, summary: &Summary, message: &str) -> Option<Quarantined> {
+        let Input::S3 { bucket, object, .. } = self else {
+            return None;
+        };
+        let mut message = message.to_owned();
+        if message.len() > MAX_MESSAGE_BYTES {
+            let mut end = MAX_MESSAGE_BYTES - '…'.len_utf8();
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
+        Some(Quarantined {
+            source: SourceRef {
+                bucket: Some(bucket.clone()),
+                key: Some(object.key.clone()),
+                path: None,
+                record: 0,
+                row: None,
+            },
+            reason: ObjectReason::ReadFailed.as_str().to_owned(),
+            raw: String::new(),
+            bytes: 0,
+            object: Some(ObjectDetail {
+                offset: summary.bytes_decoded,
+                compressed_offset: None,
+                lines: 0,
+                message,
+            }),
+        })
     }
 
     /// A relative output name for this input with `suffix` appended.
     pub fn output_name(&self, suffix: &str) -> PathBuf {
         let base = match self {
             Input::Stdin => PathBuf::from("stdin"),
-            Input::File { relative, .. } => relative.clone(),
+            Input::File { relative, .. } | Input::S3 { relative, .. } => relative.clone(),
         };
         let mut name = base.into_os_string();
         name.push(suffix);
@@ -124,6 +308,9 @@ pub struct Driver {
     pub total: Summary,
     /// Whether an input could not be read (exit code 2).
     pub io_failed: bool,
+    /// Inputs run so far, and of how many, for the progress bar.
+    done: usize,
+    count: usize,
 }
 
 impl Driver {
@@ -145,6 +332,8 @@ impl Driver {
             quarantine,
             total: Summary::default(),
             io_failed: false,
+            done: 0,
+            count: inputs.len(),
         })
     }
 
@@ -170,6 +359,9 @@ impl Driver {
         detection: Option<&mut Detection>,
     ) -> Result<(), RunError> {
         self.progress.set_message(input.display());
+        self.progress
+            .set_prefix(format!("{}/{}", self.done, self.count));
+        self.done += 1;
         let reader = match input.open() {
             Ok(r) => r,
             Err(e) => {
@@ -192,11 +384,42 @@ impl Driver {
         if let Some(e) = sink.quarantine_error {
             return Err(RunError::Other(e));
         }
-        let summary = parsed.map_err(RunError::Output)?;
+        // The tap also gets the entry of an object that could not be read to its end.
+        let tap = sink.tap;
+        let mut summary = parsed.map_err(RunError::Output)?;
+        let read_failed = match &summary.error {
+            Some(ObjectError::Read { message }) => input.read_failed(&summary, message),
+            _ => None,
+        };
         if let Some(error) = &summary.error {
-            self.progress
-                .suspend(|| eprintln!("tripline: {}: {error}", input.display()));
+            // An entry on stderr (no quarantine file) says it all already.
+            if read_failed.is_none() || self.quarantine.is_some() {
+                self.progress
+                    .suspend(|| eprintln!("tripline: {}: {error}", input.display()));
+            }
             self.io_failed |= matches!(error, ObjectError::Read { .. });
+        }
+        if let Some(entry) = read_failed {
+            let mut sink = DriverSink {
+                events: None,
+                tap,
+                line: Vec::new(),
+                input,
+                quarantine: &mut self.quarantine,
+                quarantine_error: None,
+                progress: &self.progress,
+                before: self.total.bytes_in,
+            };
+            if sink.quarantined(&entry).is_err() {
+                let e = sink.quarantine_error.take();
+                return Err(RunError::Other(
+                    e.unwrap_or_else(|| anyhow::anyhow!("writing the quarantine")),
+                ));
+            }
+            summary.objects_quarantined += 1;
+            summary
+                .quarantined_as
+                .get_or_insert(ObjectReason::ReadFailed);
         }
         self.total.add(&summary);
         self.progress.set_position(self.total.bytes_in);
@@ -307,8 +530,43 @@ pub fn progress_bar(inputs: &[Input]) -> ProgressBar {
     let total: u64 = inputs.iter().filter_map(Input::size).sum();
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{prefix} objects {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_urls_split_into_bucket_and_prefix() {
+        let url = |s: &str| s3_url(Path::new(s)).map(|r| r.map_err(|e| e.to_string()));
+        assert_eq!(
+            url("s3://b/raw/2026/11/22/"),
+            Some(Ok(("b".into(), "raw/2026/11/22/".into())))
+        );
+        assert_eq!(url("s3://b"), Some(Ok(("b".into(), "".into()))));
+        assert_eq!(url("s3://b/"), Some(Ok(("b".into(), "".into()))));
+        assert!(matches!(url("s3:///raw/"), Some(Err(e)) if e.contains("no bucket")));
+        assert_eq!(url("raw/s3://b"), None);
+        assert_eq!(url("events/osquery"), None);
+    }
+
+    #[test]
+    fn output_names_are_keys_after_the_prefix_and_stay_inside_the_directory() {
+        let rel = |p: &str, k: &str| relative_key(p, k).display().to_string();
+        assert_eq!(rel("raw/2026/11/22/", "raw/2026/11/22/14/a.gz"), "14/a.gz");
+        // A partial last segment is kept: it is part of each key's own name.
+        assert_eq!(rel("raw/2026/11/2", "raw/2026/11/22/a.gz"), "22/a.gz");
+        assert_eq!(rel("raw/x.gz", "raw/x.gz"), "x.gz");
+        assert_eq!(rel("", "a/b.gz"), "a/b.gz");
+        assert_eq!(rel("raw/", "raw/../../etc/passwd"), "__/__/etc/passwd");
+        assert_eq!(rel("raw/", "raw//./x"), "x");
+        assert_eq!(rel("", "/abs"), "abs");
+        assert_eq!(rel("raw/", "raw/.."), "__");
+    }
 }

@@ -21,7 +21,8 @@ use crate::rules_cmd::load_config;
 
 #[derive(clap::Args)]
 pub struct ParseArgs {
-    /// Files, directories (recursive), or - for stdin. Gzip is detected by content.
+    /// Files, directories (recursive), - for stdin, or s3://bucket/prefix (every object under
+    /// it, in key order). Gzip is detected by content.
     #[arg(value_name = "PATH|-", required = true)]
     pub paths: Vec<PathBuf>,
     /// Write one compressed NDJSON file per input here (`<input>.ndjson.zst`, or `.gz` with

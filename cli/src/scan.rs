@@ -23,7 +23,8 @@ use crate::rules_cmd::{
 
 #[derive(clap::Args)]
 pub struct ScanArgs {
-    /// Files, directories (recursive), or - for stdin. Gzip is detected by content.
+    /// Files, directories (recursive), - for stdin, or s3://bucket/prefix (every object under
+    /// it, in key order). Gzip is detected by content.
     #[arg(value_name = "PATH|-", required = true)]
     pub paths: Vec<PathBuf>,
     /// Output format [default: table on a terminal, else ndjson (one alert per line)].

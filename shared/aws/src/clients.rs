@@ -18,6 +18,20 @@ pub async fn load_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// [`load_config`], with `region` when the chain finds none (no `AWS_REGION`, no profile
+/// region, not on AWS): the second value says whether it was used, so a caller can say so.
+pub async fn load_config_or_region(region: &'static str) -> (SdkConfig, bool) {
+    let config = load_config().await;
+    if config.region().is_some() {
+        return (config, false);
+    }
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::from_static(region))
+        .load()
+        .await;
+    (config, true)
+}
+
 /// Whether S3 requests go to a configured endpoint rather than AWS's: `AWS_ENDPOINT_URL_S3`,
 /// `AWS_ENDPOINT_URL`, their profile equivalents, or an endpoint set in code.
 pub fn s3_endpoint_url(config: &SdkConfig) -> Option<String> {

@@ -106,12 +106,13 @@ pub struct Adapter {
 /// | adapter | operations | IAM |
 /// | --- | --- | --- |
 /// | `s3io::get_object_reader` | GetObject | `s3:GetObject` on the key, `s3:ListBucket` on the bucket (a missing object is `NotFound`, not `AccessDenied`) |
+/// | `s3io::get_object_reader_at` | GetObject with `Range` and `If-Match` | `s3:GetObject` on the key, `s3:ListBucket` on the bucket |
 /// | `s3io::get_object_bytes` | GetObject | `s3:GetObject` on the key, `s3:ListBucket` on the bucket |
 /// | `s3io::object_exists` | HeadObject | `s3:GetObject` on the key, `s3:ListBucket` on the bucket (404 for a missing key, not 403) |
 /// | `s3io::S3Writer` | PutObject or Create/UploadPart/Complete/AbortMultipartUpload | `s3:PutObject`, `s3:AbortMultipartUpload` on the key |
 /// | `s3io::put_object` | PutObject | `s3:PutObject` on the key |
 /// | `s3io::put_if_absent` | PutObject `If-None-Match: *` | `s3:PutObject` on the key |
-/// | `s3io::list_keys` | ListObjectsV2 (one page) | `s3:ListBucket` on the bucket |
+/// | `s3io::list_keys` | ListObjectsV2 (as many pages as asked for) | `s3:ListBucket` on the bucket |
 /// | `sns::publish` | Publish | `sns:Publish` on the topic |
 /// | `settings::Destinations::resolve` | GetParameter / GetSecretValue | `ssm:GetParameter` on each parameter a `_PARAM` names, `secretsmanager:GetSecretValue` on each secret one names |
 ///
@@ -121,6 +122,15 @@ pub const ADAPTERS: &[Adapter] = &[
     Adapter {
         path: "s3io::get_object_reader",
         call: "get_object_reader(",
+        operations: &["s3:GetObject"],
+        needs: &[
+            need(S3_GET_OBJECT, On::Object),
+            need(S3_LIST_BUCKET, On::Bucket),
+        ],
+    },
+    Adapter {
+        path: "s3io::get_object_reader_at",
+        call: "get_object_reader_at(",
         operations: &["s3:GetObject"],
         needs: &[
             need(S3_GET_OBJECT, On::Object),
@@ -240,7 +250,11 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
 /// `tripline_core::layout::ACCESS` that name it.
 pub fn store_adapters(op: Op) -> &'static [&'static str] {
     match op {
-        Op::Read => &["s3io::get_object_reader", "s3io::get_object_bytes"],
+        Op::Read => &[
+            "s3io::get_object_reader",
+            "s3io::get_object_reader_at",
+            "s3io::get_object_bytes",
+        ],
         Op::Exists => &["s3io::object_exists"],
         Op::Put => &["s3io::put_object"],
         Op::PutIfAbsent => &["s3io::put_if_absent"],

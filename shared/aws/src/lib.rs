@@ -15,6 +15,8 @@
 //!   `If-None-Match` conditional puts, small gets and puts.
 //! - [`store`]: the [`ObjectStore`] trait the handlers are generic over, on S3 ([`S3Store`],
 //!   through [`s3io`]) and in memory for tests ([`MemStore`]: records accesses, injects faults).
+//! - [`resume`]: a blocking reader over a listed object that resumes a cut read with a
+//!   `Range` request on the same ETag (the CLI's `s3://` inputs).
 //! - [`sns`]: Publish with sanitized subjects and message attributes.
 //! - [`metrics`]: CloudWatch Embedded Metric Format lines.
 //! - [`logging`]: JSON log lines through `tracing`.
@@ -32,6 +34,7 @@ pub mod iam;
 pub mod lambda;
 pub mod logging;
 pub mod metrics;
+pub mod resume;
 pub mod s3event;
 pub mod s3io;
 pub mod settings;
@@ -42,7 +45,10 @@ pub mod store;
 pub mod testing;
 
 pub use error::{kind_of, retry_of, Error, Result, Retry};
+pub use resume::ResumingReader;
 pub use s3event::ObjectRef;
 pub use s3io::{get_object_reader, put_if_absent, ObjectReader, PutOutcome, S3Writer};
 pub use settings::{Secret, Settings, ENV_VARS};
-pub use store::{open, Listed, MemStore, ObjectStore, ObjectWriter, S3Store, Unreadable};
+pub use store::{
+    open, Listed, MemReader, MemStore, ObjectStore, ObjectWriter, S3Store, Unreadable,
+};

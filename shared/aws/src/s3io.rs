@@ -146,6 +146,9 @@ impl Drop for ObjectReader {
 /// whole). Errors of the request itself (`NoSuchKey`, access denied) are returned here; errors
 /// mid-body come out of `read`.
 pub async fn get_object_reader(client: &Client, bucket: &str, key: &str) -> Result<ObjectReader> {
+    // The request is awaited here rather than through `get_object_reader_at`: each nested
+    // `async fn` deepens the functions' handler futures, whose layout rustc computes with a
+    // bounded query depth.
     let out = client
         .get_object()
         .bucket(bucket)
@@ -153,6 +156,37 @@ pub async fn get_object_reader(client: &Client, bucket: &str, key: &str) -> Resu
         .send()
         .await
         .map_err(|e| Error::aws(format!("GetObject {}", s3_url(bucket, key)), e))?;
+    Ok(body_reader(out))
+}
+
+/// [`get_object_reader`] from byte `offset` on (a `Range` request when `offset > 0`), and,
+/// with `if_match`, only while the object's ETag is still that one: a resumed read must
+/// continue the object it started, never splice in a rewritten one (S3 answers
+/// `PreconditionFailed`, a permanent error, instead).
+pub async fn get_object_reader_at(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    offset: u64,
+    if_match: Option<&str>,
+) -> Result<ObjectReader> {
+    let mut request = client.get_object().bucket(bucket).key(key);
+    if offset > 0 {
+        request = request.range(format!("bytes={offset}-"));
+    }
+    if let Some(etag) = if_match {
+        request = request.if_match(etag);
+    }
+    let out = request
+        .send()
+        .await
+        .map_err(|e| Error::aws(format!("GetObject {}", s3_url(bucket, key)), e))?;
+    Ok(body_reader(out))
+}
+
+/// Starts the task that pulls a GetObject's body and returns the reader over it (inside a
+/// tokio runtime).
+fn body_reader(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -> ObjectReader {
     let content_length = out.content_length().and_then(|l| u64::try_from(l).ok());
     let mut body = out.body;
     let (tx, rx) = mpsc::channel(READ_AHEAD_CHUNKS);
@@ -165,13 +199,13 @@ pub async fn get_object_reader(client: &Client, bucket: &str, key: &str) -> Resu
             }
         }
     });
-    Ok(ObjectReader {
+    ObjectReader {
         rx,
         current: Bytes::new(),
         content_length,
         received: 0,
         task,
-    })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -623,32 +657,41 @@ pub async fn object_exists(client: &Client, bucket: &str, key: &str) -> Result<b
     }
 }
 
-/// Up to `max` objects under `prefix`, in key order, with their ETags (one ListObjectsV2
-/// page: `max` at most 1000). Needs `s3:ListBucket` on the bucket.
+/// Up to `max` objects under `prefix`, in key order, with their ETags and sizes: as many
+/// ListObjectsV2 pages (1000 keys each) as that takes. Needs `s3:ListBucket` on the bucket.
 pub async fn list_keys(
     client: &Client,
     bucket: &str,
     prefix: &str,
     max: usize,
 ) -> Result<Vec<crate::store::Listed>> {
-    let out = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .max_keys(max.min(1000) as i32)
-        .send()
-        .await
-        .map_err(|e| Error::aws(format!("ListObjectsV2 {}", s3_url(bucket, prefix)), e))?;
-    Ok(out
-        .contents()
-        .iter()
-        .filter_map(|o| {
+    let mut listed = Vec::new();
+    let mut token: Option<String> = None;
+    // ListObjectsV2 returns keys in UTF-8 binary order, page after page, so the pages
+    // concatenated are the listing in key order.
+    while listed.len() < max {
+        let out = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .max_keys((max - listed.len()).min(1000) as i32)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| Error::aws(format!("ListObjectsV2 {}", s3_url(bucket, prefix)), e))?;
+        listed.extend(out.contents().iter().filter_map(|o| {
             Some(crate::store::Listed {
                 key: o.key()?.to_owned(),
                 etag: o.e_tag().unwrap_or_default().to_owned(),
+                size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
             })
-        })
-        .collect())
+        }));
+        match out.next_continuation_token() {
+            Some(next) if out.is_truncated() == Some(true) => token = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    Ok(listed)
 }
 
 /// Reads a small object whole (alerts, markers). Refuses objects over

@@ -77,6 +77,17 @@ pub trait ObjectStore: Clone + Send + Sync + 'static {
     /// Starts reading an object; a missing object is an error with [`Error::is_not_found`].
     fn reader(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Self::Reader>> + Send;
 
+    /// Starts reading an object from byte `offset`, only if its ETag is still `etag` (else
+    /// an error with the code `PreconditionFailed`, which retrying cannot fix): how a read
+    /// cut short resumes ([`crate::resume::ResumingReader`]).
+    fn reader_at(
+        &self,
+        bucket: &str,
+        key: &str,
+        offset: u64,
+        etag: &str,
+    ) -> impl Future<Output = Result<Self::Reader>> + Send;
+
     /// Reads a small object whole (alerts, markers).
     fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Bytes>> + Send;
 
@@ -95,7 +106,7 @@ pub trait ObjectStore: Clone + Send + Sync + 'static {
         body: Bytes,
     ) -> impl Future<Output = Result<PutOutcome>> + Send;
 
-    /// Up to `max` (at most 1000) objects under `prefix`, in key order.
+    /// Up to `max` objects under `prefix`, in key order (on S3, a page per 1000 keys).
     fn list(
         &self,
         bucket: &str,
@@ -115,6 +126,8 @@ pub struct Listed {
     pub key: String,
     /// Its ETag: changes whenever the object is written with other content.
     pub etag: String,
+    /// Its size in bytes (as stored: compressed, for a gzip object).
+    pub size: u64,
 }
 
 /// A streaming writer of one object.
@@ -150,6 +163,16 @@ impl ObjectStore for S3Store {
 
     async fn reader(&self, bucket: &str, key: &str) -> Result<ObjectReader> {
         s3io::get_object_reader(&self.client, bucket, key).await
+    }
+
+    async fn reader_at(
+        &self,
+        bucket: &str,
+        key: &str,
+        offset: u64,
+        etag: &str,
+    ) -> Result<ObjectReader> {
+        s3io::get_object_reader_at(&self.client, bucket, key, offset, Some(etag)).await
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Bytes> {
@@ -206,6 +229,10 @@ pub enum Fault {
     /// The operation waits this long first (a writer's `finish` sleeps its thread), so
     /// another run can overtake it.
     Delay(Duration),
+    /// A read's body breaks after this many bytes, as a dropped connection does (an
+    /// `io::Error` of kind `ConnectionReset`, which retrying may fix). Other operations
+    /// ignore it.
+    Cut(u64),
 }
 
 struct Injected {
@@ -392,7 +419,47 @@ impl MemStore {
                 Ok(())
             }
             Some(Fault::Fail(retry)) => Err(Self::failure(op, bucket, key, retry)),
+            Some(Fault::Cut(_)) => Ok(()),
         }
+    }
+
+    /// A reader over `bucket/key` from `offset`, with the fault of [`Op::Read`] applied.
+    async fn read_from(
+        &self,
+        bucket: &str,
+        key: &str,
+        offset: u64,
+        etag: Option<&str>,
+    ) -> Result<MemReader> {
+        let fault = self.begin(Op::Read, bucket, key);
+        match fault {
+            Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+            Some(Fault::Fail(retry)) => return Err(Self::failure(Op::Read, bucket, key, retry)),
+            _ => {}
+        }
+        let body = self
+            .object(bucket, key)
+            .ok_or_else(|| Self::missing(bucket, key))?;
+        if etag.is_some_and(|e| e != etag_of(&body)) {
+            return Err(Error::Aws {
+                context: format!("GetObject {}", url(bucket, key)),
+                code: Some("PreconditionFailed".into()),
+                status: Some(412),
+                message: "PreconditionFailed: At least one of the pre-conditions you specified \
+                          did not hold"
+                    .into(),
+            });
+        }
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(body.len());
+        Ok(MemReader {
+            body: Cursor::new(body.slice(start..)),
+            cut: match fault {
+                Some(Fault::Cut(n)) => Some(n),
+                _ => None,
+            },
+        })
     }
 
     fn missing(bucket: &str, key: &str) -> Error {
@@ -405,15 +472,54 @@ impl MemStore {
     }
 }
 
+/// An object's ETag in a [`MemStore`]: a hash of its body, quoted as S3 quotes ETags.
+fn etag_of(body: &Bytes) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    format!("\"{:016x}\"", h.finish())
+}
+
+/// [`MemStore`]'s reader: the body, broken after [`Fault::Cut`]'s bytes when one applied.
+#[derive(Debug)]
+pub struct MemReader {
+    body: Cursor<Bytes>,
+    cut: Option<u64>,
+}
+
+impl Read for MemReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(cut) = self.cut else {
+            return self.body.read(buf);
+        };
+        let left = cut.saturating_sub(self.body.position());
+        if left == 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "injected fault: connection reset",
+            ));
+        }
+        let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        self.body.read(&mut buf[..n])
+    }
+}
+
 impl ObjectStore for MemStore {
-    type Reader = Cursor<Bytes>;
+    type Reader = MemReader;
     type Writer = MemWriter;
 
-    async fn reader(&self, bucket: &str, key: &str) -> Result<Cursor<Bytes>> {
-        self.fault(Op::Read, bucket, key).await?;
-        self.object(bucket, key)
-            .map(Cursor::new)
-            .ok_or_else(|| Self::missing(bucket, key))
+    async fn reader(&self, bucket: &str, key: &str) -> Result<MemReader> {
+        self.read_from(bucket, key, 0, None).await
+    }
+
+    async fn reader_at(
+        &self,
+        bucket: &str,
+        key: &str,
+        offset: u64,
+        etag: &str,
+    ) -> Result<MemReader> {
+        self.read_from(bucket, key, offset, Some(etag)).await
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Bytes> {
@@ -452,15 +558,11 @@ impl ObjectStore for MemStore {
             .objects
             .iter()
             .filter(|((b, k), _)| b == bucket && k.starts_with(prefix))
-            .take(max.min(1000))
+            .take(max)
             .map(|((_, key), body)| Listed {
                 key: key.clone(),
-                etag: {
-                    use std::hash::{Hash, Hasher};
-                    let mut h = std::collections::hash_map::DefaultHasher::new();
-                    body.hash(&mut h);
-                    format!("\"{:016x}\"", h.finish())
-                },
+                etag: etag_of(body),
+                size: body.len() as u64,
             })
             .collect())
     }
@@ -498,7 +600,7 @@ impl Write for MemWriter {
 impl ObjectWriter for MemWriter {
     fn finish(self) -> Result<()> {
         match self.store.begin(Op::Write, &self.bucket, &self.key) {
-            None => {}
+            None | Some(Fault::Cut(_)) => {}
             Some(Fault::Delay(d)) => std::thread::sleep(d),
             Some(Fault::Fail(retry)) => {
                 return Err(MemStore::failure(Op::Write, &self.bucket, &self.key, retry))

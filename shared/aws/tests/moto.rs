@@ -644,3 +644,83 @@ async fn concurrent_conditional_puts_create_once() {
         assert_eq!(created, 1, "round {round}");
     }
 }
+
+/// The listing the CLI's `s3://` inputs start from: every key under the prefix, past a
+/// page (1000 keys), in key order, with sizes and ETags; and a read resumed from an offset
+/// on the listed ETag, refused once the object changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pages_in_key_order_and_ranged_reads_resume_on_the_etag() {
+    use tripline_aws::{ObjectStore, S3Store};
+    let moto = MotoServer::start();
+    let s3 = s3_with_bucket(&moto).await;
+    let mut keys: Vec<String> = (0..1003)
+        .map(|i| format!("raw/2026/11/22/{:04}.gz", (i * 7919) % 1003))
+        .collect();
+    let puts = keys.clone().into_iter().map(|key| {
+        let s3 = s3.clone();
+        let body = data(key.len() + 3, 5);
+        async move { put_object(&s3, BUCKET, &key, body).await.unwrap() }
+    });
+    futures_join_all(puts).await;
+    put_object(&s3, BUCKET, "raw/2026/11/23/other.gz", b"x".to_vec())
+        .await
+        .unwrap();
+    keys.sort();
+    let store = S3Store::new(s3.clone());
+    let listed = store
+        .list(BUCKET, "raw/2026/11/22/", usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|l| l.key.as_str()).collect::<Vec<_>>(),
+        keys
+    );
+    assert!(listed.iter().all(|l| l.size == l.key.len() as u64 + 3));
+    assert_eq!(store.list(BUCKET, "raw/", 1001).await.unwrap().len(), 1001);
+
+    let body = data(100_000, 9);
+    put_object(&s3, BUCKET, "raw/one.gz", body.clone())
+        .await
+        .unwrap();
+    let one = store
+        .list(BUCKET, "raw/one.gz", 10)
+        .await
+        .unwrap()
+        .remove(0);
+    let tail = store
+        .reader_at(BUCKET, "raw/one.gz", 60_000, &one.etag)
+        .await
+        .unwrap();
+    let tail = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        let mut tail = tail;
+        tail.read_to_end(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    assert!(
+        tail == body[60_000..],
+        "the ranged read is the object's tail"
+    );
+
+    put_object(&s3, BUCKET, "raw/one.gz", data(100_000, 10))
+        .await
+        .unwrap();
+    let changed = store
+        .reader_at(BUCKET, "raw/one.gz", 60_000, &one.etag)
+        .await
+        .unwrap_err();
+    assert_eq!(changed.code(), Some("PreconditionFailed"), "{changed}");
+    assert!(!changed.retryable());
+}
+
+/// Runs the futures concurrently on the test's runtime.
+async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
+    futures: impl IntoIterator<Item = F>,
+) {
+    let tasks: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}

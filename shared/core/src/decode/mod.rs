@@ -205,6 +205,12 @@ pub enum ObjectReason {
     NotJson,
     /// The object holds nothing but whitespace (or nothing at all).
     Empty,
+    /// Reading the object failed (access denied, gone, changed, the network) and retrying
+    /// did not help; the records before the failure were kept. The decoder reports such a
+    /// failure as [`ObjectError::Read`] and writes no entry: whoever owns the retries decides
+    /// (the CLI writes this entry for an `s3://` object; the parse function fails so Lambda
+    /// retries the object).
+    ReadFailed,
 }
 
 impl ObjectReason {
@@ -217,6 +223,7 @@ impl ObjectReason {
             ObjectReason::NotOsquery => "not_osquery",
             ObjectReason::NotJson => "not_json",
             ObjectReason::Empty => "empty",
+            ObjectReason::ReadFailed => "read_failed",
         }
     }
 }
