@@ -506,3 +506,37 @@ fn without_a_region_it_says_which_it_uses() {
     );
     assert!(!out.stdout.is_empty());
 }
+
+/// `report` over a prefix: the same page data as over the same files, the unreadable
+/// objects counted in its parse accounting.
+#[test]
+fn report_of_a_prefix_shows_what_a_report_of_the_same_files_shows() {
+    let dir = tempdir();
+    let local = dir.join("day");
+    let lake = Lake::new().with_day(&local);
+    let url = format!("s3://{BUCKET}/{PREFIX}");
+    let run = |input: &str, name: &str| -> (Value, String) {
+        let (page, layer) = (
+            dir.join(format!("{name}.html")),
+            dir.join(format!("{name}.json")),
+        );
+        let out = lake.tripline(&[
+            "report",
+            "--out",
+            page.to_str().unwrap(),
+            "--layer",
+            layer.to_str().unwrap(),
+            "--quarantine",
+            dir.join(format!("{name}-q.ndjson")).to_str().unwrap(),
+            input,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let layer: Value = serde_json::from_slice(&std::fs::read(layer).unwrap()).unwrap();
+        (layer, std::fs::read_to_string(page).unwrap())
+    };
+    let (layer_s3, page_s3) = run(&url, "s3");
+    let (layer_local, _) = run(local.to_str().unwrap(), "local");
+    assert!(!layer_s3["techniques"].as_array().unwrap().is_empty());
+    assert_eq!(layer_s3["techniques"], layer_local["techniques"]);
+    assert!(page_s3.contains("not_osquery") && page_s3.contains("gzip_corrupt"));
+}
