@@ -513,3 +513,29 @@ variable "site_dir" {
     error_message = "site_dir must be a readable directory."
   }
 }
+
+# ---------------------------------------------------------------------------------------------
+# Athena workgroup (with enable_glue_catalog)
+# ---------------------------------------------------------------------------------------------
+
+variable "athena_bytes_scanned_cutoff_per_query" {
+  description = "Bytes a query in the tripline Athena workgroup may scan before Athena cancels it (at least 10 MB; Athena bills $5 per TB scanned)."
+  type        = number
+  default     = 10737418240
+
+  validation {
+    condition     = var.athena_bytes_scanned_cutoff_per_query >= 10485760
+    error_message = "athena_bytes_scanned_cutoff_per_query must be at least 10485760 (10 MB), Athena's minimum."
+  }
+}
+
+variable "athena_results_retention_days" {
+  description = "Days query results stay under the bucket's athena-results/ prefix before they expire."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.athena_results_retention_days >= 1
+    error_message = "athena_results_retention_days must be at least 1."
+  }
+}
