@@ -292,3 +292,14 @@ def test_host_transform_takes_the_events_own_host(lake):
             assert json.loads(f'"{m.group(1)}"') == event["host"]
             hosts += 1
     assert hosts > 10
+
+
+def test_the_readme_shows_each_panels_spl():
+    """deploy/README.md shows every panel's search as the dashboard runs it."""
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    shown = [" ".join(b.split()) for b in re.findall(r"```spl\n(.*?)```", readme, re.S)]
+    panels = [
+        " ".join(p.find(".//query").text.split())
+        for p in ET.parse(DASHBOARD).getroot().iter("panel")
+    ]
+    assert sorted(shown) == sorted(panels)

@@ -19,7 +19,7 @@ output "fleet_policy_arn" {
 }
 
 output "bucket_name" {
-  description = "Data bucket (raw/, normalized/, quarantine/, alerts/, state/, firehose-errors/)."
+  description = "Data bucket (raw/, normalized/, quarantine/, alerts/, state/, firehose-errors/, and with enable_glue_catalog athena-results/)."
   value       = aws_s3_bucket.data.id
 }
 

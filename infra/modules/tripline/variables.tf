@@ -481,7 +481,7 @@ variable "alarm_period_seconds" {
 # ---------------------------------------------------------------------------------------------
 
 variable "enable_glue_catalog" {
-  description = "Create a Glue database with `normalized` and `alerts` tables (JSON SerDe, partition projection) to query the bucket with Athena."
+  description = "Create a Glue database with `normalized`, `alerts` and `quarantine` tables (JSON SerDe, partition projection), an Athena workgroup (encrypted results, bytes-scanned limit) and a saved query per dashboard panel, to query the bucket with Athena."
   type        = bool
   default     = false
 }
