@@ -22,12 +22,13 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tripline_bench::gen::{self, Shape};
 use tripline_bench::iocs;
 use tripline_bench::pipeline::{self, Engine, RunResult};
 use tripline_core::compress::Codec;
 use tripline_core::decode::Origin;
-use tripline_core::Parallelism;
+use tripline_core::{Mapper, Parallelism};
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
 // values, which it serves faster (BENCHMARKS.md). `no_thp`: no transparent huge pages, which
@@ -317,19 +318,25 @@ fn run_one(
             pipeline::scan(open()?, origin(), &engine)?
         }
         "compress-output" => pipeline::compress_output(open()?, codec)?,
-        "parse" => match out {
-            Some(p) => {
-                let w = BufWriter::with_capacity(8 << 20, File::create(p)?);
-                pipeline::parse_stage(open()?, origin(), w, Parallelism::Threads, codec)?.0
+        "parse" => {
+            let mapper = Arc::new(Mapper::builtin()?);
+            let threads = Parallelism::Threads;
+            match out {
+                Some(p) => {
+                    let w = BufWriter::with_capacity(8 << 20, File::create(p)?);
+                    pipeline::parse_stage(open()?, origin(), w, mapper, threads, codec)?.0
+                }
+                None => {
+                    let sink = std::io::sink();
+                    pipeline::parse_stage(open()?, origin(), sink, mapper, threads, codec)?.0
+                }
             }
-            None => {
-                let sink = std::io::sink();
-                pipeline::parse_stage(open()?, origin(), sink, Parallelism::Threads, codec)?.0
-            }
-        },
+        }
         "parse-inline" => {
+            let mapper = Arc::new(Mapper::builtin()?);
             let sink = std::io::sink();
-            pipeline::parse_stage(open()?, origin(), sink, Parallelism::Inline, codec)?.0
+            let inline = Parallelism::Inline;
+            pipeline::parse_stage(open()?, origin(), sink, mapper, inline, codec)?.0
         }
         "detect" => {
             let engine = engine()?;

@@ -198,8 +198,10 @@ pub fn fused(
     codec: Codec,
 ) -> anyhow::Result<RunResult> {
     let start = Instant::now();
+    // The normalized copy carries its techniques, as the parse Lambda writes it.
     let options = StageOptions {
         parallelism,
+        mapper: Some(Arc::clone(&engine.mapper)),
         ..StageOptions::default()
     };
     let mut output = NdjsonOutput::new(CountingSink::default(), codec, parallelism, || {
@@ -245,18 +247,21 @@ pub fn scan(
     Ok(r)
 }
 
-/// The parse Lambda's work: decode and write the normalized object to `out`, through the
-/// same [`NdjsonOutput`]. Returns `out` too.
+/// The parse Lambda's work: decode, map each event to its techniques with `mapper` (built
+/// once per container, as the function does) and write the normalized object to `out`,
+/// through the same [`NdjsonOutput`]. Returns `out` too.
 pub fn parse_stage<W: Write + Send + 'static>(
     reader: impl Read + Send + 'static,
     origin: Origin,
     out: W,
+    mapper: Arc<Mapper>,
     parallelism: Parallelism,
     codec: Codec,
 ) -> anyhow::Result<(RunResult, W)> {
     let start = Instant::now();
     let options = StageOptions {
         parallelism,
+        mapper: Some(mapper),
         ..StageOptions::default()
     };
     let events = Stored::Events(CountingWriter {

@@ -102,6 +102,7 @@ fn the_pipeline_finds_alerts_in_a_small_object() {
             Cursor::new(gz.clone()),
             origin,
             Vec::new(),
+            engine.mapper.clone(),
             parallelism,
             codec,
         )
@@ -110,6 +111,12 @@ fn the_pipeline_finds_alerts_in_a_small_object() {
     let (p, normalized) = parse(Parallelism::Threads, Codec::Zstd);
     assert_eq!(p.events, r.events);
     assert_eq!(Codec::sniff(&normalized), Some(Codec::Zstd));
+    // The normalized copy names each event's techniques, as the parse Lambda's does.
+    let text = plain(&normalized);
+    assert!(
+        text.lines().any(|l| l.contains(r#""attack":[{"id":"T"#)),
+        "no attack"
+    );
     for (threads, codec) in [
         (Parallelism::Inline, Codec::Zstd),
         (Parallelism::Threads, Codec::Gzip),

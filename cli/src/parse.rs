@@ -14,7 +14,7 @@ use tripline_core::config::Config;
 use tripline_core::decode::{Limits, Options};
 use tripline_core::stage::StageOptions;
 use tripline_core::tables::{QueryDefs, Resolver};
-use tripline_core::Parallelism;
+use tripline_core::{Mapper, Parallelism};
 
 use crate::inputs::{self, Driver, RunError};
 use crate::rules_cmd::load_config;
@@ -77,6 +77,7 @@ impl DecodeArgs {
                 extra_packs: self.packs.clone(),
                 tables,
             },
+            mapper: None,
         }
     }
 }
@@ -112,7 +113,11 @@ pub fn run(mut args: ParseArgs) -> anyhow::Result<ExitCode> {
         .quarantine
         .clone()
         .or_else(|| args.output.as_ref().map(|d| d.join("quarantine.ndjson")));
-    let options = args.decode.options(tables);
+    let mut options = args.decode.options(tables);
+    // Written events name their techniques, as the parse function's do.
+    options.mapper = Some(Arc::new(
+        Mapper::builtin().context("loading the built-in ATT&CK mappings")?,
+    ));
     let parallelism = options.parallelism;
     let mut driver = Driver::new(&inputs, options, quarantine.as_deref())?;
     let stdout = io::stdout();

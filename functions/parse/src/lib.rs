@@ -5,6 +5,8 @@
 //! osquery) to `<quarantine prefix><original key>.ndjson.zst` (`.gz` with gzip). Keys depend only on the input key and the setting, so a retried or replayed event
 //! rewrites the same objects instead of adding new ones.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
@@ -12,6 +14,7 @@ use tripline_aws::{s3event, ObjectRef, ObjectStore, ObjectWriter, S3Store, Setti
 use tripline_core::decode::{ObjectError, Origin, Summary};
 use tripline_core::layout::Layout;
 use tripline_core::stage::{self, NdjsonOutput, StageOptions};
+use tripline_core::{Mapper, Parallelism};
 
 /// Everything an invocation needs, built once per container. Generic over where the objects
 /// are: [`S3Store`] in the function, `tripline_aws::MemStore` in tests.
@@ -21,6 +24,19 @@ pub struct Parse<S = S3Store> {
     /// The decoder's settings, and whether inflating and compressing run on threads of their
     /// own (see [`tripline_aws::lambda::parallelism`]).
     pub options: StageOptions,
+}
+
+/// The function's stage settings: the default decoder, `parallelism`, and the built-in ATT&CK
+/// mappings, so every normalized event names its techniques (`attack`) and the lake can be
+/// grouped by technique and tactic without the detect stage.
+pub fn stage_options(parallelism: Parallelism) -> anyhow::Result<StageOptions> {
+    Ok(StageOptions {
+        parallelism,
+        mapper: Some(Arc::new(
+            Mapper::builtin().context("loading the built-in ATT&CK mappings")?,
+        )),
+        ..StageOptions::default()
+    })
 }
 
 /// What one object produced.

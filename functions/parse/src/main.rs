@@ -5,8 +5,7 @@ use std::time::Instant;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 use tripline_aws::{clients, lambda, logging, S3Store, Settings};
-use tripline_core::stage::StageOptions;
-use tripline_parse::{metrics, Parse};
+use tripline_parse::{metrics, stage_options, Parse};
 
 // mimalloc instead of glibc malloc: decoding and detection allocate many small, short-lived
 // values, which it serves faster (BENCHMARKS.md). `no_thp`: no transparent huge pages, which
@@ -21,11 +20,8 @@ async fn main() -> Result<(), Error> {
     let parse = Parse {
         store: S3Store::new(clients::s3(&config)),
         settings: Settings::from_env()?,
-        options: StageOptions {
-            // Inflate and deflate on threads of their own only with more than one vCPU.
-            parallelism: lambda::parallelism_here(),
-            ..StageOptions::default()
-        },
+        // Inflate and deflate on threads of their own only with more than one vCPU.
+        options: stage_options(lambda::parallelism_here())?,
     };
     let parse = &parse;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -67,13 +67,11 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
         .unwrap();
     let event = queue.next_s3_event().await;
 
+    // The function's own settings: its events carry their ATT&CK techniques.
     let parse = Parse {
         store: S3Store::new(s3.clone()),
         settings: Settings::from_lookup(&|_| None).unwrap(),
-        options: StageOptions {
-            parallelism: Parallelism::Threads,
-            ..StageOptions::default()
-        },
+        options: tripline_parse::stage_options(Parallelism::Threads).unwrap(),
     };
     let report = parse.handle(&event).await.unwrap();
     assert_eq!(report.objects.len(), 1, "{report:?}");
@@ -97,6 +95,19 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
         .iter()
         .all(|e| e["source"]["bucket"] == BUCKET && e["source"]["key"] == key));
     assert!(events.iter().any(|e| e["query"] == "crontab"));
+    // The techniques of the shell's network connection (a reverse shell) are in the lake.
+    let conn = events
+        .iter()
+        .find(|e| e["query"] == "shell_network_connections")
+        .expect("the reverse shell's connection");
+    let ids: Vec<&str> = conn["attack"]
+        .as_array()
+        .expect("attack on a mapped event")
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.is_empty(), "{conn}");
+    assert!(conn["attack"][0]["tactics"].as_array().is_some(), "{conn}");
     let quarantine = gunzip_lines(&get(&s3, done.quarantine_key.as_deref().unwrap()).await);
     assert_eq!(quarantine.len(), 1);
     assert!(quarantine[0]["reason"]
@@ -121,7 +132,7 @@ async fn raw_object_becomes_normalized_and_quarantine_objects() {
 
     // Without the inflate and compress threads (a function under one vCPU), the same output.
     let inline = Parse {
-        options: StageOptions::default(),
+        options: tripline_parse::stage_options(Parallelism::Inline).unwrap(),
         ..parse
     };
     let report = inline.handle(&event).await.unwrap();

@@ -57,3 +57,13 @@ output "glue_database_name" {
   description = "Glue database for Athena (null when disabled)."
   value       = module.tripline.glue_database_name
 }
+
+output "athena_workgroup_name" {
+  description = "Athena workgroup for the Glue tables and the saved panel queries (null when disabled)."
+  value       = module.tripline.athena_workgroup_name
+}
+
+output "athena_named_queries" {
+  description = "Saved Athena queries for the dashboard panels, by panel."
+  value       = module.tripline.athena_named_queries
+}

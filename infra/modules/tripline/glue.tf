@@ -1,4 +1,5 @@
-# Optional Glue catalog so Athena can query normalized events and alerts in place. Partition
+# Optional Glue catalog so Athena can query normalized events, alerts and quarantine entries
+# in place (athena.tf: the workgroup and the saved queries). Partition
 # projection computes partitions from the key's date path, so there is no crawler and no
 # MSCK REPAIR: filter on `dt` to read only the hours/days you need, e.g.
 #   SELECT host, query, "time" FROM tripline.normalized WHERE dt >= '2026/11/22/00' LIMIT 10;
@@ -75,6 +76,21 @@ resource "aws_glue_catalog_table" "normalized" {
       type = "string"
     }
     columns {
+      name    = "tables"
+      type    = "array<string>"
+      comment = "the osquery tables the row came from, the one that explains it best first"
+    }
+    columns {
+      name    = "tables_from"
+      type    = "string"
+      comment = "sql, columns or null: how tables were known"
+    }
+    columns {
+      name    = "tables_ambiguous"
+      type    = "boolean"
+      comment = "present (true) only when several table sets explained the columns equally"
+    }
+    columns {
       name = "host"
       type = "string"
     }
@@ -147,8 +163,9 @@ resource "aws_glue_catalog_table" "normalized" {
       comment = "ip, domain, md5, sha1, sha256, user"
     }
     columns {
-      name = "attack"
-      type = "array<struct<id:string,name:string,tactics:array<string>>>"
+      name    = "attack"
+      type    = "array<struct<id:string,name:string,tactics:array<string>>>"
+      comment = "ATT&CK techniques, written by the parse stage: by the query's mapping, else the first table's"
     }
   }
 }
@@ -251,6 +268,75 @@ resource "aws_glue_catalog_table" "alerts" {
       name    = "samples"
       type    = "string"
       comment = "JSON array of the first matching events"
+    }
+  }
+}
+
+# quarantine/YYYY/MM/DD/HH/<object>.ndjson.zst (or .gz): one entry per line, for a record that
+# could not be normalized or, with `object`, for an object that could not be read as osquery.
+resource "aws_glue_catalog_table" "quarantine" {
+  count = var.enable_glue_catalog ? 1 : 0
+
+  database_name = aws_glue_catalog_database.this[0].name
+  name          = "quarantine"
+  description   = "Quarantined osquery records and objects, each with its reason (the tripline quarantine entry)"
+  table_type    = "EXTERNAL_TABLE"
+
+  parameters = {
+    "EXTERNAL"                    = "TRUE"
+    "classification"              = "json"
+    "compressionType"             = var.output_compression
+    "projection.enabled"          = "true"
+    "projection.dt.type"          = "date"
+    "projection.dt.format"        = "yyyy/MM/dd/HH"
+    "projection.dt.range"         = "${var.glue_projection_start}/00,NOW"
+    "projection.dt.interval"      = "1"
+    "projection.dt.interval.unit" = "HOURS"
+    "storage.location.template"   = "s3://${local.bucket_name}/${local.quarantine_prefix}$${dt}/"
+  }
+
+  partition_keys {
+    name    = "dt"
+    type    = "string"
+    comment = "yyyy/MM/dd/HH of the Firehose delivery (UTC)"
+  }
+
+  storage_descriptor {
+    location      = "s3://${local.bucket_name}/${local.quarantine_prefix}"
+    input_format  = "org.apache.hadoop.mapred.TextInputFormat"
+    output_format = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+
+    ser_de_info {
+      name                  = "json"
+      serialization_library = local.json_serde
+      parameters = {
+        "ignore.malformed.json" = "true"
+      }
+    }
+
+    columns {
+      name    = "source"
+      type    = "map<string,string>"
+      comment = "bucket, key or path, record (0: the object's own entry)"
+    }
+    columns {
+      name    = "reason"
+      type    = "string"
+      comment = "a sentence for a record; a code (gzip_corrupt, not_osquery, ...) for an object"
+    }
+    columns {
+      name    = "raw"
+      type    = "string"
+      comment = "the record's (or first line's) first 4 KiB"
+    }
+    columns {
+      name = "bytes"
+      type = "bigint"
+    }
+    columns {
+      name    = "object"
+      type    = "struct<offset:bigint,compressed_offset:bigint,lines:bigint,message:string>"
+      comment = "only on an object's own entry"
     }
   }
 }

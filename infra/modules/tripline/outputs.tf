@@ -19,7 +19,7 @@ output "fleet_policy_arn" {
 }
 
 output "bucket_name" {
-  description = "Data bucket (raw/, normalized/, quarantine/, alerts/, state/, firehose-errors/)."
+  description = "Data bucket (raw/, normalized/, quarantine/, alerts/, state/, firehose-errors/, and with enable_glue_catalog athena-results/)."
   value       = aws_s3_bucket.data.id
 }
 
@@ -69,6 +69,16 @@ output "ssm_parameter_names" {
 }
 
 output "glue_database_name" {
-  description = "Glue database with the normalized and alerts tables (null when enable_glue_catalog is false)."
+  description = "Glue database with the normalized, alerts and quarantine tables (null when enable_glue_catalog is false)."
   value       = var.enable_glue_catalog ? aws_glue_catalog_database.this[0].name : null
+}
+
+output "athena_workgroup_name" {
+  description = "Athena workgroup to query the Glue tables in (encrypted results, bytes-scanned limit; null when enable_glue_catalog is false)."
+  value       = var.enable_glue_catalog ? aws_athena_workgroup.this[0].name : null
+}
+
+output "athena_named_queries" {
+  description = "Saved Athena queries for the dashboard panels: panel => named query ID (empty when enable_glue_catalog is false)."
+  value       = { for k, q in aws_athena_named_query.panel : k => q.id }
 }

@@ -1,5 +1,6 @@
 # The data bucket: raw/ (Firehose), normalized/ and quarantine/ (parse), alerts/ (detect),
-# state/ (dedup and delivery markers), firehose-errors/ (Firehose error output).
+# state/ (dedup and delivery markers), firehose-errors/ (Firehose error output), and with
+# enable_glue_catalog athena-results/ (the Athena workgroup's query results).
 
 resource "aws_s3_bucket" "data" {
   #checkov:skip=CKV_AWS_144: Cross-region replication is a per-deployment decision (a second region, key and bucket); the data is re-creatable from the hosts and alerts are also delivered out of band.
@@ -144,6 +145,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "data" {
     }
     expiration {
       days = var.state_retention_days
+    }
+  }
+
+  # Athena query results (athena.tf), only with the workgroup.
+  dynamic "rule" {
+    for_each = var.enable_glue_catalog ? [local.athena_results_prefix] : []
+    content {
+      id     = "athena-results"
+      status = "Enabled"
+      filter {
+        prefix = rule.value
+      }
+      expiration {
+        days = var.athena_results_retention_days
+      }
     }
   }
 

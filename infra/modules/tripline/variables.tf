@@ -480,7 +480,7 @@ variable "alarm_period_seconds" {
 # ---------------------------------------------------------------------------------------------
 
 variable "enable_glue_catalog" {
-  description = "Create a Glue database with `normalized` and `alerts` tables (JSON SerDe, partition projection) to query the bucket with Athena."
+  description = "Create a Glue database with `normalized`, `alerts` and `quarantine` tables (JSON SerDe, partition projection), an Athena workgroup (encrypted results, bytes-scanned limit) and a saved query per dashboard panel, to query the bucket with Athena."
   type        = bool
   default     = false
 }
@@ -510,5 +510,31 @@ variable "site_dir" {
   validation {
     condition     = var.site_dir == null || can(fileset(var.site_dir, "**"))
     error_message = "site_dir must be a readable directory."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Athena workgroup (with enable_glue_catalog)
+# ---------------------------------------------------------------------------------------------
+
+variable "athena_bytes_scanned_cutoff_per_query" {
+  description = "Bytes a query in the tripline Athena workgroup may scan before Athena cancels it (at least 10 MB; Athena bills $5 per TB scanned)."
+  type        = number
+  default     = 10737418240
+
+  validation {
+    condition     = var.athena_bytes_scanned_cutoff_per_query >= 10485760
+    error_message = "athena_bytes_scanned_cutoff_per_query must be at least 10485760 (10 MB), Athena's minimum."
+  }
+}
+
+variable "athena_results_retention_days" {
+  description = "Days query results stay under the bucket's athena-results/ prefix before they expire."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.athena_results_retention_days >= 1
+    error_message = "athena_results_retention_days must be at least 1."
   }
 }

@@ -169,13 +169,36 @@ impl TechniqueRef {
 
 /// The techniques an event carries (`Event::attack`): a shared, immutable list.
 ///
-/// Every event of a query carries the same techniques, so the detect stage hands each event
-/// a reference to one list instead of copying every technique's strings into it (a copy per
-/// event costs more than the mapping lookup itself: BENCHMARKS.md). Serializes and deserializes exactly as a
+/// Every event of a query carries the same techniques, so the stages hand each event a
+/// reference to one list instead of copying every technique's strings into it (a copy per
+/// event costs more than the mapping lookup itself: BENCHMARKS.md), and the list's JSON is
+/// made once for it, so writing an event copies that instead of serializing the list again
+/// (the parse stage writes every event's). Serializes and deserializes exactly as a
 /// `Vec<TechniqueRef>` (a JSON array); the empty list allocates nothing, so events built
 /// before annotation cost no more than with a `Vec`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct Techniques(Option<Arc<[TechniqueRef]>>);
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Techniques(Option<Arc<Shared>>);
+
+struct Shared {
+    list: Box<[TechniqueRef]>,
+    /// The list as `serde_json` writes it, made the first time it is asked for (lists read
+    /// back by the detect stage are never written).
+    json: OnceLock<Box<str>>,
+}
+
+impl PartialEq for Shared {
+    fn eq(&self, other: &Shared) -> bool {
+        self.list == other.list
+    }
+}
+
+impl Eq for Shared {}
+
+impl std::hash::Hash for Shared {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.list.hash(h);
+    }
+}
 
 impl Techniques {
     /// The empty list.
@@ -195,7 +218,23 @@ impl Techniques {
 
     /// The techniques, in order.
     pub fn as_slice(&self) -> &[TechniqueRef] {
-        self.0.as_deref().unwrap_or(&[])
+        self.0.as_deref().map_or(&[], |s| &s.list)
+    }
+
+    /// The list as JSON, the bytes `serde_json` writes for it (`[]` when empty).
+    pub fn json(&self) -> &str {
+        self.0.as_deref().map_or("[]", |s| {
+            s.json.get_or_init(|| {
+                let json = serde_json::to_string(&s.list).expect("techniques serialize");
+                json.into_boxed_str()
+            })
+        })
+    }
+}
+
+impl fmt::Debug for Techniques {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
     }
 }
 
@@ -217,15 +256,21 @@ impl<'a> IntoIterator for &'a Techniques {
 }
 
 /// Empty lists are kept as `None`, so equality and `is_empty` need not look inside.
-impl From<Arc<[TechniqueRef]>> for Techniques {
-    fn from(list: Arc<[TechniqueRef]>) -> Techniques {
-        Techniques((!list.is_empty()).then_some(list))
+impl From<Vec<TechniqueRef>> for Techniques {
+    fn from(list: Vec<TechniqueRef>) -> Techniques {
+        if list.is_empty() {
+            return Techniques(None);
+        }
+        Techniques(Some(Arc::new(Shared {
+            list: list.into_boxed_slice(),
+            json: OnceLock::new(),
+        })))
     }
 }
 
-impl From<Vec<TechniqueRef>> for Techniques {
-    fn from(list: Vec<TechniqueRef>) -> Techniques {
-        Techniques((!list.is_empty()).then(|| list.into()))
+impl From<Arc<[TechniqueRef]>> for Techniques {
+    fn from(list: Arc<[TechniqueRef]>) -> Techniques {
+        Techniques::from(list.to_vec())
     }
 }
 
@@ -235,9 +280,51 @@ impl Serialize for Techniques {
     }
 }
 
+/// Reading events back (the detect stage) meets the same few lists over and over, in runs:
+/// each thread keeps the last list read, and a list equal to it is shared, not built again,
+/// so an event's techniques cost no strings (they are compared where they lie in the input).
 impl<'de> Deserialize<'de> for Techniques {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Techniques, D::Error> {
-        Vec::<TechniqueRef>::deserialize(d).map(Techniques::from)
+        use std::borrow::Cow;
+        thread_local! {
+            static LAST: std::cell::RefCell<Techniques> =
+                const { std::cell::RefCell::new(Techniques(None)) };
+        }
+        #[derive(Deserialize)]
+        struct Read<'a> {
+            #[serde(borrow)]
+            id: Cow<'a, str>,
+            #[serde(borrow)]
+            name: Cow<'a, str>,
+            #[serde(borrow)]
+            tactics: Vec<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            url: Option<Cow<'a, str>>,
+        }
+        let read = Vec::<Read<'de>>::deserialize(d)?;
+        let last = LAST.with(|l| l.borrow().clone());
+        let same = read.len() == last.len()
+            && read.iter().zip(last.iter()).all(|(r, t)| {
+                r.id == t.id
+                    && r.name == t.name
+                    && r.url.as_deref() == t.url.as_deref()
+                    && r.tactics.iter().map(Cow::as_ref).eq(t.tactics.iter())
+            });
+        if same {
+            return Ok(last);
+        }
+        let list: Vec<TechniqueRef> = read
+            .into_iter()
+            .map(|r| TechniqueRef {
+                id: r.id.into_owned(),
+                name: r.name.into_owned(),
+                tactics: r.tactics.into_iter().map(Cow::into_owned).collect(),
+                url: r.url.map(Cow::into_owned),
+            })
+            .collect();
+        let techniques = Techniques::from(list);
+        LAST.with(|l| *l.borrow_mut() = techniques.clone());
+        Ok(techniques)
     }
 }
 
@@ -1021,5 +1108,60 @@ mod tests {
             c.resolution("T0002"),
             Resolution::RevokedUnmapped(_)
         ));
+    }
+
+    fn technique(id: &str, tactics: &[&str]) -> TechniqueRef {
+        TechniqueRef {
+            id: id.into(),
+            name: format!("name of {id} \"quoted\""),
+            tactics: tactics.iter().map(|t| t.to_string()).collect(),
+            url: None,
+        }
+    }
+
+    /// The cached JSON is what serde_json writes for the list, and reading lists back shares
+    /// a list equal to the last one read instead of building it again.
+    #[test]
+    fn techniques_json_and_shared_reads() {
+        let list = vec![
+            technique("T1059.004", &["execution"]),
+            technique("T1014", &["defense-evasion", "persistence"]),
+        ];
+        let t = Techniques::from(list.clone());
+        assert_eq!(t.json(), serde_json::to_string(&list).unwrap());
+        assert_eq!(serde_json::to_string(&t).unwrap(), t.json());
+        assert_eq!(Techniques::new().json(), "[]");
+        assert!(Techniques::from(Vec::new()).is_empty());
+
+        let read = |text: &str| serde_json::from_str::<Techniques>(text).unwrap();
+        let (a, b) = (read(t.json()), read(t.json()));
+        assert_eq!((a.as_slice(), b.as_slice()), (&list[..], &list[..]));
+        assert!(
+            std::ptr::eq(a.json(), b.json()),
+            "the second read shares the first"
+        );
+        // Another list, or the same with one tactic more or less, is read as it is.
+        let mut other = list.clone();
+        other[1].tactics.pop();
+        let c = read(&serde_json::to_string(&other).unwrap());
+        assert_eq!(c.as_slice(), &other[..]);
+        other[1].tactics.push("persistence".into());
+        other[1].tactics.push("execution".into());
+        assert_eq!(
+            read(&serde_json::to_string(&other).unwrap()).as_slice(),
+            &other[..]
+        );
+        // Escaped strings (owned while read) compare and share too.
+        let (d, e) = (read(t.json()), read(t.json()));
+        assert!(std::ptr::eq(d.json(), e.json()));
+        assert_eq!(read("[]"), Techniques::new());
+        let with_url = vec![TechniqueRef {
+            url: Some("https://attack.mitre.org/techniques/T1014".into()),
+            ..technique("T1014", &[])
+        }];
+        assert_eq!(
+            read(&serde_json::to_string(&with_url).unwrap()).as_slice(),
+            &with_url[..]
+        );
     }
 }

@@ -552,7 +552,7 @@ impl Event {
         }
         if !attack.is_empty() {
             out.extend_from_slice(br#","attack":"#);
-            json(out, attack);
+            out.extend_from_slice(attack.json().as_bytes());
         }
         out.push(b'}');
     }

@@ -72,6 +72,8 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use crate::attack::{Catalog, Resolution, TechniqueRef, Techniques};
+use crate::event::Event;
+use crate::tables::Tables;
 
 /// The mapping files shipped in the repository's `rules/mappings/`, embedded so that a
 /// deployment gets useful annotations with no configuration. `(file name, YAML)`.
@@ -619,6 +621,73 @@ impl Mapper {
             }
         }
         out
+    }
+}
+
+/// Sets each event's `attack` from a [`Mapper`], the one rule every stage uses: by the query
+/// when an entry knows it, otherwise by the first of the row's tables
+/// ([`Mapper::event_techniques_for`] with the tables taken as guessed), so that a table joined
+/// in to name a uid is no evidence of what the query looks for.
+///
+/// Events come in runs of one query and shape, so the last event's answer is usually the next
+/// one's: it is kept and handed out again without trimming and hashing the names for the
+/// mapper's cache. Per thread (the mapper behind it is shared).
+#[derive(Debug, Clone)]
+pub struct EventMapper {
+    mapper: Arc<Mapper>,
+    last: Option<LastMapped>,
+}
+
+/// One event's mapping inputs and the techniques they map to.
+#[derive(Debug, Clone)]
+struct LastMapped {
+    pack: Option<String>,
+    query: String,
+    name: String,
+    tables: Tables,
+    techniques: Techniques,
+}
+
+impl EventMapper {
+    /// Maps with `mapper`.
+    pub fn new(mapper: Arc<Mapper>) -> EventMapper {
+        EventMapper { mapper, last: None }
+    }
+
+    /// The mapper behind it.
+    pub fn mapper(&self) -> &Arc<Mapper> {
+        &self.mapper
+    }
+
+    /// Sets `event.attack` from its pack, query, logged name and tables. Events carry the
+    /// compact form (no URLs; alerts add them), shared, not copied.
+    pub fn annotate(&mut self, event: &mut Event) {
+        let name = event.name.as_deref().unwrap_or("");
+        let query = event.query.as_deref().unwrap_or(name);
+        let pack = event.pack.as_deref();
+        event.attack = match &self.last {
+            Some(last)
+                if last.query == query
+                    && last.name == name
+                    && last.pack.as_deref() == pack
+                    && last.tables == event.tables =>
+            {
+                last.techniques.clone()
+            }
+            _ => {
+                let techniques =
+                    self.mapper
+                        .event_techniques_for(pack, query, name, &event.tables, false);
+                self.last = Some(LastMapped {
+                    pack: pack.map(str::to_string),
+                    query: query.to_string(),
+                    name: name.to_string(),
+                    tables: event.tables.clone(),
+                    techniques: techniques.clone(),
+                });
+                techniques
+            }
+        };
     }
 }
 

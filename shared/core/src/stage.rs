@@ -36,10 +36,12 @@
 //! ```
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 
 use crate::compress::{Codec, Output};
 use crate::decode::{Decoded, ObjectDecoder, Options, Origin, Summary};
 use crate::event::{Event, Quarantined};
+use crate::mapping::{EventMapper, Mapper};
 use crate::normalized::{BadLine, Line, NormalizedReader};
 use crate::rules::{DetectReport, Detector};
 use crate::worker::{Stopped, Worker, EVENT_BATCH, EVENT_BATCHES};
@@ -53,6 +55,11 @@ pub struct StageOptions {
     pub parallelism: Parallelism,
     /// The decoder's limits and query definitions.
     pub decode: Options,
+    /// What sets each parsed event's `attack` before it reaches the sink ([`EventMapper`]:
+    /// by query, else by the row's first table), so the normalized objects name their
+    /// techniques without the detect stage. `None` (the default) leaves `attack` empty: for a
+    /// run whose events go only to a [`Detection`], which maps them itself.
+    pub mapper: Option<Arc<Mapper>>,
 }
 
 /// Where [`parse`] puts what it decodes.
@@ -107,10 +114,14 @@ pub fn parse(
         options.decode.clone(),
         options.parallelism,
     );
+    let mut mapping = options.mapper.clone().map(EventMapper::new);
     let mut since_progress = 0u32;
     while let Some(item) = decoder.next() {
         match item {
-            Decoded::Event(event) => {
+            Decoded::Event(mut event) => {
+                if let Some(mapping) = &mut mapping {
+                    mapping.annotate(&mut event);
+                }
                 sink.event(&event)?;
                 match detection.as_deref_mut() {
                     Some(d) => d.observe_then(event, |e| decoder.recycle(e)),
@@ -649,6 +660,15 @@ mod tests {
     /// What [`parse`] writes through [`NdjsonOutput`] for `raw`: the events' text, and the
     /// quarantine's if it was opened.
     fn ndjson(raw: &[u8], parallelism: Parallelism) -> (String, Option<String>, Summary) {
+        ndjson_mapped(raw, parallelism, None)
+    }
+
+    /// [`ndjson`] with `mapper` in the [`StageOptions`].
+    fn ndjson_mapped(
+        raw: &[u8],
+        parallelism: Parallelism,
+        mapper: Option<Arc<Mapper>>,
+    ) -> (String, Option<String>, Summary) {
         let opened = Arc::new(std::sync::Mutex::new(0));
         let count = opened.clone();
         let mut output = NdjsonOutput::new(Vec::new(), Codec::Gzip, parallelism, move || {
@@ -658,6 +678,7 @@ mod tests {
         .unwrap();
         let options = StageOptions {
             parallelism,
+            mapper,
             ..StageOptions::default()
         };
         let summary = parse(
@@ -720,6 +741,59 @@ mod tests {
             assert_eq!(last["object"]["offset"], summary.bytes_decoded);
             assert_eq!(last["object"]["compressed_offset"], cut.len());
         }
+    }
+
+    /// With a mapper, the parse stage writes each event with the techniques the detect stage
+    /// gives it; detect over those objects gives the alerts it gives over objects without
+    /// them.
+    #[test]
+    fn parsed_events_carry_the_techniques_detect_gives_them() {
+        let mapper = Arc::new(Mapper::builtin().unwrap());
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/osquery");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let (mut techniques, mut alerts) = (std::collections::BTreeSet::new(), 0);
+        for path in files {
+            let raw = std::fs::read(&path).unwrap();
+            let (plain, _, _) = ndjson_mapped(&raw, Parallelism::Inline, None);
+            let mut annotating = detector();
+            for parallelism in BOTH {
+                let (mapped, _, summary) = ndjson_mapped(&raw, parallelism, Some(mapper.clone()));
+                assert_eq!(mapped.lines().count() as u64, summary.events);
+                assert_eq!(plain.lines().count(), mapped.lines().count());
+                for (p, m) in plain.lines().zip(mapped.lines()) {
+                    let mut expected: Event = serde_json::from_str(p).unwrap();
+                    assert!(expected.attack.is_empty(), "no mapper, no attack: {p}");
+                    annotating.annotate(&mut expected);
+                    let got: Event = serde_json::from_str(m).unwrap();
+                    assert_eq!(got.attack, expected.attack, "{}: {m}", path.display());
+                    // Nothing but `attack` differs.
+                    assert_eq!(got, expected, "{}", path.display());
+                    techniques.extend(got.attack.as_slice().iter().map(|t| t.id.clone()));
+                }
+                let report = |text: &str| {
+                    let mut detection = Detection::new(detector(), parallelism);
+                    let bytes = text.as_bytes().to_vec();
+                    detect(io::Cursor::new(bytes), parallelism, &mut detection, |b| {
+                        panic!("{b:?}")
+                    })
+                    .unwrap();
+                    detection.finish()
+                };
+                let (with, without) = (report(&mapped), report(&plain));
+                assert_eq!(with.alerts, without.alerts, "{}", path.display());
+                assert_eq!(with.stats, without.stats, "{}", path.display());
+                alerts += with.alerts.len();
+            }
+        }
+        assert!(alerts > 0, "the samples fire rules");
+        assert!(
+            techniques.iter().any(|t| t.starts_with("T1059")),
+            "{techniques:?}"
+        );
     }
 
     #[test]

@@ -706,3 +706,149 @@ fn a_dead_letter_queue_eventbridge_cannot_use_or_any_rule_can_is_found() {
         ],
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Athena (with enable_glue_catalog).
+
+/// The Athena workgroup enforces its settings (a client cannot turn encryption or the limit
+/// off), encrypts results with the module's key under a prefix of the data bucket that no
+/// function's area overlaps and a lifecycle rule expires, and caps the bytes a query scans by
+/// its variable. Each saved query reads athena/<name>.sql, which exists and names its tables
+/// through the template's database; the Glue tables cover the normalized, alerts and
+/// quarantine areas.
+#[test]
+fn athena_workgroup_is_encrypted_and_bounded_and_each_saved_query_has_its_sql() {
+    use tripline_infra_check::tf::{attr, nested, Eval, Module, Scope};
+    let root = tripline_infra_check::repo_root();
+    let dir = root.join("infra/modules/tripline");
+    let module = Module::load(&dir, &root).unwrap();
+    let ev = Eval::new(&module);
+    let scope = Scope::default();
+    let render = |body: &hcl::Body, key: &str| {
+        attr(body, key)
+            .map(|e| ev.render(e, &scope))
+            .unwrap_or_else(|| panic!("no {key}"))
+    };
+    let one = |body: &hcl::Body, ident: &str| -> hcl::Body {
+        let blocks: Vec<_> = nested(body, ident).collect();
+        assert_eq!(blocks.len(), 1, "one {ident} block");
+        blocks[0].body().clone()
+    };
+
+    let (file, wg) = module
+        .block("resource", &["aws_athena_workgroup", "this"])
+        .unwrap();
+    let count = ev.reference(attr(wg.body(), "count").unwrap(), &scope);
+    assert!(count.contains("var.enable_glue_catalog"), "{count}");
+    let config = one(wg.body(), "configuration");
+    assert_eq!(render(&config, "enforce_workgroup_configuration"), "true");
+    assert_eq!(
+        render(&config, "bytes_scanned_cutoff_per_query"),
+        "${var.athena_bytes_scanned_cutoff_per_query}"
+    );
+    let results = one(&config, "result_configuration");
+    let encryption = one(&results, "encryption_configuration");
+    assert_eq!(render(&encryption, "encryption_option"), "SSE_KMS");
+    assert_eq!(
+        render(&encryption, "kms_key_arn"),
+        "${aws_kms_key.this.arn}",
+        "{}: results encrypted with the module's key",
+        file.display()
+    );
+    let (expr, _) = module.local("athena_results_prefix").unwrap();
+    let prefix = ev.string(expr, &scope).unwrap();
+    let location = render(&results, "output_location");
+    let (_, bucket) = module
+        .block("resource", &["aws_s3_bucket", "data"])
+        .unwrap();
+    let bucket = render(bucket.body(), "bucket");
+    assert_eq!(
+        location,
+        format!("s3://{bucket}/{prefix}"),
+        "the data bucket"
+    );
+    for area in [
+        "raw_prefix",
+        "normalized_prefix",
+        "quarantine_prefix",
+        "alerts_prefix",
+        "state_prefix",
+        "site_prefix",
+        "firehose_errors_prefix",
+    ] {
+        let (expr, _) = module.local(area).unwrap();
+        let other = ev.string(expr, &scope).unwrap();
+        assert!(
+            !other.starts_with(&prefix) && !prefix.starts_with(&other),
+            "{prefix} overlaps {area} = {other}"
+        );
+    }
+    // A lifecycle rule expires the results.
+    let (_, lifecycle) = module
+        .block(
+            "resource",
+            &["aws_s3_bucket_lifecycle_configuration", "data"],
+        )
+        .unwrap();
+    let expires = ev
+        .blocks(lifecycle.body(), "rule", &scope)
+        .unwrap()
+        .into_iter()
+        .any(|(rule, inner)| {
+            let filter: Vec<_> = nested(rule, "filter").collect();
+            let days: Vec<_> = nested(rule, "expiration").collect();
+            filter.len() == 1
+                && days.len() == 1
+                && attr(filter[0].body(), "prefix").map(|p| ev.render(p, &inner))
+                    == Some(prefix.clone())
+                && attr(days[0].body(), "days").map(|d| ev.render(d, &inner))
+                    == Some("${var.athena_results_retention_days}".into())
+        });
+    assert!(expires, "no lifecycle rule expires {prefix}");
+
+    // Saved queries: one SQL file each, in the workgroup, on the Glue database.
+    let (_, query) = module
+        .block("resource", &["aws_athena_named_query", "panel"])
+        .unwrap();
+    let names: Vec<String> = ev
+        .entries(attr(query.body(), "for_each").unwrap(), &scope)
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert!(names.len() >= 6, "{names:?}");
+    for name in &names {
+        let sql = std::fs::read_to_string(dir.join(format!("athena/{name}.sql")))
+            .unwrap_or_else(|e| panic!("athena/{name}.sql: {e}"));
+        assert!(
+            sql.contains("\"${database}\"."),
+            "athena/{name}.sql: tables in ${{database}}"
+        );
+    }
+    let body = ev.reference(attr(query.body(), "query").unwrap(), &scope);
+    assert!(
+        body.contains("templatefile") && body.contains("athena/${each.key}.sql"),
+        "{body}"
+    );
+    assert_eq!(
+        ev.reference(attr(query.body(), "workgroup").unwrap(), &scope),
+        "aws_athena_workgroup.this[\"0\"].id"
+    );
+
+    // The Glue tables read the three areas the parse and detect functions write.
+    let mut locations: Vec<String> = module
+        .blocks("resource", &["aws_glue_catalog_table"])
+        .into_iter()
+        .map(|(_, table)| render(&one(table.body(), "storage_descriptor"), "location"))
+        .collect();
+    locations.sort();
+    let areas: Vec<String> = locations
+        .iter()
+        .map(|l| l.rsplit_terminator('/').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        areas,
+        ["alerts", "normalized", "quarantine"],
+        "{locations:?}"
+    );
+}

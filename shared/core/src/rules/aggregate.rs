@@ -276,6 +276,9 @@ impl Aggregator {
         // Every alert of a rule carries the same rule, and most the same techniques: each
         // is made once and shared.
         let mut rules: HashMap<String, Arc<AlertRule>> = HashMap::new();
+        // `Techniques` hashes and compares its list alone; the lazily written JSON it also
+        // holds is derived from the list, so a key cannot change under the map.
+        #[allow(clippy::mutable_key_type)]
         let mut attack: HashMap<(String, Vec<Techniques>), Techniques> = HashMap::new();
         let mut alerts: Vec<(i64, Alert)> = self
             .groups

@@ -7,17 +7,16 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Alert, TimeFrom};
-use crate::attack::Techniques;
 use crate::config::Config;
 use crate::derive::{declared_platform, derive, Derived};
 use crate::event::{Event, Kind};
 use crate::ioc::IocSet;
-use crate::mapping::Mapper;
+use crate::mapping::{EventMapper, Mapper};
 use crate::rules::aggregate::{Aggregator, Match};
 use crate::rules::filters::FilterSet;
 use crate::rules::gate::RunMemo;
 use crate::rules::{EventView, RuleSet};
-use crate::tables::{Resolver, Row, TableCache, Tables};
+use crate::tables::{Resolver, Row, TableCache};
 
 /// Rule errors kept verbatim in [`DetectStats::error_samples`]; the per-rule counts are
 /// complete regardless.
@@ -130,7 +129,8 @@ pub struct RuleOutcome {
 #[derive(Debug)]
 pub struct Detector {
     rules: Arc<RuleSet>,
-    mapper: Option<Arc<Mapper>>,
+    /// Sets `attack`; `None` leaves it as the event arrived.
+    mapping: Option<EventMapper>,
     config: Arc<Config>,
     aggregator: Aggregator,
     /// Places matches whose event has no usable time ([`Detector::with_object_time`]).
@@ -138,8 +138,6 @@ pub struct Detector {
     stats: DetectStats,
     /// The gates' memory of the previous event, for `rules` only.
     gate_memo: RunMemo,
-    /// What the last annotated event's names mapped to.
-    last_mapped: Option<Mapped>,
     /// Works out the tables of events that arrive without them (and of every event,
     /// when the resolver has the user's own query definitions, which take precedence).
     tables: TableCache,
@@ -188,16 +186,6 @@ impl RuleFilters {
     }
 }
 
-/// One event's mapping inputs and the techniques they map to.
-#[derive(Debug)]
-struct Mapped {
-    pack: Option<String>,
-    query: String,
-    name: String,
-    tables: Tables,
-    techniques: Techniques,
-}
-
 impl Detector {
     /// `mapper: None` leaves each event's `attack` as it arrived. The object time starts as
     /// the time of this call ([`Detector::with_object_time`]).
@@ -209,13 +197,12 @@ impl Detector {
         let config = config.into();
         Detector {
             rules: rules.into(),
-            mapper,
+            mapping: mapper.map(EventMapper::new),
             aggregator: Aggregator::new(config.max_samples),
             config,
             object_time: now(),
             stats: DetectStats::default(),
             gate_memo: RunMemo::default(),
-            last_mapped: None,
             tables: TableCache::new(Arc::new(Resolver::builtin())),
             filters: None,
             iocs: None,
@@ -304,38 +291,9 @@ impl Detector {
             event.tables_from = resolved.from;
             event.tables_ambiguous = resolved.ambiguous;
         }
-        let Some(mapper) = &self.mapper else { return };
-        let name = event.name.as_deref().unwrap_or("");
-        let query = event.query.as_deref().unwrap_or(name);
-        let pack = event.pack.as_deref();
-        // Events come in runs of one query and shape, so the last event's answer is usually
-        // this one's; the mapper's cache would trim and hash the names again.
-        event.attack = match &self.last_mapped {
-            Some(last)
-                if last.query == query
-                    && last.name == name
-                    && last.pack.as_deref() == pack
-                    && last.tables == event.tables =>
-            {
-                last.techniques.clone()
-            }
-            _ => {
-                // A query a mapping knows maps by its name; any other by the table that
-                // explains its row (the first), not every table its SQL joins: a `users`
-                // joined in to name a uid is no evidence of account creation. Events carry
-                // the compact form (no URLs; alerts add them), shared, not copied.
-                let techniques =
-                    mapper.event_techniques_for(pack, query, name, &event.tables, false);
-                self.last_mapped = Some(Mapped {
-                    pack: pack.map(str::to_string),
-                    query: query.to_string(),
-                    name: name.to_string(),
-                    tables: event.tables.clone(),
-                    techniques: techniques.clone(),
-                });
-                techniques
-            }
-        };
+        if let Some(mapping) = &mut self.mapping {
+            mapping.annotate(event);
+        }
     }
 
     /// Annotates `event` (its `attack`, and its tables when unknown or when the site defines
