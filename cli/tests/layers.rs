@@ -2,12 +2,10 @@
 //! `Layer` (from the venv `scripts/test` creates, `requirements-test.txt`) reads it and its
 //! `to_dict()` gives back every field written (`mitre_layers.py`).
 
+mod common;
+use common::{repo, tripline_ok as tripline};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// `${VENV:-<repo>/.venv}/bin/python`, which must have mitreattack-python.
 fn python() -> PathBuf {
@@ -26,20 +24,6 @@ fn python() -> PathBuf {
         python.display()
     );
     python
-}
-
-fn tripline(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_tripline"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("run tripline");
-    assert!(
-        out.status.success(),
-        "tripline {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn check(layers: &[PathBuf]) -> Output {

@@ -1,9 +1,11 @@
 //! `tripline parse` as a user runs it: the real binary over the bundled fixtures.
 
+mod common;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use common::tempdir;
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -143,7 +145,7 @@ fn stdin_gzip_and_damaged_objects_are_reported_not_fatal() {
 
 #[test]
 fn output_dir_gets_compressed_ndjson_and_a_quarantine_file() {
-    let dir = tempdir();
+    let dir = tempdir("parse");
     let out = tripline(
         &[
             "parse",
@@ -169,7 +171,7 @@ fn output_dir_gets_compressed_ndjson_and_a_quarantine_file() {
         .read_to_string(&mut text)
         .unwrap();
     assert_eq!(text.lines().count(), 10);
-    let gz_dir = tempdir();
+    let gz_dir = tempdir("parse");
     let gzip = [
         "parse",
         "events/osquery/shapes-native.log",
@@ -238,19 +240,6 @@ fn usage_and_missing_paths_exit_2_with_one_line() {
     assert_eq!(out.status.code(), Some(2));
     let out = tripline(&["parse", "--bogus", "x"], None);
     assert_eq!(out.status.code(), Some(2));
-}
-
-fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "tripline-parse-test-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A fleet's own query definitions, as a user keeps them: an osquery config with a private
@@ -384,7 +373,7 @@ fn foreign_objects(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn each_object_that_is_not_osquery_leaves_one_quarantine_entry() {
-    let dir = tempdir();
+    let dir = tempdir("parse");
     let paths = foreign_objects(&dir.join("in"));
     let out_dir = dir.join("out");
     let mut args = vec!["parse", "--output", out_dir.to_str().unwrap()];

@@ -3,30 +3,13 @@
 //! `cdp/mod.rs`), checked against the Navigator layer and the alerts the same run wrote.
 
 mod cdp;
+mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::{repo, tripline_ok as tripline};
 use serde_json::{json, Value};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn tripline(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_tripline"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("run tripline");
-    assert!(
-        out.status.success(),
-        "tripline {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// A fresh directory for one test's outputs, kept after the run (screenshots to look at).
 fn out_dir(test: &str) -> PathBuf {

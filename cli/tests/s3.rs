@@ -3,21 +3,19 @@
 //! points it at a day of the lake. The same objects are also written to a local directory,
 //! and what the binary makes of the two must agree.
 
+mod common;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::StorageClass;
+use common::{repo, tempdir};
 use serde_json::Value;
 use tripline_aws::testing::MotoServer;
 
 const BUCKET: &str = "lake";
 const PREFIX: &str = "raw/2026/11/22/";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn sample(name: &str) -> Vec<u8> {
     std::fs::read(repo().join("events/osquery").join(name)).unwrap()
@@ -27,19 +25,6 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(bytes).unwrap();
     enc.finish().unwrap()
-}
-
-fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "tripline-s3-test-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The objects of the day, by key under [`PREFIX`]: osquery samples (some gzip), a PNG, and
@@ -202,7 +187,7 @@ fn without_source(value: &Value) -> Value {
 
 #[test]
 fn scan_of_a_prefix_finds_what_a_scan_of_the_same_files_finds() {
-    let dir = tempdir();
+    let dir = tempdir("s3");
     let local = dir.join("day");
     let lake = Lake::new().with_day(&local);
     let url = format!("s3://{BUCKET}/{PREFIX}");
@@ -309,7 +294,7 @@ fn scan_of_a_prefix_finds_what_a_scan_of_the_same_files_finds() {
 
 #[test]
 fn parse_of_a_prefix_streams_each_object_in_key_order_with_bucket_and_key() {
-    let dir = tempdir();
+    let dir = tempdir("s3");
     let local = dir.join("day");
     let lake = Lake::new().with_day(&local);
     let url = format!("s3://{BUCKET}/{PREFIX}");
@@ -385,7 +370,7 @@ fn parse_of_a_prefix_streams_each_object_in_key_order_with_bucket_and_key() {
 
 #[test]
 fn an_object_that_cannot_be_read_is_quarantined_and_the_others_are_read() {
-    let dir = tempdir();
+    let dir = tempdir("s3");
     let lake = Lake::new();
     let linux = sample("attack-linux.ndjson");
     lake.put("raw/a.ndjson", linux.clone(), None);
@@ -511,7 +496,7 @@ fn without_a_region_it_says_which_it_uses() {
 /// objects counted in its parse accounting.
 #[test]
 fn report_of_a_prefix_shows_what_a_report_of_the_same_files_shows() {
-    let dir = tempdir();
+    let dir = tempdir("s3");
     let local = dir.join("day");
     let lake = Lake::new().with_day(&local);
     let url = format!("s3://{BUCKET}/{PREFIX}");
