@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tripline_aws::{Listed, ObjectStore, ResumingReader, S3Store};
-use tripline_core::decode::{ObjectError, ObjectReason, Origin, Summary, MAX_MESSAGE_BYTES};
-use tripline_core::event::{Event, ObjectDetail, Quarantined, SourceRef};
+use tripline_core::decode::{self, ObjectError, ObjectReason, Origin, Summary};
+use tripline_core::event::{Event, Quarantined};
 use tripline_core::stage::{self, Detection, Sink, StageOptions};
 
 /// One object to decode.
@@ -252,36 +252,14 @@ impl Input {
     /// retried what could be retried): `None` for other inputs, whose read errors are
     /// reported and make the exit code 2 without an entry.
     fn read_failed(&self, summary: &Summary, message: &str) -> Option<Quarantined> {
-        let Input::S3 { bucket, object, .. } = self else {
+        let Input::S3 { .. } = self else {
             return None;
         };
-        let mut message = message.to_owned();
-        if message.len() > MAX_MESSAGE_BYTES {
-            let mut end = MAX_MESSAGE_BYTES - '…'.len_utf8();
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-            message.push('…');
-        }
-        Some(Quarantined {
-            source: SourceRef {
-                bucket: Some(bucket.clone()),
-                key: Some(object.key.clone()),
-                path: None,
-                record: 0,
-                row: None,
-            },
-            reason: ObjectReason::ReadFailed.as_str().to_owned(),
-            raw: String::new(),
-            bytes: 0,
-            object: Some(ObjectDetail {
-                offset: summary.bytes_decoded,
-                compressed_offset: None,
-                lines: 0,
-                message,
-            }),
-        })
+        Some(decode::read_failed(
+            &self.origin(),
+            summary.bytes_decoded,
+            message,
+        ))
     }
 
     /// A relative output name for this input with `suffix` appended.

@@ -19,6 +19,12 @@ locals {
     for text in [var.detect_config_toml, local.site_config] :
     regexall("(?m)^\\s*\\[\\s*routes\\s*\\.\\s*\"?([A-Za-z_]+)\"?\\s*\\]", text)
   ]))
+  # Routes in another TOML form (a bare [routes] table, or routes = {...}) name their
+  # destinations where the pattern above cannot see them.
+  toml_routes_other_form = anytrue([
+    for text in [var.detect_config_toml, local.site_config] :
+    can(regex("(?m)^\\s*(\\[\\s*routes\\s*\\]|routes\\s*=)", text))
+  ])
 }
 
 # Fails the plan when routes are set in two places: the e-mail filter policy could not follow a
@@ -27,6 +33,10 @@ resource "terraform_data" "routes_in_one_place" {
   input = module.routes.toml
 
   lifecycle {
+    precondition {
+      condition     = !local.toml_routes_other_form
+      error_message = "tripline.toml (site_dir or detect_config_toml) sets routes as a [routes] table or routes = {...}: write each as a [routes.<destination>] table, or set it in alert_routes, so the plan can tell which destinations are routed where."
+    }
     precondition {
       condition     = !contains(local.toml_routed, "sns")
       error_message = "[routes.sns] is set in tripline.toml (site_dir or detect_config_toml): set it in alert_routes instead, so the e-mail subscriptions' filter policy follows it."

@@ -838,6 +838,24 @@ fn hex(bytes: &[u8]) -> String {
     out.join(" ")
 }
 
+/// The object entry ([`ObjectReason::ReadFailed`]) of an object whose reader gave up after
+/// `offset` bytes had been decoded: a caller's read failure, which the decoder cannot tell
+/// from the end of the object, so the caller that knows writes it.
+pub fn read_failed(origin: &Origin, offset: u64, message: &str) -> Quarantined {
+    Quarantined {
+        source: origin.source(0),
+        reason: ObjectReason::ReadFailed.as_str().to_owned(),
+        raw: String::new(),
+        bytes: 0,
+        object: Some(ObjectDetail {
+            offset,
+            compressed_offset: None,
+            lines: 0,
+            message: bounded(message.to_owned()),
+        }),
+    }
+}
+
 /// `message` cut to at most [`MAX_MESSAGE_BYTES`], at a character boundary.
 fn bounded(mut message: String) -> String {
     if message.len() > MAX_MESSAGE_BYTES {
